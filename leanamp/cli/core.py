@@ -1,0 +1,1 @@
+"""Core commands: demo, check-data, train, eval, process."""

@@ -1,0 +1,31 @@
+"""Shared test fixtures. Tests that need ../shared skip cleanly when it is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+MORPHDRIVE = SHARED / "data" / "morphdrive"
+REFERENCE_MODELS = SHARED / "models" / "reference"
+
+
+@pytest.fixture
+def morphdrive() -> Path:
+    if not (MORPHDRIVE / "dry").is_dir():
+        pytest.skip("../shared/data/morphdrive is absent")
+    return MORPHDRIVE
+
+
+@pytest.fixture
+def reference_models() -> Path:
+    if not REFERENCE_MODELS.is_dir():
+        pytest.skip("../shared/models/reference is absent")
+    return REFERENCE_MODELS
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
