@@ -6,10 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MORPHDRIVE = SHARED / "data" / "morphdrive"
 REFERENCE_MODELS = SHARED / "models" / "reference"
+
+# One intra-op thread: the models are small and the test machine has two busy cores.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

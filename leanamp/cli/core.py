@@ -1,1 +1,211 @@
 """Core commands: demo, check-data, train, eval, process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from leanamp.cli.app import app
+from leanamp.errors import LeanampError
+
+INPUT_HELP = "Dry input recording, or a folder of them."
+TARGET_HELP = "The device's output recording, or a folder with one per input file."
+PREFIX_HELP = "Target file names are PREFIX + input name (e.g. a_zendrive_g5_t3_)."
+
+
+def _load_data(
+    input_path: Path,
+    target_path: Path,
+    target_prefix: str,
+    validation: list[str] | None,
+    test: list[str] | None,
+    align: bool,
+    resample: bool,
+    sample_rate: int | None,
+):
+    from leanamp.data import load_device_data
+
+    return load_device_data(
+        input_path,
+        target_path,
+        target_prefix,
+        validation=validation,
+        test=test,
+        align=align,
+        resample_target=resample,
+        sample_rate=sample_rate,
+    )
+
+
+def load_any_model(path: Path):
+    """A model file of any supported format -> (model, metadata)."""
+    import leanamp.formats as formats
+
+    loader = getattr(formats, "load_any", formats.load_model)
+    return loader(path)
+
+
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("leanamp-demo"), help="Output folder."),
+    minutes: float = typer.Option(2.5, help="Training time budget in minutes."),
+    hidden_size: int = typer.Option(16, help="LSTM hidden size."),
+    resume: bool = typer.Option(False, help="Continue an interrupted demo run in OUT."),
+):
+    """Generate a virtual-pedal dataset, train a small LSTM, evaluate, and write the results."""
+    from leanamp.demo import run_demo
+    from leanamp.losses import esr_db
+
+    summary = run_demo(out, minutes=minutes, hidden_size=hidden_size, resume=resume)
+    typer.echo(f"device:     {summary['device']}")
+    typer.echo(f"alignment:  {summary['alignment']}")
+    typer.echo(
+        f"trained:    {summary['epochs']} epochs in {summary['train_seconds']:.0f} s, "
+        f"{summary['parameters']} parameters"
+    )
+    typer.echo(f"test ESR:   {summary['test_esr']:.4f} ({esr_db(summary['test_esr']):.1f} dB)")
+    typer.echo(f"model:      {summary['model']}")
+    typer.echo(f"curves:     {summary['loss_curves']}")
+    typer.echo(f"audio:      {Path(summary['audio'][0]).parent}/")
+    typer.echo(f"summary:    {Path(summary['model']).parent / 'summary.json'}")
+
+
+@app.command("check-data")
+def check_data(
+    input_path: Path = typer.Argument(..., metavar="INPUT", help=INPUT_HELP),
+    target_path: Path = typer.Argument(..., metavar="TARGET", help=TARGET_HELP),
+    target_prefix: str = typer.Option("", help=PREFIX_HELP),
+    resample: bool = typer.Option(
+        True, help="Resample the target to the input's rate if they differ."
+    ),
+    sample_rate: int = typer.Option(None, help="Resample everything to this rate."),
+):
+    """Check recordings (readable, not silent, not clipped, matching) and estimate alignment."""
+    from leanamp.data import find_pairs, load_clips
+
+    pairs = find_pairs(input_path, target_path, target_prefix)
+    clips, alignment, checks = load_clips(pairs, resample_target=resample, sample_rate=sample_rate)
+    for (i, t), clip, check in zip(pairs, clips, checks, strict=True):
+        typer.echo(f"{i.name} -> {t.name}: {clip.seconds:.1f} s, {clip.input_size} channel(s)")
+        for warning in getattr(check, "warnings", []):
+            typer.echo(f"  warning: {warning}")
+    typer.echo(alignment.describe())
+    typer.echo(f"ok: {len(clips)} pair(s), {sum(c.seconds for c in clips):.1f} s usable")
+
+
+@app.command("train")
+def train(
+    input_path: Path = typer.Argument(..., metavar="INPUT", help=INPUT_HELP),
+    target_path: Path = typer.Argument(..., metavar="TARGET", help=TARGET_HELP),
+    out: Path = typer.Option(..., help="Output folder (model, run checkpoints, report)."),
+    target_prefix: str = typer.Option("", help=PREFIX_HELP),
+    validation: list[str] = typer.Option(None, help="Clip name(s) held out for validation."),
+    test: list[str] = typer.Option(None, help="Clip name(s) held out for testing."),
+    hidden_size: int = typer.Option(16, help="LSTM hidden size."),
+    residual: bool = typer.Option(
+        True, help="y = W h + b + x (the paper). --no-residual for a model exportable to NAM."
+    ),
+    epochs: int = typer.Option(200, help="Maximum epochs."),
+    minutes: float = typer.Option(None, help="Wall-clock budget in minutes."),
+    batch_size: int = typer.Option(40, help="Segments per mini-batch."),
+    segment_seconds: float = typer.Option(0.5, help="Training segment length."),
+    learning_rate: float = typer.Option(5e-4, help="Adam learning rate."),
+    validate_every: int = typer.Option(2, help="Validate every N epochs."),
+    patience: int = typer.Option(25, help="Stop after N validations without improvement."),
+    loss: str = typer.Option("paper", help="paper (0.75 pre-emph. ESR + 0.25 DC), esr or mse."),
+    seed: int = typer.Option(0),
+    accelerator: str = typer.Option("auto", help="cpu, cuda, mps or auto."),
+    devices: int = typer.Option(1, help="Number of GPUs for data-parallel training."),
+    align: bool = typer.Option(True, help="Estimate and apply latency and polarity."),
+    resample: bool = typer.Option(True, help="Resample the target to the input's rate if needed."),
+    sample_rate: int = typer.Option(None, help="Resample everything to this rate."),
+    resume: bool = typer.Option(False, help="Continue the run in OUT where it stopped."),
+    name: str = typer.Option("model", help="Model file name (without suffix)."),
+):
+    """Train an LSTM model of a device from input/target recordings."""
+    from leanamp.models import LSTMModel
+    from leanamp.pipeline import train_on_data
+    from leanamp.train import TrainConfig
+
+    data = _load_data(
+        input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
+    )
+    typer.echo(data.summary())
+    config = TrainConfig(
+        segment_seconds=segment_seconds,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        validate_every=validate_every,
+        early_stop_patience=patience,
+        max_epochs=epochs,
+        max_minutes=minutes,
+        loss=loss,
+        seed=seed,
+        accelerator=accelerator,
+        devices=devices,
+    )
+    model = LSTMModel(hidden_size, input_size=data.input_size, residual=residual)
+    summary = train_on_data(data, out, model, config, resume=resume, name=name)
+    typer.echo(f"test ESR {summary['test_esr']:.4f} ({summary['test_esr_db']:.1f} dB)")
+    typer.echo(f"model: {summary['model']}")
+
+
+@app.command("eval")
+def evaluate_command(
+    model_path: Path = typer.Argument(..., metavar="MODEL"),
+    input_path: Path = typer.Argument(..., metavar="INPUT", help=INPUT_HELP),
+    target_path: Path = typer.Argument(..., metavar="TARGET", help=TARGET_HELP),
+    target_prefix: str = typer.Option("", help=PREFIX_HELP),
+    align: bool = typer.Option(True, help="Estimate and apply latency and polarity."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+):
+    """ESR of a model on recordings, per clip and overall."""
+    from leanamp.data import find_pairs, load_clips
+    from leanamp.train import evaluate
+
+    model, _ = load_any_model(model_path)
+    clips, _, _ = load_clips(find_pairs(input_path, target_path, target_prefix), align=align)
+    evaluation = evaluate(model, clips)
+    if as_json:
+        typer.echo(json.dumps({"per_clip": evaluation.per_clip, "overall": evaluation.overall}))
+    else:
+        typer.echo(evaluation.table())
+
+
+@app.command("process")
+def process(
+    model_path: Path = typer.Argument(..., metavar="MODEL"),
+    input_path: Path = typer.Argument(..., metavar="IN"),
+    output_path: Path = typer.Argument(..., metavar="OUT"),
+    knob: list[float] = typer.Option(None, help="Knob value(s) 0..1 for conditioned models."),
+):
+    """Run a model over an audio file and write the result."""
+    from leanamp.audio.io import read_audio, resample, write_audio
+    from leanamp.inference import run_model
+
+    model, metadata = load_any_model(model_path)
+    audio = read_audio(input_path)
+    rate = int(metadata.get("sample_rate") or audio.sample_rate)
+    x = audio.samples[:, :1]
+    if audio.sample_rate != rate:
+        x = resample(x, audio.sample_rate, rate)
+    input_size = int(model.config.get("input_size", 1))
+    knobs = list(knob or [])
+    if audio.samples.shape[1] == input_size and not knobs:
+        x = (
+            audio.samples
+            if audio.sample_rate == rate
+            else resample(audio.samples, audio.sample_rate, rate)
+        )
+    elif len(knobs) == input_size - 1:
+        x = np.concatenate([x, np.tile(np.float32(knobs), (len(x), 1))], axis=1)
+    else:
+        raise LeanampError(
+            f"{model_path} takes {input_size - 1} knob value(s): pass --knob that many times "
+            f"(got {len(knobs)})"
+        )
+    write_audio(output_path, run_model(model, x), rate)
+    typer.echo(f"wrote {output_path} ({len(x) / rate:.1f} s at {rate} Hz)")

@@ -1,0 +1,3 @@
+from leanamp.cli import main
+
+main()

@@ -1,0 +1,405 @@
+"""Training: the paper's truncated-BPTT recipe (Südholt et al. 2022, section IV-B) on Fabric.
+
+Defaults are the paper's: segments of 0.5 s in shuffled mini-batches of 40, 1000 warm-up samples
+without updates, a parameter update every 2048 samples with the LSTM state carried between
+updates and reset per batch, Adam at 5e-4, validation every 2 epochs, learning rate halved after
+5 validations without improvement. Convolutional models (receptive field > 1) see each segment
+whole, the loss skipping the samples whose history is zero padding.
+
+A run directory holds `checkpoint.pt` (written atomically at every validation), `history.json`
+and `best.leanamp` (the best model by validation loss). `resume=True` continues a killed run from
+its last checkpoint and returns a finished run without redoing it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning_fabric import Fabric
+from torch import nn
+from tqdm.auto import tqdm
+
+from leanamp.data import Clip, make_segments
+from leanamp.errors import LeanampError
+from leanamp.files import atomic_path, write_text_atomic
+from leanamp.formats.native import save_model
+from leanamp.inference import run_model
+from leanamp.losses import build_loss, esr
+
+
+@dataclass
+class TrainConfig:
+    segment_seconds: float = 0.5
+    batch_size: int = 40
+    warmup_samples: int = 1000
+    tbptt_samples: int = 2048
+    learning_rate: float = 5e-4
+    validate_every: int = 2  # epochs
+    lr_patience: int = 5  # validations without improvement before the learning rate drops
+    lr_factor: float = 0.5
+    early_stop_patience: int | None = 25  # validations without improvement; None: never stop early
+    max_epochs: int = 200
+    max_minutes: float | None = None  # wall-clock budget; the run stops at the next validation
+    loss: str = "paper"
+    seed: int = 0
+    accelerator: str = "auto"  # cpu, cuda, mps, auto
+    devices: int | str = 1  # >1: data-parallel over that many GPUs (Fabric DDP)
+    num_nodes: int = 1
+    strategy: str = "auto"
+    # Small recurrent models gain nothing from intra-op threads, and OpenMP threads competing for
+    # busy cores slow torch.lstm down by orders of magnitude; 0 keeps torch's own setting.
+    cpu_threads: int = 1
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass
+class TrainResult:
+    best_validation_loss: float
+    best_epoch: int
+    epochs: int
+    seconds: float
+    stopped_because: str
+    history: list[dict] = field(default_factory=list)
+    run_dir: Path | None = None
+
+
+def _set_seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+class Trainer:
+    """Trains a model on clips; `fit` runs the whole recipe, the parts are public for pruning.
+
+    `after_step_hooks` run after every optimizer step with the model (the pruning masks use this
+    to keep pruned weights at exactly zero).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_clips: list[Clip],
+        validation_clips: list[Clip],
+        config: TrainConfig | None = None,
+        run_dir: str | os.PathLike | None = None,
+        metadata: dict | None = None,
+        progress: bool = True,
+    ):
+        self.config = config or TrainConfig()
+        cfg = self.config
+        if not train_clips or not validation_clips:
+            raise LeanampError("training needs at least one training and one validation clip")
+        self.sample_rate = train_clips[0].sample_rate
+        self.fabric = Fabric(
+            accelerator=cfg.accelerator,
+            devices=cfg.devices,
+            num_nodes=cfg.num_nodes,
+            strategy=cfg.strategy,
+            precision="32-true",
+        )
+        self.fabric.launch()
+        if self.fabric.device.type == "cpu" and cfg.cpu_threads > 0:
+            torch.set_num_threads(cfg.cpu_threads)
+        _set_seed(cfg.seed)
+        self.model = model
+        self.setup_model = self.fabric.setup_module(model)
+        self.loss_fn = build_loss(cfg.loss)
+        self.receptive_field = int(getattr(model, "receptive_field", 1))
+        self.recurrent = self.receptive_field == 1
+        self.segment_samples = int(round(cfg.segment_seconds * self.sample_rate))
+        self.skip_samples = cfg.warmup_samples if self.recurrent else self.receptive_field - 1
+        if self.segment_samples <= self.skip_samples:
+            raise LeanampError(
+                f"segments of {self.segment_samples} samples leave nothing to learn after "
+                f"{self.skip_samples} warm-up samples: raise --segment-seconds"
+            )
+        self.inputs, self.targets = make_segments(train_clips, self.segment_samples)
+        if model_input_size(model) != self.inputs.shape[-1]:
+            raise LeanampError(
+                f"the model takes {model_input_size(model)} input channels but the data has "
+                f"{self.inputs.shape[-1]} (audio + knobs): build the model with "
+                f"input_size={self.inputs.shape[-1]}"
+            )
+        self.validation_clips = validation_clips
+        self.metadata = dict(metadata or {})
+        self.metadata.setdefault("sample_rate", self.sample_rate)
+        self.progress = progress and self.fabric.is_global_zero
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.after_step_hooks: list[Callable[[nn.Module], None]] = []
+        self.history: list[dict] = []
+        self.epoch = 0
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.validations_since_best = 0
+        self.validations_since_lr_drop = 0
+        self.reset_optimizer()
+        self._batch_rng = np.random.default_rng(cfg.seed)
+
+    # --- optimizer ------------------------------------------------------------------------------
+    def reset_optimizer(self) -> None:
+        """Fresh Adam at the initial learning rate: learning-rate rewinding."""
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
+        self.optimizer = self.fabric.setup_optimizers(optimizer)
+        self.validations_since_lr_drop = 0
+
+    @property
+    def learning_rate(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def _step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.fabric.backward(loss)
+        self.optimizer.step()
+        for hook in self.after_step_hooks:
+            hook(self.model)
+
+    # --- one epoch ------------------------------------------------------------------------------
+    def _epoch_order(self) -> torch.Tensor:
+        # Seeded by epoch, so a resumed run shuffles exactly as an uninterrupted one.
+        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + self.epoch)
+        return torch.randperm(len(self.inputs), generator=generator)
+
+    def train_epoch(self) -> float:
+        """One pass over the training segments; returns the mean loss of its updates."""
+        cfg = self.config
+        self.setup_model.train()
+        order = self._epoch_order()
+        # Each rank takes its own share of the batches (data parallelism); equal counts per rank
+        # keep the gradient all-reduce in step.
+        batches = list(order.split(cfg.batch_size))
+        world = self.fabric.world_size
+        batches = batches[: max(1, len(batches) // world * world)][self.fabric.global_rank :: world]
+        losses = []
+        bar = tqdm(
+            batches,
+            desc=f"epoch {self.epoch + 1}",
+            leave=False,
+            disable=not self.progress,
+            unit="batch",
+        )
+        for index in bar:
+            x = self.fabric.to_device(self.inputs[index])
+            y = self.fabric.to_device(self.targets[index])
+            hook = getattr(self.model, "on_train_batch_start", None)
+            if hook is not None:
+                hook(self._batch_rng)
+            losses.extend(self._train_batch(x, y))
+            bar.set_postfix(loss=f"{np.mean(losses):.4f}", lr=f"{self.learning_rate:.1e}")
+        return float(np.mean(losses)) if losses else math.nan
+
+    def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+        if not self.recurrent:
+            prediction, _ = self.setup_model(x)
+            loss = self.loss_fn(prediction[:, self.skip_samples :], y[:, self.skip_samples :])
+            self._step(loss)
+            return [loss.item()]
+        # Truncated backpropagation through time: warm up, then update every tbptt_samples.
+        with torch.no_grad():
+            _, state = self.setup_model(x[:, : self.skip_samples])
+        losses = []
+        for start in range(self.skip_samples, x.shape[1], self.config.tbptt_samples):
+            stop = min(start + self.config.tbptt_samples, x.shape[1])
+            prediction, state = self.setup_model(x[:, start:stop], state)
+            loss = self.loss_fn(prediction, y[:, start:stop])
+            self._step(loss)
+            state = tuple(s.detach() for s in state)
+            losses.append(loss.item())
+        return losses
+
+    # --- validation -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Training loss and ESR over the whole validation clips, pooled as one signal."""
+        predictions = [run_model(self.model, c.input) for c in self.validation_clips]
+        self.model.train()
+        prediction = torch.from_numpy(np.concatenate(predictions))[None]
+        target = torch.from_numpy(np.concatenate([c.target for c in self.validation_clips]))[None]
+        return {
+            "validation_loss": float(self.loss_fn(prediction, target)),
+            "validation_esr": esr(prediction.numpy(), target.numpy()),
+        }
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def _checkpoint_path(self) -> Path | None:
+        return self.run_dir / "checkpoint.pt" if self.run_dir else None
+
+    def _save_checkpoint(self, finished: bool, stopped_because: str = "") -> None:
+        if not self.run_dir or not self.fabric.is_global_zero:
+            return
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "validations_since_best": self.validations_since_best,
+            "validations_since_lr_drop": self.validations_since_lr_drop,
+            "history": json.dumps(self.history),
+            "finished": finished,
+            "stopped_because": stopped_because,
+            "batch_rng": json.dumps(self._batch_rng.bit_generator.state),
+            "config": json.dumps(asdict(self.config)),
+        }
+        with atomic_path(self._checkpoint_path()) as tmp:
+            torch.save(state, tmp)
+        write_text_atomic(self.run_dir / "history.json", json.dumps(self.history, indent=1))
+
+    def load_checkpoint(self) -> dict | None:
+        path = self._checkpoint_path()
+        if path is None or not path.exists():
+            return None
+        try:
+            # Our own checkpoint, and still never unpickled beyond tensors and plain containers.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # a truncated or foreign file: say so instead of crashing
+            raise LeanampError(
+                f"{path}: unreadable checkpoint ({e.__class__.__name__}); delete it to start over"
+            ) from None
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = state["epoch"]
+        self.best_loss = state["best_loss"]
+        self.best_epoch = state["best_epoch"]
+        self.validations_since_best = state["validations_since_best"]
+        self.validations_since_lr_drop = state["validations_since_lr_drop"]
+        self.history = json.loads(state["history"])
+        self._batch_rng.bit_generator.state = json.loads(state["batch_rng"])
+        return state
+
+    def _save_best(self, record: dict) -> None:
+        if self.run_dir and self.fabric.is_global_zero:
+            meta = {
+                **self.metadata,
+                "validation_esr": record["validation_esr"],
+                "epoch": self.epoch,
+            }
+            save_model(self.model, self.run_dir / "best.leanamp", meta)
+
+    # --- the whole recipe -----------------------------------------------------------------------
+    def fit(self, max_epochs: int | None = None, resume: bool = False) -> TrainResult:
+        cfg = self.config
+        max_epochs = cfg.max_epochs if max_epochs is None else max_epochs
+        if self.run_dir:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(
+                self.run_dir / "config.json",
+                json.dumps({"train": asdict(cfg), "model": self.model.config}, indent=1),
+            )
+        if resume:
+            state = self.load_checkpoint()
+            if state is not None and state["finished"]:
+                self._restore_best()
+                return self._result(0.0, state["stopped_because"])
+        elif self._checkpoint_path() is not None and self._checkpoint_path().exists():
+            raise LeanampError(
+                f"{self.run_dir} already holds a run: pass --resume to continue it, or choose "
+                "another output folder"
+            )
+        started = time.monotonic()
+        stopped_because = "max_epochs"
+        best_state = None
+        while self.epoch < max_epochs:
+            train_loss = self.train_epoch()
+            self.epoch += 1
+            record = {"epoch": self.epoch, "train_loss": train_loss, "lr": self.learning_rate}
+            if self.epoch % cfg.validate_every == 0 or self.epoch == max_epochs:
+                record.update(self.validate())
+                stop = self._after_validation(record)
+                if record["validation_loss"] <= self.best_loss:
+                    best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+                self.history.append(record)
+                out_of_time = (
+                    cfg.max_minutes is not None
+                    and time.monotonic() - started > 60 * cfg.max_minutes
+                )
+                if stop or out_of_time or self.epoch >= max_epochs:
+                    stopped_because = (
+                        "early_stop" if stop else "time" if out_of_time else "max_epochs"
+                    )
+                    self._save_checkpoint(finished=True, stopped_because=stopped_because)
+                    break
+                self._save_checkpoint(finished=False)
+            else:
+                self.history.append(record)
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        else:
+            self._restore_best()
+        return self._result(time.monotonic() - started, stopped_because)
+
+    def _after_validation(self, record: dict) -> bool:
+        """Track the best model, drop the learning rate, decide early stopping."""
+        cfg = self.config
+        if record["validation_loss"] < self.best_loss:
+            self.best_loss = record["validation_loss"]
+            self.best_epoch = self.epoch
+            self.validations_since_best = 0
+            self.validations_since_lr_drop = 0
+            self._save_best(record)
+        else:
+            self.validations_since_best += 1
+            self.validations_since_lr_drop += 1
+            if self.validations_since_lr_drop >= cfg.lr_patience:
+                for group in self.optimizer.param_groups:
+                    group["lr"] *= cfg.lr_factor
+                self.validations_since_lr_drop = 0
+        patience = cfg.early_stop_patience
+        return patience is not None and self.validations_since_best >= patience
+
+    def _restore_best(self) -> None:
+        best = self.run_dir / "best.leanamp" if self.run_dir else None
+        if best is not None and best.exists():
+            from safetensors.torch import load_file
+
+            self.model.load_state_dict(load_file(str(best)))
+
+    def _result(self, seconds: float, stopped_because: str) -> TrainResult:
+        return TrainResult(
+            best_validation_loss=self.best_loss,
+            best_epoch=self.best_epoch,
+            epochs=self.epoch,
+            seconds=seconds,
+            stopped_because=stopped_because,
+            history=self.history,
+            run_dir=self.run_dir,
+        )
+
+
+def model_input_size(model: nn.Module) -> int:
+    return int(model.config.get("input_size", 1))
+
+
+@dataclass
+class Evaluation:
+    per_clip: dict[str, float]  # clip name -> ESR
+    overall: float  # ESR pooled over all clips
+
+    def table(self) -> str:
+        from leanamp.losses import esr_db
+
+        rows = [f"{'clip':<32} {'ESR':>9} {'dB':>7}"]
+        for name, value in [*self.per_clip.items(), ("overall", self.overall)]:
+            rows.append(f"{name:<32} {value:>9.4f} {esr_db(value):>7.1f}")
+        return "\n".join(rows)
+
+
+def evaluate(model: nn.Module, clips: list[Clip]) -> Evaluation:
+    """ESR per whole clip and pooled over all of them (the paper's test metric)."""
+    if not clips:
+        raise LeanampError("nothing to evaluate: no test clips")
+    outputs = [run_model(model, c.input) for c in clips]
+    per_clip = {c.name: esr(o, c.target) for c, o in zip(clips, outputs, strict=True)}
+    overall = esr(np.concatenate(outputs), np.concatenate([c.target for c in clips]))
+    return Evaluation(per_clip, overall)

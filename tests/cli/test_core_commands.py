@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from leanamp.cli import main
+
+RATE = 8000
+
+
+def run(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exit_info.value.code or 0, out.out, out.err
+
+
+@pytest.fixture
+def recordings(tmp_path, rng):
+    for name in ["one", "two", "three"]:
+        x = 0.3 * rng.standard_normal(RATE * 2)
+        y = np.concatenate([np.zeros(2), np.tanh(3 * x)[:-2]])
+        (tmp_path / "dry").mkdir(exist_ok=True)
+        (tmp_path / "wet").mkdir(exist_ok=True)
+        sf.write(tmp_path / "dry" / f"{name}.wav", x, RATE, subtype="FLOAT")
+        sf.write(tmp_path / "wet" / f"{name}.wav", y, RATE, subtype="FLOAT")
+    return tmp_path
+
+
+def test_check_data_reports_alignment(recordings, capsys):
+    code, out, _ = run(["check-data", str(recordings / "dry"), str(recordings / "wet")], capsys)
+    assert code == 0
+    assert "latency 2 samples" in out and "ok: 3 pair(s)" in out
+
+
+def test_bad_input_is_a_message_not_a_traceback(recordings, capsys):
+    (recordings / "wet" / "two.wav").write_bytes(b"not audio")
+    code, _, err = run(["check-data", str(recordings / "dry"), str(recordings / "wet")], capsys)
+    assert code == 2
+    assert err.startswith("error:") and "two.wav" in err and "Traceback" not in err
+
+
+def test_train_eval_process(recordings, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    args = [
+        "train",
+        str(recordings / "dry"),
+        str(recordings / "wet"),
+        "--out",
+        str(out_dir),
+        "--validation",
+        "two",
+        "--test",
+        "three",
+        "--hidden-size",
+        "4",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--segment-seconds",
+        "0.25",
+    ]
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    assert "test ESR" in out
+    model = out_dir / "model.leanamp"
+    assert model.exists() and (out_dir / "loss_curves.png").exists()
+    assert (out_dir / "summary.json").exists()
+
+    code, _, err = run(args, capsys)
+    assert code == 2 and "--resume" in err
+
+    code, out, _ = run(
+        ["eval", str(model), str(recordings / "dry"), str(recordings / "wet")], capsys
+    )
+    assert code == 0 and "overall" in out and "three" in out
+
+    wet = tmp_path / "processed.wav"
+    code, _, _ = run(["process", str(model), str(recordings / "dry" / "one.wav"), str(wet)], capsys)
+    assert code == 0
+    y, rate = sf.read(wet)
+    assert rate == RATE and len(y) == 2 * RATE and np.isfinite(y).all()
+
+
+def test_process_needs_knob_values_for_a_conditioned_model(recordings, tmp_path, capsys):
+    from leanamp.formats import save_model
+    from leanamp.models import LSTMModel
+
+    save_model(LSTMModel(3, input_size=2), tmp_path / "knob.leanamp", {"sample_rate": RATE})
+    args = ["process", str(tmp_path / "knob.leanamp"), str(recordings / "dry" / "one.wav")]
+    code, _, err = run([*args, str(tmp_path / "o.wav")], capsys)
+    assert code == 2 and "--knob" in err
+    code, _, err = run([*args, str(tmp_path / "o.wav"), "--knob", "0.5"], capsys)
+    assert code == 0, err
+
+
+def test_a_missing_model_file_is_a_clear_error(tmp_path, capsys):
+    code, _, err = run(["process", str(tmp_path / "nope.leanamp"), "a.wav", "b.wav"], capsys)
+    assert code == 2 and "nope.leanamp" in err

@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+import scipy.signal as ss
+import torch
+
+from leanamp.data import Clip
+from leanamp.errors import LeanampError
+from leanamp.models import LSTMModel
+from leanamp.train import TrainConfig, Trainer, evaluate
+
+RATE = 8000
+
+
+def toy_device(x: np.ndarray) -> np.ndarray:
+    b, a = ss.butter(1, 1500 / (RATE / 2))
+    return (0.5 * np.tanh(4 * ss.lfilter(b, a, x))).astype(np.float32)
+
+
+@pytest.fixture
+def clips():
+    rng = np.random.default_rng(0)
+    x = ss.lfilter(*ss.butter(2, 1000 / (RATE / 2)), rng.standard_normal(RATE * 6)).astype(
+        np.float32
+    )
+    y = toy_device(x)
+    return (
+        [Clip("train", x[: RATE * 4], y[: RATE * 4], RATE)],
+        [Clip("val", x[RATE * 4 : RATE * 5], y[RATE * 4 : RATE * 5], RATE)],
+        [Clip("test", x[RATE * 5 :], y[RATE * 5 :], RATE)],
+    )
+
+
+def small_config(**overrides) -> TrainConfig:
+    values = dict(
+        segment_seconds=0.25,
+        batch_size=4,
+        warmup_samples=200,
+        tbptt_samples=512,
+        learning_rate=5e-3,
+        validate_every=2,
+        max_epochs=6,
+        accelerator="cpu",
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def fresh_model() -> LSTMModel:
+    torch.manual_seed(0)
+    return LSTMModel(hidden_size=6)
+
+
+def test_training_reduces_validation_loss_and_saves_the_best(clips, tmp_path):
+    train, val, test = clips
+    model = fresh_model()
+    before = evaluate(model, test).overall
+    trainer = Trainer(model, train, val, small_config(max_epochs=8), tmp_path, progress=False)
+    result = trainer.fit()
+    assert result.epochs == 8
+    losses = [r["validation_loss"] for r in result.history if "validation_loss" in r]
+    assert losses[-1] < losses[0]
+    assert evaluate(model, test).overall < before
+    assert (tmp_path / "best.leanamp").exists() and (tmp_path / "history.json").exists()
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_kill_gives_the_uninterrupted_result(clips, tmp_path):
+    train, val, _ = clips
+    reference = fresh_model()
+    Trainer(reference, train, val, small_config(), tmp_path / "a", progress=False).fit()
+
+    interrupted = fresh_model()
+    trainer = Trainer(interrupted, train, val, small_config(), tmp_path / "b", progress=False)
+    steps = []
+
+    def kill_in_epoch_five(model):
+        steps.append(1)
+        if trainer.epoch == 4 and len(steps) > 2:  # mid-epoch, after the epoch-4 checkpoint
+            raise Killed
+
+    trainer.after_step_hooks.append(kill_in_epoch_five)
+    with pytest.raises(Killed):
+        trainer.fit()
+
+    resumed = LSTMModel(hidden_size=6)  # different init: everything must come from the checkpoint
+    result = Trainer(resumed, train, val, small_config(), tmp_path / "b", progress=False).fit(
+        resume=True
+    )
+    assert result.epochs == 6
+    for name, value in reference.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+
+
+def test_a_finished_run_is_not_redone(clips, tmp_path):
+    train, val, _ = clips
+    Trainer(fresh_model(), train, val, small_config(max_epochs=2), tmp_path, progress=False).fit()
+    stamp = (tmp_path / "checkpoint.pt").stat().st_mtime_ns
+    trainer = Trainer(
+        LSTMModel(6), train, val, small_config(max_epochs=2), tmp_path, progress=False
+    )
+    trainer.after_step_hooks.append(lambda m: pytest.fail("a finished run trained again"))
+    result = trainer.fit(resume=True)
+    assert result.epochs == 2
+    assert (tmp_path / "checkpoint.pt").stat().st_mtime_ns == stamp
+
+
+def test_an_existing_run_needs_resume(clips, tmp_path):
+    train, val, _ = clips
+    Trainer(fresh_model(), train, val, small_config(max_epochs=2), tmp_path, progress=False).fit()
+    with pytest.raises(LeanampError, match="--resume"):
+        Trainer(fresh_model(), train, val, small_config(), tmp_path, progress=False).fit()
+
+
+def test_seeded_runs_are_reproducible(clips):
+    train, val, _ = clips
+    a, b = fresh_model(), fresh_model()
+    for m in (a, b):
+        Trainer(m, train, val, small_config(max_epochs=2), progress=False).fit()
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+
+
+def test_learning_rate_halves_after_patience_validations(clips):
+    train, val, _ = clips
+    trainer = Trainer(fresh_model(), train, val, small_config(lr_patience=3), progress=False)
+    lr0 = trainer.learning_rate
+    for loss in [1.0, 0.9, 0.95, 0.95, 0.95]:  # best at 0.9, then three without improvement
+        trainer._after_validation({"validation_loss": loss, "validation_esr": loss})
+    assert trainer.learning_rate == pytest.approx(lr0 / 2)
+    trainer._after_validation({"validation_loss": 0.5, "validation_esr": 0.5})
+    assert trainer.learning_rate == pytest.approx(lr0 / 2)
+
+
+def test_truncated_bptt_updates_every_tbptt_samples(clips):
+    train, val, _ = clips
+    config = small_config(max_epochs=1, batch_size=100)  # one batch of all 16 segments
+    trainer = Trainer(fresh_model(), train, val, config, progress=False)
+    steps = []
+    trainer.after_step_hooks.append(lambda m: steps.append(1))
+    trainer.train_epoch()
+    segment = int(0.25 * RATE)
+    assert len(steps) == -(-(segment - 200) // 512)
+
+
+def test_knob_channels_must_match_the_model(clips):
+    train, val, _ = clips
+    with pytest.raises(LeanampError, match="input_size=1"):
+        Trainer(LSTMModel(4, input_size=2), train, val, small_config(), progress=False)
