@@ -133,7 +133,8 @@ def load_clips(
     arrays = [(x.samples, y.samples[:, 0]) for x, y, _ in loaded]
     alignment = None
     if align:
-        alignment = estimate_alignment([(x[:, 0], y) for x, y in arrays], rate)
+        names = [Path(t).name for _, t in pairs]
+        alignment = estimate_alignment([(x[:, 0], y) for x, y in arrays], rate, names=names)
         arrays = [apply_alignment(x, y, alignment) for x, y in arrays]
     clips = [
         Clip(

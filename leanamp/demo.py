@@ -23,17 +23,9 @@ DEMO_LATENCY = 4  # samples, recovered by the alignment step
 
 
 def demo_config(minutes: float) -> TrainConfig:
-    # Shorter segments and smaller batches than the paper give many more updates per minute on a
-    # 2-core CPU; validation every epoch suits the short run.
-    return TrainConfig(
-        segment_seconds=0.25,
-        batch_size=16,
-        learning_rate=4e-3,
-        validate_every=1,
-        lr_patience=3,
-        max_epochs=1000,
-        max_minutes=minutes,
-        early_stop_patience=None,
+    # The quick recipe within a time budget; validating every epoch suits the short run.
+    return TrainConfig.recipe(
+        "quick", validate_every=1, max_epochs=10_000, max_minutes=minutes, early_stop_patience=None
     )
 
 

@@ -1,8 +1,11 @@
 """Losses of the paper (Südholt et al. 2022, eqs. (4)-(7)) and the ESR test metric.
 
-Signals are (batch, time). Per-segment ratios as in eqs. (5) and (6), averaged over the batch.
-auraloss's ESRLoss and DCLoss are exactly eqs. (5) and (6), so they are used; its FIRFilter "hp"
-is not H(z) = 1 - 0.85 z^-1 (it computes x[n-1] - 0.85 x[n]), so pre-emphasis is our own.
+Signals are (batch, time). Each segment is pre-emphasised on its own (zero initial condition), then
+the mini-batch counts as one signal of N = batch x time samples in eqs. (5) and (6), as the paper's
+own code pools it: a per-segment ratio would let one near-silent segment (tiny denominator)
+dominate a batch. auraloss's ESRLoss and DCLoss are exactly eqs. (5) and (6), so they are used on
+the flattened batch; its FIRFilter "hp" is not H(z) = 1 - 0.85 z^-1 (it computes
+x[n-1] - 0.85 x[n]), so pre-emphasis is our own.
 """
 
 from __future__ import annotations
@@ -42,15 +45,26 @@ class PaperLoss(nn.Module):
         self.dc = DCLoss(eps=1e-8)
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        esr = self.esr(self.pre_emphasis(prediction), self.pre_emphasis(target))
-        return self.esr_weight * esr + self.dc_weight * self.dc(prediction, target)
+        def flat(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(1, -1)
+
+        esr = self.esr(flat(self.pre_emphasis(prediction)), flat(self.pre_emphasis(target)))
+        dc = self.dc(flat(prediction), flat(target))
+        return self.esr_weight * esr + self.dc_weight * dc
 
 
 class MSELoss(nn.MSELoss):
     """Plain mean squared error (NAM's LSTM training loss)."""
 
 
-LOSSES: dict[str, type[nn.Module]] = {"paper": PaperLoss, "esr": ESRLoss, "mse": MSELoss}
+class PooledESRLoss(nn.Module):
+    """Plain ESR, eq. (5) without pre-emphasis, over the mini-batch as one signal."""
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ESRLoss(eps=1e-8)(prediction.reshape(1, -1), target.reshape(1, -1))
+
+
+LOSSES: dict[str, type[nn.Module]] = {"paper": PaperLoss, "esr": PooledESRLoss, "mse": MSELoss}
 
 
 def build_loss(name: str) -> nn.Module:

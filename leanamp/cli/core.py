@@ -108,11 +108,14 @@ def train(
     residual: bool = typer.Option(
         True, help="y = W h + b + x (the paper). --no-residual for a model exportable to NAM."
     ),
+    recipe: str = typer.Option(
+        "quick", help="paper (Adam 5e-4, batches of 40) or quick (5e-3, batches of 8)."
+    ),
     epochs: int = typer.Option(200, help="Maximum epochs."),
     minutes: float = typer.Option(None, help="Wall-clock budget in minutes."),
-    batch_size: int = typer.Option(40, help="Segments per mini-batch."),
+    batch_size: int = typer.Option(None, help="Segments per mini-batch (overrides the recipe)."),
     segment_seconds: float = typer.Option(0.5, help="Training segment length."),
-    learning_rate: float = typer.Option(5e-4, help="Adam learning rate."),
+    learning_rate: float = typer.Option(None, help="Adam learning rate (overrides the recipe)."),
     validate_every: int = typer.Option(2, help="Validate every N epochs."),
     patience: int = typer.Option(25, help="Stop after N validations without improvement."),
     loss: str = typer.Option("paper", help="paper (0.75 pre-emph. ESR + 0.25 DC), esr or mse."),
@@ -134,10 +137,11 @@ def train(
         input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
     )
     typer.echo(data.summary())
-    config = TrainConfig(
+    overrides = {"batch_size": batch_size, "learning_rate": learning_rate}
+    config = TrainConfig.recipe(
+        recipe,
+        **{k: v for k, v in overrides.items() if v is not None},
         segment_seconds=segment_seconds,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
         validate_every=validate_every,
         early_stop_patience=patience,
         max_epochs=epochs,
