@@ -61,8 +61,12 @@ def run_demo(
         start, stop = sections[name]
         return clip.slice(start, stop, f"demo[{name}]")
 
+    # Train on the guitar material only: the sweep and noise bursts are far louder than playing,
+    # so in the pooled loss they would dominate what the model learns.
+    guitar_start = sections["guitar"][0]
+    sections["guitar_train"] = (guitar_start, sections["validation"][0])
     data = DeviceData(
-        train=[section("train")],
+        train=[section("guitar_train")],
         validation=[section("validation")],
         test=[section("test")],
         sample_rate=clip.sample_rate,
