@@ -46,7 +46,7 @@ def make_demo_data(
 
 def run_demo(
     out_dir: str | os.PathLike = "leanamp-demo",
-    minutes: float = 2.5,
+    minutes: float = 3.0,
     hidden_size: int = 16,
     seconds: float = 75.0,
     progress: bool = True,

@@ -51,7 +51,7 @@ def load_any_model(path: Path):
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("leanamp-demo"), help="Output folder."),
-    minutes: float = typer.Option(2.5, help="Training time budget in minutes."),
+    minutes: float = typer.Option(3.0, help="Training time budget in minutes."),
     hidden_size: int = typer.Option(16, help="LSTM hidden size."),
     resume: bool = typer.Option(False, help="Continue an interrupted demo run in OUT."),
 ):
@@ -109,7 +109,8 @@ def train(
         True, help="y = W h + b + x (the paper). --no-residual for a model exportable to NAM."
     ),
     recipe: str = typer.Option(
-        "quick", help="paper (Adam 5e-4, batches of 40) or quick (5e-3, batches of 8)."
+        "quick",
+        help="paper (Adam 5e-4, batches of 40) or quick (5e-3, batches of 8, gradients clipped).",
     ),
     epochs: int = typer.Option(200, help="Maximum epochs."),
     minutes: float = typer.Option(None, help="Wall-clock budget in minutes."),

@@ -148,3 +148,25 @@ def test_knob_channels_must_match_the_model(clips):
     train, val, _ = clips
     with pytest.raises(LeanampError, match="input_size=1"):
         Trainer(LSTMModel(4, input_size=2), train, val, small_config(), progress=False)
+
+
+def test_gradient_clipping_bounds_every_update(clips):
+    train, val, _ = clips
+    trainer = Trainer(fresh_model(), train, val, small_config(grad_clip=0.01), progress=False)
+    norms = []
+
+    def record(model):
+        grads = [p.grad.flatten() for p in model.parameters() if p.grad is not None]
+        norms.append(torch.cat(grads).norm().item())
+
+    trainer.after_step_hooks.append(record)
+    trainer.train_epoch()
+    assert norms and max(norms) <= 0.01 + 1e-6
+
+
+def test_recipes():
+    quick = TrainConfig.recipe("quick", max_minutes=2)
+    assert (quick.learning_rate, quick.batch_size, quick.grad_clip) == (5e-3, 8, 1.0)
+    assert quick.max_minutes == 2 and TrainConfig.recipe("paper") == TrainConfig()
+    with pytest.raises(LeanampError, match="recipe"):
+        TrainConfig.recipe("fast")
