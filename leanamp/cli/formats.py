@@ -1,0 +1,127 @@
+"""Model file commands: export, import, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from leanamp.cli.app import app
+
+_FORMAT_HELP = (
+    "native, nam, aidax, agm, proteus (hidden 40) or neuralpi (hidden 20); "
+    "default from the suffix (.leanamp, .nam, .aidax; .json needs a format)."
+)
+
+
+def _describe(model) -> str:
+    config = dict(getattr(model, "config", {}))
+    name = config.pop("architecture", type(model).__name__)
+    details = ", ".join(f"{k}={v}" for k, v in config.items() if k != "layers")
+    if "layers" in config:
+        details = f"{len(config['layers'])} layer arrays, {details}"
+    return f"{name} ({details})"
+
+
+@app.command("export")
+def export_command(
+    model_path: Path = typer.Argument(..., help="Model file (any format leanamp reads)."),
+    out: Path = typer.Argument(..., help="File to write."),
+    fmt: str = typer.Option(None, "--format", "-f", help=_FORMAT_HELP),
+    name: str = typer.Option(None, help="Model name shown by the plugin."),
+    modeled_by: str = typer.Option(None, help="Who made the capture."),
+    gear_type: str = typer.Option(None, help="NAM gear type: amp, pedal, pedal_amp, ..."),
+    gear_make: str = typer.Option(None, help="Manufacturer of the captured gear."),
+    gear_model: str = typer.Option(None, help="Model name of the captured gear."),
+    tone_type: str = typer.Option(None, help="NAM tone type: clean, overdrive, crunch, ..."),
+    input_level_dbu: float = typer.Option(None, help="Interface input level for 0 dBFS, dBu."),
+    output_level_dbu: float = typer.Option(None, help="Interface output level for 0 dBFS, dBu."),
+    width: int = typer.Option(None, help="WaveNet: export truncated to this width (channels)."),
+    slim_widths: str = typer.Option(
+        None,
+        help="WaveNet to .nam: write a SlimmableContainer of these widths, e.g. 2,4,8 (the "
+        "last must be the full width); the Slim knob's value v picks the first width >= v x full.",
+    ),
+):
+    """Write a model for a plugin (NAM, AIDA-X, Proteus/NeuralPi) or as a leanamp file.
+
+    The written file is loaded back and checked to reproduce the model's audio.
+    """
+    from leanamp.errors import LeanampError
+    from leanamp.formats import export_format, export_model, export_nam_slimmable, load_any
+
+    model, metadata = load_any(model_path)
+    if (width is not None or slim_widths is not None) and not hasattr(model, "sliced"):
+        raise LeanampError(
+            f"{model_path}: --width and --slim-widths apply to leanamp WaveNets; this model is "
+            f"{_describe(model)}"
+        )
+    if width is not None:
+        model = model.sliced(width)
+    given = {
+        "name": name, "modeled_by": modeled_by, "gear_type": gear_type, "gear_make": gear_make,
+        "gear_model": gear_model, "tone_type": tone_type, "input_level_dbu": input_level_dbu,
+        "output_level_dbu": output_level_dbu,
+    }
+    metadata.update({k: v for k, v in given.items() if v is not None})
+    fmt = export_format(out, fmt)
+    if slim_widths is not None:
+        if fmt != "nam":
+            raise LeanampError(f"{out}: --slim-widths writes a NAM .nam SlimmableContainer")
+        try:
+            widths = [int(w) for w in slim_widths.split(",")]
+        except ValueError:
+            raise LeanampError(f"--slim-widths {slim_widths!r}: give widths like 2,4,8") from None
+        full = model.channels[0]
+        try:
+            submodels = [(w / full, model.sliced(w)) for w in widths]
+        except ValueError as e:
+            raise LeanampError(f"--slim-widths {slim_widths!r}: {e}") from None
+        export_nam_slimmable(submodels, out, metadata)
+        typer.echo(f"wrote {out}: NAM SlimmableContainer of widths {widths}; checked by reloading")
+        return
+    export_model(model, out, fmt, metadata=metadata)
+    typer.echo(f"wrote {out} ({fmt}): {_describe(model)}; checked by reloading")
+
+
+@app.command("import")
+def import_command(
+    model_path: Path = typer.Argument(..., help="A .nam, AIDA-X or Proteus/NeuralPi file."),
+    out: Path = typer.Argument(..., help="leanamp model file to write (.leanamp)."),
+    submodel: int = typer.Option(
+        None, help="For a NAM SlimmableContainer: index of the submodel (default: largest)."
+    ),
+):
+    """Import a plugin model file as a leanamp model (to train, prune, run, export again)."""
+    from leanamp.errors import LeanampError
+    from leanamp.formats import load_any, load_nam_slimmable, save_model
+
+    if submodel is None:
+        model, metadata = load_any(model_path)
+    else:
+        submodels = load_nam_slimmable(model_path)
+        if not 0 <= submodel < len(submodels):
+            raise LeanampError(
+                f"{model_path}: has {len(submodels)} submodel(s); --submodel must be 0.."
+                f"{len(submodels) - 1}"
+            )
+        _, model, metadata = submodels[submodel]
+    save_model(model, out, metadata)
+    rate = metadata.get("sample_rate")
+    typer.echo(f"wrote {out}: {_describe(model)}, {rate} Hz, from {metadata.get('format')}")
+
+
+@app.command("render")
+def render_command(
+    model_path: Path = typer.Argument(..., help="Model file (any format leanamp reads)."),
+    input_path: Path = typer.Argument(..., help="Dry input audio."),
+    output_path: Path = typer.Argument(..., help="Output audio to write."),
+    knob: list[float] = typer.Option(
+        None, help="Knob value in 0..1 for a knob-conditioned model; repeat for each knob."
+    ),
+):
+    """Use a model as a virtual device: render the input through it, like recording a pedal."""
+    from leanamp.devices.model_device import render_file
+
+    render_file(model_path, input_path, output_path, knobs=knob or None)
+    typer.echo(f"wrote {output_path}")

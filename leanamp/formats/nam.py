@@ -1,0 +1,708 @@
+"""NAM .nam files (Neural Amp Modeler plugin and core): LSTM, WaveNet and SlimmableContainer.
+
+Written as version 0.5.4 with the legacy config keys, which every released plugin loads; read
+0.5.x to 0.7.x. Facts used (checked against the `neural-amp-modeler` package's loader):
+
+- LSTM: per layer the matrix [W_ih | W_hh] (4H x (in + H), row-major, gates i, f, g, o), the bias
+  b_ih + b_hh (4H), the initial hidden state (H) and cell state (H); then the head weight (H) and
+  bias. No residual path: y = head(h). NAM starts every run from the stored initial state and
+  writes the state reached from zeros after 48,000 samples of silence. leanamp keeps that state in
+  the metadata as "nam_initial_state" ({"hidden": [[H]...], "cell": [[H]...]}, one row per layer);
+  `start_state(model, metadata)` turns it into the `state` argument of the model's forward.
+- WaveNet: `leanamp.models.wavenet.WaveNet` holds NAM's layer arrays and gives/takes the flat
+  weight vector in .nam order (`nam_weights`, `load_nam_weights`); the last weight is head_scale
+  (NAM's core reads it from there, whatever the config says). 0.7 layer arrays that only use
+  legacy features become a WaveNet; others (NAM's A2: per-layer kernel sizes, a 16-tap head...)
+  become a `NamWaveNet` (leanamp.formats.nam_wavenet), written back as version 0.7.0.
+- SlimmableContainer (0.7.0): config.submodels = [{max_value, model: <a full .nam>}]; the plugin's
+  Slim knob picks the first submodel whose max_value is >= the knob.
+
+Loudness in the metadata follows NAM's definition (RMS of the output in dB on a standard
+signal), measured on leanamp's own standard signal (`loudness_signal`: 1 s of pink noise at
+-15 dBFS RMS, statistically like NAM's 1 s DI excerpt). "gain" is NAM's formula on it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from leanamp.errors import ModelFileError
+from leanamp.files import atomic_path
+from leanamp.formats.common import (
+    MAX_HIDDEN_SIZE,
+    MAX_LSTM_LAYERS,
+    as_float_list,
+    check_int,
+    esr,
+    float_array,
+    lstm_arrays,
+    probe_signal,
+    read_json_file,
+    require,
+    run,
+    verify_export,
+)
+from leanamp.formats.nam_wavenet import (
+    MAX_CHANNELS,
+    MAX_DILATION,
+    MAX_KERNEL,
+    MAX_LAYERS,
+    NamWaveNet,
+    normalized_array,
+    weight_count,
+)
+from leanamp.models.lstm import LSTMModel, LSTMState
+
+WHAT = "NAM .nam model file"
+WRITE_VERSION = "0.5.4"
+SLIMMABLE_VERSION = "0.7.0"
+NAM07_VERSION = "0.7.0"
+READ_VERSIONS = ((0, 5), (0, 7))  # inclusive (major, minor) range
+DEFAULT_SAMPLE_RATE = 48000
+# NAM's initial LSTM state: the state reached from zeros after this many samples of silence.
+SILENCE_BURN_IN = 48_000
+# Generous bounds far beyond real models, so a hostile config is refused before allocating
+# (per-array limits are shared with NamWaveNet).
+MAX_LAYERS_PER_ARRAY = MAX_LAYERS
+MAX_LAYER_ARRAYS = 16
+MAX_SUBMODELS = 64
+GEAR_TYPES = ("amp", "pedal", "pedal_amp", "amp_cab", "amp_pedal_cab", "preamp", "studio")
+TONE_TYPES = ("clean", "overdrive", "crunch", "hi_gain", "fuzz")
+_TEXT_KEYS = ("name", "modeled_by", "gear_make", "gear_model")
+_LEVEL_KEYS = ("input_level_dbu", "output_level_dbu")
+# 0.7 files spell out activation parameters; these equal the by-name activations' defaults.
+_DEFAULT_ACTIVATION_PARAMS = {"LeakyReLU": {"negative_slope": 0.01}}
+
+
+# ---------------------------------------------------------------------------------- reading
+
+
+def load_nam(path: str | os.PathLike) -> tuple[nn.Module, dict]:
+    """Read a .nam file; returns (model in eval mode, metadata).
+
+    A SlimmableContainer gives its largest submodel (use `load_nam_slimmable` for all of them).
+    LSTM files keep their initial state in metadata["nam_initial_state"].
+    """
+    path = Path(path)
+    data = read_json_file(path, WHAT)
+    return nam_from_dict(data, path)
+
+
+def load_nam_slimmable(path: str | os.PathLike) -> list[tuple[float, nn.Module, dict]]:
+    """All submodels of a .nam SlimmableContainer as (max_value, model, metadata), ascending.
+
+    A plain .nam gives one entry with max_value 1.0.
+    """
+    path = Path(path)
+    data = read_json_file(path, WHAT)
+    if data.get("architecture") != "SlimmableContainer":
+        model, metadata = nam_from_dict(data, path)
+        return [(1.0, model, metadata)]
+    _check_version(data, path)
+    return _slimmable_submodels(data, path)
+
+
+def is_nam(data: dict) -> bool:
+    return "architecture" in data and ("version" in data or "weights" in data)
+
+
+def nam_from_dict(data: dict, path: Path, where: str = "the file") -> tuple[nn.Module, dict]:
+    version = _check_version(data, path, where)
+    architecture = require(data, "architecture", path, where)
+    config = require(data, "config", path, where)
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: config in {where} must be a JSON object")
+    if architecture == "SlimmableContainer":
+        if where != "the file":
+            raise ModelFileError(f"{path}: a SlimmableContainer may not contain another one")
+        submodels = _slimmable_submodels(data, path)
+        _, model, metadata = submodels[-1]
+        metadata["nam_submodel_max_values"] = [s[0] for s in submodels]
+        metadata["nam_architecture"] = "SlimmableContainer"
+        metadata["nam_version"] = version
+        return model, metadata
+    weights = require(data, "weights", path, where)
+    if not isinstance(weights, list):
+        raise ModelFileError(f"{path}: weights in {where} must be a list of numbers")
+    if architecture == "LSTM":
+        model, state = _lstm_from_nam(config, weights, path, where)
+    elif architecture == "WaveNet":
+        model, state = _wavenet_from_nam(config, weights, path, where), None
+    else:
+        raise ModelFileError(
+            f"{path}: NAM architecture {architecture!r} is not supported by leanamp "
+            "(it reads LSTM, WaveNet and SlimmableContainer)"
+        )
+    metadata = _metadata_from_nam(data, path)
+    metadata["nam_version"] = version
+    metadata["nam_architecture"] = architecture
+    if state is not None:
+        metadata["nam_initial_state"] = state
+    return model, metadata
+
+
+def _check_version(data: dict, path: Path, where: str = "the file") -> str:
+    version = require(data, "version", path, where)
+    parts = version.split(".") if isinstance(version, str) else []
+    try:
+        major, minor = int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        raise ModelFileError(
+            f"{path}: version {version!r} is not a NAM version like 0.5.4"
+        ) from None
+    if not READ_VERSIONS[0] <= (major, minor) <= READ_VERSIONS[1]:
+        raise ModelFileError(
+            f"{path}: .nam version {version} is not supported; leanamp reads versions 0.5.x to "
+            "0.7.x. Re-export the model from NAM as 0.5 if you can"
+        )
+    return version
+
+
+def _slimmable_submodels(data: dict, path: Path) -> list[tuple[float, nn.Module, dict]]:
+    config = require(data, "config", path, "the file")
+    submodels = require(config, "submodels", path, "config")
+    if not isinstance(submodels, list) or not submodels:
+        raise ModelFileError(f"{path}: config.submodels must be a non-empty list")
+    if len(submodels) > MAX_SUBMODELS:
+        raise ModelFileError(f"{path}: {len(submodels)} submodels is more than leanamp supports")
+    result = []
+    for k, entry in enumerate(submodels):
+        where = f"config.submodels[{k}]"
+        max_value = require(entry, "max_value", path, where)
+        if isinstance(max_value, bool) or not isinstance(max_value, (int, float)) or not (
+            math.isfinite(max_value) and 0.0 < max_value <= 1.0
+        ):
+            raise ModelFileError(f"{path}: {where}.max_value must be a number in (0, 1]")
+        inner = require(entry, "model", path, where)
+        if not isinstance(inner, dict):
+            raise ModelFileError(f"{path}: {where}.model must be a .nam JSON object")
+        model, metadata = nam_from_dict(inner, path, where=f"{where}.model")
+        if "sample_rate" not in inner and "sample_rate" in data:
+            metadata["sample_rate"] = _sample_rate(data, path)
+        result.append((float(max_value), model, metadata))
+    values = [r[0] for r in result]
+    if values != sorted(values) or len(set(values)) != len(values):
+        raise ModelFileError(f"{path}: submodel max_values must increase: {values}")
+    return result
+
+
+def _sample_rate(data: dict, path: Path) -> float:
+    rate = data.get("sample_rate", DEFAULT_SAMPLE_RATE)
+    if rate is None:
+        return DEFAULT_SAMPLE_RATE
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (
+        math.isfinite(rate) and 8000 <= rate <= 384000
+    ):
+        raise ModelFileError(f"{path}: sample_rate {rate!r} is not a usable sample rate")
+    return int(rate) if float(rate).is_integer() else float(rate)
+
+
+def _metadata_from_nam(data: dict, path: Path) -> dict:
+    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    out: dict = {"format": "nam", "source_file": path.name, "sample_rate": _sample_rate(data, path)}
+    for key in (*_TEXT_KEYS, "gear_type", "tone_type"):
+        if isinstance(meta.get(key), str):
+            out[key] = meta[key]
+    for key in (*_LEVEL_KEYS, "loudness", "gain"):
+        value = meta.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            out[key] = float(value)
+    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    value = training.get("validation_esr")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        out["training_esr"] = float(value)
+    out["nam_metadata"] = meta
+    return out
+
+
+def _lstm_from_nam(config: dict, weights: list, path: Path, where: str) -> tuple[LSTMModel, dict]:
+    input_size = check_int(config.get("input_size", 1), "config.input_size", path, 1, 16)
+    hidden = check_int(
+        require(config, "hidden_size", path, f"{where} config"), "config.hidden_size", path, 1,
+        MAX_HIDDEN_SIZE,
+    )
+    layers = check_int(config.get("num_layers", 1), "config.num_layers", path, 1, MAX_LSTM_LAYERS)
+    expected = sum(
+        4 * hidden * ((input_size if k == 0 else hidden) + hidden) + 4 * hidden + 2 * hidden
+        for k in range(layers)
+    ) + hidden + 1
+    if len(weights) != expected:
+        raise ModelFileError(
+            f"{path}: {where} has {len(weights)} weights, but an LSTM with input_size "
+            f"{input_size}, hidden_size {hidden}, num_layers {layers} has {expected}"
+        )
+    flat = float_array(weights, (expected,), f"weights of {where}", path)
+    model = LSTMModel(hidden_size=hidden, input_size=input_size, residual=False, num_layers=layers)
+    state: dict = {"hidden": [], "cell": []}
+    i = 0
+
+    def take(n: int) -> np.ndarray:
+        nonlocal i
+        i += n
+        return flat[i - n : i]
+
+    with torch.no_grad():
+        for k in range(layers):
+            in_k = input_size if k == 0 else hidden
+            matrix = take(4 * hidden * (in_k + hidden)).reshape(4 * hidden, in_k + hidden)
+            getattr(model.lstm, f"weight_ih_l{k}").copy_(torch.from_numpy(matrix[:, :in_k]))
+            getattr(model.lstm, f"weight_hh_l{k}").copy_(torch.from_numpy(matrix[:, in_k:]))
+            getattr(model.lstm, f"bias_ih_l{k}").copy_(torch.from_numpy(take(4 * hidden)))
+            getattr(model.lstm, f"bias_hh_l{k}").zero_()
+            state["hidden"].append(take(hidden).tolist())
+            state["cell"].append(take(hidden).tolist())
+        model.head.weight.copy_(torch.from_numpy(take(hidden)).reshape(1, hidden))
+        model.head.bias.copy_(torch.from_numpy(take(1)))
+    return model.eval(), state
+
+
+def _legacy_layer_config(layer: dict, k: int, path: Path) -> dict | None:
+    """A layer-array config in the legacy (0.5) keys; 0.7 configs are converted when they use
+    only what the legacy architecture has, else None (they need NamWaveNet)."""
+    where = f"config.layers[{k}]"
+    if not isinstance(layer, dict):
+        raise ModelFileError(f"{path}: {where} must be a JSON object")
+    if "head_size" in layer:
+        legacy = dict(layer)
+    else:
+        head = require(layer, "head", path, where)
+        unsupported = []
+        if not isinstance(head, dict) or head.get("kernel_size", 1) != 1:
+            unsupported.append("a head rechannel with kernel_size > 1")
+        kernel_sizes = layer.get("kernel_sizes", layer.get("kernel_size"))
+        if isinstance(kernel_sizes, list):
+            if len(set(map(str, kernel_sizes))) > 1:
+                unsupported.append("different kernel sizes per layer")
+            kernel_sizes = kernel_sizes[0] if kernel_sizes else None
+        activation = layer.get("activation")
+        if isinstance(activation, list):
+            if len({json.dumps(a, sort_keys=True) for a in activation}) > 1:
+                unsupported.append("different activations per layer")
+            activation = activation[0] if activation else None
+        if isinstance(activation, dict):
+            params = {k: v for k, v in activation.items() if k != "type"}
+            if params and params != _DEFAULT_ACTIVATION_PARAMS.get(activation.get("type")):
+                unsupported.append(f"parameterised activation {activation}")
+            activation = activation.get("type")
+        gating = layer.get("gating_mode", "none")
+        gating = set(gating) if isinstance(gating, list) else {gating}
+        if not gating <= {"none", "gated"} or len(gating) > 1:
+            unsupported.append(f"gating modes {sorted(map(str, gating))}")
+        if layer.get("bottleneck", layer.get("channels")) != layer.get("channels"):
+            unsupported.append("a bottleneck")
+        if isinstance(layer.get("head1x1"), dict) and layer["head1x1"].get("active"):
+            unsupported.append("head1x1")
+        if isinstance(layer.get("layer1x1"), dict) and not layer["layer1x1"].get("active", True):
+            unsupported.append("layers without 1x1")
+        for key, value in layer.items():
+            if key.endswith("film") and isinstance(value, dict) and value.get("active"):
+                unsupported.append(f"FiLM ({key})")
+            if key in ("groups_input", "groups_input_mixin") and value != 1:
+                unsupported.append(f"{key} = {value}")
+        if unsupported:
+            return None
+        legacy = {
+            "input_size": layer.get("input_size"),
+            "condition_size": layer.get("condition_size"),
+            "head_size": head.get("out_channels"),
+            "channels": layer.get("channels"),
+            "kernel_size": kernel_sizes,
+            "dilations": layer.get("dilations"),
+            "activation": activation,
+            "gated": gating == {"gated"},
+            "head_bias": bool(head.get("bias", False)),
+        }
+        if layer.get("slimmable") is not None:
+            legacy["slimmable"] = layer["slimmable"]
+    for key in ("input_size", "condition_size", "head_size", "channels"):
+        check_int(require(legacy, key, path, where), f"{where}.{key}", path, 1, MAX_CHANNELS)
+    check_int(require(legacy, "kernel_size", path, where), f"{where}.kernel_size", path, 1,
+              MAX_KERNEL)
+    dilations = require(legacy, "dilations", path, where)
+    if not isinstance(dilations, list) or not 1 <= len(dilations) <= MAX_LAYERS_PER_ARRAY:
+        raise ModelFileError(f"{path}: {where}.dilations must be a list of 1 to "
+                             f"{MAX_LAYERS_PER_ARRAY} integers")
+    for d in dilations:
+        check_int(d, f"{where}.dilations entry", path, 1, MAX_DILATION)
+    for key in ("gated", "head_bias"):
+        if not isinstance(legacy.get(key), bool):
+            raise ModelFileError(f"{path}: {where}.{key} must be true or false")
+    if not isinstance(legacy.get("activation"), str):
+        raise ModelFileError(f"{path}: {where}.activation must name an activation, e.g. 'Tanh'")
+    return legacy
+
+
+def legacy_weight_count(layers: list[dict]) -> int:
+    """Number of weights NAM's legacy WaveNet with these layer arrays stores (with head_scale)."""
+    total = 0
+    for layer in layers:
+        c, k = layer["channels"], layer["kernel_size"]
+        c_out = 2 * c if layer["gated"] else c
+        total += c * layer["input_size"]
+        per_layer = c_out * c * k + c_out + c_out * layer["condition_size"] + c * c + c
+        total += per_layer * len(layer["dilations"])
+        total += layer["head_size"] * c + (layer["head_size"] if layer["head_bias"] else 0)
+    return total + 1
+
+
+def _wavenet_from_nam(config: dict, weights: list, path: Path, where: str) -> nn.Module:
+    layers = require(config, "layers", path, f"{where} config")
+    if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYER_ARRAYS:
+        raise ModelFileError(f"{path}: config.layers must list 1 to {MAX_LAYER_ARRAYS} arrays")
+    if config.get("head") is not None:
+        raise ModelFileError(
+            f"{path}: a WaveNet with a post-head ('head' not null) is not supported by leanamp"
+        )
+    if config.get("condition_dsp") is not None:
+        raise ModelFileError(f"{path}: WaveNets with a condition_dsp are not supported by leanamp")
+    legacy = [_legacy_layer_config(layer, k, path) for k, layer in enumerate(layers)]
+    head_scale = require(config, "head_scale", path, f"{where} config")
+    if isinstance(head_scale, bool) or not isinstance(head_scale, (int, float)) or not (
+        math.isfinite(head_scale)
+    ):
+        raise ModelFileError(f"{path}: head_scale must be a finite number")
+    if any(array is None for array in legacy):
+        return _nam07_wavenet(layers, float(head_scale), weights, path, where)
+    expected = legacy_weight_count(legacy)
+    if len(weights) != expected:
+        raise ModelFileError(
+            f"{path}: {where} has {len(weights)} weights, but its WaveNet config needs {expected}"
+        )
+    flat = float_array(weights, (expected,), f"weights of {where}", path)
+    from leanamp.models.wavenet import WaveNet  # the WaveNet module imports nothing from formats
+
+    try:
+        model = WaveNet(layers=legacy, head_scale=float(head_scale))
+        model.load_nam_weights(torch.from_numpy(flat.astype(np.float32)))
+    except (ValueError, TypeError, KeyError) as e:
+        raise ModelFileError(f"{path}: unusable WaveNet in {where}: {e}") from None
+    return model.eval()
+
+
+def _nam07_wavenet(layers: list, head_scale: float, weights: list, path: Path, where: str):
+    """A WaveNet using NAM 0.7 features leanamp's WaveNet lacks, as a NamWaveNet."""
+    if any(isinstance(layer, dict) and "head_size" in layer for layer in layers):
+        raise ModelFileError(f"{path}: {where} mixes legacy and 0.7 layer-array layouts")
+    try:
+        arrays = [normalized_array(layer, k, 1) for k, layer in enumerate(layers)]
+    except ValueError as e:
+        raise ModelFileError(
+            f"{path}: {where} is a NAM WaveNet leanamp cannot import: {e}"
+        ) from None
+    expected = weight_count(arrays)
+    if len(weights) != expected:
+        raise ModelFileError(
+            f"{path}: {where} has {len(weights)} weights, but its WaveNet config needs {expected}"
+        )
+    flat = float_array(weights, (expected,), f"weights of {where}", path)
+    try:
+        model = NamWaveNet(layers=arrays, head_scale=head_scale)
+    except ValueError as e:
+        raise ModelFileError(f"{path}: unusable WaveNet in {where}: {e}") from None
+    model.load_nam_weights(torch.from_numpy(flat.astype(np.float32)))
+    return model.eval()
+
+
+# ----------------------------------------------------------------------------- initial state
+
+
+def start_state(model: nn.Module, metadata: dict | None) -> LSTMState | None:
+    """The `state` to start `model` from: NAM's stored LSTM state if the metadata has one."""
+    stored = (metadata or {}).get("nam_initial_state")
+    if stored is None or not isinstance(model, LSTMModel):
+        return None
+    device = next(model.parameters()).device
+    h = torch.tensor(stored["hidden"], dtype=torch.float32, device=device)
+    c = torch.tensor(stored["cell"], dtype=torch.float32, device=device)
+    shape = (model.num_layers, model.hidden_size)
+    if tuple(h.shape) != shape or tuple(c.shape) != shape:
+        raise ModelFileError(
+            f"nam_initial_state has shape {tuple(h.shape)}, the model needs {shape}"
+        )
+    return h[:, None, :].contiguous(), c[:, None, :].contiguous()
+
+
+@torch.inference_mode()
+def silence_state(model: LSTMModel, samples: int = SILENCE_BURN_IN) -> LSTMState:
+    """NAM's initial state: reached from zeros after `samples` of silence, (layers, 1, H)."""
+    device = next(model.parameters()).device
+    x = torch.zeros(1, samples, model.input_size, device=device)
+    _, (h, c) = model.lstm(x)
+    return h, c
+
+
+def _state_for_file(model: LSTMModel, metadata: dict, state: LSTMState | None) -> LSTMState:
+    if state is not None:
+        return state
+    stored = start_state(model, metadata)
+    return stored if stored is not None else silence_state(model)
+
+
+# ---------------------------------------------------------------------------------- writing
+
+
+def loudness_signal(sample_rate: float, seconds: float = 1.0) -> np.ndarray:
+    """leanamp's standard loudness signal (time,) float32: 1 s of pink Gaussian noise (equal
+    energy per octave above 20 Hz) at -15 dBFS RMS, from a fixed seed.
+
+    NAM measures on a 1 s guitar DI excerpt that is, statistically, just that: stationary,
+    Gaussian-like (kurtosis 2.9), equal energy per octave from 31 Hz to 8 kHz, -15 dBFS RMS.
+    On NAM's example models this signal gives NAM's loudness within 0.1 dB (0.9 dB on the tiny
+    wavenet.nam), where a tonal test signal was off by up to 10 dB.
+    """
+    n = int(round(float(sample_rate) * seconds))
+    rng = np.random.default_rng(20_000)
+    freqs = np.fft.rfftfreq(n, 1.0 / float(sample_rate))
+    spectrum = rng.standard_normal(len(freqs)) + 1j * rng.standard_normal(len(freqs))
+    spectrum /= np.sqrt(np.maximum(freqs, 20.0))
+    spectrum[freqs < 20.0] = 0.0
+    x = np.fft.irfft(spectrum, n)
+    return (x * (10 ** (-15 / 20) / np.sqrt(np.mean(x**2)))).astype(np.float32)
+
+
+@torch.inference_mode()
+def _loudness_db(model: nn.Module, sample_rate: float, state, gains: np.ndarray) -> np.ndarray:
+    """Output RMS in dB for the standard signal at each input gain, run as one batch."""
+    device = next(model.parameters()).device
+    x = torch.from_numpy(loudness_signal(sample_rate)).to(device)
+    scale = torch.as_tensor(gains, dtype=torch.float32, device=device)
+    batch = scale[:, None, None] * x[None, :, None]
+    if state is not None:
+        state = tuple(s.expand(-1, len(gains), -1).contiguous() for s in state)
+    was_training = model.training
+    model.eval()
+    try:
+        y, _ = model(batch, state)
+    finally:
+        model.train(was_training)
+    rms = torch.sqrt(torch.mean(y.double() ** 2, dim=1)).cpu().numpy()
+    return 20 * np.log10(np.maximum(rms, 1e-12))
+
+
+def measure_loudness(model: nn.Module, sample_rate: float, state=None) -> float:
+    """NAM's loudness: RMS of the model's output in dB on the standard loudness signal."""
+    return float(_loudness_db(model, sample_rate, state, np.array([1.0]))[0])
+
+
+def measure_gain(model: nn.Module, sample_rate: float, state=None) -> float:
+    """NAM's 0..1 "gain" (how compressed the model is): 0 linear, 1 fully saturated.
+
+    Output RMS at input gains 0, 0.1 .. 1: a linear model sums to half of 11 times the RMS at
+    full input (a "triangle"), a fully compressing one to all of it (a "square").
+    """
+    gains = np.linspace(0.0, 1.0, 11)
+    rms = 10 ** (_loudness_db(model, sample_rate, state, gains) / 20)
+    max_gain = rms[-1] * len(gains)
+    min_gain = 0.5 * max_gain
+    return float(np.clip((rms.sum() - min_gain) / max(max_gain - min_gain, 1e-12), 0.0, 1.0))
+
+
+def _nam_metadata(
+    model: nn.Module, metadata: dict, sample_rate: float, state, path: Path
+) -> dict:
+    now = datetime.datetime.now()
+    out: dict = {
+        "date": {
+            "year": now.year, "month": now.month, "day": now.day,
+            "hour": now.hour, "minute": now.minute, "second": now.second,
+        },
+        "loudness": measure_loudness(model, sample_rate, state),
+        "gain": measure_gain(model, sample_rate, state),
+    }
+    for key in _TEXT_KEYS:
+        if metadata.get(key) is not None:
+            out[key] = str(metadata[key])
+    for key, allowed in (("gear_type", GEAR_TYPES), ("tone_type", TONE_TYPES)):
+        value = metadata.get(key)
+        if value is not None:
+            if value not in allowed:
+                raise ModelFileError(
+                    f"{path}: {key} {value!r} is not one NAM knows; use one of {list(allowed)}"
+                )
+            out[key] = value
+    for key in _LEVEL_KEYS:
+        value = metadata.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value)
+            ):
+                raise ModelFileError(f"{path}: {key} must be a number (dBu), got {value!r}")
+            out[key] = float(value)
+    training_esr = metadata.get("training_esr")
+    out["training"] = {
+        "validation_esr": float(training_esr) if training_esr is not None else None,
+        "leanamp": {"source_format": metadata.get("format", "leanamp")},
+    }
+    return out
+
+
+def _lstm_weights(model: LSTMModel, state: LSTMState) -> list:
+    h, c = (s.detach().cpu().double().numpy().reshape(model.num_layers, -1) for s in state)
+    parts = []
+    for k in range(model.num_layers):
+        w_ih, w_hh, bias = lstm_arrays(model, k)
+        parts += [np.concatenate([w_ih, w_hh], axis=1).ravel(), bias, h[k], c[k]]
+    parts += [
+        model.head.weight.detach().cpu().double().numpy().ravel(),
+        model.head.bias.detach().cpu().double().numpy().ravel(),
+    ]
+    return as_float_list(np.concatenate(parts))
+
+
+def _refuse_residual(model: LSTMModel, sample_rate: float, path: Path) -> None:
+    x = probe_signal(sample_rate, model.input_size)
+    with_residual = run(model, x)
+    measured = esr(with_residual, with_residual - x[:, 0].astype(np.float64))
+    raise ModelFileError(
+        f"{path}: this LSTM adds its input to its output (residual path, y = W h + b + x), and "
+        "NAM's LSTM has no residual path: the .nam would sound different (ESR "
+        f"{measured:.3g} between the two on a test signal). Train a NAM-ready model with "
+        "residual=False (e.g. `leanamp train --no-residual`), or export this one to AIDA-X "
+        "(.json/.aidax) or Proteus/NeuralPi, which keep the residual"
+    )
+
+
+def nam_dict(
+    model: nn.Module,
+    metadata: dict | None = None,
+    state: LSTMState | None = None,
+    path: Path | None = None,
+) -> dict:
+    """The .nam JSON object (version 0.5.4, legacy config) for an LSTM or WaveNet model."""
+    metadata = dict(metadata or {})
+    path = Path(path or "model.nam")
+    sample_rate = metadata.get("sample_rate") or DEFAULT_SAMPLE_RATE
+    input_size = getattr(model, "input_size", 1)
+    if input_size != 1:
+        raise ModelFileError(
+            f"{path}: NAM plays mono audio without knob inputs; this model has input_size "
+            f"{input_size} (knob-conditioned). Export it to AIDA-X or Proteus/NeuralPi instead"
+        )
+    version = WRITE_VERSION
+    if isinstance(model, LSTMModel):
+        if model.residual:
+            _refuse_residual(model, sample_rate, path)
+        state = _state_for_file(model, metadata, state)
+        architecture = "LSTM"
+        config = {
+            "input_size": 1, "hidden_size": model.hidden_size, "num_layers": model.num_layers
+        }
+        weights = _lstm_weights(model, state)
+    elif isinstance(model, NamWaveNet):
+        # Only NAM cores from 0.7 run these features, so the file says 0.7.0.
+        version = NAM07_VERSION
+        architecture = "WaveNet"
+        config = {
+            "layers": model.config["layers"], "head": None,
+            "head_scale": float(model.config["head_scale"]),
+        }
+        weights = as_float_list(model.nam_weights())
+        state = None
+    elif getattr(model, "architecture", None) == "wavenet":
+        architecture = "WaveNet"
+        layers = [
+            {k: v for k, v in layer.items() if k != "slimmable"}
+            for layer in model.config["layers"]
+        ]
+        config = {"layers": layers, "head": None, "head_scale": float(model.config["head_scale"])}
+        weights = as_float_list(model.nam_weights())
+        state = None
+    else:
+        raise ModelFileError(
+            f"{path}: NAM files hold LSTM or WaveNet models, not "
+            f"{getattr(model, 'architecture', type(model).__name__)}"
+        )
+    return {
+        "version": version,
+        "metadata": _nam_metadata(model, metadata, sample_rate, state, path),
+        "architecture": architecture,
+        "config": config,
+        "weights": weights,
+        "sample_rate": sample_rate,
+    }
+
+
+def _check_reload(path: Path, tmp: Path, model: nn.Module, data: dict, state) -> None:
+    reloaded, reloaded_meta = load_nam(tmp)
+    reloaded_state = start_state(reloaded, reloaded_meta)
+    x = probe_signal(data["sample_rate"], 1)
+    verify_export(
+        path, lambda s: run(model, s, state), lambda s: run(reloaded, s, reloaded_state), x
+    )
+
+
+def export_nam(
+    model: nn.Module,
+    path: str | os.PathLike,
+    metadata: dict | None = None,
+    initial_state: LSTMState | None = None,
+) -> Path:
+    """Write `model` (LSTM without residual, or WaveNet) as a .nam, version 0.5.4.
+
+    metadata: leanamp metadata (sample_rate, name, modeled_by, gear_type, gear_make, gear_model,
+    tone_type, input_level_dbu, output_level_dbu, training_esr); loudness and gain are measured.
+    LSTM initial state: `initial_state` if given, else metadata["nam_initial_state"] (kept from
+    an imported .nam), else NAM's convention (the state after 48,000 samples of silence).
+    The file is loaded back and must reproduce the model within 1e-5, else nothing is written.
+    """
+    path = Path(path)
+    data = nam_dict(model, metadata, initial_state, path)
+    state = None
+    if isinstance(model, LSTMModel):
+        state = _state_for_file(model, metadata or {}, initial_state)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data))
+        _check_reload(path, tmp, model, data, state)
+    return path
+
+
+def export_nam_slimmable(
+    submodels: list[tuple[float, nn.Module]],
+    path: str | os.PathLike,
+    metadata: dict | None = None,
+) -> Path:
+    """Write a NAM SlimmableContainer (version 0.7.0): `submodels` as (max_value, model) with
+    increasing max_value in (0, 1], the last 1.0. Each submodel is a full 0.5.4 .nam inside.
+    Note: only NAM cores from 0.7.0 on load containers (the Slim knob picks the submodel)."""
+    path = Path(path)
+    values = [float(v) for v, _ in submodels]
+    if not submodels or values != sorted(set(values)) or values[-1] != 1.0 or values[0] <= 0:
+        raise ModelFileError(
+            f"{path}: submodel max_values must increase within (0, 1] and end at 1.0: {values}"
+        )
+    # Each submodel gets NAM's silence state, not one stored for another model.
+    metadata = {k: v for k, v in (metadata or {}).items() if k != "nam_initial_state"}
+    inner = [
+        {"max_value": value, "model": nam_dict(model, metadata, None, path)}
+        for value, model in submodels
+    ]
+    largest = inner[-1]["model"]
+    data = {
+        "version": SLIMMABLE_VERSION,
+        "metadata": largest["metadata"],
+        "architecture": "SlimmableContainer",
+        "config": {"submodels": inner},
+        "weights": [],
+        "sample_rate": largest["sample_rate"],
+    }
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data))
+        reloaded = load_nam_slimmable(tmp)
+        x = probe_signal(data["sample_rate"], 1)
+        for (_, model), (_, again, again_meta) in zip(submodels, reloaded, strict=True):
+            state = silence_state(model) if isinstance(model, LSTMModel) else None
+            verify_export(
+                path,
+                lambda s, m=model, st=state: run(m, s, st),
+                lambda s, m=again, md=again_meta: run(m, s, start_state(m, md)),
+                x,
+            )
+    return path
