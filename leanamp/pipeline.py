@@ -31,6 +31,7 @@ def train_on_data(
     progress: bool = True,
     name: str = "model",
     render_seconds: float | None = 10.0,
+    extra_summary: dict | None = None,
 ) -> dict:
     """Train, evaluate on the test clips, write model, curves, rendered audio and a summary.
 
@@ -83,6 +84,7 @@ def train_on_data(
         "train_config": asdict(trainer.config),
         "loss_curves": str(out_dir / "loss_curves.png"),
         "audio": rendered,
+        **(extra_summary or {}),
     }
     write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=1))
     return summary

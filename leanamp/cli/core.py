@@ -104,9 +104,28 @@ def train(
     target_prefix: str = typer.Option("", help=PREFIX_HELP),
     validation: list[str] = typer.Option(None, help="Clip name(s) held out for validation."),
     test: list[str] = typer.Option(None, help="Clip name(s) held out for testing."),
-    hidden_size: int = typer.Option(16, help="LSTM hidden size."),
+    hidden_size: int = typer.Option(
+        None, help="LSTM hidden size (default 16, or the --init-from model's)."
+    ),
     residual: bool = typer.Option(
-        True, help="y = W h + b + x (the paper). --no-residual for a model exportable to NAM."
+        None, help="y = W h + b + x (the paper, default); --no-residual for NAM export."
+    ),
+    init_from: str = typer.Option(
+        None, help="Start from a model file (leanamp, NAM, AIDA-X, Proteus JSON) or 'auto'."
+    ),
+    start_library: list[Path] = typer.Option(
+        None, help="Folder(s) of candidate start models for --init-from auto."
+    ),
+    start_knob: list[float] = typer.Option(
+        None, help="Values for start-model knob inputs the data lacks (default 0.5)."
+    ),
+    freeze: list[str] = typer.Option(
+        None, help="Parts kept as loaded: input, recurrent, lstm, head (repeatable)."
+    ),
+    knob: list[str] = typer.Option(
+        None,
+        help="PREFIX=VALUE[,VALUE..]: one recorded knob setting (target files PREFIX<input name>); "
+        "repeat per setting to train a knob-conditioned model.",
     ),
     recipe: str = typer.Option(
         "quick",
@@ -134,9 +153,23 @@ def train(
     from leanamp.pipeline import train_on_data
     from leanamp.train import TrainConfig
 
-    data = _load_data(
-        input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
-    )
+    if knob:
+        from leanamp.knobs import load_knob_data, parse_knob_setting
+
+        data = load_knob_data(
+            input_path,
+            target_path,
+            [parse_knob_setting(k) for k in knob],
+            validation=validation,
+            test=test,
+            align=align,
+            resample_target=resample,
+            sample_rate=sample_rate,
+        )
+    else:
+        data = _load_data(
+            input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
+        )
     typer.echo(data.summary())
     overrides = {"batch_size": batch_size, "learning_rate": learning_rate}
     config = TrainConfig.recipe(
@@ -152,8 +185,36 @@ def train(
         accelerator=accelerator,
         devices=devices,
     )
-    model = LSTMModel(hidden_size, input_size=data.input_size, residual=residual)
-    summary = train_on_data(data, out, model, config, resume=resume, name=name)
+    start = None
+    if init_from:
+        from leanamp.transfer import initial_model
+
+        model, start = initial_model(
+            init_from,
+            data,
+            hidden_size,
+            residual,
+            library=start_library or None,
+            freeze_parts=freeze or (),
+            knob_values=start_knob or None,
+            seed=seed,
+        )
+        typer.echo(f"starting from {start.path}")
+    else:
+        model = LSTMModel(
+            hidden_size or 16,
+            input_size=data.input_size,
+            residual=True if residual is None else residual,
+        )
+    summary = train_on_data(
+        data,
+        out,
+        model,
+        config,
+        resume=resume,
+        name=name,
+        extra_summary={"start": start.to_dict()} if start else None,
+    )
     typer.echo(f"test ESR {summary['test_esr']:.4f} ({summary['test_esr_db']:.1f} dB)")
     typer.echo(f"model: {summary['model']}")
 

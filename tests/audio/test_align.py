@@ -201,6 +201,15 @@ def test_bad_clip_shapes_refused(rng):
         estimate_alignment([(x, np.zeros_like(x))], RATE, names=["c.wav"])
 
 
+def test_bad_onset_settings_refused(rng):
+    x = noise_clip(rng, 0.2)
+    pairs = [(x, virtual_device(x, 3, 1))]
+    with pytest.raises(DataError, match="max_foot >= 0"):
+        estimate_alignment(pairs, RATE, max_foot=-1)
+    with pytest.raises(DataError, match="main_rise_fraction"):
+        estimate_alignment(pairs, RATE, onset_fraction=0.3, main_rise_fraction=0.25)
+
+
 MORPHDRIVE_CLIPS = [
     "bass", "epiano", "guitar-chords", "guitar-distorted",
     "guitar-flanger", "guitar-funk", "guitar-funk2", "organ",

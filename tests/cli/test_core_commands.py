@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -98,3 +100,34 @@ def test_process_needs_knob_values_for_a_conditioned_model(recordings, tmp_path,
 def test_a_missing_model_file_is_a_clear_error(tmp_path, capsys):
     code, _, err = run(["process", str(tmp_path / "nope.leanamp"), "a.wav", "b.wav"], capsys)
     assert code == 2 and "nope.leanamp" in err
+
+
+def test_train_from_a_start_model_and_with_knob_settings(recordings, tmp_path, capsys, rng):
+    common = [
+        "--validation", "two", "--test", "three", "--epochs", "1",
+        "--batch-size", "4", "--segment-seconds", "0.25",
+    ]
+    first = tmp_path / "first"
+    code, _, err = run(["train", str(recordings / "dry"), str(recordings / "wet"),
+                        "--out", str(first), "--hidden-size", "3", *common], capsys)
+    assert code == 0, err
+    code, out, err = run(["train", str(recordings / "dry"), str(recordings / "wet"),
+                          "--out", str(tmp_path / "second"), "--hidden-size", "5",
+                          "--init-from", str(first / "model.leanamp"), *common], capsys)
+    assert code == 0, err
+    assert "starting from" in out
+    summary = json.loads((tmp_path / "second" / "summary.json").read_text())
+    assert summary["architecture"]["hidden_size"] == 5 and "start" in summary
+
+    # Two knob settings of one device: targets low_<name> and high_<name>.
+    for name in ["one", "two", "three"]:
+        x, _ = sf.read(recordings / "dry" / f"{name}.wav")
+        for prefix, drive in (("low_", 1.0), ("high_", 4.0)):
+            y = np.concatenate([np.zeros(2), np.tanh(drive * x)[:-2]])
+            sf.write(recordings / "wet" / f"{prefix}{name}.wav", y, RATE, subtype="FLOAT")
+    code, _, err = run(["train", str(recordings / "dry"), str(recordings / "wet"),
+                        "--out", str(tmp_path / "knobs"), "--hidden-size", "4",
+                        "--knob", "low_=0", "--knob", "high_=1", *common], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "knobs" / "summary.json").read_text())
+    assert summary["architecture"]["input_size"] == 2

@@ -1,0 +1,94 @@
+"""Experiment commands: sweep (many runs on Ray), report (HTML page), listen (MUSHRA test)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from leanamp.cli.app import app
+from leanamp.errors import LeanampError
+
+
+@app.command("sweep")
+def sweep_command(
+    config: Path = typer.Argument(..., help="Sweep config (.yaml, .yml or .toml)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Sweep folder (default: sweeps/<config name>)."
+    ),
+    address: str = typer.Option(
+        None, "--address", help="Ray cluster address (e.g. ray://head:10001); default: local Ray."
+    ),
+    num_cpus: int = typer.Option(None, "--num-cpus", help="CPUs of the local Ray instance."),
+):
+    """Run every combination of a sweep config as Ray tasks; runs already done are skipped, so
+    running it again resumes a killed sweep. Results land in <out>/results.sqlite."""
+    from leanamp.sweep import run_sweep, sweep_table
+
+    if num_cpus is not None and num_cpus < 1:
+        raise LeanampError("--num-cpus must be at least 1")
+    sweep_dir = out or Path("sweeps") / config.stem
+    summary = run_sweep(config, sweep_dir, address=address, num_cpus=num_cpus)
+    print(sweep_table(sweep_dir))
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report_command(
+    folder: Path = typer.Argument(
+        ..., help="A sweep folder, a sweep run folder or a `leanamp train` output folder."
+    ),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="HTML file (default: <folder>/report.html)."
+    ),
+):
+    """Write one HTML page: run tables, loss and pruning curves, Pareto front, spectra,
+    settling times and audio players."""
+    from leanamp.report.html import build_report
+
+    print(build_report(folder, out))
+
+
+@app.command("listen")
+def listen_command(
+    source: Path = typer.Argument(
+        ..., help="A sweep or run folder to build the test from, or a prepared test folder."
+    ),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Test folder to prepare (default: <source>/listening)."
+    ),
+    port: int = typer.Option(8000, "--port", help="Port on 127.0.0.1 (0: any free port)."),
+    seconds: float = typer.Option(8.0, "--seconds", help="Length of each stimulus."),
+    runs: list[str] = typer.Option(
+        None, "--run", help="Only these runs as conditions (repeat the option)."
+    ),
+    results: bool = typer.Option(
+        False, "--results", help="Analyse the answers instead of serving the test."
+    ),
+):
+    """Serve a MUSHRA listening test on localhost, or (--results) post-screen the answers and
+    plot mean scores with 95% confidence intervals."""
+    from leanamp.listen import prepare_listening_test, serve_forever, write_listening_results
+    from leanamp.listen.session import TEST_FILE
+
+    if (source / TEST_FILE).exists():
+        test_dir = source
+    else:
+        test_dir = out or source / "listening"
+        if not (test_dir / TEST_FILE).exists():
+            if results:
+                raise LeanampError(f"{test_dir}: no listening test here yet; run it first")
+            if seconds <= 0:
+                raise LeanampError("--seconds must be positive")
+            prepare_listening_test(source, test_dir, seconds, runs or None)
+    if results:
+        outcome, plot = write_listening_results(test_dir)
+        print(outcome.table())
+        for participant, reason in outcome.dropped.items():
+            print(f"dropped {participant}: {reason}")
+        print(plot)
+        return
+    if not 0 <= port <= 65535:
+        raise LeanampError("--port must be within 0..65535")
+    serve_forever(test_dir, port)

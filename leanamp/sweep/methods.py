@@ -1,0 +1,361 @@
+"""What one sweep run does: build its data and model, apply a method, measure, write result.json.
+
+Methods are a small registry (`METHODS`): a method takes a `RunContext` and returns a
+`MethodOutput` (the final model and what the method learned on the way). Everything common to all
+methods (test ESR, parameters, real-time factor, settling time, rendered test audio) is measured
+afterwards by `execute_run`, so every method's runs land in the table with the same columns.
+
+A method must make its own work resumable inside `ctx.run_dir` (the trainer and the mask search
+both checkpoint): a sweep killed midway re-executes unfinished runs, which then continue.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from leanamp.data import Clip, DeviceData, load_device_data, split_by_time
+from leanamp.errors import LeanampError
+from leanamp.files import write_text_atomic
+from leanamp.sweep.config import RunSpec
+from leanamp.train import TrainConfig, Trainer
+
+RESULT_FILE = "result.json"
+MODEL_FILE = "model.leanamp"
+# Every virtual device is driven by the same generated performance, so its runs are comparable.
+VIRTUAL_DATA_SEED = 0
+
+
+@dataclass
+class RunContext:
+    spec: RunSpec
+    run_dir: Path
+    data: DeviceData
+    train_config: TrainConfig
+    progress: bool = False
+
+
+@dataclass
+class MethodOutput:
+    model: nn.Module
+    history: list[dict]  # training records (epoch, train_loss, validation_loss, ...)
+    metrics: dict = field(default_factory=dict)
+    artefacts: dict = field(default_factory=dict)
+    # Models to measure beside the final one (e.g. the unpruned model): {label: model}
+    baselines: dict[str, nn.Module] = field(default_factory=dict)
+
+
+MethodFn = Callable[[RunContext], MethodOutput]
+METHODS: dict[str, MethodFn] = {}
+
+
+def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
+    def decorate(fn: MethodFn) -> MethodFn:
+        METHODS[name] = fn
+        return fn
+
+    return decorate
+
+
+def method_options_key(method: str) -> str:
+    """The config key holding a method's options (`prune: {iterations: 3}`)."""
+    return method
+
+
+# --- models ---------------------------------------------------------------------------------------
+
+
+def _lstm(size: int, input_size: int) -> nn.Module:
+    from leanamp.models import LSTMModel
+
+    return LSTMModel(hidden_size=size, input_size=input_size)
+
+
+def _wavenet(size: int, input_size: int) -> nn.Module:
+    from leanamp.models.wavenet import WaveNet, preset
+
+    if input_size != 1:
+        raise LeanampError("sweeps build WaveNets for audio-only data (no knob channels)")
+    layers = preset("standard")
+    layers[0] = {**layers[0], "channels": size, "head_size": max(1, size // 2)}
+    layers[1] = {**layers[1], "input_size": size, "channels": max(1, size // 2)}
+    return WaveNet(layers)
+
+
+# What `sizes` means per architecture: LSTM hidden size, WaveNet channels of the first array.
+ARCHITECTURE_SIZES: dict[str, Callable[[int, int], nn.Module]] = {
+    "lstm": _lstm,
+    "wavenet": _wavenet,
+}
+
+
+def build_model(spec: RunSpec, input_size: int) -> nn.Module:
+    import torch
+
+    torch.manual_seed(spec.seed)
+    return ARCHITECTURE_SIZES[spec.architecture](spec.size, input_size)
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+
+def build_device_data(spec: RunSpec) -> DeviceData:
+    """A virtual device's rendered performance split in time, or a device's recordings."""
+    device = spec.device
+    if "device" in device:
+        from leanamp.audio.align import apply_alignment, estimate_alignment
+        from leanamp.devices.circuits import get_device
+        from leanamp.devices.signals import guitar_signal
+
+        settings = {k: v for k, v in device.items() if k not in ("name", "device")}
+        circuit = get_device(device["device"], sample_rate=spec.sample_rate, **settings)
+        x = guitar_signal(spec.data_seconds, spec.sample_rate, VIRTUAL_DATA_SEED)
+        y = circuit.render(x)
+        alignment = None
+        if settings.get("latency") or settings.get("polarity", 1) != 1:
+            alignment = estimate_alignment([(x, y)], spec.sample_rate, names=[device["name"]])
+            x, y = apply_alignment(x, y, alignment)
+        clip = Clip(
+            "performance",
+            np.ascontiguousarray(x, np.float32)[:, None],
+            np.ascontiguousarray(y, np.float32),
+            spec.sample_rate,
+        )
+        train, validation, test = split_by_time([clip])
+        return DeviceData(train, validation, test, spec.sample_rate, alignment)
+    base = Path(spec.base_dir)
+    options = {
+        k: v
+        for k, v in device.items()
+        if k in ("target_prefix", "validation", "test", "validation_fraction", "test_fraction",
+                 "sample_rate")
+    }
+    return load_device_data(base / device["input"], base / device["target"], **options)
+
+
+# --- methods --------------------------------------------------------------------------------------
+
+
+@register_method("train")
+def train_method(ctx: RunContext) -> MethodOutput:
+    """Plain training with the paper's recipe (resumes from the trainer's checkpoint)."""
+    model = build_model(ctx.spec, ctx.data.input_size)
+    trainer = Trainer(
+        model, ctx.data.train, ctx.data.validation, ctx.train_config, ctx.run_dir / "train",
+        {"sample_rate": ctx.data.sample_rate, "sweep_run": ctx.spec.name}, ctx.progress,
+    )
+    result = trainer.fit(resume=True)
+    return MethodOutput(
+        model=model,
+        history=result.history,
+        metrics={
+            "epochs": result.epochs,
+            "best_epoch": result.best_epoch,
+            "best_validation_loss": result.best_validation_loss,
+            "stopped_because": result.stopped_because,
+        },
+        artefacts={"history": str(ctx.run_dir / "train" / "history.json")},
+    )
+
+
+@register_method("prune")
+def prune_method(ctx: RunContext) -> MethodOutput:
+    """The paper's mask search, the level chosen from validation losses, compressed to dense."""
+    from leanamp.prune import SearchConfig, choose_level, compress, mask_search
+
+    if ctx.spec.architecture != "lstm":
+        raise LeanampError("the mask search prunes LSTM models: use architectures [lstm]")
+    options = dict(ctx.spec.method_options)
+    tolerance = float(options.pop("choose_tolerance", 0.1))
+    known = set(SearchConfig.__dataclass_fields__)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise LeanampError(f"unknown prune options {unknown}; known: {sorted(known)}")
+    model = build_model(ctx.spec, ctx.data.input_size)
+    search_dir = ctx.run_dir / "search"
+    result = mask_search(
+        model, ctx.data.train, ctx.data.validation, search_dir, SearchConfig.from_dict(options),
+        ctx.train_config, resume=True, progress=ctx.progress,
+        metadata={"sample_rate": ctx.data.sample_rate, "sweep_run": ctx.spec.name},
+    )
+    chosen = choose_level(result.records, tolerance)
+    pruned, _ = result.load(chosen["level"])
+    unpruned, _ = result.load(0)
+    compressed = compress(pruned)
+    history_path = search_dir / "pretrain" / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.exists() else []
+    records_path = ctx.run_dir / "search_records.json"
+    write_text_atomic(records_path, json.dumps(result.records, indent=1))
+    return MethodOutput(
+        model=compressed,
+        history=history,
+        metrics={
+            "chosen_level": chosen["level"],
+            "sparsity": chosen["sparsity"],
+            "levels": len(result.records),
+            "hidden_size_unpruned": ctx.spec.size,
+            "validation_loss_unpruned": result.records[0]["validation_loss"],
+            "best_validation_loss": chosen["validation_loss"],
+        },
+        artefacts={
+            "history": str(history_path),
+            "search_records": str(records_path),
+            "search_dir": str(search_dir),
+        },
+        baselines={"unpruned": unpruned},
+    )
+
+
+def _not_available(method: str, needs: str) -> MethodFn:
+    def fail(ctx: RunContext) -> MethodOutput:
+        raise LeanampError(
+            f"method '{method}' is not available in this leanamp version ({needs} is missing); "
+            f"remove it from 'methods' or update leanamp. Available: "
+            f"{', '.join(sorted(m for m, f in METHODS.items() if not hasattr(f, 'unavailable')))}"
+        )
+
+    fail.unavailable = True  # type: ignore[attr-defined]
+    return fail
+
+
+# Known methods whose implementation has not landed: their runs fail with a clear message (and, as
+# any failed run, do not stop the sweep).
+for _name, _needs in (
+    ("structured", "structured pruning"),
+    ("slim", "a sweep recipe for slimmable training"),
+    ("transfer", "leanamp.transfer"),
+):
+    METHODS.setdefault(_name, _not_available(_name, _needs))
+
+
+# --- one run --------------------------------------------------------------------------------------
+
+
+def _parameters(model: nn.Module) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    nonzero = int(sum(int((p != 0).sum()) for p in model.parameters()))
+    return total, nonzero
+
+
+def measure_model(model: nn.Module, data: DeviceData, rtf_seconds: float) -> dict:
+    """Test ESR, parameter counts, effective hidden size, real-time factor, settling time."""
+    from leanamp.losses import esr_db
+    from leanamp.prune.settling import impulse_response
+    from leanamp.report.pruning import real_time_factor
+    from leanamp.train import evaluate
+
+    model = model.cpu().eval()
+    clips = data.test or data.validation
+    evaluation = evaluate(model, clips)
+    total, nonzero = _parameters(model)
+    metrics = {
+        "test_esr": evaluation.overall,
+        "test_esr_db": esr_db(evaluation.overall),
+        "test_esr_per_clip": evaluation.per_clip,
+        "parameters": total,
+        "nonzero_parameters": nonzero,
+        "hidden_size": getattr(model, "hidden_size", None),
+    }
+    try:
+        from leanamp.prune import effective_hidden_size
+
+        metrics["effective_hidden_size"] = (
+            effective_hidden_size(model) if getattr(model, "hidden_size", None) else None
+        )
+    except LeanampError:
+        metrics["effective_hidden_size"] = None
+    rtf = real_time_factor(model, data.sample_rate, seconds=rtf_seconds)
+    metrics["rtf"] = rtf.value
+    metrics["rtf_method"] = rtf.method
+    response = impulse_response(model, data.sample_rate)
+    metrics["settling_ms"] = (
+        None if response.settling_samples is None else 1000 * response.settling_seconds
+    )
+    return metrics
+
+
+def render_test_audio(model: nn.Module, data: DeviceData, out_dir: Path, seconds: float) -> list:
+    """Input, target and model output of every test clip's first `seconds`, as WAV files."""
+    from leanamp.audio.io import write_audio
+    from leanamp.inference import run_model
+
+    rendered = []
+    for clip in data.test or data.validation:
+        n = min(len(clip.target), int(seconds * clip.sample_rate))
+        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in clip.name)
+        entry = {"clip": clip.name, "sample_rate": clip.sample_rate}
+        for kind, audio in (
+            ("input", clip.input[:n, 0]),
+            ("target", clip.target[:n]),
+            ("model", run_model(model, clip.input[:n])),
+        ):
+            path = write_audio(out_dir / f"{stem}_{kind}.wav", audio, clip.sample_rate)
+            entry[kind] = str(path)
+        rendered.append(entry)
+    return rendered
+
+
+def _relative_to(value, folder: Path):
+    """Paths inside `folder` (in nested dicts and lists of strings) made relative to it."""
+    if isinstance(value, dict):
+        return {k: _relative_to(v, folder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative_to(v, folder) for v in value]
+    if isinstance(value, str) and Path(value).is_absolute():
+        try:
+            return str(Path(value).relative_to(folder))
+        except ValueError:
+            return value
+    return value
+
+
+def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict:
+    """Run one sweep entry in `run_dir`; returns (and writes) its result. Raises on failure.
+
+    A run whose result.json already says "done" is returned as it is, never redone.
+    """
+    from leanamp.formats.native import save_model
+
+    spec = RunSpec.from_dict(spec_values)
+    run_dir = Path(run_dir).resolve()
+    result_path = run_dir / RESULT_FILE
+    if result_path.exists():
+        previous = json.loads(result_path.read_text())
+        if previous.get("status") == "done":
+            return previous
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    data = build_device_data(spec)
+    train_config = TrainConfig.from_dict(spec.train)
+    ctx = RunContext(spec, run_dir, data, train_config, progress)
+    output = METHODS[spec.method](ctx)
+    rtf_seconds = spec.rtf_seconds
+    metrics = {**output.metrics, **measure_model(output.model, data, rtf_seconds)}
+    for label, baseline in output.baselines.items():
+        for key, value in measure_model(baseline, data, rtf_seconds).items():
+            metrics[f"{key}_{label}"] = value
+    model_path = save_model(
+        output.model, run_dir / MODEL_FILE,
+        {"sample_rate": data.sample_rate, "sweep_run": spec.name, "test_esr": metrics["test_esr"]},
+    )
+    audio = render_test_audio(output.model, data, run_dir / "audio", spec.render_seconds)
+    artefacts = {**output.artefacts, "model": str(model_path), "audio": audio}
+    result = {
+        "run_id": spec.run_id,
+        "name": spec.name,
+        "status": "done",
+        "config": spec.to_dict(),
+        "metrics": metrics,
+        # Relative to the run folder, so a sweep folder can be moved or copied whole.
+        "artefacts": _relative_to(artefacts, run_dir),
+        "seconds": time.time() - started,
+        "architecture": getattr(output.model, "config", {}),
+    }
+    write_text_atomic(result_path, json.dumps(result, indent=1))
+    return result

@@ -1,0 +1,172 @@
+"""Running a sweep on Ray: one Ray task per run, resumable, failures recorded not fatal.
+
+The driver registers every run of the config in the sweep folder's results table, skips the runs
+already done, and submits the rest as Ray tasks (one CPU each by default, plus a GPU when the
+cluster has any). Each task writes its run folder and result.json; the driver records each result
+as it arrives. Killing the driver loses nothing finished: a new `run_sweep` on the same folder
+skips the done runs and resubmits the others, which continue from their own checkpoints. A run
+that raises is marked failed with its error and traceback (error.txt), and the others go on.
+
+On a cluster (`address`), every node needs leanamp installed and the sweep folder on a shared
+filesystem, since the tasks write their results there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leanamp.errors import LeanampError
+from leanamp.files import atomic_path, write_text_atomic
+from leanamp.sweep.config import SweepConfig, load_sweep_config
+from leanamp.sweep.methods import RESULT_FILE, execute_run
+from leanamp.sweep.results import ResultsTable
+
+# Worker crashes (a killed process, a lost node) are retried by Ray; an exception a run raises is
+# a result, recorded as a failure and never retried within the same sweep invocation.
+SYSTEM_FAILURE_RETRIES = 2
+
+
+@dataclass
+class SweepSummary:
+    sweep_dir: Path
+    done: list[str] = field(default_factory=list)  # finished in this invocation
+    skipped: list[str] = field(default_factory=list)  # already done before it
+    failed: dict[str, str] = field(default_factory=dict)  # run name -> error
+
+    def describe(self) -> str:
+        lines = [
+            f"sweep folder {self.sweep_dir}: {len(self.done)} runs finished now, "
+            f"{len(self.skipped)} already done, {len(self.failed)} failed"
+        ]
+        lines += [f"  failed {name}: {error}" for name, error in self.failed.items()]
+        return "\n".join(lines)
+
+
+def _error_text(error: BaseException) -> tuple[str, str]:
+    """A one-line message and the full traceback of a task's exception (unwrapping Ray's)."""
+    cause = getattr(error, "cause", None) or error
+    message = f"{type(cause).__name__}: {cause}".strip()
+    first_line = message.splitlines()[0] if message else type(cause).__name__
+    return first_line, "".join(traceback.format_exception(error))
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise LeanampError(
+            "sweeps run on Ray, which is not installed: pip install ray (or leanamp[sweep])"
+        ) from None
+    return ray
+
+
+def _start_ray(address: str | None, num_cpus: int | None) -> bool:
+    """Connect to Ray; returns True when this call started it (and so should shut it down)."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return False
+    options = {"include_dashboard": False, "logging_level": "WARNING"}
+    if address:
+        ray.init(address=address, **options)
+    else:
+        ray.init(num_cpus=num_cpus, **options)
+    return True
+
+
+def run_sweep(
+    config: str | os.PathLike | SweepConfig,
+    sweep_dir: str | os.PathLike,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    log: Callable[[str], None] = print,
+) -> SweepSummary:
+    """Run every run of `config` not yet done into `sweep_dir`, on local Ray or at `address`."""
+    ray = _import_ray()
+    sweep = config if isinstance(config, SweepConfig) else load_sweep_config(config)
+    sweep_dir = Path(sweep_dir).resolve()
+    table = ResultsTable(sweep_dir)
+    table.set_info(name=sweep.name, config_file=sweep.source, config=sweep.raw)
+    if sweep.source:
+        config_copy = sweep_dir / f"sweep_config{Path(sweep.source).suffix}"
+        if Path(sweep.source) != config_copy:
+            with atomic_path(config_copy) as tmp:
+                shutil.copyfile(sweep.source, tmp)
+    summary = SweepSummary(sweep_dir)
+    to_run = []
+    for spec in sweep.runs:
+        run_rel = f"runs/{spec.run_id}"
+        table.register(spec.run_id, spec.to_dict(), spec.name, run_rel)
+        row = table.get(spec.run_id)
+        result_path = sweep_dir / run_rel / RESULT_FILE
+        finished = result_path.exists() and json.loads(result_path.read_text()).get(
+            "status") == "done"
+        if finished:
+            if row["status"] != "done":  # the driver died between the task's end and its record
+                table.mark_done(spec.run_id, json.loads(result_path.read_text()))
+            summary.skipped.append(spec.name)
+        else:
+            to_run.append(spec)
+    if not to_run:
+        log(summary.describe())
+        return summary
+    started_ray = _start_ray(address, num_cpus)
+    try:
+        gpus = ray.cluster_resources().get("GPU", 0) > 0
+        task = ray.remote(execute_run).options(
+            num_cpus=sweep.cpus_per_run,
+            num_gpus=sweep.gpus_per_run if gpus else 0,
+            max_retries=SYSTEM_FAILURE_RETRIES,
+            retry_exceptions=False,
+        )
+        pending = {}
+        for spec in to_run:
+            table.mark_running(spec.run_id)
+            ref = task.remote(spec.to_dict(), str(sweep_dir / "runs" / spec.run_id))
+            pending[ref] = spec
+        log(f"sweep {sweep.name}: {len(to_run)} runs submitted, {len(summary.skipped)} "
+            f"already done")
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            spec = pending.pop(ready[0])
+            try:
+                result = ray.get(ready[0])
+            except Exception as error:  # noqa: BLE001 - any run's failure is recorded, not raised
+                message, trace = _error_text(error)
+                write_text_atomic(sweep_dir / "runs" / spec.run_id / "error.txt", trace)
+                table.mark_failed(spec.run_id, message)
+                summary.failed[spec.name] = message
+                log(f"failed   {spec.name}: {message}")
+                continue
+            table.mark_done(spec.run_id, result)
+            summary.done.append(spec.name)
+            esr = result["metrics"].get("test_esr")
+            log(f"finished {spec.name}: test ESR {esr:.4g} ({len(pending)} runs left)")
+    finally:
+        if started_ray:
+            ray.shutdown()
+    log(summary.describe())
+    return summary
+
+
+def sweep_table(sweep_dir: str | os.PathLike) -> str:
+    """The sweep's runs as a plain-text table (status, ESR, real-time factor, error)."""
+    from leanamp.sweep.results import open_results
+
+    rows = open_results(sweep_dir).rows()
+    if not rows:
+        raise LeanampError(f"{sweep_dir}: the results table has no runs")
+    lines = [f"{'run':<36} {'status':<8} {'test ESR':>9} {'RTF':>8} {'params':>7}  error"]
+    for r in rows:
+        esr = f"{r['test_esr']:.4g}" if r["test_esr"] is not None else "-"
+        rtf = f"{r['rtf']:.3g}" if r["rtf"] is not None else "-"
+        params = str(r["nonzero_parameters"]) if r["nonzero_parameters"] is not None else "-"
+        lines.append(
+            f"{r['name']:<36} {r['status']:<8} {esr:>9} {rtf:>8} {params:>7}  {r['error'] or ''}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""One run without Ray: what execute_run measures and writes, and that it never redoes a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from leanamp.errors import DataError, LeanampError
+from leanamp.formats.native import load_model
+from leanamp.sweep import execute_run, load_sweep_config
+
+
+def _runs(write_config, **keys):
+    return {r.method: r for r in load_sweep_config(write_config(**keys)).runs}
+
+
+def test_train_run_writes_model_audio_and_metrics(write_config, tmp_path):
+    spec = _runs(write_config, devices=["overdrive"], sizes=[3], methods=["train"])["train"]
+    run_dir = tmp_path / "run"
+    result = execute_run(spec.to_dict(), str(run_dir))
+    assert json.loads((run_dir / "result.json").read_text()) == result
+    metrics, artefacts = result["metrics"], result["artefacts"]
+    model, metadata = load_model(run_dir / artefacts["model"])
+    assert model.hidden_size == 3 and metadata["sweep_run"] == spec.name
+    assert metrics["parameters"] == sum(p.numel() for p in model.parameters())
+    assert np.isfinite(metrics["test_esr"]) and metrics["test_esr"] > 0
+    assert metrics["rtf"] > 0 and metrics["epochs"] == 1
+    history = json.loads((run_dir / artefacts["history"]).read_text())
+    assert history[-1]["epoch"] == 1 and "validation_loss" in history[-1]
+    (clip,) = artefacts["audio"]
+    for kind in ("input", "target", "model"):
+        audio, rate = sf.read(run_dir / clip[kind])
+        # The test clip (last 15% of 2 s) is shorter than render_seconds (0.5 s).
+        assert rate == 16000 and len(audio) == 4800
+    # A finished run is returned as it is, not trained again.
+    stamp = (run_dir / "model.leanamp").stat().st_mtime_ns
+    assert execute_run(spec.to_dict(), str(run_dir)) == result
+    assert (run_dir / "model.leanamp").stat().st_mtime_ns == stamp
+
+
+def test_prune_run_reports_the_model_before_and_after(write_config, tmp_path):
+    spec = _runs(write_config, devices=["overdrive"], sizes=[4], methods=["prune"])["prune"]
+    result = execute_run(spec.to_dict(), str(tmp_path / "run"))
+    m = result["metrics"]
+    assert m["levels"] == 2 and m["chosen_level"] in (0, 1)
+    assert m["parameters_unpruned"] == 4 * 4 * (1 + 4 + 2) + 4 + 1  # LSTM gates + linear head
+    assert m["nonzero_parameters"] <= m["nonzero_parameters_unpruned"]
+    assert m["hidden_size_unpruned"] == 4 and m["effective_hidden_size"] <= 4
+    records = json.loads((tmp_path / "run" / result["artefacts"]["search_records"]).read_text())
+    assert [r["level"] for r in records] == [0, 1] and records[1]["sparsity"] > 0
+
+
+@pytest.mark.parametrize("method", ["structured", "slim", "transfer"])
+def test_methods_not_landed_fail_with_a_clear_message(write_config, tmp_path, method):
+    spec = _runs(write_config, devices=["overdrive"], sizes=[3], methods=[method])[method]
+    with pytest.raises(LeanampError, match=f"method '{method}' is not available"):
+        execute_run(spec.to_dict(), str(tmp_path / "run"))
+
+
+def test_missing_recordings_name_the_file(write_config, tmp_path):
+    spec = _runs(write_config, devices=[{"name": "pedal", "input": "dry.wav",
+                                         "target": "wet.wav"}], sizes=[3],
+                 methods=["train"])["train"]
+    with pytest.raises(DataError, match=str(Path(tmp_path) / "dry.wav")):
+        execute_run(spec.to_dict(), str(tmp_path / "run"))
+
+
+def test_wavenet_runs_take_their_size_as_channels(write_config, tmp_path):
+    spec = _runs(write_config, devices=["overdrive"], architectures=["wavenet"], sizes=[2],
+                 methods=["train"],
+                 train={"max_epochs": 1, "segment_seconds": 0.5, "batch_size": 4})["train"]
+    result = execute_run(spec.to_dict(), str(tmp_path / "run"))
+    model, _ = load_model(tmp_path / "run" / result["artefacts"]["model"])
+    assert model.channels[0] == 2 and result["metrics"]["hidden_size"] is None
+    assert np.isfinite(result["metrics"]["test_esr"])

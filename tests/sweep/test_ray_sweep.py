@@ -1,0 +1,78 @@
+"""Sweeps on a local Ray instance: failures recorded without stopping the others, and a killed
+sweep resumed without redoing finished runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from leanamp.sweep import open_results, run_sweep, sweep_table
+
+
+def test_a_failing_run_does_not_stop_the_sweep(write_config, tmp_path, ray_address):
+    config = write_config(
+        devices=[{"name": "od", "device": "overdrive"},
+                 {"name": "broken", "input": "missing_dry.wav", "target": "missing_wet.wav"}],
+        sizes=[3], methods=["train"],
+    )
+    sweep_dir = tmp_path / "out"
+    summary = run_sweep(config, sweep_dir, address=ray_address, log=lambda line: None)
+    assert summary.done == ["od-lstm3-train-s0"]
+    assert list(summary.failed) == ["broken-lstm3-train-s0"]
+    assert "missing_dry.wav" in summary.failed["broken-lstm3-train-s0"]
+    rows = {r["name"]: r for r in open_results(sweep_dir).rows()}
+    assert rows["od-lstm3-train-s0"]["status"] == "done"
+    assert rows["od-lstm3-train-s0"]["test_esr"] > 0
+    broken = rows["broken-lstm3-train-s0"]
+    assert broken["status"] == "failed" and "DataError" in broken["error"]
+    assert "Traceback" in (sweep_dir / broken["run_dir"] / "error.txt").read_text()
+    assert "failed" in sweep_table(sweep_dir)
+    # Again: the done run is skipped, the failed one is tried again (and fails again).
+    again = run_sweep(config, sweep_dir, address=ray_address, log=lambda line: None)
+    assert again.skipped == ["od-lstm3-train-s0"] and again.done == []
+    rows = {r["name"]: r for r in open_results(sweep_dir).rows()}
+    assert rows["od-lstm3-train-s0"]["attempts"] == 1
+    assert rows["broken-lstm3-train-s0"]["attempts"] == 2
+
+
+def test_killed_sweep_resumes_without_redoing_finished_runs(write_config, tmp_path, ray_address):
+    # Two CPUs per run on a two-CPU Ray: the runs go one after another, so the driver can be
+    # killed with one run finished and the other one still training.
+    config = write_config(
+        devices=["overdrive"], sizes=[3, 4], methods=["train"],
+        resources={"cpus_per_run": 2},
+        train={"max_epochs": 4, "segment_seconds": 0.2, "batch_size": 4, "validate_every": 1,
+               "warmup_samples": 200, "tbptt_samples": 400, "learning_rate": 0.004},
+    )
+    sweep_dir = tmp_path / "out"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            from leanamp.sweep import run_sweep
+            run_sweep({str(config)!r}, {str(sweep_dir)!r}, address={ray_address!r})
+        """)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        done = []
+        while not done and time.monotonic() < deadline and driver.poll() is None:
+            time.sleep(0.3)
+            if (sweep_dir / "results.sqlite").exists():
+                done = open_results(sweep_dir).rows("done")
+        assert done, "the first run never finished"
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver's own session: nothing else
+        driver.wait()
+    statuses = {r["name"]: r["status"] for r in open_results(sweep_dir).rows()}
+    assert sorted(statuses.values()) == ["done", "running"], statuses
+    finished_first = done[0]["name"]
+    summary = run_sweep(config, sweep_dir, address=ray_address, log=lambda line: None)
+    assert summary.skipped == [finished_first]
+    assert len(summary.done) == 1 and not summary.failed
+    rows = open_results(sweep_dir).rows()
+    assert all(r["status"] == "done" for r in rows)
+    assert {r["name"]: r["attempts"] for r in rows}[finished_first] == 1
