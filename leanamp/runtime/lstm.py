@@ -1,0 +1,383 @@
+"""Dense streaming LSTM: numba kernels that run a whole block per call, state carried across calls.
+
+Per sample and layer: z = [input, h(t-1)], gates = b + W z with W = [W_ih | W_hh] (4H x (in+H)),
+then the cell. Chosen for speed at the small sizes pruning produces: float32 throughout; the two
+PyTorch biases pre-added; hidden units padded to a multiple of 8 (zero weights, never read); the
+gate product is the register-blocked code of `leanamp.runtime.simd` (no per-element memory
+traffic, no runtime overlap checks). In the fast mode the gate sums and the cell of each block of
+8 units run fused in vector registers (rational activations, `leanamp.runtime.activations`); in
+the exact mode the gates are stored and the cell calls libm's tanhf/expf one unit at a time,
+which costs several times more. State and scratch buffers are allocated once.
+
+`compact=True` (the default) drops the hidden units that cannot affect the output (see
+`live_units`), so a pruned model costs what its effective size costs; the output is unchanged.
+
+Single-threaded by construction: the kernels use no prange, so numba's threading layer never
+starts; one call uses one core, as a plugin's audio thread does. Kernels are compiled on first use
+and cached on disk (numba cache=True), so later processes load them instead of compiling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numba import njit
+
+from leanamp.errors import LeanampError
+from leanamp.models.lstm import LSTMModel
+from leanamp.runtime.activations import exact_sigmoid, exact_tanh
+from leanamp.runtime.base import as_input_block, register_processor
+from leanamp.runtime.simd import (
+    LANES,
+    block_gate_order,
+    fused_fast_step,
+    gate_matvec,
+    pack_gate_weights,
+)
+
+# meta columns, one row per layer
+_N_IN, _HIDDEN = range(2)
+
+
+@njit(cache=True, inline="always")
+def _exact_cell(gates, h, c, layer, hidden):
+    """LSTM cell from stored gate pre-activations gates[unit block, gate i/f/g/o, lane], libm
+    functions (scalar)."""
+    for u in range(hidden):
+        b = u // LANES
+        j = u % LANES
+        i = exact_sigmoid(gates[b, 0, j])
+        f = exact_sigmoid(gates[b, 1, j])
+        g = exact_tanh(gates[b, 2, j])
+        o = exact_sigmoid(gates[b, 3, j])
+        cu = f * c[layer, u] + i * g
+        c[layer, u] = cu
+        h[layer, u] = o * exact_tanh(cu)
+
+
+@njit(cache=True, inline="always")
+def _dense_run(x, out, wt, bias, head_w, head_b, h, c, z, gates, gates3, meta, residual, fast):
+    """gates (4 Hp,) and gates3 (Hp / 8, 4, 8) are two views of one scratch buffer; z (R,)."""
+    last = meta.shape[0] - 1
+    for t in range(x.shape[0]):
+        for layer in range(meta.shape[0]):
+            n_in = meta[layer, _N_IN]
+            hidden = meta[layer, _HIDDEN]
+            # z = [layer input at t, own hidden state at t - 1]; Hp floats of room after the input
+            if layer == 0:
+                for k in range(n_in):
+                    z[k] = x[t, k]
+            else:
+                for k in range(n_in):
+                    z[k] = h[layer - 1, k]
+            if fast:  # copies h(t - 1) into z itself, as vectors
+                fused_fast_step(bias, wt, layer, z, n_in + hidden, h, c, hidden)
+            else:
+                for k in range(hidden):
+                    z[n_in + k] = h[layer, k]
+                gate_matvec(gates, bias, wt, layer, z, n_in + hidden, hidden)
+                _exact_cell(gates3, h, c, layer, hidden)
+        out[t] = _head(x, t, head_w, head_b, h, last, meta[last, _HIDDEN], residual)
+
+
+# Reassociation lets LLVM split the head's dot product over several vector accumulators instead
+# of one serial chain of additions (which cost 4 cycles per unit).
+@njit(cache=True, inline="never", fastmath={"reassoc", "nsz"})
+def _head(x, t, head_w, head_b, h, last, hidden, residual):
+    y = np.float32(0.0)
+    for u in range(hidden):
+        y += head_w[u] * h[last, u]
+    y += head_b[0]
+    if residual:
+        y += x[t, 0]
+    return y
+
+
+@njit(cache=True, nogil=True)
+def dense_lstm_exact(x, out, wt, bias, head_w, head_b, h, c, z, gates, gates3, meta, residual):
+    _dense_run(x, out, wt, bias, head_w, head_b, h, c, z, gates, gates3, meta, residual, False)
+
+
+@njit(cache=True, nogil=True)
+def dense_lstm_fast(x, out, wt, bias, head_w, head_b, h, c, z, gates, gates3, meta, residual):
+    _dense_run(x, out, wt, bias, head_w, head_b, h, c, z, gates, gates3, meta, residual, True)
+
+
+def _lstm_weights(model: LSTMModel) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per layer (W_ih (4H, in), W_hh (4H, H), b_ih + b_hh (4H,)) as float64 numpy arrays."""
+    layers = []
+    with torch.no_grad():
+        for layer in range(model.num_layers):
+            w_ih = getattr(model.lstm, f"weight_ih_l{layer}").detach().cpu().double().numpy()
+            w_hh = getattr(model.lstm, f"weight_hh_l{layer}").detach().cpu().double().numpy()
+            b = getattr(model.lstm, f"bias_ih_l{layer}").detach().cpu().double().numpy()
+            b = b + getattr(model.lstm, f"bias_hh_l{layer}").detach().cpu().double().numpy()
+            layers.append((w_ih, w_hh, b))
+    return layers
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, LSTMModel):
+        raise LeanampError(f"expected an LSTMModel, got {type(model).__name__}")
+    lstm = model.lstm
+    if lstm.bidirectional or getattr(lstm, "proj_size", 0) or not lstm.bias or not lstm.batch_first:
+        raise LeanampError(
+            "the streaming LSTM supports unidirectional, batch-first LSTMs with biases and no "
+            "projection"
+        )
+
+
+def _gate_rows(units: np.ndarray, hidden: int) -> np.ndarray:
+    """Row indices of all four gates of `units` in a (4H, ...) PyTorch LSTM matrix."""
+    return (np.arange(4)[:, None] * hidden + units[None, :]).reshape(-1)
+
+
+def _initial_state(model: LSTMModel, initial_state) -> tuple[np.ndarray, np.ndarray]:
+    """(h0, c0) as float64 (layers, H): zeros, or `initial_state` given as torch tensors or
+    arrays of shape (layers, H) or (layers, 1, H) (the `state` argument of the model)."""
+    shape = (model.num_layers, model.hidden_size)
+    if initial_state is None:
+        return np.zeros(shape), np.zeros(shape)
+    arrays = []
+    for value in initial_state:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().double().numpy()
+        value = np.asarray(value, dtype=np.float64)
+        if value.size != shape[0] * shape[1] or not np.all(np.isfinite(value)):
+            raise LeanampError(
+                f"initial LSTM state of shape {value.shape} does not fit the model {shape} "
+                "or is not finite"
+            )
+        arrays.append(value.reshape(shape))
+    if len(arrays) != 2:
+        raise LeanampError("initial LSTM state must be a pair (h, c)")
+    return arrays[0], arrays[1]
+
+
+def live_units(model: LSTMModel, initial_state=None) -> list[np.ndarray]:
+    """Per layer, the boolean mask of hidden units that can affect the model's output.
+
+    A unit is live when a chain of non-zero weights leads from its hidden output to the head,
+    directly (non-zero head weight), through the recurrence of its own layer, or through the next
+    layer's input weights; and when it is not silent: a unit whose candidate gate g has all-zero
+    weights and zero bias, starting from h = c = 0 (the default start), keeps h = c = 0 forever,
+    so it contributes nothing. Dropping the other units changes no output sample.
+    """
+    _check_model(model)
+    layers = _lstm_weights(model)
+    h0, c0 = _initial_state(model, initial_state)
+    head = model.head.weight.detach().cpu().double().numpy().reshape(-1)
+    masks: list[np.ndarray] = [np.zeros(0, dtype=bool)] * len(layers)
+    seed = head != 0
+    for index in range(len(layers) - 1, -1, -1):
+        w_ih, w_hh, b = layers[index]
+        hidden = w_hh.shape[1]
+        g_rows = slice(2 * hidden, 3 * hidden)
+        silent = (
+            ~np.any(w_ih[g_rows] != 0, axis=1)
+            & ~np.any(w_hh[g_rows] != 0, axis=1)
+            & (b[g_rows] == 0)
+            & (h0[index] == 0)
+            & (c0[index] == 0)
+        )
+        # feeds[k, j]: unit j's hidden output enters one of unit k's gates.
+        feeds = np.any(w_hh.reshape(4, hidden, hidden) != 0, axis=0)
+        live = seed & ~silent
+        while True:
+            grown = (live | np.any(feeds[live], axis=0)) & ~silent
+            if np.array_equal(grown, live):
+                break
+            live = grown
+        masks[index] = live
+        rows = _gate_rows(np.flatnonzero(live), hidden)
+        seed = np.any(w_ih[rows] != 0, axis=0)
+    return masks
+
+
+def effective_hidden_sizes(model: LSTMModel, initial_state=None) -> list[int]:
+    """Per layer, the number of hidden units that can still affect the output (`live_units`)."""
+    return [int(mask.sum()) for mask in live_units(model, initial_state)]
+
+
+@dataclass
+class LSTMWeights:
+    """What a streaming LSTM kernel needs, in float64: per layer (W_ih (4H, in), W_hh (4H, H),
+    b_ih + b_hh (4H,)) in PyTorch gate order i, f, g, o; the head; the start state per layer."""
+
+    layers: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    head_w: np.ndarray
+    head_b: float
+    h0: list[np.ndarray]
+    c0: list[np.ndarray]
+    input_size: int
+    residual: bool
+
+    @property
+    def hidden_sizes(self) -> list[int]:
+        return [int(w_hh.shape[1]) for _, w_hh, _ in self.layers]
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(all, non-zero) weights and biases, head included."""
+        arrays = [a for layer in self.layers for a in layer] + [self.head_w]
+        total = sum(a.size for a in arrays) + 1
+        nonzero = sum(int(np.count_nonzero(a)) for a in arrays) + int(self.head_b != 0)
+        return total, nonzero
+
+    def check(self) -> None:
+        n_in = self.input_size
+        for index, (w_ih, w_hh, b) in enumerate(self.layers):
+            hidden = w_hh.shape[1]
+            if (
+                w_ih.shape != (4 * hidden, n_in)
+                or w_hh.shape != (4 * hidden, hidden)
+                or b.shape != (4 * hidden,)
+                or self.h0[index].shape != (hidden,)
+                or self.c0[index].shape != (hidden,)
+            ):
+                raise LeanampError(
+                    f"layer {index}: inconsistent LSTM weight shapes {w_ih.shape}, {w_hh.shape}"
+                )
+            n_in = hidden
+        if self.head_w.shape != (n_in,):
+            raise LeanampError(f"head weight of shape {self.head_w.shape}, expected ({n_in},)")
+
+    @classmethod
+    def from_model(cls, model: LSTMModel, compact: bool = True, initial_state=None):
+        """The model's weights, restricted to its live units when `compact`."""
+        _check_model(model)
+        layers = _lstm_weights(model)
+        h0, c0 = _initial_state(model, initial_state)
+        head_w = model.head.weight.detach().cpu().double().numpy().reshape(-1)
+        head_b = float(model.head.bias.detach().cpu().double().numpy().reshape(-1)[0])
+        if not compact:
+            return cls(layers, head_w, head_b, list(h0), list(c0), model.input_size, model.residual)
+        kept, kept_h0, kept_c0 = [], [], []
+        previous = None
+        for index, ((w_ih, w_hh, b), mask) in enumerate(
+            zip(layers, live_units(model, initial_state), strict=True)
+        ):
+            units = np.flatnonzero(mask)
+            rows = _gate_rows(units, w_hh.shape[1])
+            w_ih = w_ih[rows]
+            if previous is not None:
+                w_ih = w_ih[:, previous]
+            kept.append((w_ih, w_hh[np.ix_(rows, units)], b[rows]))
+            kept_h0.append(h0[index, units])
+            kept_c0.append(c0[index, units])
+            previous = units
+        return cls(
+            kept, head_w[previous], head_b, kept_h0, kept_c0, model.input_size, model.residual
+        )
+
+
+class StreamingLSTMBase:
+    """State, head and interface shared by the dense and sparse streaming LSTMs."""
+
+    architecture = "lstm"
+    latency_samples = 0
+
+    def __init__(self, weights: LSTMWeights, exact: bool = True, sample_rate: float | None = None):
+        weights.check()
+        self.input_size = int(weights.input_size)
+        self.residual = bool(weights.residual)
+        self.exact = bool(exact)
+        self.sample_rate = sample_rate
+        self.hidden_sizes = weights.hidden_sizes
+        self.parameters, self.nonzero_parameters = weights.parameter_counts()
+        n_layers = len(weights.layers)
+        # Hidden units padded to a multiple of 8 so the 4 Hp gates form whole groups of 32 for
+        # gate_matvec; padding units have zero weights, biases and state, and stay at zero.
+        self._padded = padded = -(-max(self.hidden_sizes + [1]) // LANES) * LANES
+        self._meta = np.zeros((n_layers, 2), dtype=np.int64)
+        self._bias = np.zeros((n_layers, 4, padded), dtype=np.float32)
+        self._h0 = np.zeros((n_layers, padded), dtype=np.float32)
+        self._c0 = np.zeros((n_layers, padded), dtype=np.float32)
+        n_in = self.input_size
+        for index, (_, _, b) in enumerate(weights.layers):
+            hidden = self.hidden_sizes[index]
+            self._meta[index] = (n_in, hidden)
+            self._bias[index, :, :hidden] = b.reshape(4, hidden)
+            self._h0[index, :hidden] = weights.h0[index]
+            self._c0[index, :hidden] = weights.c0[index]
+            n_in = hidden
+        # gate rows in the kernels' unit-block layout (see leanamp.runtime.simd)
+        self._gate_order = block_gate_order(padded)
+        self._bias = np.ascontiguousarray(
+            self._bias.reshape(n_layers, 4 * padded)[:, self._gate_order]
+        )
+        self._head_w = np.zeros(padded, dtype=np.float32)
+        self._head_w[:n_in] = weights.head_w
+        self._head_b = np.array([weights.head_b], dtype=np.float32)
+        self._h = self._h0.copy()
+        self._c = self._c0.copy()
+        self._z = np.zeros(max(self.input_size, padded) + padded, dtype=np.float32)
+        self._gates = np.zeros(4 * padded, dtype=np.float32)
+        self._gates3 = self._gates.reshape(padded // LANES, 4, LANES)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: LSTMModel,
+        exact: bool = True,
+        compact: bool = True,
+        initial_state=None,
+        sample_rate: float | None = None,
+    ):
+        """Build from an `LSTMModel`. `compact` drops units that cannot affect the output;
+        `initial_state` (h, c), each (layers, H) or (layers, 1, H), is the state at time 0 and
+        after every reset (default zeros, as the torch model's)."""
+        weights = LSTMWeights.from_model(model, compact, initial_state)
+        return cls(weights, exact=exact, sample_rate=sample_rate)
+
+    @property
+    def hidden_size(self) -> int:
+        """Hidden units the kernel computes in its last layer (the effective size if compacted)."""
+        return self.hidden_sizes[-1]
+
+    def reset(self) -> None:
+        self._h[:] = self._h0
+        self._c[:] = self._c0
+
+    def state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the (h, c) state, shape (layers, kernel hidden size)."""
+        size = max(self.hidden_sizes)
+        return self._h[:, :size].copy(), self._c[:, :size].copy()
+
+
+class StreamingLSTM(StreamingLSTMBase):
+    """Streaming dense LSTM (any hidden size, any number of layers, knobs, residual on or off).
+
+    Matches the torch model to float32 rounding with `exact=True` (libm tanh and exp). With
+    `exact=False` it uses the fast rational activations (see `leanamp.runtime.activations` for their
+    stated error bounds); the kernel is otherwise the same.
+    """
+
+    def __init__(self, weights: LSTMWeights, exact: bool = True, sample_rate: float | None = None):
+        super().__init__(weights, exact, sample_rate)
+        padded, n_rows = self._padded, self._z.shape[0]
+        dense = np.zeros((len(weights.layers), 4, padded, n_rows), dtype=np.float32)
+        for index, (w_ih, w_hh, _) in enumerate(weights.layers):
+            n_in, hidden = self._meta[index]
+            dense[index, :, :hidden, :n_in] = w_ih.reshape(4, hidden, n_in)
+            dense[index, :, :hidden, n_in : n_in + hidden] = w_hh.reshape(4, hidden, hidden)
+        dense = dense.reshape(len(weights.layers), 4 * padded, n_rows)[:, self._gate_order]
+        self._wt = np.stack([pack_gate_weights(w) for w in dense])
+        self._kernel = dense_lstm_exact if self.exact else dense_lstm_fast
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        x = as_input_block(block, self.input_size)
+        out = np.empty(x.shape[0], dtype=np.float32)
+        self._kernel(
+            x, out, self._wt, self._bias, self._head_w, self._head_b, self._h, self._c,
+            self._z, self._gates, self._gates3, self._meta, self.residual,
+        )  # fmt: skip
+        return out
+
+
+def _factory(model, exact: bool = True, **options) -> StreamingLSTM:
+    return StreamingLSTM.from_model(model, exact=exact, **options)
+
+
+register_processor("lstm", _factory)

@@ -1,0 +1,346 @@
+"""Vector code for the LSTM kernels, written as numba intrinsics (LLVM IR).
+
+Why intrinsics: numba does not tell LLVM that two array arguments never overlap, so a plain
+`gates[i] += w[k, i] * z[k]` loop keeps every partial sum in memory behind a runtime overlap
+check, which costs more than the arithmetic at the hidden sizes pruning produces; and a numba loop
+calling the rational activations is not vectorized either. Here the vectors are explicit.
+
+Gate layout ("unit blocks"): hidden units are padded to a multiple of 8 and taken 8 at a time;
+block b holds the 32 gates [i, f, g, o] x units 8b..8b+7, so gate q of unit u is at index
+(u // 8) * 32 + q * 8 + u % 8. `block_gate_order` maps PyTorch's order (q * Hp + u) to it.
+
+Gate sums: for one block, the 32 gate pre-activations are accumulated over all inputs k in
+16-lane registers (two per block: one AVX-512 register each, or two AVX2 ones where AVX-512 is
+absent), even and odd k in separate registers (independent fused multiply-add chains), starting
+from the bias. Each gate's value is the float32 sum of its even-k and odd-k partial sums,
+whatever the vector width. (Measured on this Zen 4 machine: 16-lane accumulators about 8 %
+faster than 8-lane ones at H = 20..32; four partial sums instead of two, no faster.)
+
+numba's on-disk cache is keyed on each kernel's own source file: after editing this file or
+`activations.py`, delete leanamp/runtime/__pycache__/*.nbi and *.nbc so the kernels in
+`lstm.py` and `sparse.py` are recompiled.
+
+`fused_fast_step` goes on, still in registers, to the fast-mode cell of those 8 units, so the
+gates never touch memory; `gate_matvec` stores the gates for the exact (libm, scalar) cell and
+the sparse kernel; `fast_cell` is the vector cell on stored gates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+LANES = 8  # float32 lanes per vector: one AVX2 register, half an AVX-512 one
+GROUP = 4 * LANES  # gates in one unit block: i, f, g, o of 8 units
+WIDE = 16  # lanes per accumulator: two gate vectors in one AVX-512 register
+SPLIT = 2  # partial sums per gate vector (inputs k mod SPLIT): 2 x 4 independent FMA chains
+
+
+def block_gate_order(padded: int) -> np.ndarray:
+    """Index array p such that gates_in_block_layout = gates_in_pytorch_order[p] (4 * padded)."""
+    if padded % LANES:
+        raise ValueError(f"padded hidden size {padded} is not a multiple of {LANES}")
+    return np.arange(4 * padded).reshape(4, padded // LANES, LANES).transpose(1, 0, 2).reshape(-1)
+
+
+def pack_gate_weights(matrix: np.ndarray) -> np.ndarray:
+    """(G, R) gate-by-input matrix, rows in block layout -> (G / 32, R, 32) for the intrinsics."""
+    n_gates, n_rows = matrix.shape
+    if n_gates % GROUP:
+        raise ValueError(f"gate count {n_gates} is not a multiple of {GROUP}")
+    packed = matrix.reshape(n_gates // GROUP, GROUP, n_rows).transpose(0, 2, 1)
+    return np.ascontiguousarray(packed, dtype=np.float32)
+
+
+def _check_arrays(name, *arrays):
+    for arg in arrays:
+        if not (isinstance(arg, types.Array) and arg.dtype == types.float32 and arg.layout == "C"):
+            raise TypeError(f"{name} needs C-contiguous float32 arrays")
+
+
+def _vec():
+    return ir.VectorType(ir.FloatType(), LANES)
+
+
+def _splat(value):
+    return ir.Constant(_vec(), [float(value)] * LANES)
+
+
+def _fma(builder):
+    vec = _vec()
+    return cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.v{LANES}f32"
+    )
+
+
+def _vector_at(builder, base, offset):
+    return builder.bitcast(builder.gep(base, [offset]), _vec().as_pointer())
+
+
+def _vector_fast_tanh(builder, x):
+    """The rational tanh of `leanamp.runtime.activations.fast_tanh` on a vector, its Horner steps
+    fused (one rounding per step instead of two: a shorter dependency chain, no less accurate;
+    the error bound is measured on this path too, see `measure_activation_errors`)."""
+    from leanamp.runtime import activations as act
+
+    fma = _fma(builder)
+    clamp = float(act._CLAMP)
+    x = builder.select(builder.fcmp_ordered(">", x, _splat(clamp)), _splat(clamp), x)
+    x = builder.select(builder.fcmp_ordered("<", x, _splat(-clamp)), _splat(-clamp), x)
+    x2 = builder.fmul(x, x)
+    p = _splat(act._A13)
+    for coefficient in (act._A11, act._A9, act._A7, act._A5, act._A3, act._A1):
+        p = builder.call(fma, [p, x2, _splat(coefficient)])
+    p = builder.fmul(p, x)
+    q = _splat(act._B6)
+    for coefficient in (act._B4, act._B2, act._B0):
+        q = builder.call(fma, [q, x2, _splat(coefficient)])
+    return builder.fdiv(p, q)
+
+
+def _vector_fast_sigmoid(builder, x):
+    t = _vector_fast_tanh(builder, builder.fmul(x, _splat(0.5)))
+    return builder.call(_fma(builder), [_splat(0.5), t, _splat(0.5)])
+
+
+def _emit_cell(builder, gate, c_ptr, h_ptr):
+    """Fast-mode cell of 8 units from their gate vectors [i, f, g, o]; updates c and h."""
+    i = _vector_fast_sigmoid(builder, gate[0])
+    f = _vector_fast_sigmoid(builder, gate[1])
+    g = _vector_fast_tanh(builder, gate[2])
+    o = _vector_fast_sigmoid(builder, gate[3])
+    c_new = builder.fadd(builder.fmul(f, builder.load(c_ptr, align=4)), builder.fmul(i, g))
+    builder.store(c_new, c_ptr, align=4)
+    builder.store(builder.fmul(o, _vector_fast_tanh(builder, c_new)), h_ptr, align=4)
+
+
+class _GateSums:
+    """Emits, for one unit block, the four gate vectors bias + W z (see the module docstring)."""
+
+    def __init__(self, context, builder, bias_ary, weights_ary, layer, z_ary, rows, n_gates):
+        self.builder = builder
+        self.intp = context.get_value_type(types.intp)
+        layer_stride = builder.extract_value(weights_ary.strides, 0)  # strides are in bytes
+        self.group_stride = builder.extract_value(weights_ary.strides, 1)
+        self.row_stride = builder.extract_value(weights_ary.strides, 2)
+        self.w_base = builder.gep(
+            builder.bitcast(weights_ary.data, ir.IntType(8).as_pointer()),
+            [builder.mul(layer, layer_stride)],
+        )
+        self.bias_row = builder.gep(bias_ary.data, [builder.mul(layer, n_gates)])
+        self.z = z_ary.data
+        self.rows = rows
+        self.chunks = builder.sdiv(rows, self.intp(SPLIT))
+        # partial[s][u]: gate vector u summed over the inputs k = s (mod SPLIT)
+        wide = ir.VectorType(ir.FloatType(), WIDE)
+        self.partial = [
+            [cgutils.alloca_once(builder, wide) for _ in range(GROUP // WIDE)] for _ in range(SPLIT)
+        ]
+        self.fma_wide = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(wide, [wide] * 3), f"llvm.fma.v{WIDE}f32"
+        )
+        self.fma = _fma(builder)
+
+    def _accumulate(self, group_base, k, accs):
+        builder, intp = self.builder, self.intp
+        wide = ir.VectorType(ir.FloatType(), WIDE)
+        zk = builder.load(builder.gep(self.z, [k]))
+        zv = builder.insert_element(ir.Constant(wide, ir.Undefined), zk, intp(0))
+        zv = builder.shuffle_vector(
+            zv,
+            ir.Constant(wide, ir.Undefined),
+            ir.Constant(ir.VectorType(ir.IntType(32), WIDE), [0] * WIDE),
+        )
+        row_ptr = builder.bitcast(
+            builder.gep(group_base, [builder.mul(k, self.row_stride)]), ir.FloatType().as_pointer()
+        )
+        for u, acc in enumerate(accs):
+            ptr = builder.bitcast(builder.gep(row_ptr, [intp(u * WIDE)]), wide.as_pointer())
+            w = builder.load(ptr, align=4)
+            builder.store(builder.call(self.fma_wide, [w, zv, builder.load(acc)]), acc)
+
+    def emit(self, group):
+        builder, intp = self.builder, self.intp
+        wide = ir.VectorType(ir.FloatType(), WIDE)
+        b_ptr = builder.gep(self.bias_row, [builder.mul(group, intp(GROUP))])
+        for u in range(GROUP // WIDE):
+            ptr = builder.bitcast(builder.gep(b_ptr, [intp(u * WIDE)]), wide.as_pointer())
+            builder.store(builder.load(ptr, align=4), self.partial[0][u])
+            for s in range(1, SPLIT):
+                builder.store(ir.Constant(wide, [0.0] * WIDE), self.partial[s][u])
+        group_base = builder.gep(self.w_base, [builder.mul(group, self.group_stride)])
+        with cgutils.for_range(builder, self.chunks) as chunk_loop:
+            k = builder.mul(chunk_loop.index, intp(SPLIT))
+            for s in range(SPLIT):
+                self._accumulate(group_base, builder.add(k, intp(s)), self.partial[s])
+        done = builder.mul(self.chunks, intp(SPLIT))
+        with cgutils.for_range(builder, builder.sub(self.rows, done)) as rest_loop:
+            self._accumulate(group_base, builder.add(done, rest_loop.index), self.partial[0])
+        sums = []
+        for u in range(GROUP // WIDE):
+            values = [builder.load(self.partial[s][u]) for s in range(SPLIT)]
+            while len(values) > 1:  # pairwise: ((p0 + p1) + (p2 + p3))
+                pairs = zip(values[::2], values[1::2], strict=True)
+                values = [builder.fadd(a, b) for a, b in pairs]
+            for half in range(WIDE // LANES):
+                lanes = ir.Constant(
+                    ir.VectorType(ir.IntType(32), LANES),
+                    list(range(half * LANES, (half + 1) * LANES)),
+                )
+                sums.append(builder.shuffle_vector(values[0], values[0], lanes))
+        return sums
+
+
+def _unit_blocks(builder, intp, hidden):
+    return builder.udiv(builder.add(hidden, intp(LANES - 1)), intp(LANES))
+
+
+@intrinsic
+def _gate_matvec(typingctx, gates, bias, weights, layer, z, n_rows, hidden):
+    """gates = bias[layer] + weights[layer] z over the first n_rows inputs, for the unit blocks
+    covering `hidden` units.
+
+    gates: float32 (G,); bias: float32 (L, G); weights: float32 (L, G / 32, R, 32) with
+    R >= n_rows; z: float32 (>= n_rows,); all C-contiguous, G = 4 Hp, hidden <= Hp. No bounds
+    checks: the caller guarantees the shapes.
+    """
+    _check_arrays("_gate_matvec", gates, bias, weights, z)
+    if weights.ndim != 4 or bias.ndim != 2 or gates.ndim != 1 or z.ndim != 1:
+        raise TypeError("_gate_matvec needs gates (G,), bias (L, G), weights (L, G/32, R, 32)")
+    sig = types.void(gates, bias, weights, types.intp, z, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        gates_arg, bias_arg, weights_arg, layer, z_arg, rows, hidden = args
+        arrays = [
+            context.make_array(signature.args[i])(context, builder, args[i]) for i in (0, 1, 2, 4)
+        ]
+        g_ary, b_ary, w_ary, z_ary = arrays
+        intp = context.get_value_type(types.intp)
+        sums = _GateSums(context, builder, b_ary, w_ary, layer, z_ary, rows, g_ary.nitems)
+        with cgutils.for_range(builder, _unit_blocks(builder, intp, hidden)) as loop:
+            gate = sums.emit(loop.index)
+            g_ptr = builder.gep(g_ary.data, [builder.mul(loop.index, intp(GROUP))])
+            for u in range(4):
+                builder.store(gate[u], _vector_at(builder, g_ptr, intp(u * LANES)), align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _fused_fast_step(typingctx, bias, weights, layer, z, n_rows, h, c, hidden):
+    """One fast-mode LSTM step of layer `layer`: per unit block, gate sums then the cell, in
+    registers; h[layer], c[layer] (float32 (L, Hp)) updated in place. The caller puts the layer's
+    input in z[:n_rows - hidden]; this copies h(t-1) after it (z must hold n_in + Hp values)."""
+    _check_arrays("_fused_fast_step", bias, weights, z, h, c)
+    if weights.ndim != 4 or bias.ndim != 2 or h.ndim != 2 or c.ndim != 2 or z.ndim != 1:
+        raise TypeError("_fused_fast_step: bias (L, G), weights (L, G/32, R, 32), h, c (L, Hp)")
+    sig = types.void(bias, weights, types.intp, z, types.intp, h, c, types.intp)
+
+    def codegen(context, builder, signature, args):
+        bias_arg, weights_arg, layer, z_arg, rows, h_arg, c_arg, hidden = args
+        b_ary = context.make_array(signature.args[0])(context, builder, bias_arg)
+        w_ary = context.make_array(signature.args[1])(context, builder, weights_arg)
+        z_ary = context.make_array(signature.args[3])(context, builder, z_arg)
+        h_ary = context.make_array(signature.args[5])(context, builder, h_arg)
+        c_ary = context.make_array(signature.args[6])(context, builder, c_arg)
+        intp = context.get_value_type(types.intp)
+        padded = builder.extract_value(h_ary.shape, 1)
+        n_gates = builder.mul(padded, intp(4))
+        sums = _GateSums(context, builder, b_ary, w_ary, layer, z_ary, rows, n_gates)
+        state_row = builder.mul(layer, padded)
+        n_in = builder.sub(rows, hidden)
+        with cgutils.for_range(builder, _unit_blocks(builder, intp, hidden)) as loop:
+            start = builder.mul(loop.index, intp(LANES))
+            value = builder.load(
+                _vector_at(builder, h_ary.data, builder.add(state_row, start)), align=4
+            )
+            builder.store(value, _vector_at(builder, z_ary.data, builder.add(n_in, start)), align=4)
+        with cgutils.for_range(builder, _unit_blocks(builder, intp, hidden)) as loop:
+            gate = sums.emit(loop.index)
+            offset = builder.add(state_row, builder.mul(loop.index, intp(LANES)))
+            _emit_cell(
+                builder, gate, _vector_at(builder, c_ary.data, offset),
+                _vector_at(builder, h_ary.data, offset),
+            )  # fmt: skip
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _fast_cell(typingctx, gates, h, c, layer, hidden):
+    """Fast-mode cell from stored gates (block layout) for the unit blocks covering `hidden`
+    units; h[layer], c[layer] (float32 (L, Hp)) updated in place."""
+    _check_arrays("_fast_cell", gates, h, c)
+    sig = types.void(gates, h, c, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        gates_arg, h_arg, c_arg, layer, hidden = args
+        g_ary = context.make_array(signature.args[0])(context, builder, gates_arg)
+        h_ary = context.make_array(signature.args[1])(context, builder, h_arg)
+        c_ary = context.make_array(signature.args[2])(context, builder, c_arg)
+        intp = context.get_value_type(types.intp)
+        state_row = builder.mul(layer, builder.extract_value(h_ary.shape, 1))
+        with cgutils.for_range(builder, _unit_blocks(builder, intp, hidden)) as loop:
+            g_ptr = builder.gep(g_ary.data, [builder.mul(loop.index, intp(GROUP))])
+            gate = [
+                builder.load(_vector_at(builder, g_ptr, intp(q * LANES)), align=4)
+                for q in range(4)
+            ]
+            offset = builder.add(state_row, builder.mul(loop.index, intp(LANES)))
+            _emit_cell(
+                builder, gate, _vector_at(builder, c_ary.data, offset),
+                _vector_at(builder, h_ary.data, offset),
+            )  # fmt: skip
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _vector_activations(typingctx, x, tanh_out, sigmoid_out):
+    """tanh_out, sigmoid_out = the vector fast tanh and sigmoid of x (1-D, length % 8 == 0)."""
+    _check_arrays("_vector_activations", x, tanh_out, sigmoid_out)
+    sig = types.void(x, tanh_out, sigmoid_out)
+
+    def codegen(context, builder, signature, args):
+        arrays = [
+            context.make_array(t)(context, builder, a)
+            for t, a in zip(signature.args, args, strict=True)
+        ]
+        intp = context.get_value_type(types.intp)
+        n_vectors = builder.udiv(arrays[0].nitems, intp(LANES))
+        with cgutils.for_range(builder, n_vectors) as loop:
+            start = builder.mul(loop.index, intp(LANES))
+            value = builder.load(_vector_at(builder, arrays[0].data, start), align=4)
+            out_tanh = _vector_at(builder, arrays[1].data, start)
+            out_sigmoid = _vector_at(builder, arrays[2].data, start)
+            builder.store(_vector_fast_tanh(builder, value), out_tanh, align=4)
+            builder.store(_vector_fast_sigmoid(builder, value), out_sigmoid, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def gate_matvec(gates, bias, weights, layer, z, n_rows, hidden):
+    _gate_matvec(gates, bias, weights, layer, z, n_rows, hidden)
+
+
+@njit(cache=True, inline="always")
+def fused_fast_step(bias, weights, layer, z, n_rows, h, c, hidden):
+    _fused_fast_step(bias, weights, layer, z, n_rows, h, c, hidden)
+
+
+@njit(cache=True, inline="always")
+def fast_cell(gates, h, c, layer, hidden):
+    _fast_cell(gates, h, c, layer, hidden)
+
+
+@njit(cache=True)
+def vector_activations(x, tanh_out, sigmoid_out):
+    _vector_activations(x, tanh_out, sigmoid_out)
