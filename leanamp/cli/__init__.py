@@ -20,6 +20,10 @@ from leanamp.errors import LeanampError
 from leanamp.cli import core  # noqa: E402,F401  isort: skip
 from leanamp.cli import formats  # noqa: E402,F401  isort: skip
 from leanamp.cli import runtime  # noqa: E402,F401  isort: skip
+from leanamp.cli import experiments  # noqa: E402,F401  isort: skip
+from leanamp.cli import prune  # noqa: E402,F401  isort: skip
+from leanamp.cli import devices  # noqa: E402,F401  isort: skip
+from leanamp.cli import transfer  # noqa: E402,F401  isort: skip
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

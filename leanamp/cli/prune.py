@@ -1,0 +1,151 @@
+"""Pruning commands: `prune` (mask search, choice, compression, report) and `compress`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from leanamp.cli.app import app
+from leanamp.cli.core import INPUT_HELP, PREFIX_HELP, TARGET_HELP, _load_data, load_any_model
+from leanamp.errors import LeanampError
+
+
+@app.command("prune")
+def prune(
+    input_path: Path = typer.Argument(..., metavar="INPUT", help=INPUT_HELP),
+    target_path: Path = typer.Argument(..., metavar="TARGET", help=TARGET_HELP),
+    out: Path = typer.Option(..., help="Output folder (search levels, report, pruned model)."),
+    model_path: Path = typer.Option(
+        None, "--model", help="Start from this trained LSTM model (e.g. with --pretrain-epochs 0)."
+    ),
+    target_prefix: str = typer.Option("", help=PREFIX_HELP),
+    validation: list[str] = typer.Option(None, help="Clip name(s) held out for validation."),
+    test: list[str] = typer.Option(None, help="Clip name(s) held out for testing."),
+    hidden_size: int = typer.Option(64, help="LSTM hidden size (without --model)."),
+    residual: bool = typer.Option(True, help="y = W h + b + x (the paper)."),
+    iterations: int = typer.Option(15, help="Pruning iterations N."),
+    prune_fraction: float = typer.Option(0.3, help="Share p of the remaining weights pruned each."),
+    window: int = typer.Option(5, help="Early bird: k consecutive mask distances..."),
+    threshold: float = typer.Option(0.1, help="...all below epsilon end an iteration."),
+    max_epochs_per_iteration: int = typer.Option(100, help="Cap on the epochs of one iteration."),
+    fully_train_first: bool = typer.Option(
+        True, help="Train the unpruned model to convergence first (FTF, the paper's default)."
+    ),
+    pretrain_epochs: int = typer.Option(200, help="FTF: maximum epochs of the unpruned model."),
+    rewind_epoch: int = typer.Option(
+        None, help="Weight rewinding to this epoch of the unpruned training (default: rewind "
+        "only the learning rate)."
+    ),
+    include_biases: bool = typer.Option(False, help="Prune biases too."),
+    tolerance: float = typer.Option(
+        0.1, help="Choose the most pruned level whose validation loss is within this share of "
+        "the unpruned model's."
+    ),
+    level: int = typer.Option(None, help="Use this search level instead of choosing one."),
+    finetune_epochs: int = typer.Option(0, help="Dense fine-tuning epochs after compression."),
+    batch_size: int = typer.Option(40, help="Segments per mini-batch."),
+    segment_seconds: float = typer.Option(0.5, help="Training segment length."),
+    learning_rate: float = typer.Option(5e-4, help="Adam learning rate."),
+    patience: int = typer.Option(25, help="FTF: stop after N validations without improvement."),
+    loss: str = typer.Option("paper", help="paper (0.75 pre-emph. ESR + 0.25 DC), esr or mse."),
+    seed: int = typer.Option(0),
+    accelerator: str = typer.Option("auto", help="cpu, cuda, mps or auto."),
+    align: bool = typer.Option(True, help="Estimate and apply latency and polarity."),
+    resample: bool = typer.Option(True, help="Resample the target to the input's rate if needed."),
+    sample_rate: int = typer.Option(None, help="Resample everything to this rate."),
+    resume: bool = typer.Option(False, help="Continue the search in OUT where it stopped."),
+    name: str = typer.Option("pruned", help="Pruned model file name (without suffix)."),
+):
+    """Prune an LSTM (iterative magnitude pruning, early-bird mask search), then compress it."""
+    from leanamp.models import LSTMModel
+    from leanamp.prune.search import SearchConfig, prune_device
+    from leanamp.train import TrainConfig
+
+    data = _load_data(
+        input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
+    )
+    typer.echo(data.summary())
+    if model_path is not None:
+        model, _ = load_any_model(model_path)
+        if not isinstance(model, LSTMModel):
+            raise LeanampError(f"{model_path}: pruning needs an LSTM model, not {model.config}")
+    else:
+        model = LSTMModel(hidden_size, input_size=data.input_size, residual=residual)
+    search = SearchConfig(
+        iterations=iterations,
+        prune_fraction=prune_fraction,
+        distance_window=window,
+        distance_threshold=threshold,
+        max_epochs_per_iteration=max_epochs_per_iteration,
+        fully_train_first=fully_train_first,
+        pretrain_epochs=pretrain_epochs,
+        rewind_epoch=rewind_epoch,
+        include_biases=include_biases,
+    )
+    config = TrainConfig(
+        segment_seconds=segment_seconds,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        early_stop_patience=patience,
+        max_epochs=pretrain_epochs,
+        loss=loss,
+        seed=seed,
+        accelerator=accelerator,
+    )
+    summary = prune_device(
+        data, out, model, search, config, tolerance=tolerance, level=level,
+        finetune_epochs=finetune_epochs, resume=resume, name=name,
+    )
+    compression = summary["compression"]
+    typer.echo(
+        f"chosen level {summary['chosen_level']}: {100 * summary['sparsity']:.1f}% pruned, hidden "
+        f"size {compression['hidden_size']} -> {compression['compressed_hidden_size']}, "
+        f"{compression['compressed_nonzero_parameters']} non-zero parameters"
+    )
+    typer.echo(
+        f"{summary['esr_split']} ESR unpruned {summary['esr_unpruned']:.4f}, pruned "
+        f"{summary['esr_pruned']:.4f}"
+    )
+    typer.echo(f"model: {summary['model']}\nreport: {Path(out) / 'report.md'}")
+
+
+@app.command("compress")
+def compress_command(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="A pruned LSTM model file."),
+    output_path: Path = typer.Argument(..., metavar="OUT", help="The compressed .leanamp file."),
+    fold_constant_units: bool = typer.Option(
+        False, help="Also fold units without inputs into biases (exact only once they settle)."
+    ),
+    max_settle_samples: int = typer.Option(
+        480, help="Fold only units that settle within this many samples."
+    ),
+):
+    """Remove the hidden units of a pruned LSTM that cannot affect its output."""
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from leanamp.formats.native import save_model
+    from leanamp.inference import run_model
+    from leanamp.prune.compress import compress, summarize
+
+    model, metadata = load_any_model(model_path)
+    try:
+        compressed = compress(model, fold_constant_units, max_settle_samples)
+    except LeanampError as e:
+        raise LeanampError(f"{model_path}: {e}") from None
+    summary = summarize(model, compressed)
+    rate = float(metadata.get("sample_rate") or 48000)
+    # Check on a second of noise; folded units make the start differ (see leanamp.prune.compress).
+    rng = np.random.default_rng(0)
+    x = np.full((int(rate), int(model.config.get("input_size", 1))), 0.5, dtype=np.float32)
+    x[:, 0] = 0.25 * rng.standard_normal(len(x))
+    difference = np.abs(run_model(compressed, x) - run_model(model, x))
+    save_model(compressed, output_path, {**metadata, "compression": asdict(summary)})
+    typer.echo(summary.describe())
+    typer.echo(
+        f"max |output difference| on 1 s of noise: {difference.max():.2e} "
+        f"(second half: {difference[len(x) // 2 :].max():.2e})"
+    )
+    typer.echo(f"model: {output_path}")
