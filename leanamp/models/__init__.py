@@ -29,3 +29,4 @@ def build_model(config: dict) -> nn.Module:
 
 
 __all__ = ["ARCHITECTURES", "LSTMModel", "build_model", "register"]
+from leanamp.models.wavenet import WaveNet  # noqa: E402,F401  isort: skip  (registers "wavenet")

@@ -1,0 +1,212 @@
+"""Slimmable WaveNet: test ESR versus real-time factor for every width (Atkinson, "Slimmable NAM").
+
+Trains on the real pedal (MorphDrive, split of ../shared/data/morphdrive/PROVENANCE.md), each model
+for the same wall-clock budget with NAM's recipe (MSE + 2e-4 x pre-emphasised multi-resolution
+STFT, Adam 4e-3 decaying by 0.993 per epoch, batches of 16 segments of 8192 samples plus the
+receptive field):
+  * "slimmable": NAM's standard architecture (16/8 channels), a width drawn uniformly from 1..16
+    for every batch; evaluated at every width;
+  * "New (full)": the same architecture trained at full width only, then truncated to every width;
+  * NAM presets lite / feather / nano trained at their fixed size.
+Real-time factor: the streaming kernel (leanamp.runtime.wavenet, fast activations, one thread),
+256-sample blocks at 48 kHz, thread CPU time, median of repeated runs. Writes
+slim_pareto.{md,json,png} to benchmarks/results/, and the trained models to
+benchmarks/results/slim_models/ so `--reuse` can re-measure (e.g. after a kernel change)
+without retraining.
+
+    python benchmarks/bench_slim.py --minutes 6
+    python benchmarks/bench_slim.py --reuse
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from leanamp.data import load_device_data
+from leanamp.formats.native import load_model, save_model
+from leanamp.losses_nam import NAM_RECIPE, NAMLoss
+from leanamp.models.wavenet import WaveNet, preset
+from leanamp.runtime.wavenet import StreamingWaveNet
+from leanamp.slim import make_slimmable
+from leanamp.train import TrainConfig, Trainer, evaluate
+
+HERE = Path(__file__).resolve().parent
+MORPHDRIVE = HERE.parent.parent / "shared" / "data" / "morphdrive"
+
+
+def train_nam_recipe(model: WaveNet, data, minutes: float, seed: int) -> dict:
+    rate = data.sample_rate
+    segment = NAM_RECIPE["segment_output_samples"] + model.receptive_field - 1
+    config = TrainConfig(
+        segment_seconds=segment / rate, batch_size=NAM_RECIPE["batch_size"],
+        learning_rate=NAM_RECIPE["learning_rate"], validate_every=1, lr_patience=10**9,
+        early_stop_patience=None, max_minutes=minutes, max_epochs=100_000, loss="mse",
+        accelerator="cpu", seed=seed,
+    )  # fmt: skip
+    trainer = Trainer(model, data.train, data.validation, config, progress=False)
+    trainer.loss_fn = NAMLoss()
+    # NAM decays the learning rate once per epoch; spread over the steps of an epoch so a run
+    # cut by the time budget mid-epoch still follows the same curve.
+    steps_per_epoch = math.ceil(len(trainer.inputs) / config.batch_size)
+    gamma = NAM_RECIPE["lr_gamma_per_epoch"] ** (1.0 / steps_per_epoch)
+
+    def decay(_model) -> None:
+        for group in trainer.optimizer.param_groups:
+            group["lr"] *= gamma
+
+    trainer.after_step_hooks.append(decay)
+    result = trainer.fit()
+    return {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": result.seconds}
+
+
+def real_time_factor(model: WaveNet, width, x: np.ndarray, rate: int, repeats: int) -> float:
+    processor = StreamingWaveNet(model, exact=False)
+    processor.set_width(width)
+    processor.process(x[:4096])  # warm-up: loads the cached kernel, touches the buffers
+    times = []
+    for _ in range(repeats):
+        processor.reset()
+        # CPU time of this thread: the kernel is single-threaded, and wall time on the shared
+        # machine would mostly measure the other users' load.
+        started = time.thread_time()
+        for i in range(0, len(x), 256):
+            processor.process(x[i : i + 256])
+        times.append(time.thread_time() - started)
+    return float(np.median(times)) / (len(x) / rate)
+
+
+def pareto(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points (rtf, esr) not beaten on both by another, sorted by rtf."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    front, best = [], math.inf
+    for i in order:
+        if points[i][1] < best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, default=6.0, help="training budget per model")
+    parser.add_argument("--pedal", default="zendrive_g5_t3")
+    parser.add_argument("--presets", nargs="*", default=["lite", "feather", "nano"])
+    parser.add_argument("--rtf-seconds", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--reuse", action="store_true", help="load the models trained before")
+    args = parser.parse_args()
+    models_dir = args.out / "slim_models"
+
+    torch.set_num_threads(1)
+    data = load_device_data(
+        MORPHDRIVE / "dry", MORPHDRIVE / "pedal", f"a_{args.pedal}_",
+        validation=["guitar-chords"], test=["guitar-funk2"],
+    )  # fmt: skip
+    rate = data.sample_rate
+    rtf_input = data.test[0].input[: int(args.rtf_seconds * rate), 0].copy()
+    rows = []
+
+    def add(kind: str, model: WaveNet, width, training: dict) -> None:
+        model.set_width(width)
+        esr = evaluate(model, data.test).overall
+        rtf = real_time_factor(model, width, rtf_input, rate, args.repeats)
+        channels = model.array_widths(width)
+        weights = model.sliced(width).num_nam_weights()
+        model.set_width(None)
+        rows.append({
+            "model": kind, "channels": list(channels), "weights": weights, "test_esr": esr,
+            "rtf": rtf, **training,
+        })  # fmt: skip
+        print(rows[-1], flush=True)
+
+    def trained(name: str, build) -> tuple[WaveNet, dict]:
+        path = models_dir / f"{name}.leanamp"
+        if args.reuse:
+            model, metadata = load_model(path)
+            return model, metadata["training"]
+        torch.manual_seed(0)
+        model = build()
+        training = train_nam_recipe(model, data, args.minutes, seed=0)
+        if model.width_sampler is not None:
+            training["width_draws"] = model.width_sampler.counts()
+        save_model(model, path, {"training": training, "pedal": args.pedal})
+        return model, training
+
+    slim, training = trained("slimmable", lambda: make_slimmable(WaveNet(preset("standard"))))
+    counts = training.get("width_draws", {})
+    for width in slim.widths:
+        add("slimmable", slim, width, {k: v for k, v in training.items() if k != "width_draws"})
+
+    full, training = trained("full", lambda: WaveNet(preset("standard")))
+    for width in range(1, full.channels[0] + 1):
+        add("New (full)", full, width, training)
+
+    for name in args.presets:
+        model, training = trained(name, lambda name=name: WaveNet(preset(name)))
+        add(f"NAM {name}", model, None, training)
+
+    write_results(rows, counts, args, data)
+
+
+def write_results(rows: list[dict], counts: dict, args, data) -> None:
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "slim_pareto.json").write_text(
+        json.dumps({"rows": rows, "slimmable_width_draws": counts}, indent=1)
+    )
+    slim_rows = [r for r in rows if r["model"] == "slimmable"]
+    front = {id(slim_rows[i]) for i in pareto([(r["rtf"], r["test_esr"]) for r in slim_rows])}
+    lines = [
+        f"Pedal: MorphDrive {args.pedal}, test clip guitar-funk2; every model trained for the "
+        "same wall-clock budget with NAM's recipe on one thread of this shared 2-core CPU. "
+        f"RTF: streaming kernel, fast activations, 256-sample blocks at {data.sample_rate} Hz, "
+        f"thread CPU time, median of {args.repeats} runs. "
+        f"Widths drawn in slimmable training: {counts}.",
+        "",
+        "| model | channels | weights | train min | epochs | test ESR | RTF | slimmable front |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        on_front = "yes" if id(r) in front else ""
+        lines.append(
+            f"| {r['model']} | {'/'.join(map(str, r['channels']))} | {r['weights']} | "
+            f"{r['seconds'] / 60:.1f} | {r['epochs']} | {r['test_esr']:.4f} | {r['rtf']:.4f} | "
+            f"{on_front} |"
+        )
+    (args.out / "slim_pareto.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    kinds = sorted({r["model"] for r in rows}, key=lambda k: (k != "slimmable", k))
+    for kind in kinds:
+        pts = sorted((r["rtf"], r["test_esr"]) for r in rows if r["model"] == kind)
+        style = "-o" if kind == "slimmable" else ("--s" if kind == "New (full)" else "D")
+        ax.plot(*zip(*pts, strict=True), style, label=kind, markersize=5)
+    front_pts = sorted((r["rtf"], r["test_esr"]) for r in slim_rows if id(r) in front)
+    ax.plot(*zip(*front_pts, strict=True), "k:", linewidth=1, label="slimmable Pareto front")
+    ax.set_xlabel("real-time factor (lower is faster)")
+    ax.set_ylabel("test ESR (lower is better)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    minutes = max(r["seconds"] for r in rows) / 60
+    ax.set_title(f"Slimmable WaveNet, MorphDrive {args.pedal}, ~{minutes:.0f} min per model")
+    fig.tight_layout()
+    fig.savefig(args.out / "slim_pareto.png", dpi=120)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Slimmable training and evaluation (Atkinson, "Slimmable NAM").
+
+A slimmable WaveNet is a `leanamp.models.wavenet.WaveNet` whose layer-array configs carry NAM's
+marker {"method": "slice_channels_uniform", "kwargs": {"allowed_channels": [...]}}. Before each
+training batch the trainer calls `model.on_train_batch_start(rng)`; the model's `WidthSampler`
+draws a width uniformly from the allowed widths (every width 1..c unless restricted) and the batch
+runs truncated to it. Evaluation runs at the width set with `model.set_width` (full by default).
+Every draw is recorded in `WidthSampler.history`, so a run can show which widths it trained.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+SLIMMABLE_METHOD = "slice_channels_uniform"
+
+
+class WidthSampler:
+    """Draws training widths uniformly from `widths` and records every draw."""
+
+    def __init__(self, widths: Sequence[int]):
+        widths = [int(w) for w in widths]
+        if not widths or any(w < 1 for w in widths) or len(set(widths)) != len(widths):
+            raise ValueError(f"widths must be distinct positive integers, got {widths}")
+        self.widths = sorted(widths)
+        self.history: list[int] = []
+
+    def draw(self, rng: np.random.Generator) -> int:
+        width = self.widths[int(rng.integers(len(self.widths)))]
+        self.history.append(width)
+        return width
+
+    def counts(self) -> dict[int, int]:
+        """How many times each width was drawn so far."""
+        return {w: self.history.count(w) for w in self.widths}
+
+
+def slimmable_layers(
+    layers: list[dict], allowed_channels: Sequence[int] | None = None
+) -> list[dict]:
+    """Copies of NAM layer-array configs marked slimmable.
+
+    `allowed_channels` are widths of the first array (default: every width 1..channels); later
+    arrays get the widths they run at for those (proportional mapping of WaveNet.array_widths),
+    written out explicitly so NAM's core, which needs a list per array, can read the file.
+    """
+    from leanamp.models.wavenet import WaveNet
+
+    plain = [{k: v for k, v in cfg.items() if k != "slimmable"} for cfg in layers]
+    probe = WaveNet(plain, input_size=plain[0]["condition_size"])
+    full = probe.channels
+    first = list(range(1, full[0] + 1)) if allowed_channels is None else sorted(allowed_channels)
+    if not first or first[0] < 1 or first[-1] != full[0] or len(set(first)) != len(first):
+        raise ValueError(
+            f"allowed_channels must be distinct widths in 1..{full[0]} including {full[0]} "
+            f"(the full width), got {list(allowed_channels or [])}"
+        )
+    per_array = [sorted({probe.array_widths(c)[i] for c in first}) for i in range(len(full))]
+    out = copy.deepcopy(plain)
+    for cfg, allowed in zip(out, per_array, strict=True):
+        cfg["slimmable"] = {"method": SLIMMABLE_METHOD, "kwargs": {"allowed_channels": allowed}}
+    return out
+
+
+def make_slimmable(model, allowed_channels: Sequence[int] | None = None):
+    """A slimmable copy of a WaveNet (same weights), ready for slimmable training."""
+    from leanamp.models.wavenet import WaveNet
+
+    layers = slimmable_layers(model.layer_configs, allowed_channels)
+    new = WaveNet(layers, head_scale=float(model.head_scale), input_size=model.input_size)
+    new.load_state_dict(model.state_dict())
+    return new.to(model.head_scale.device)
+
+
+@torch.no_grad()
+def esr_by_width(
+    model, x: torch.Tensor, y: torch.Tensor, widths: Sequence[int] | None = None, skip: int = 0
+) -> dict[int, float]:
+    """ESR = mean((y_hat - y)^2) / mean(y^2) of `model` truncated to each width.
+
+    x (batch, time, input_size), y (batch, time); the first `skip` samples are ignored (e.g. the
+    receptive field). Works for any WaveNet, slimmable or not (the "trained at full width, then
+    truncated" baseline). The model's own width setting is restored afterwards.
+    """
+    saved = model.width
+    was_training = model.training
+    model.eval()
+    try:
+        out = {}
+        for w in widths if widths is not None else range(1, model.channels[0] + 1):
+            model.set_width(int(w))
+            y_hat, _ = model(x)
+            err = torch.mean((y_hat[:, skip:] - y[:, skip:]) ** 2)
+            out[int(w)] = float(err / torch.mean(y[:, skip:] ** 2).clamp_min(1e-20))
+        return out
+    finally:
+        model.set_width(saved)
+        model.train(was_training)

@@ -1,0 +1,193 @@
+"""Slimmable training: width sampling, per-batch truncation, evaluation per width, NAM's loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+import torch
+from auraloss.freq import MultiResolutionSTFTLoss
+
+from leanamp.data import Clip
+from leanamp.losses_nam import NAMLoss, nam_pre_emphasis
+from leanamp.models.wavenet import WaveNet, preset
+from leanamp.slim import WidthSampler, esr_by_width, make_slimmable, slimmable_layers
+from leanamp.train import TrainConfig, Trainer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_torch_thread():
+    # These tensors are tiny; on the shared 2-core machine torch's thread pool only adds
+    # contention (a loop of small forwards measured 0.08 s on one thread, 14 s on two under load).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_layers() -> list[dict]:
+    common = {"condition_size": 1, "kernel_size": 3, "activation": "Tanh", "gated": False}
+    return [
+        {"input_size": 1, "head_size": 2, "channels": 4, "dilations": [1, 2, 4],
+         "head_bias": False, **common},
+        {"input_size": 4, "head_size": 1, "channels": 2, "dilations": [1, 2],
+         "head_bias": True, **common},
+    ]  # fmt: skip
+
+
+def tiny_slimmable(seed: int = 0, allowed=None) -> WaveNet:
+    torch.manual_seed(seed)
+    return WaveNet(slimmable_layers(tiny_layers(), allowed))
+
+
+def test_sampler_is_uniform_over_the_widths_and_records_every_draw():
+    sampler = WidthSampler(range(1, 17))
+    rng = np.random.default_rng(0)
+    draws = [sampler.draw(rng) for _ in range(4800)]
+    assert sampler.history == draws
+    counts = np.array(list(sampler.counts().values()))
+    # chi-square with 15 degrees of freedom; 37.7 is its 0.999 quantile
+    chi2 = ((counts - 300) ** 2 / 300).sum()
+    assert chi2 < 37.7 and counts.min() > 0
+
+
+def test_sampler_respects_an_allowed_set():
+    sampler = WidthSampler([2, 5, 8])
+    rng = np.random.default_rng(1)
+    assert {sampler.draw(rng) for _ in range(200)} == {2, 5, 8}
+    with pytest.raises(ValueError):
+        WidthSampler([0, 3])
+
+
+def test_slimmable_layers_write_nams_marker_with_per_array_widths():
+    layers = slimmable_layers(preset("standard"), allowed_channels=[4, 8, 16])
+    kwargs = [cfg["slimmable"]["kwargs"]["allowed_channels"] for cfg in layers]
+    assert kwargs == [[4, 8, 16], [2, 4, 8]]
+    assert all(cfg["slimmable"]["method"] == "slice_channels_uniform" for cfg in layers)
+    model = WaveNet(layers)
+    assert model.slimmable and model.widths == [4, 8, 16]
+    assert model.array_widths(8) == (8, 4)
+    with pytest.raises(ValueError, match="allowed_channels"):
+        slimmable_layers(preset("standard"), allowed_channels=[4, 8])  # misses the full width
+
+
+def test_reference_slimmable_nam_file_samples_its_allowed_widths(reference_models):
+    import json
+
+    data = json.loads((reference_models / "nam" / "slimmable_wavenet.nam").read_text())
+    model = WaveNet(data["config"]["layers"], head_scale=data["config"]["head_scale"])
+    assert model.slimmable and model.widths == [1, 2, 3]
+    model.train()
+    rng = np.random.default_rng(2)
+    for _ in range(30):
+        model.on_train_batch_start(rng)
+    assert set(model.width_sampler.history) == {1, 2, 3}
+
+
+def test_each_training_batch_runs_at_the_drawn_width_and_eval_at_the_set_width():
+    model = tiny_slimmable(seed=1)
+    x = torch.rand(2, 200, 1) * 2 - 1
+    model.eval()
+    with torch.no_grad():
+        full = model(x)[0]
+    model.train()
+    rng = np.random.default_rng(3)
+    for _ in range(12):
+        model.on_train_batch_start(rng)
+        width = model.width_sampler.history[-1]
+        with torch.no_grad():
+            torch.testing.assert_close(model(x)[0], model.sliced(width).eval()(x)[0])
+    assert len(set(model.width_sampler.history)) > 1
+    model.eval()  # evaluation never sees the last drawn width
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[0], full)
+        model.set_width(2)
+        torch.testing.assert_close(model(x)[0], model.sliced(2)(x)[0])
+
+
+def test_a_plain_model_trains_at_full_width():
+    torch.manual_seed(0)
+    model = WaveNet(tiny_layers()).train()
+    assert model.width_sampler is None
+    model.on_train_batch_start(np.random.default_rng(0))
+    assert model.width == (4, 2)
+
+
+def test_a_step_at_a_narrow_width_only_moves_the_first_channels():
+    model = tiny_slimmable(seed=2).train()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    rng = np.random.default_rng(5)
+    model.on_train_batch_start(rng)
+    while model.width_sampler.history[-1] != 1:
+        model.on_train_batch_start(rng)
+    y, _ = model(torch.rand(2, 100, 1))
+    y.pow(2).mean().backward()
+    optimizer.step()
+    conv = dict(model.named_parameters())["arrays.0.convs.0.weight"]
+    old = before["arrays.0.convs.0.weight"]
+    assert not torch.equal(conv[:1, :1], old[:1, :1])
+    assert torch.equal(conv[1:], old[1:]) and torch.equal(conv[:, 1:], old[:, 1:])
+
+
+def test_the_trainer_samples_widths_batch_by_batch():
+    rate = 8000
+    rng = np.random.default_rng(0)
+    x = ss.lfilter(*ss.butter(2, 1000 / (rate / 2)), rng.standard_normal(rate * 3))
+    x = x.astype(np.float32)
+    y = (0.5 * np.tanh(3 * x)).astype(np.float32)
+    train = [Clip("train", x[: 2 * rate], y[: 2 * rate], rate)]
+    val = [Clip("val", x[2 * rate :], y[2 * rate :], rate)]
+    model = tiny_slimmable(seed=3)
+    config = TrainConfig(
+        segment_seconds=0.1, batch_size=2, learning_rate=4e-3, validate_every=1, max_epochs=1,
+        accelerator="cpu", loss="mse",
+    )  # fmt: skip
+    Trainer(model, train, val, config, progress=False).fit()
+    history = model.width_sampler.history
+    assert len(history) == 10  # one draw per batch: 20 segments of 800 samples, batches of 2
+    assert len(set(history)) >= 3
+    # validation (and whatever follows the run) is at the set width, not the last drawn one
+    x_val = torch.from_numpy(x[: 2 * rate : 10].copy()).reshape(1, -1, 1)
+    assert model.width == (4, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x_val)[0], model.sliced(None).eval()(x_val)[0])
+
+
+def test_esr_by_width_for_a_truncated_baseline():
+    torch.manual_seed(4)
+    model = WaveNet(tiny_layers())
+    x = torch.rand(1, 300, 1) * 2 - 1
+    with torch.no_grad():
+        target = model.eval()(x)[0]
+    esr = esr_by_width(model, x, target, skip=model.receptive_field)
+    assert set(esr) == {1, 2, 3, 4}
+    assert esr[4] == 0.0 and min(esr[1], esr[2], esr[3]) > 0.0
+    assert model.width == (4, 2)  # restored
+
+
+def test_make_slimmable_keeps_the_weights():
+    torch.manual_seed(5)
+    plain = WaveNet(tiny_layers()).eval()
+    slim = make_slimmable(plain, allowed_channels=[2, 4]).eval()
+    assert slim.slimmable and slim.widths == [2, 4]
+    x = torch.rand(1, 100, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(slim(x)[0], plain(x)[0])
+
+
+def test_nam_loss_is_mse_plus_pre_emphasised_mrstft():
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(2, 4096, generator=g)
+    prediction = target + 0.1 * torch.randn(2, 4096, generator=g)
+    got = NAMLoss()(prediction, target)
+    pe = lambda s: (s[:, 1:] - 0.85 * s[:, :-1])[:, None]  # noqa: E731
+    expected = torch.mean((prediction - target) ** 2) + 2e-4 * MultiResolutionSTFTLoss()(
+        pe(prediction), pe(target)
+    )
+    torch.testing.assert_close(got, expected)
+    assert got > torch.mean((prediction - target) ** 2)
+    assert NAMLoss()(target, target) < 1e-6
+    assert torch.equal(nam_pre_emphasis(torch.tensor([1.0, 2.0, 0.0])), torch.tensor([1.15, -1.7]))
+    with pytest.raises(ValueError, match="at least 2049"):
+        NAMLoss()(prediction[:, :1000], target[:, :1000])
