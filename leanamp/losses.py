@@ -17,6 +17,8 @@ import torch
 from auraloss.time import DCLoss, ESRLoss
 from torch import nn
 
+from leanamp.losses_nam import NAMLoss
+
 
 class PreEmphasis(nn.Module):
     """First-order high-pass H(z) = 1 - coefficient z^-1, eq. (4), zero initial condition."""
@@ -64,7 +66,12 @@ class PooledESRLoss(nn.Module):
         return ESRLoss(eps=1e-8)(prediction.reshape(1, -1), target.reshape(1, -1))
 
 
-LOSSES: dict[str, type[nn.Module]] = {"paper": PaperLoss, "esr": PooledESRLoss, "mse": MSELoss}
+LOSSES: dict[str, type[nn.Module]] = {
+    "paper": PaperLoss,
+    "esr": PooledESRLoss,
+    "mse": MSELoss,
+    "nam": NAMLoss,  # NAM's WaveNet recipe: MSE + pre-emphasised multi-resolution STFT
+}
 
 
 def build_loss(name: str) -> nn.Module:

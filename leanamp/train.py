@@ -45,6 +45,7 @@ class TrainConfig:
     validate_every: int = 2  # epochs
     lr_patience: int = 5  # validations without improvement before the learning rate drops
     lr_factor: float = 0.5
+    lr_decay: float | None = None  # learning rate x this after every epoch (NAM: 0.993)
     early_stop_patience: int | None = 25  # validations without improvement; None: never stop early
     max_epochs: int = 200
     max_minutes: float | None = None  # wall-clock budget; the run stops at the next validation
@@ -79,6 +80,8 @@ class TrainConfig:
 RECIPES: dict[str, dict] = {
     "paper": {},
     "quick": {"learning_rate": 5e-3, "batch_size": 8, "grad_clip": 1.0},
+    # Neural Amp Modeler's WaveNet recipe (nam/train/core.py).
+    "nam": {"loss": "nam", "learning_rate": 4e-3, "lr_decay": 0.993, "batch_size": 16},
 }
 
 
@@ -335,6 +338,9 @@ class Trainer:
         while self.epoch < max_epochs:
             train_loss = self.train_epoch()
             self.epoch += 1
+            if cfg.lr_decay is not None:
+                for group in self.optimizer.param_groups:
+                    group["lr"] *= cfg.lr_decay
             record = {"epoch": self.epoch, "train_loss": train_loss, "lr": self.learning_rate}
             if self.epoch % cfg.validate_every == 0 or self.epoch == max_epochs:
                 record.update(self.validate())

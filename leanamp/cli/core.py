@@ -129,7 +129,8 @@ def train(
     ),
     recipe: str = typer.Option(
         "quick",
-        help="paper (Adam 5e-4, batches of 40) or quick (5e-3, batches of 8, gradients clipped).",
+        help="paper (Adam 5e-4, batches of 40), quick (5e-3, batches of 8, gradients clipped) "
+        "or nam (NAM's WaveNet recipe).",
     ),
     epochs: int = typer.Option(200, help="Maximum epochs."),
     minutes: float = typer.Option(None, help="Wall-clock budget in minutes."),
@@ -138,7 +139,9 @@ def train(
     learning_rate: float = typer.Option(None, help="Adam learning rate (overrides the recipe)."),
     validate_every: int = typer.Option(2, help="Validate every N epochs."),
     patience: int = typer.Option(25, help="Stop after N validations without improvement."),
-    loss: str = typer.Option("paper", help="paper (0.75 pre-emph. ESR + 0.25 DC), esr or mse."),
+    loss: str = typer.Option(
+        None, help="paper (0.75 pre-emph. ESR + 0.25 DC), esr, mse or nam (overrides the recipe)."
+    ),
     seed: int = typer.Option(0),
     accelerator: str = typer.Option("auto", help="cpu, cuda, mps or auto."),
     devices: int = typer.Option(1, help="Number of GPUs for data-parallel training."),
@@ -171,7 +174,7 @@ def train(
             input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
         )
     typer.echo(data.summary())
-    overrides = {"batch_size": batch_size, "learning_rate": learning_rate}
+    overrides = {"batch_size": batch_size, "learning_rate": learning_rate, "loss": loss}
     config = TrainConfig.recipe(
         recipe,
         **{k: v for k, v in overrides.items() if v is not None},
@@ -180,7 +183,6 @@ def train(
         early_stop_patience=patience,
         max_epochs=epochs,
         max_minutes=minutes,
-        loss=loss,
         seed=seed,
         accelerator=accelerator,
         devices=devices,
@@ -247,12 +249,23 @@ def process(
     input_path: Path = typer.Argument(..., metavar="IN"),
     output_path: Path = typer.Argument(..., metavar="OUT"),
     knob: list[float] = typer.Option(None, help="Knob value(s) 0..1 for conditioned models."),
+    width: int = typer.Option(None, help="Channel width of a slimmable WaveNet (default: full)."),
 ):
     """Run a model over an audio file and write the result."""
     from leanamp.audio.io import read_audio, resample, write_audio
     from leanamp.inference import run_model
 
     model, metadata = load_any_model(model_path)
+    if width is not None:
+        if not hasattr(model, "set_width"):
+            raise LeanampError(
+                f"{model_path}: --width needs a slimmable WaveNet, not an "
+                f"{model.config['architecture']} model"
+            )
+        try:
+            model.set_width(width)
+        except ValueError as e:
+            raise LeanampError(f"{model_path}: {e}") from None
     audio = read_audio(input_path)
     rate = int(metadata.get("sample_rate") or audio.sample_rate)
     x = audio.samples[:, :1]

@@ -131,3 +131,30 @@ def test_train_from_a_start_model_and_with_knob_settings(recordings, tmp_path, c
     assert code == 0, err
     summary = json.loads((tmp_path / "knobs" / "summary.json").read_text())
     assert summary["architecture"]["input_size"] == 2
+
+
+def test_process_at_a_chosen_wavenet_width(recordings, tmp_path, capsys):
+    import torch
+
+    from leanamp.formats import save_model
+    from leanamp.inference import run_model
+    from leanamp.models.wavenet import WaveNet, preset
+
+    torch.manual_seed(0)
+    model = WaveNet(preset("nano"))
+    save_model(model, tmp_path / "wn.leanamp", {"sample_rate": RATE})
+    dry = recordings / "dry" / "one.wav"
+    code, _, err = run(["process", str(tmp_path / "wn.leanamp"), str(dry),
+                        str(tmp_path / "w2.wav"), "--width", "2"], capsys)
+    assert code == 0, err
+    x, _ = sf.read(dry, dtype="float32")
+    model.set_width(2)
+    got, _ = sf.read(tmp_path / "w2.wav", dtype="float32")
+    assert np.abs(got - run_model(model, x)).max() < 1e-6
+
+    lstm = tmp_path / "lstm.leanamp"
+    save_model(__import__("leanamp.models", fromlist=["LSTMModel"]).LSTMModel(2), lstm,
+               {"sample_rate": RATE})
+    code, _, err = run(["process", str(lstm), str(dry), str(tmp_path / "x.wav"), "--width", "2"],
+                       capsys)
+    assert code == 2 and "slimmable WaveNet" in err

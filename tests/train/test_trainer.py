@@ -170,3 +170,14 @@ def test_recipes():
     assert quick.max_minutes == 2 and TrainConfig.recipe("paper") == TrainConfig()
     with pytest.raises(LeanampError, match="recipe"):
         TrainConfig.recipe("fast")
+
+
+def test_nam_recipe_decays_the_learning_rate_every_epoch(clips):
+    train, val, _ = clips
+    config = TrainConfig.recipe("nam", max_epochs=2, segment_seconds=0.6, warmup_samples=200,
+                                tbptt_samples=10_000,  # the STFT term needs long chunks
+                                accelerator="cpu", validate_every=1)
+    trainer = Trainer(fresh_model(), train, val, config, progress=False)
+    trainer.fit()
+    assert trainer.learning_rate == pytest.approx(4e-3 * 0.993**2)
+    assert type(trainer.loss_fn).__name__ == "NAMLoss"
