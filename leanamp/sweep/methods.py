@@ -145,7 +145,10 @@ def build_device_data(spec: RunSpec) -> DeviceData:
 @register_method("train")
 def train_method(ctx: RunContext) -> MethodOutput:
     """Plain training with the paper's recipe (resumes from the trainer's checkpoint)."""
-    model = build_model(ctx.spec, ctx.data.input_size)
+    return _train(ctx, build_model(ctx.spec, ctx.data.input_size))
+
+
+def _train(ctx: RunContext, model: nn.Module, metrics: dict | None = None) -> MethodOutput:
     trainer = Trainer(
         model, ctx.data.train, ctx.data.validation, ctx.train_config, ctx.run_dir / "train",
         {"sample_rate": ctx.data.sample_rate, "sweep_run": ctx.spec.name}, ctx.progress,
@@ -159,9 +162,74 @@ def train_method(ctx: RunContext) -> MethodOutput:
             "best_epoch": result.best_epoch,
             "best_validation_loss": result.best_validation_loss,
             "stopped_because": result.stopped_because,
+            **(metrics or {}),
         },
         artefacts={"history": str(ctx.run_dir / "train" / "history.json")},
     )
+
+
+@register_method("transfer")
+def transfer_method(ctx: RunContext) -> MethodOutput:
+    """Training that starts from another model (options: init_from FILE or auto, library,
+    freeze, knob_values), mapped to this run's size by leanamp.transfer."""
+    from leanamp.transfer import initial_model
+
+    if ctx.spec.architecture != "lstm":
+        raise LeanampError("transfer starts LSTM models: use architectures [lstm]")
+    options = dict(ctx.spec.method_options)
+    unknown = sorted(set(options) - {"init_from", "library", "freeze", "knob_values"})
+    if unknown or "init_from" not in options:
+        raise LeanampError(
+            f"transfer options need init_from (a model file or 'auto') and take library, "
+            f"freeze, knob_values; got {sorted(options)}"
+        )
+    base = Path(ctx.spec.base_dir)
+    spec = options["init_from"]
+    spec = spec if spec == "auto" else str(base / spec)
+    library = [str(base / p) for p in _as_list(options.get("library"))] or None
+    model, start = initial_model(
+        spec,
+        ctx.data,
+        hidden_size=ctx.spec.size,
+        library=library,
+        freeze_parts=_as_list(options.get("freeze")),
+        knob_values=options.get("knob_values"),
+        seed=ctx.spec.seed,
+    )
+    return _train(ctx, model, {"start": start.to_dict()})
+
+
+@register_method("slim")
+def slim_method(ctx: RunContext) -> MethodOutput:
+    """Slimmable WaveNet training (a width drawn per batch; option widths: allowed channel
+    counts), then the test ESR at every width."""
+    import torch
+
+    from leanamp.slim import esr_by_width, make_slimmable
+
+    if ctx.spec.architecture != "wavenet":
+        raise LeanampError("slimmable training is for WaveNets: use architectures [wavenet]")
+    options = dict(ctx.spec.method_options)
+    unknown = sorted(set(options) - {"widths"})
+    if unknown:
+        raise LeanampError(f"unknown slim options {unknown}; known: ['widths']")
+    model = make_slimmable(build_model(ctx.spec, ctx.data.input_size), options.get("widths"))
+    output = _train(ctx, model)
+    model.set_width(None)
+    per_width = {}
+    for clip in ctx.data.test:
+        x = torch.from_numpy(clip.input)[None]
+        y = torch.from_numpy(clip.target)[None]
+        for width, value in esr_by_width(model, x, y, skip=model.receptive_field - 1).items():
+            per_width.setdefault(str(width), []).append(value)
+    output.metrics["test_esr_by_width"] = {w: float(np.mean(v)) for w, v in per_width.items()}
+    return output
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 @register_method("prune")
@@ -226,11 +294,7 @@ def _not_available(method: str, needs: str) -> MethodFn:
 
 # Known methods whose implementation has not landed: their runs fail with a clear message (and, as
 # any failed run, do not stop the sweep).
-for _name, _needs in (
-    ("structured", "structured pruning"),
-    ("slim", "a sweep recipe for slimmable training"),
-    ("transfer", "leanamp.transfer"),
-):
+for _name, _needs in (("structured", "structured pruning"),):
     METHODS.setdefault(_name, _not_available(_name, _needs))
 
 
