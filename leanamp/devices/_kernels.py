@@ -17,6 +17,27 @@ NEWTON_TOLERANCE = 1e-10  # volts: stop when |residual| (a voltage error bound) 
 NEWTON_MAX_ITERATIONS = 60  # bisection alone halves a <= 100 V bracket below 1e-10 V in ~40 steps
 
 
+@njit(cache=True, inline="always")
+def _safeguarded_newton_step(x, residual, slope, lo, hi, step_before_last, last_step):
+    """One step towards the root of an increasing function with value `residual` and derivative
+    `slope` at x, inside the bracket [lo, hi]. Returns (x_new, lo, hi, step_before_last,
+    last_step), the bracket shrunk to the side of x that holds the root and the step history
+    moved on by one.
+
+    Bisects when Newton leaves the bracket (its ends may be the root, hence <=) or crawls (down
+    the steep side of exp it moves only ~nVt per step): the step must at least halve relative to
+    the one before last, as in Numerical Recipes' rtsafe.
+    """
+    if residual > 0.0:
+        hi = x
+    else:
+        lo = x
+    x_new = x - residual / slope
+    if not (lo <= x_new <= hi) or 2.0 * abs(residual) > abs(step_before_last * slope):
+        x_new = 0.5 * (lo + hi)
+    return x_new, lo, hi, last_step, x_new - x
+
+
 @njit(cache=True)
 def _solve_diode_equation(a, b, p, guess, emission_voltage):
     """Root of g(v) = a v + b sinh(v / nVt) - p, a >= 1, b > 0 (strictly increasing).
@@ -46,19 +67,10 @@ def _solve_diode_equation(a, b, p, guess, emission_voltage):
         # a >= 1 and g is increasing, so |residual| bounds the voltage error of x.
         if abs(residual) < NEWTON_TOLERANCE or iterations >= NEWTON_MAX_ITERATIONS:
             break
-        if residual > 0.0:
-            hi = x
-        else:
-            lo = x
         slope = a + b * 0.5 * (e + inv_e) / emission_voltage
-        x_new = x - residual / slope
-        # Bisect when Newton leaves the bracket (its ends may be the root, hence <=) or crawls
-        # (down the steep side of exp it moves only ~nVt per step): the step must at least
-        # halve relative to the one before last, as in Numerical Recipes' rtsafe.
-        if not (lo <= x_new <= hi) or 2.0 * abs(residual) > abs(step_before_last * slope):
-            x_new = 0.5 * (lo + hi)
-        step_before_last = last_step
-        last_step = x_new - x
+        x_new, lo, hi, step_before_last, last_step = _safeguarded_newton_step(
+            x, residual, slope, lo, hi, step_before_last, last_step
+        )
         if x_new == x:  # bracket collapsed to adjacent floats: as exact as float64 allows
             break
         x = x_new
@@ -210,17 +222,10 @@ def triode_stage(source, source_resistance, coupling_capacitance, grid_leak, cat
             residual = x - vg_linear + ig / g_total
             if abs(residual) < NEWTON_TOLERANCE or iterations >= NEWTON_MAX_ITERATIONS:
                 break
-            if residual > 0.0:
-                hi = x
-            else:
-                lo = x
             slope = 1.0 + dig / g_total
-            x_new = x - residual / slope
-            # Safeguards as in _solve_diode_equation.
-            if not (lo <= x_new <= hi) or 2.0 * abs(residual) > abs(step_before_last * slope):
-                x_new = 0.5 * (lo + hi)
-            step_before_last = last_step
-            last_step = x_new - x
+            x_new, lo, hi, step_before_last, last_step = _safeguarded_newton_step(
+                x, residual, slope, lo, hi, step_before_last, last_step
+            )
             if x_new == x:
                 break
             x = x_new

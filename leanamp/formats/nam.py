@@ -353,6 +353,16 @@ def legacy_weight_count(layers: list[dict]) -> int:
     return total + 1
 
 
+def _wavenet_weights(weights: list, expected: int, path: Path, where: str) -> np.ndarray:
+    """The flat weight list of a WaveNet as float64, refused unless its config needs exactly
+    `expected` weights."""
+    if len(weights) != expected:
+        raise ModelFileError(
+            f"{path}: {where} has {len(weights)} weights, but its WaveNet config needs {expected}"
+        )
+    return float_array(weights, (expected,), f"weights of {where}", path)
+
+
 def _wavenet_from_nam(config: dict, weights: list, path: Path, where: str) -> nn.Module:
     layers = require(config, "layers", path, f"{where} config")
     if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYER_ARRAYS:
@@ -371,12 +381,7 @@ def _wavenet_from_nam(config: dict, weights: list, path: Path, where: str) -> nn
         raise ModelFileError(f"{path}: head_scale must be a finite number")
     if any(array is None for array in legacy):
         return _nam07_wavenet(layers, float(head_scale), weights, path, where)
-    expected = legacy_weight_count(legacy)
-    if len(weights) != expected:
-        raise ModelFileError(
-            f"{path}: {where} has {len(weights)} weights, but its WaveNet config needs {expected}"
-        )
-    flat = float_array(weights, (expected,), f"weights of {where}", path)
+    flat = _wavenet_weights(weights, legacy_weight_count(legacy), path, where)
     from leanamp.models.wavenet import WaveNet  # the WaveNet module imports nothing from formats
 
     try:
@@ -397,12 +402,7 @@ def _nam07_wavenet(layers: list, head_scale: float, weights: list, path: Path, w
         raise ModelFileError(
             f"{path}: {where} is a NAM WaveNet leanamp cannot import: {e}"
         ) from None
-    expected = weight_count(arrays)
-    if len(weights) != expected:
-        raise ModelFileError(
-            f"{path}: {where} has {len(weights)} weights, but its WaveNet config needs {expected}"
-        )
-    flat = float_array(weights, (expected,), f"weights of {where}", path)
+    flat = _wavenet_weights(weights, weight_count(arrays), path, where)
     try:
         model = NamWaveNet(layers=arrays, head_scale=head_scale)
     except ValueError as e:

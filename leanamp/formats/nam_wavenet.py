@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from leanamp.models import ARCHITECTURES, register
+from leanamp.models.wavenet import NamLayerArrays
 
 _ACTIVATIONS = {
     "Tanh": lambda p: torch.tanh,
@@ -226,7 +227,7 @@ class _Array(nn.Module):
         return params
 
 
-class NamWaveNet(nn.Module):
+class NamWaveNet(NamLayerArrays):
     """A NAM 0.7 WaveNet (see the module docstring). `layers`: the .nam config's layer arrays.
 
     Input (batch, time, input_size), output (batch, time); causal, zero input before time 0
@@ -254,19 +255,6 @@ class NamWaveNet(nn.Module):
         self.arrays = nn.ModuleList(_Array(a) for a in self.layer_configs)
         self.register_buffer("head_scale", torch.tensor(float(head_scale)))
 
-    @property
-    def config(self) -> dict:
-        return {
-            "architecture": self.architecture,
-            "layers": copy.deepcopy(self.layer_configs),
-            "head_scale": float(self.head_scale),
-            "input_size": self.input_size,
-        }
-
-    @property
-    def receptive_field(self) -> int:
-        return 1 + sum(a.receptive_field - 1 for a in self.arrays)
-
     def forward(self, x: torch.Tensor, state=None) -> tuple[torch.Tensor, None]:
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(f"expected input (batch, time, {self.input_size}), got {x.shape}")
@@ -275,28 +263,6 @@ class NamWaveNet(nn.Module):
         for array in self.arrays:
             z, head = array(z, cond, head)
         return self.head_scale * head[:, 0, :], None
-
-    def _nam_params(self) -> list[torch.Tensor]:
-        return [p for array in self.arrays for p in array.params_in_nam_order()]
-
-    def num_nam_weights(self) -> int:
-        return sum(p.numel() for p in self._nam_params()) + 1
-
-    def nam_weights(self) -> torch.Tensor:
-        """Flat float32 vector in .nam order, head_scale last."""
-        parts = [p.detach().reshape(-1).float().cpu() for p in self._nam_params()]
-        return torch.cat([*parts, self.head_scale.detach().reshape(1).float().cpu()])
-
-    def load_nam_weights(self, flat) -> None:
-        flat = torch.as_tensor(flat, dtype=torch.float32).reshape(-1)
-        if flat.numel() != self.num_nam_weights():
-            raise ValueError(f"expected {self.num_nam_weights()} weights, got {flat.numel()}")
-        i = 0
-        with torch.no_grad():
-            for p in self._nam_params():
-                p.copy_(flat[i : i + p.numel()].view_as(p))
-                i += p.numel()
-            self.head_scale.fill_(float(flat[i]))
 
 
 if NamWaveNet.architecture not in ARCHITECTURES:

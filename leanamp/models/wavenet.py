@@ -235,8 +235,67 @@ class _LayerArray(nn.Module):
         return z, F.conv1d(head, hr.weight[:head_width, :c], bias)
 
 
+class NamLayerArrays(nn.Module):
+    """What leanamp's two WaveNets (`WaveNet`, and NAM 0.7's `NamWaveNet` in
+    leanamp.formats.nam_wavenet) share: layer arrays run in sequence, each with its receptive
+    field, and NAM's flat weight vector (every array's parameters in .nam order, head_scale last).
+
+    A subclass sets `architecture` and, in its __init__, `input_size`, `layer_configs` (the
+    config's layer arrays), `arrays` (modules with `receptive_field` and `params_in_nam_order()`)
+    and the `head_scale` buffer.
+    """
+
+    architecture: str
+    input_size: int
+    layer_configs: list[dict]
+    arrays: nn.ModuleList
+    head_scale: torch.Tensor
+
+    @property
+    def config(self) -> dict:
+        return {
+            "architecture": self.architecture,
+            "layers": copy.deepcopy(self.layer_configs),
+            "head_scale": float(self.head_scale),
+            "input_size": self.input_size,
+        }
+
+    @property
+    def receptive_field(self) -> int:
+        return 1 + sum(a.receptive_field - 1 for a in self.arrays)
+
+    def _nam_params(self) -> list[torch.Tensor]:
+        return [p for arr in self.arrays for p in arr.params_in_nam_order()]
+
+    def num_nam_weights(self) -> int:
+        return sum(p.numel() for p in self._nam_params()) + 1
+
+    def nam_weights(self) -> torch.Tensor:
+        """Flat float32 vector in .nam order, head_scale last (a slimmable WaveNet: full width;
+        use `sliced(c)` for a narrower file)."""
+        parts = [p.detach().reshape(-1).float().cpu() for p in self._nam_params()]
+        parts.append(self.head_scale.detach().reshape(1).float().cpu())
+        return torch.cat(parts)
+
+    def load_nam_weights(self, flat) -> None:
+        """Set all weights (and head_scale, the last entry) from a .nam flat weight vector."""
+        flat = torch.as_tensor(flat, dtype=torch.float32).reshape(-1)
+        expected = self.num_nam_weights()
+        if flat.numel() != expected:
+            raise ValueError(
+                f"this WaveNet config takes {expected} weights, got {flat.numel()}"
+            )
+        i = 0
+        with torch.no_grad():
+            for p in self._nam_params():
+                n = p.numel()
+                p.copy_(flat[i : i + n].view_as(p))
+                i += n
+            self.head_scale.fill_(float(flat[i]))
+
+
 @register
-class WaveNet(nn.Module):
+class WaveNet(NamLayerArrays):
     """NAM's WaveNet: `layers` are NAM layer-array dicts exactly as in a .nam "config"."layers".
 
     Input (batch, time, input_size) (channel 0 audio, 1.. knob values, all fed to the first
@@ -265,19 +324,6 @@ class WaveNet(nn.Module):
     @property
     def channels(self) -> tuple[int, ...]:
         return tuple(a.channels for a in self.arrays)
-
-    @property
-    def config(self) -> dict:
-        return {
-            "architecture": self.architecture,
-            "layers": copy.deepcopy(self.layer_configs),
-            "head_scale": float(self.head_scale),
-            "input_size": self.input_size,
-        }
-
-    @property
-    def receptive_field(self) -> int:
-        return 1 + sum(a.receptive_field - 1 for a in self.arrays)
 
     @property
     def slimmable(self) -> bool:
@@ -408,32 +454,3 @@ class WaveNet(nn.Module):
                 head_width=widths[i + 1] if i + 1 < n else 1,
             )
         return self.head_scale * head[:, 0, :], None
-
-    # ---- .nam weights ----------------------------------------------------------------------
-    def _nam_params(self) -> list[torch.Tensor]:
-        return [p for arr in self.arrays for p in arr.params_in_nam_order()]
-
-    def num_nam_weights(self) -> int:
-        return sum(p.numel() for p in self._nam_params()) + 1
-
-    def nam_weights(self) -> torch.Tensor:
-        """Flat float32 vector in .nam order (full width; use `sliced(c)` for a narrower file)."""
-        parts = [p.detach().reshape(-1).float().cpu() for p in self._nam_params()]
-        parts.append(self.head_scale.detach().reshape(1).float().cpu())
-        return torch.cat(parts)
-
-    def load_nam_weights(self, flat) -> None:
-        """Set all weights (and head_scale, the last entry) from a .nam flat weight vector."""
-        flat = torch.as_tensor(flat, dtype=torch.float32).reshape(-1)
-        expected = self.num_nam_weights()
-        if flat.numel() != expected:
-            raise ValueError(
-                f"this WaveNet config takes {expected} weights, got {flat.numel()}"
-            )
-        i = 0
-        with torch.no_grad():
-            for p in self._nam_params():
-                n = p.numel()
-                p.copy_(flat[i : i + n].view_as(p))
-                i += n
-            self.head_scale.fill_(float(flat[i]))

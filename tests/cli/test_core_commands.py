@@ -4,17 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from leanamp.cli import main
-
 RATE = 8000
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exit_info.value.code or 0, out.out, out.err
 
 
 @pytest.fixture
@@ -29,20 +19,20 @@ def recordings(tmp_path, rng):
     return tmp_path
 
 
-def test_check_data_reports_alignment(recordings, capsys):
-    code, out, _ = run(["check-data", str(recordings / "dry"), str(recordings / "wet")], capsys)
+def test_check_data_reports_alignment(recordings, run_cli):
+    code, out, _ = run_cli(["check-data", str(recordings / "dry"), str(recordings / "wet")])
     assert code == 0
     assert "latency 2 samples" in out and "ok: 3 pair(s)" in out
 
 
-def test_bad_input_is_a_message_not_a_traceback(recordings, capsys):
+def test_bad_input_is_a_message_not_a_traceback(recordings, run_cli):
     (recordings / "wet" / "two.wav").write_bytes(b"not audio")
-    code, _, err = run(["check-data", str(recordings / "dry"), str(recordings / "wet")], capsys)
+    code, _, err = run_cli(["check-data", str(recordings / "dry"), str(recordings / "wet")])
     assert code == 2
     assert err.startswith("error:") and "two.wav" in err and "Traceback" not in err
 
 
-def test_train_eval_process(recordings, tmp_path, capsys):
+def test_train_eval_process(recordings, tmp_path, run_cli):
     out_dir = tmp_path / "out"
     args = [
         "train",
@@ -63,57 +53,55 @@ def test_train_eval_process(recordings, tmp_path, capsys):
         "--segment-seconds",
         "0.25",
     ]
-    code, out, err = run(args, capsys)
+    code, out, err = run_cli(args)
     assert code == 0, err
     assert "test ESR" in out
     model = out_dir / "model.leanamp"
     assert model.exists() and (out_dir / "loss_curves.png").exists()
     assert (out_dir / "summary.json").exists()
 
-    code, _, err = run(args, capsys)
+    code, _, err = run_cli(args)
     assert code == 2 and "--resume" in err
 
-    code, out, _ = run(
-        ["eval", str(model), str(recordings / "dry"), str(recordings / "wet")], capsys
-    )
+    code, out, _ = run_cli(["eval", str(model), str(recordings / "dry"), str(recordings / "wet")])
     assert code == 0 and "overall" in out and "three" in out
 
     wet = tmp_path / "processed.wav"
-    code, _, _ = run(["process", str(model), str(recordings / "dry" / "one.wav"), str(wet)], capsys)
+    code, _, _ = run_cli(["process", str(model), str(recordings / "dry" / "one.wav"), str(wet)])
     assert code == 0
     y, rate = sf.read(wet)
     assert rate == RATE and len(y) == 2 * RATE and np.isfinite(y).all()
 
 
-def test_process_needs_knob_values_for_a_conditioned_model(recordings, tmp_path, capsys):
+def test_process_needs_knob_values_for_a_conditioned_model(recordings, tmp_path, run_cli):
     from leanamp.formats import save_model
     from leanamp.models import LSTMModel
 
     save_model(LSTMModel(3, input_size=2), tmp_path / "knob.leanamp", {"sample_rate": RATE})
     args = ["process", str(tmp_path / "knob.leanamp"), str(recordings / "dry" / "one.wav")]
-    code, _, err = run([*args, str(tmp_path / "o.wav")], capsys)
+    code, _, err = run_cli([*args, str(tmp_path / "o.wav")])
     assert code == 2 and "--knob" in err
-    code, _, err = run([*args, str(tmp_path / "o.wav"), "--knob", "0.5"], capsys)
+    code, _, err = run_cli([*args, str(tmp_path / "o.wav"), "--knob", "0.5"])
     assert code == 0, err
 
 
-def test_a_missing_model_file_is_a_clear_error(tmp_path, capsys):
-    code, _, err = run(["process", str(tmp_path / "nope.leanamp"), "a.wav", "b.wav"], capsys)
+def test_a_missing_model_file_is_a_clear_error(tmp_path, run_cli):
+    code, _, err = run_cli(["process", str(tmp_path / "nope.leanamp"), "a.wav", "b.wav"])
     assert code == 2 and "nope.leanamp" in err
 
 
-def test_train_from_a_start_model_and_with_knob_settings(recordings, tmp_path, capsys, rng):
+def test_train_from_a_start_model_and_with_knob_settings(recordings, tmp_path, run_cli, rng):
     common = [
         "--validation", "two", "--test", "three", "--epochs", "1",
         "--batch-size", "4", "--segment-seconds", "0.25",
     ]
     first = tmp_path / "first"
-    code, _, err = run(["train", str(recordings / "dry"), str(recordings / "wet"),
-                        "--out", str(first), "--hidden-size", "3", *common], capsys)
+    code, _, err = run_cli(["train", str(recordings / "dry"), str(recordings / "wet"),
+                            "--out", str(first), "--hidden-size", "3", *common])
     assert code == 0, err
-    code, out, err = run(["train", str(recordings / "dry"), str(recordings / "wet"),
-                          "--out", str(tmp_path / "second"), "--hidden-size", "5",
-                          "--init-from", str(first / "model.leanamp"), *common], capsys)
+    code, out, err = run_cli(["train", str(recordings / "dry"), str(recordings / "wet"),
+                              "--out", str(tmp_path / "second"), "--hidden-size", "5",
+                              "--init-from", str(first / "model.leanamp"), *common])
     assert code == 0, err
     assert "starting from" in out
     summary = json.loads((tmp_path / "second" / "summary.json").read_text())
@@ -125,15 +113,15 @@ def test_train_from_a_start_model_and_with_knob_settings(recordings, tmp_path, c
         for prefix, drive in (("low_", 1.0), ("high_", 4.0)):
             y = np.concatenate([np.zeros(2), np.tanh(drive * x)[:-2]])
             sf.write(recordings / "wet" / f"{prefix}{name}.wav", y, RATE, subtype="FLOAT")
-    code, _, err = run(["train", str(recordings / "dry"), str(recordings / "wet"),
-                        "--out", str(tmp_path / "knobs"), "--hidden-size", "4",
-                        "--knob", "low_=0", "--knob", "high_=1", *common], capsys)
+    code, _, err = run_cli(["train", str(recordings / "dry"), str(recordings / "wet"),
+                            "--out", str(tmp_path / "knobs"), "--hidden-size", "4",
+                            "--knob", "low_=0", "--knob", "high_=1", *common])
     assert code == 0, err
     summary = json.loads((tmp_path / "knobs" / "summary.json").read_text())
     assert summary["architecture"]["input_size"] == 2
 
 
-def test_process_at_a_chosen_wavenet_width(recordings, tmp_path, capsys):
+def test_process_at_a_chosen_wavenet_width(recordings, tmp_path, run_cli):
     import torch
 
     from leanamp.formats import save_model
@@ -144,8 +132,8 @@ def test_process_at_a_chosen_wavenet_width(recordings, tmp_path, capsys):
     model = WaveNet(preset("nano"))
     save_model(model, tmp_path / "wn.leanamp", {"sample_rate": RATE})
     dry = recordings / "dry" / "one.wav"
-    code, _, err = run(["process", str(tmp_path / "wn.leanamp"), str(dry),
-                        str(tmp_path / "w2.wav"), "--width", "2"], capsys)
+    code, _, err = run_cli(["process", str(tmp_path / "wn.leanamp"), str(dry),
+                            str(tmp_path / "w2.wav"), "--width", "2"])
     assert code == 0, err
     x, _ = sf.read(dry, dtype="float32")
     model.set_width(2)
@@ -155,6 +143,6 @@ def test_process_at_a_chosen_wavenet_width(recordings, tmp_path, capsys):
     lstm = tmp_path / "lstm.leanamp"
     save_model(__import__("leanamp.models", fromlist=["LSTMModel"]).LSTMModel(2), lstm,
                {"sample_rate": RATE})
-    code, _, err = run(["process", str(lstm), str(dry), str(tmp_path / "x.wav"), "--width", "2"],
-                       capsys)
+    code, _, err = run_cli(["process", str(lstm), str(dry), str(tmp_path / "x.wav"),
+                            "--width", "2"])
     assert code == 2 and "slimmable WaveNet" in err

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from leanamp.cli import main
 from leanamp.devices import capture_signal, get_device
 from leanamp.devices.file_tools import (
     layout_path_for,
@@ -17,14 +16,6 @@ from leanamp.devices.file_tools import (
     write_capture_file,
 )
 from leanamp.errors import DataError, LeanampError
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exit_info.value.code or 0, out.out, out.err
 
 
 def test_capture_file_round_trip(tmp_path):
@@ -63,18 +54,18 @@ def test_render_circuit_file_matches_the_device(tmp_path, rng):
         render_circuit_file("amp", tmp_path / "low.wav", tmp_path / "out2.wav")
 
 
-def test_cli_commands(tmp_path, capsys):
-    code, out, _ = run(["capture-signal", str(tmp_path / "cap.wav"), "--seconds", "10"], capsys)
+def test_cli_commands(tmp_path, run_cli):
+    code, out, _ = run_cli(["capture-signal", str(tmp_path / "cap.wav"), "--seconds", "10"])
     assert code == 0 and "cap.layout.json" in out
-    code, out, _ = run(["render-circuit", "overdrive", str(tmp_path / "cap.wav"),
-                        str(tmp_path / "od.wav"), "--gain", "0.8", "--polarity", "-1"], capsys)
+    code, out, _ = run_cli(["render-circuit", "overdrive", str(tmp_path / "cap.wav"),
+                            str(tmp_path / "od.wav"), "--gain", "0.8", "--polarity", "-1"])
     assert code == 0 and "od.wav" in out
     x, _ = sf.read(tmp_path / "cap.wav", dtype="float32")
     y, _ = sf.read(tmp_path / "od.wav", dtype="float32")
     np.testing.assert_array_equal(y, get_device("overdrive", gain=0.8, polarity=-1).render(x))
-    code, _, err = run(["render-circuit", "fuzz", str(tmp_path / "cap.wav"),
-                        str(tmp_path / "f.wav")], capsys)
+    code, _, err = run_cli(["render-circuit", "fuzz", str(tmp_path / "cap.wav"),
+                            str(tmp_path / "f.wav")])
     assert code == 2 and err.startswith("error:") and "diode-clipper, overdrive, amp" in err
-    code, _, err = run(["render-circuit", "amp", str(tmp_path / "cap.wav"),
-                        str(tmp_path / "a.wav"), "--gain", "3"], capsys)
+    code, _, err = run_cli(["render-circuit", "amp", str(tmp_path / "cap.wav"),
+                            str(tmp_path / "a.wav"), "--gain", "3"])
     assert code == 2 and "gain must be in 0..1" in err and "Traceback" not in err

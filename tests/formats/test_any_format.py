@@ -11,7 +11,6 @@ import soundfile as sf
 import torch
 
 import leanamp.devices.model_device as model_device
-from leanamp.cli import main
 from leanamp.devices.model_device import ModelDevice, render_file
 from leanamp.errors import LeanampError, ModelFileError
 from leanamp.formats import export_model, load_any, load_model, save_model, start_state
@@ -129,34 +128,24 @@ def test_render_file_resamples_to_the_models_rate_and_back(tmp_path, reference_m
     assert rate == 48000 and wet.shape == (4800,) and np.sqrt(np.mean(wet**2)) > 0.01
 
 
-def cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code or 0, captured.out, captured.err
-
-
-def test_cli_import_export_render(tmp_path, reference_models, capsys):
+def test_cli_import_export_render(tmp_path, reference_models, run_cli):
     source = reference_models / "agm_ht1_RNN3_lstm32_model.json"
-    code, out, err = cli(["import", str(source), str(tmp_path / "ht1.leanamp")], capsys)
+    code, out, err = run_cli(["import", str(source), str(tmp_path / "ht1.leanamp")])
     assert code == 0, err
     assert "hidden_size=32" in out
     model, metadata = load_model(tmp_path / "ht1.leanamp")
     assert metadata["format"] == "agm"
-    code, out, err = cli(
+    code, out, err = run_cli(
         ["export", str(tmp_path / "ht1.leanamp"), str(tmp_path / "ht1.json"), "-f", "proteus"],
-        capsys,
     )
     assert code == 0, err
     assert json.loads((tmp_path / "ht1.json").read_text())["model_data"]["hidden_size"] == 40
-    code, _, err = cli(["export", str(source), str(tmp_path / "ht1.nam")], capsys)
+    code, _, err = run_cli(["export", str(source), str(tmp_path / "ht1.nam")])
     assert code == 2 and err.startswith("error:") and "residual" in err
     assert "Traceback" not in err and not (tmp_path / "ht1.nam").exists()
     sf.write(tmp_path / "dry.wav", audio(2000), 44100, subtype="FLOAT")
-    code, _, err = cli(
+    code, _, err = run_cli(
         ["render", str(tmp_path / "ht1.json"), str(tmp_path / "dry.wav"), str(tmp_path / "w.wav")],
-        capsys,
     )
     assert code == 0, err
     wet, _ = sf.read(tmp_path / "w.wav", dtype="float32")
@@ -164,17 +153,16 @@ def test_cli_import_export_render(tmp_path, reference_models, capsys):
     assert np.max(np.abs(wet - expected)) < 1e-5
 
 
-def test_cli_export_metadata_and_bad_files(tmp_path, reference_models, capsys):
+def test_cli_export_metadata_and_bad_files(tmp_path, reference_models, run_cli):
     source = reference_models / "nam" / "wavenet.nam"
-    code, _, err = cli(
+    code, _, err = run_cli(
         ["export", str(source), str(tmp_path / "w.nam"), "--name", "Mine", "--gear-type", "amp"],
-        capsys,
     )
     assert code == 0, err
     meta = json.loads((tmp_path / "w.nam").read_text())["metadata"]
     assert meta["name"] == "Mine" and meta["gear_type"] == "amp"
     (tmp_path / "bad.nam").write_text("{")
-    code, _, err = cli(["render", str(tmp_path / "bad.nam"), "a.wav", "b.wav"], capsys)
+    code, _, err = run_cli(["render", str(tmp_path / "bad.nam"), "a.wav", "b.wav"])
     assert code == 2 and "bad.nam" in err and "Traceback" not in err
 
 
@@ -208,32 +196,29 @@ def test_imported_models_run_in_the_streaming_engine(reference_models, name):
     assert np.max(np.abs(np.concatenate(blocks) - expected)) < 1e-4
 
 
-def test_cli_exports_wavenet_widths_and_slimmable_containers(tmp_path, capsys):
+def test_cli_exports_wavenet_widths_and_slimmable_containers(tmp_path, run_cli):
     layers = [dict(cfg, slimmable={"method": "slice_channels_uniform", "kwargs": {}})
               for cfg in preset("nano")]  # fmt: skip
     torch.manual_seed(0)
     model = WaveNet(layers=layers, head_scale=0.02)
     save_model(model, tmp_path / "slim.leanamp", {"sample_rate": 48000})
-    code, _, err = cli(
+    code, _, err = run_cli(
         ["export", str(tmp_path / "slim.leanamp"), str(tmp_path / "w2.nam"), "--width", "2"],
-        capsys,
     )
     assert code == 0, err
     narrow, _ = load_any(tmp_path / "w2.nam")
     x = audio(1500)[:, None]
     assert narrow.channels == (2, 1)
     assert np.max(np.abs(run(narrow, x) - run(model.sliced(2), x))) <= 1e-5
-    code, out, err = cli(
+    code, out, err = run_cli(
         ["export", str(tmp_path / "slim.leanamp"), str(tmp_path / "c.nam"), "--slim-widths",
          "1,2,4"],
-        capsys,
     )  # fmt: skip
     assert code == 0, err
     data = json.loads((tmp_path / "c.nam").read_text())
     assert [s["max_value"] for s in data["config"]["submodels"]] == [0.25, 0.5, 1.0]
-    code, _, err = cli(
+    code, _, err = run_cli(
         ["export", str(tmp_path / "slim.leanamp"), str(tmp_path / "d.nam"), "--slim-widths",
          "1,9"],
-        capsys,
     )  # fmt: skip
     assert code == 2 and "--slim-widths" in err

@@ -1,9 +1,8 @@
-"""A sweep folder with rendered test audio (synthetic: no training needed) and a headless
-Chromium for the page tests."""
+"""A sweep folder with rendered test audio (synthetic: no training needed); the headless
+Chromium for the page tests is the `chromium` fixture of tests/conftest.py."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,6 @@ from leanamp.audio.io import write_audio
 from leanamp.sweep import ResultsTable
 
 RATE = 16000
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
@@ -40,18 +37,3 @@ def sweep_dir(tmp_path) -> Path:
             table.mark_done(name, {"metrics": {"test_esr": 1 - error},
                                    "artefacts": {"audio": [audio]}})
     return out
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """A headless Debian Chromium driven by Playwright; skips when either is missing.
-
-    Module-scoped: Playwright's sync API allows one running instance per thread."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()

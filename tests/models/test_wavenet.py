@@ -12,15 +12,7 @@ from leanamp.formats.native import load_model, save_model
 from leanamp.models import build_model
 from leanamp.models.wavenet import WaveNet, preset
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    # These tensors are tiny; on the shared 2-core machine torch's thread pool only adds
-    # contention (a loop of small forwards measured 0.08 s on one thread, 14 s on two under load).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def _sigmoid(v):

@@ -1,26 +1,16 @@
 import json
 
 import numpy as np
-import pytest
 import torch
 
 from leanamp.audio.io import write_audio
-from leanamp.cli import main
 from leanamp.formats.native import load_model, save_model
 from leanamp.inference import run_model
 from leanamp.models import LSTMModel
 from leanamp.prune import PruningMasks
 
 
-def run(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exit_info.value.code or 0, out.out, out.err
-
-
-def test_compress_command_writes_an_equivalent_smaller_model(tmp_path, capsys):
+def test_compress_command_writes_an_equivalent_smaller_model(tmp_path, run_cli):
     torch.manual_seed(0)
     model = LSTMModel(hidden_size=10)
     PruningMasks.full(model).prune(model, 0.9).apply(model)
@@ -28,8 +18,8 @@ def test_compress_command_writes_an_equivalent_smaller_model(tmp_path, capsys):
         model.head.weight[0, :4] = 0  # units 0..3 reach the output only if others read them
         model.lstm.weight_hh_l0[:, :4] = 0
     save_model(model, tmp_path / "sparse.leanamp", {"sample_rate": 8000})
-    code, out, _ = run(
-        ["compress", str(tmp_path / "sparse.leanamp"), str(tmp_path / "small.leanamp")], capsys
+    code, out, _ = run_cli(
+        ["compress", str(tmp_path / "sparse.leanamp"), str(tmp_path / "small.leanamp")]
     )
     assert code == 0 and "hidden size 10 ->" in out
     small, metadata = load_model(tmp_path / "small.leanamp")
@@ -38,16 +28,16 @@ def test_compress_command_writes_an_equivalent_smaller_model(tmp_path, capsys):
     assert np.max(np.abs(run_model(small, x) - run_model(model, x))) < 1e-5
 
 
-def test_compress_command_refuses_multi_layer_models(tmp_path, capsys):
+def test_compress_command_refuses_multi_layer_models(tmp_path, run_cli):
     save_model(LSTMModel(hidden_size=4, num_layers=2), tmp_path / "deep.leanamp")
-    code, _, err = run(
-        ["compress", str(tmp_path / "deep.leanamp"), str(tmp_path / "out.leanamp")], capsys
+    code, _, err = run_cli(
+        ["compress", str(tmp_path / "deep.leanamp"), str(tmp_path / "out.leanamp")]
     )
     assert code == 2
     assert "deep.leanamp" in err and "single-layer" in err
 
 
-def test_prune_command_runs_the_whole_recipe(clips, tmp_path, capsys):
+def test_prune_command_runs_the_whole_recipe(clips, tmp_path, run_cli):
     train, val = clips
     for folder in ("dry", "wet"):
         (tmp_path / folder).mkdir()
@@ -55,14 +45,14 @@ def test_prune_command_runs_the_whole_recipe(clips, tmp_path, capsys):
         write_audio(tmp_path / "dry" / f"{clip.name}.wav", clip.input, clip.sample_rate)
         write_audio(tmp_path / "wet" / f"{clip.name}.wav", clip.target, clip.sample_rate)
     out = tmp_path / "out"
-    code, printed, _ = run([
+    code, printed, _ = run_cli([
         "prune", str(tmp_path / "dry"), str(tmp_path / "wet"), "--out", str(out),
         "--validation", "val", "--hidden-size", "6", "--iterations", "1",
         "--prune-fraction", "0.5", "--window", "1", "--threshold", "1.01",
         "--max-epochs-per-iteration", "2", "--pretrain-epochs", "1", "--finetune-epochs", "1",
         "--segment-seconds", "0.25", "--batch-size", "8", "--learning-rate", "5e-3",
         "--no-align", "--accelerator", "cpu",
-    ], capsys)
+    ])
     assert code == 0 and "chosen level" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["chosen_level"] in (0, 1)

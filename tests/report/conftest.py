@@ -1,9 +1,8 @@
-"""A small finished sweep folder (built without Ray: the runs are executed in-process) and a
-headless Chromium for the page tests."""
+"""A small finished sweep folder (built without Ray: the runs are executed in-process); the
+headless Chromium for the page tests is the `chromium` fixture of tests/conftest.py."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,6 @@ import yaml
 
 from leanamp.sweep import ResultsTable, execute_run, load_sweep_config
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 CONFIG = {
     "name": "report-test",
     "sample_rate": 16000,
@@ -46,18 +43,3 @@ def sweep_dir(tmp_path_factory) -> Path:
             table.mark_done(spec.run_id, execute_run(spec.to_dict(), str(out / "runs" /
                                                                          spec.run_id)))
     return out
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """A headless Debian Chromium driven by Playwright; skips when either is missing.
-
-    Module-scoped: Playwright's sync API allows one running instance per thread."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from leanamp.cli import main
 from leanamp.errors import LeanampError
 from leanamp.formats import save_model
 from leanamp.models.lstm import LSTMModel
@@ -137,14 +136,6 @@ def test_play_without_devices_or_with_a_bad_rate_is_a_clear_error():
         play(processor, 48000, sd=fake_sounddevice([{"name": "x"}], reject_output=True))
 
 
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code or 0, captured.out, captured.err
-
-
 @pytest.fixture
 def model_file(tmp_path):
     path = tmp_path / "amp.leanamp"
@@ -153,9 +144,9 @@ def model_file(tmp_path):
     return path
 
 
-def test_play_command_with_no_device_fails_cleanly(model_file, capsys, monkeypatch):
+def test_play_command_with_no_device_fails_cleanly(model_file, run_cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice([]))
-    code, _, err = run_cli(["play", str(model_file), "--seconds", "1"], capsys)
+    code, _, err = run_cli(["play", str(model_file), "--seconds", "1"])
     assert code == 2
     assert err.startswith("error: no audio device found") and "Traceback" not in err
 
@@ -171,14 +162,14 @@ class _Raise:
 
 @pytest.mark.parametrize("missing", ["package", "portaudio"])
 def test_play_command_without_sounddevice_or_portaudio_fails_cleanly(
-    missing, model_file, capsys, monkeypatch
+    missing, model_file, run_cli, monkeypatch
 ):
     monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
     if missing == "package":
         monkeypatch.setitem(sys.modules, "sounddevice", None)  # import raises ImportError
     else:
         monkeypatch.setattr(sys, "meta_path", [_Raise(), *sys.meta_path])
-    code, _, err = run_cli(["play", str(model_file)], capsys)
+    code, _, err = run_cli(["play", str(model_file)])
     assert code == 2 and "Traceback" not in err
     assert ("pip install 'leanamp[play]'" in err) if missing == "package" else ("PortAudio" in err)
 
@@ -215,13 +206,12 @@ def test_torch_baseline_streams_like_the_model(rng):
     assert np.max(np.abs(y - expected)) < 1e-5
 
 
-def test_bench_command_prints_json(model_file, capsys):
+def test_bench_command_prints_json(model_file, run_cli):
     import json
 
     code, out, _ = run_cli(
         ["bench", str(model_file), "--block", "32", "--seconds", "0.02", "--repeats", "2",
          "--json"],
-        capsys,
     )  # fmt: skip
     assert code == 0
     (entry,) = json.loads(out)

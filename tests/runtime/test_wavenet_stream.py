@@ -16,13 +16,7 @@ from leanamp.runtime.wavenet import StreamingWaveNet
 RATE = 48_000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    # Tiny tensors: torch's thread pool only adds contention on the shared 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def random_model(layers, seed=0, scale=0.3, input_size=1) -> WaveNet:

@@ -9,20 +9,11 @@ import pytest
 import torch
 
 from leanamp.audio.io import write_audio
-from leanamp.cli import main
 from leanamp.formats import export_model, load_any, save_model
 from leanamp.inference import run_model
 from leanamp.models import LSTMModel
 
 RATE = 16000
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exit_info.value.code or 0, out.out, out.err
 
 
 def driven_model(seed: int) -> LSTMModel:
@@ -49,37 +40,37 @@ def recordings(tmp_path):
     return tmp_path, library
 
 
-def test_suggest_start_names_the_device(recordings, capsys):
+def test_suggest_start_names_the_device(recordings, run_cli):
     folder, library = recordings
-    code, out, _ = run(["suggest-start", "--input", str(folder / "dry.wav"), "--target",
-                        str(folder / "wet.wav"), "--library", str(library), "--no-align"], capsys)
+    code, out, _ = run_cli(["suggest-start", "--input", str(folder / "dry.wav"), "--target",
+                            str(folder / "wet.wav"), "--library", str(library), "--no-align"])
     assert code == 0
     assert "gain +0.30" in out.splitlines()[0]
     assert out.splitlines()[0].lstrip().startswith("1. second")
     assert out.strip().endswith(f"start from: {library / 'second.json'}")
 
 
-def test_suggest_start_json(recordings, capsys):
+def test_suggest_start_json(recordings, run_cli):
     folder, library = recordings
-    code, out, _ = run(["suggest-start", "--input", str(folder / "dry.wav"), "--target",
-                        str(folder / "wet.wav"), "--library", str(library), "--no-align",
-                        "--json"], capsys)
+    code, out, _ = run_cli(["suggest-start", "--input", str(folder / "dry.wav"), "--target",
+                            str(folder / "wet.wav"), "--library", str(library), "--no-align",
+                            "--json"])
     assert code == 0
     ranking = json.loads(out)
     assert [r["name"] for r in ranking][0] == "second"
     assert ranking[0]["fitted_esr"] < 1e-6 < ranking[1]["fitted_esr"]
 
 
-def test_suggest_start_reports_a_bad_library_without_traceback(recordings, capsys):
+def test_suggest_start_reports_a_bad_library_without_traceback(recordings, run_cli):
     folder, _ = recordings
-    code, _, err = run(["suggest-start", "--input", str(folder / "dry.wav"), "--target",
-                        str(folder / "wet.wav"), "--library", str(folder / "nowhere"),
-                        "--no-align"], capsys)
+    code, _, err = run_cli(["suggest-start", "--input", str(folder / "dry.wav"), "--target",
+                            str(folder / "wet.wav"), "--library", str(folder / "nowhere"),
+                            "--no-align"])
     assert code == 2
     assert err.startswith("error:") and "nowhere" in err and "Traceback" not in err
 
 
-def test_compare_runs_plots_histories_together(tmp_path, capsys):
+def test_compare_runs_plots_histories_together(tmp_path, run_cli):
     for name, losses in (("scratch", [0.9, 0.5]), ("transfer", [0.2, 0.1])):
         run_dir = tmp_path / name / "run"
         run_dir.mkdir(parents=True)
@@ -87,8 +78,8 @@ def test_compare_runs_plots_histories_together(tmp_path, capsys):
                    for k, v in enumerate(losses)]
         (run_dir / "history.json").write_text(json.dumps(records))
     out = tmp_path / "curves.png"
-    code, _, _ = run(["compare-runs", str(out), f"scratch={tmp_path / 'scratch'}",
-                      f"transfer={tmp_path / 'transfer'}"], capsys)
+    code, _, _ = run_cli(["compare-runs", str(out), f"scratch={tmp_path / 'scratch'}",
+                          f"transfer={tmp_path / 'transfer'}"])
     assert code == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    code, _, err = run(["compare-runs", str(out), f"x={tmp_path / 'missing'}"], capsys)
+    code, _, err = run_cli(["compare-runs", str(out), f"x={tmp_path / 'missing'}"])
     assert code == 2 and "no history.json" in err
