@@ -16,6 +16,10 @@ without retraining.
 
     python benchmarks/bench_slim.py --minutes 6
     python benchmarks/bench_slim.py --reuse
+    python benchmarks/bench_slim.py --device overdrive --minutes 2   # the virtual overdrive
+
+With --device, the same dry clips are rendered through a virtual circuit (gain 0.7) and the
+results go to slim_pareto_<device>.{md,json,png}.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from leanamp.data import load_device_data
+from leanamp.data import Clip, DeviceData, load_device_data
 from leanamp.formats.native import load_model, save_model
 from leanamp.losses_nam import NAM_RECIPE, NAMLoss
 from leanamp.models.wavenet import WaveNet, preset
@@ -97,19 +101,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, default=6.0, help="training budget per model")
     parser.add_argument("--pedal", default="zendrive_g5_t3")
+    parser.add_argument("--device", default=None, help="a virtual circuit instead of the pedal")
     parser.add_argument("--presets", nargs="*", default=["lite", "feather", "nano"])
     parser.add_argument("--rtf-seconds", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--reuse", action="store_true", help="load the models trained before")
     args = parser.parse_args()
-    models_dir = args.out / "slim_models"
+    tag = f"_{args.device}" if args.device else ""
+    models_dir = args.out / f"slim_models{tag}"
 
     torch.set_num_threads(1)
     data = load_device_data(
         MORPHDRIVE / "dry", MORPHDRIVE / "pedal", f"a_{args.pedal}_",
         validation=["guitar-chords"], test=["guitar-funk2"],
     )  # fmt: skip
+    if args.device:
+        data = rendered_through(args.device, data)
     rate = data.sample_rate
     rtf_input = data.test[0].input[: int(args.rtf_seconds * rate), 0].copy()
     rows = []
@@ -137,7 +145,7 @@ def main() -> None:
         training = train_nam_recipe(model, data, args.minutes, seed=0)
         if model.width_sampler is not None:
             training["width_draws"] = model.width_sampler.counts()
-        save_model(model, path, {"training": training, "pedal": args.pedal})
+        save_model(model, path, {"training": training, "pedal": args.pedal, "device": args.device})
         return model, training
 
     slim, training = trained("slimmable", lambda: make_slimmable(WaveNet(preset("standard"))))
@@ -156,15 +164,32 @@ def main() -> None:
     write_results(rows, counts, args, data)
 
 
+def rendered_through(device: str, data: DeviceData) -> DeviceData:
+    """The same dry clips with targets rendered by a virtual circuit (gain 0.7, tone 0.5)."""
+    from leanamp.devices.circuits import get_device
+
+    circuit = get_device(device, gain=0.7, tone=0.5, sample_rate=data.sample_rate)
+
+    def render(clips: list[Clip]) -> list[Clip]:
+        return [Clip(c.name, c.input, circuit.render(c.input[:, 0]), c.sample_rate) for c in clips]
+
+    return DeviceData(render(data.train), render(data.validation), render(data.test),
+                      data.sample_rate)  # fmt: skip
+
+
 def write_results(rows: list[dict], counts: dict, args, data) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "slim_pareto.json").write_text(
+    tag = f"_{args.device}" if args.device else ""
+    source = f"virtual {args.device} (gain 0.7) on the MorphDrive dry clips" if args.device else (
+        f"MorphDrive {args.pedal}"
+    )
+    (args.out / f"slim_pareto{tag}.json").write_text(
         json.dumps({"rows": rows, "slimmable_width_draws": counts}, indent=1)
     )
     slim_rows = [r for r in rows if r["model"] == "slimmable"]
     front = {id(slim_rows[i]) for i in pareto([(r["rtf"], r["test_esr"]) for r in slim_rows])}
     lines = [
-        f"Pedal: MorphDrive {args.pedal}, test clip guitar-funk2; every model trained for the "
+        f"Device: {source}, test clip guitar-funk2; every model trained for the "
         "same wall-clock budget with NAM's recipe on one thread of this shared 2-core CPU. "
         f"RTF: streaming kernel, fast activations, 256-sample blocks at {data.sample_rate} Hz, "
         f"thread CPU time, median of {args.repeats} runs. "
@@ -180,7 +205,7 @@ def write_results(rows: list[dict], counts: dict, args, data) -> None:
             f"{r['seconds'] / 60:.1f} | {r['epochs']} | {r['test_esr']:.4f} | {r['rtf']:.4f} | "
             f"{on_front} |"
         )
-    (args.out / "slim_pareto.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"slim_pareto{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
     import matplotlib
@@ -203,9 +228,9 @@ def write_results(rows: list[dict], counts: dict, args, data) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     minutes = max(r["seconds"] for r in rows) / 60
-    ax.set_title(f"Slimmable WaveNet, MorphDrive {args.pedal}, ~{minutes:.0f} min per model")
+    ax.set_title(f"Slimmable WaveNet, {source}, ~{minutes:.0f} min per model", fontsize=9)
     fig.tight_layout()
-    fig.savefig(args.out / "slim_pareto.png", dpi=120)
+    fig.savefig(args.out / f"slim_pareto{tag}.png", dpi=120)
 
 
 if __name__ == "__main__":
