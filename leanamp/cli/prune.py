@@ -56,16 +56,73 @@ def prune(
     sample_rate: int = typer.Option(None, help="Resample everything to this rate."),
     resume: bool = typer.Option(False, help="Continue the search in OUT where it stopped."),
     name: str = typer.Option("pruned", help="Pruned model file name (without suffix)."),
+    method: str = typer.Option(
+        "magnitude", help="magnitude: weight masks + compression (LSTM); structured: trim whole "
+        "LSTM units / WaveNet channels (structured lottery, Esling et al. 2020)."
+    ),
+    criterion: str = typer.Option(
+        "magnitude", help="structured: unit score, magnitude, activation, gradient or "
+        "mutual_information."
+    ),
+    selection: str = typer.Option(
+        "global", help="structured: global (scores normalised per layer, pooled) or local."
+    ),
+    rewind: str = typer.Option(
+        "early", help="structured: after each trim, early (rewind to --rewind-epoch, default 1), "
+        "finetune (keep the weights) or reinit."
+    ),
+    unit_fraction: float = typer.Option(
+        0.25, help="structured: share of the remaining units trimmed per iteration."
+    ),
 ):
-    """Prune an LSTM (iterative magnitude pruning, early-bird mask search), then compress it."""
+    """Prune a model: LSTM weight masks (iterative magnitude pruning, early-bird mask search) then
+    compression, or, with --method structured, trimming whole units of an LSTM or WaveNet.
+
+    Structured: --iterations trims, each followed by --max-epochs-per-iteration epochs of
+    retraining, after --pretrain-epochs of training; the chosen model is the smallest whose
+    validation ESR is within --tolerance of the untrimmed one's (or --level).
+    """
     from leanamp.models import LSTMModel
     from leanamp.prune.search import SearchConfig, prune_device
     from leanamp.train import TrainConfig
 
+    if method not in ("magnitude", "structured"):
+        raise LeanampError(f"unknown --method {method!r}: use magnitude or structured")
     data = _load_data(
         input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
     )
     typer.echo(data.summary())
+    if method == "structured":
+        from leanamp.prune.structured import StructuredConfig, run_structured
+
+        if model_path is not None:
+            model, _ = load_any_model(model_path)
+        else:
+            model = LSTMModel(hidden_size, input_size=data.input_size, residual=residual)
+        config = StructuredConfig(
+            criterion=criterion, selection=selection, fraction=unit_fraction,
+            iterations=iterations, rewind=rewind,
+            rewind_epoch=1 if rewind_epoch is None else rewind_epoch,
+            pretrain_epochs=pretrain_epochs, epochs_per_iteration=max_epochs_per_iteration,
+        )  # fmt: skip
+        train_config = TrainConfig(
+            segment_seconds=segment_seconds, batch_size=batch_size, learning_rate=learning_rate,
+            loss=loss, seed=seed, accelerator=accelerator,
+        )  # fmt: skip
+        try:
+            summary = run_structured(
+                data, out, model, config, train_config, tolerance=tolerance, level=level,
+                name=name, progress=typer.echo,
+            )  # fmt: skip
+        except LeanampError as e:
+            raise LeanampError(f"{model_path or 'model'}: {e}") from None
+        typer.echo(
+            f"chosen iteration {summary['chosen_iteration']}: units {summary['units']}, "
+            f"{summary['parameters']} parameters, {summary['macs_per_sample']} MACs/sample"
+        )
+        typer.echo(f"{summary['esr_split']} ESR {summary['esr']:.4f}")
+        typer.echo(f"model: {summary['model']}")
+        return
     if model_path is not None:
         model, _ = load_any_model(model_path)
         if not isinstance(model, LSTMModel):

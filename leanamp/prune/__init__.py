@@ -47,3 +47,32 @@ __all__ = [
     "settling_time",
     "summarize",
 ]
+
+# Structured lottery: trimming whole units by a global criterion (Esling et al. 2020).
+from leanamp.prune.mutual_information import gaussian_copula_mi  # noqa: E402
+from leanamp.prune.structured import (  # noqa: E402
+    StructuredConfig,
+    StructuredResult,
+    mask_units,
+    resources,
+    run_structured,
+    score_units,
+    select_units,
+    structured_prune,
+    trim,
+    unit_groups,
+)
+
+__all__ += [
+    "StructuredConfig",
+    "StructuredResult",
+    "gaussian_copula_mi",
+    "mask_units",
+    "resources",
+    "run_structured",
+    "score_units",
+    "select_units",
+    "structured_prune",
+    "trim",
+    "unit_groups",
+]

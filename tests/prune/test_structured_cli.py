@@ -1,0 +1,64 @@
+import json
+
+import torch
+
+from leanamp.audio.io import write_audio
+from leanamp.formats.native import load_model, save_model
+from leanamp.models.wavenet import WaveNet
+
+
+def write_pairs(tmp_path, clips):
+    train, val = clips
+    for folder in ("dry", "wet"):
+        (tmp_path / folder).mkdir()
+    for clip in [*train, *val]:
+        write_audio(tmp_path / "dry" / f"{clip.name}.wav", clip.input, clip.sample_rate)
+        write_audio(tmp_path / "wet" / f"{clip.name}.wav", clip.target, clip.sample_rate)
+
+
+COMMON = [
+    "--validation", "val", "--iterations", "2", "--max-epochs-per-iteration", "1",
+    "--pretrain-epochs", "1", "--segment-seconds", "0.25", "--batch-size", "8",
+    "--learning-rate", "5e-3", "--no-align", "--accelerator", "cpu", "--level", "2",
+]  # fmt: skip
+
+
+def test_structured_method_trims_a_wavenet_by_activation(clips, tmp_path, run_cli):
+    write_pairs(tmp_path, clips)
+    common = {"condition_size": 1, "kernel_size": 3, "activation": "Tanh", "gated": True}
+    layers = [
+        {"input_size": 1, "head_size": 2, "channels": 4, "dilations": [1, 2], "head_bias": False,
+         **common},
+        {"input_size": 4, "head_size": 1, "channels": 2, "dilations": [4], "head_bias": True,
+         **common},
+    ]  # fmt: skip
+    torch.manual_seed(0)
+    save_model(WaveNet(layers), tmp_path / "wavenet.leanamp", {"sample_rate": 8000})
+    out = tmp_path / "out"
+    code, printed, err = run_cli([
+        "prune", str(tmp_path / "dry"), str(tmp_path / "wet"), "--out", str(out),
+        "--model", str(tmp_path / "wavenet.leanamp"), "--method", "structured",
+        "--criterion", "activation", "--unit-fraction", "0.5", "--rewind", "finetune", *COMMON,
+    ])  # fmt: skip
+    assert code == 0, err
+    assert "chosen iteration 2" in printed
+    model, meta = load_model(out / "pruned.leanamp")
+    # 6 channels -> 3 -> 2: the second trim stops where each array keeps one channel.
+    assert isinstance(model, WaveNet) and sum(model.channels) == 2
+    assert meta["structured"]["chosen_iteration"] == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["units"] == {"array0": 1, "array1": 1}
+
+
+def test_structured_method_rejects_unknown_options(clips, tmp_path, run_cli):
+    write_pairs(tmp_path, clips)
+    code, _, err = run_cli([
+        "prune", str(tmp_path / "dry"), str(tmp_path / "wet"), "--out", str(tmp_path / "o"),
+        "--method", "structured", "--criterion", "luck", "--hidden-size", "4", *COMMON,
+    ])  # fmt: skip
+    assert code == 2 and "criterion" in err
+    code, _, err = run_cli([
+        "prune", str(tmp_path / "dry"), str(tmp_path / "wet"), "--out", str(tmp_path / "o"),
+        "--method", "everything", *COMMON,
+    ])  # fmt: skip
+    assert code == 2 and "--method" in err
