@@ -280,22 +280,36 @@ def prune_method(ctx: RunContext) -> MethodOutput:
     )
 
 
-def _not_available(method: str, needs: str) -> MethodFn:
-    def fail(ctx: RunContext) -> MethodOutput:
-        raise LeanampError(
-            f"method '{method}' is not available in this leanamp version ({needs} is missing); "
-            f"remove it from 'methods' or update leanamp. Available: "
-            f"{', '.join(sorted(m for m, f in METHODS.items() if not hasattr(f, 'unavailable')))}"
-        )
+@register_method("structured")
+def structured_method(ctx: RunContext) -> MethodOutput:
+    """Structured lottery: whole units (LSTM) or channels (WaveNet) trimmed by a global criterion
+    (options: those of leanamp.prune.structured.StructuredConfig, plus choose_tolerance)."""
+    import shutil
 
-    fail.unavailable = True  # type: ignore[attr-defined]
-    return fail
+    from leanamp.formats.native import load_model
+    from leanamp.prune.structured import StructuredConfig, run_structured
 
-
-# Known methods whose implementation has not landed: their runs fail with a clear message (and, as
-# any failed run, do not stop the sweep).
-for _name, _needs in (("structured", "structured pruning"),):
-    METHODS.setdefault(_name, _not_available(_name, _needs))
+    options = dict(ctx.spec.method_options)
+    tolerance = float(options.pop("choose_tolerance", 0.1))
+    known = set(StructuredConfig.__dataclass_fields__)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise LeanampError(f"unknown structured options {unknown}; known: {sorted(known)}")
+    out = ctx.run_dir / "structured"
+    # The structured search keeps no mid-run checkpoint: an interrupted attempt starts over.
+    shutil.rmtree(out, ignore_errors=True)
+    model = build_model(ctx.spec, ctx.data.input_size)
+    summary = run_structured(
+        ctx.data, out, model, StructuredConfig(**options), ctx.train_config, tolerance,
+        progress=ctx.progress,
+    )  # fmt: skip
+    trimmed, _ = load_model(summary["model"])
+    return MethodOutput(
+        model=trimmed,
+        history=[],
+        metrics={"chosen_iteration": summary["chosen_iteration"], "size_unpruned": ctx.spec.size},
+        artefacts={"structured": str(out / "structured.json")},
+    )
 
 
 # --- one run --------------------------------------------------------------------------------------

@@ -54,10 +54,21 @@ def test_prune_run_reports_the_model_before_and_after(write_config, tmp_path):
     assert [r["level"] for r in records] == [0, 1] and records[1]["sparsity"] > 0
 
 
-@pytest.mark.parametrize("method", ["structured"])
-def test_methods_not_landed_fail_with_a_clear_message(write_config, tmp_path, method):
-    spec = _runs(write_config, devices=["overdrive"], sizes=[3], methods=[method])[method]
-    with pytest.raises(LeanampError, match=f"method '{method}' is not available"):
+def test_structured_run_trims_whole_units(write_config, tmp_path):
+    spec = _runs(write_config, devices=["overdrive"], sizes=[4], methods=["structured"],
+                 structured={"iterations": 2, "pretrain_epochs": 1, "epochs_per_iteration": 1,
+                             "fraction": 0.25, "measure_rtf": False,
+                             "choose_tolerance": 100.0})["structured"]
+    result = execute_run(spec.to_dict(), str(tmp_path / "run"))
+    model, _ = load_model(tmp_path / "run" / result["artefacts"]["model"])
+    assert result["metrics"]["chosen_iteration"] == 2  # the most trimmed within the tolerance
+    assert model.hidden_size == 2  # 4 -> 3 -> 2 units
+
+
+def test_unknown_structured_options_are_named(write_config, tmp_path):
+    spec = _runs(write_config, devices=["overdrive"], sizes=[3], methods=["structured"],
+                 structured={"criterio": "gradient"})["structured"]
+    with pytest.raises(LeanampError, match="criterio"):
         execute_run(spec.to_dict(), str(tmp_path / "run"))
 
 
