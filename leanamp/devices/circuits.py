@@ -20,6 +20,7 @@ render starts from rest, so output is deterministic.
 
 from __future__ import annotations
 
+import abc
 import functools
 import math
 import numbers
@@ -105,7 +106,7 @@ def _band_edge(hz: float, sample_rate: int) -> float:
     return min(hz, 0.45 * sample_rate)
 
 
-class _Circuit:
+class _Circuit(abc.ABC):
     """Shared plumbing: argument checks, oversampling, latency, polarity, float32 output."""
 
     name: ClassVar[str]
@@ -190,8 +191,9 @@ class _Circuit:
         delay = (h.size - 1) // (2 * factor)
         return signal.upfirdn(h, y, down=factor)[delay:delay + length]
 
+    @abc.abstractmethod
     def _process(self, x: np.ndarray) -> tuple[np.ndarray, SolverStats]:
-        raise NotImplementedError
+        """The circuit at the oversampled rate: output volts and solver statistics."""
 
 
 class DiodeClipper(_Circuit):
