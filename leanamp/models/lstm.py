@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
+
+from leanamp.errors import LeanampError
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 
@@ -50,3 +53,92 @@ class LSTMModel(nn.Module):
         if self.residual:
             y = y + x[..., 0]
         return y, state
+
+
+# --- which hidden units can affect the output (pruning, compression, the streaming engine) ---
+
+
+def lstm_weights(model: LSTMModel) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per layer (W_ih (4H, in), W_hh (4H, H), b_ih + b_hh (4H,)) as float64 numpy arrays."""
+    layers = []
+    with torch.no_grad():
+        for layer in range(model.num_layers):
+            w_ih = getattr(model.lstm, f"weight_ih_l{layer}").detach().cpu().double().numpy()
+            w_hh = getattr(model.lstm, f"weight_hh_l{layer}").detach().cpu().double().numpy()
+            b = getattr(model.lstm, f"bias_ih_l{layer}").detach().cpu().double().numpy()
+            b = b + getattr(model.lstm, f"bias_hh_l{layer}").detach().cpu().double().numpy()
+            layers.append((w_ih, w_hh, b))
+    return layers
+
+
+def gate_rows(units: np.ndarray, hidden: int) -> np.ndarray:
+    """Row indices of all four gates of `units` in a (4H, ...) PyTorch LSTM matrix."""
+    return (np.arange(4)[:, None] * hidden + units[None, :]).reshape(-1)
+
+
+def initial_state_arrays(model: LSTMModel, initial_state) -> tuple[np.ndarray, np.ndarray]:
+    """(h0, c0) as float64 (layers, H): zeros, or `initial_state` given as torch tensors or
+    arrays of shape (layers, H) or (layers, 1, H) (the `state` argument of the model)."""
+    shape = (model.num_layers, model.hidden_size)
+    if initial_state is None:
+        return np.zeros(shape), np.zeros(shape)
+    arrays = []
+    for value in initial_state:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().double().numpy()
+        value = np.asarray(value, dtype=np.float64)
+        if value.size != shape[0] * shape[1] or not np.all(np.isfinite(value)):
+            raise LeanampError(
+                f"initial LSTM state of shape {value.shape} does not fit the model {shape} "
+                "or is not finite"
+            )
+        arrays.append(value.reshape(shape))
+    if len(arrays) != 2:
+        raise LeanampError("initial LSTM state must be a pair (h, c)")
+    return arrays[0], arrays[1]
+
+
+def live_units(model: LSTMModel, initial_state=None) -> list[np.ndarray]:
+    """Per layer, the boolean mask of hidden units that can affect the model's output.
+
+    A unit is live when a chain of non-zero weights leads from its hidden output to the head,
+    directly (non-zero head weight), through the recurrence of its own layer, or through the next
+    layer's input weights; and when it is not silent: a unit whose candidate gate g has all-zero
+    weights and zero bias, starting from h = c = 0 (the default start), keeps h = c = 0 forever,
+    so it contributes nothing. Dropping the other units changes no output sample.
+    """
+    if not isinstance(model, LSTMModel):
+        raise LeanampError(f"expected an LSTMModel, got {type(model).__name__}")
+    layers = lstm_weights(model)
+    h0, c0 = initial_state_arrays(model, initial_state)
+    head = model.head.weight.detach().cpu().double().numpy().reshape(-1)
+    masks: list[np.ndarray] = [np.zeros(0, dtype=bool)] * len(layers)
+    seed = head != 0
+    for index in range(len(layers) - 1, -1, -1):
+        w_ih, w_hh, b = layers[index]
+        hidden = w_hh.shape[1]
+        g_rows = slice(2 * hidden, 3 * hidden)
+        silent = (
+            ~np.any(w_ih[g_rows] != 0, axis=1)
+            & ~np.any(w_hh[g_rows] != 0, axis=1)
+            & (b[g_rows] == 0)
+            & (h0[index] == 0)
+            & (c0[index] == 0)
+        )
+        # feeds[k, j]: unit j's hidden output enters one of unit k's gates.
+        feeds = np.any(w_hh.reshape(4, hidden, hidden) != 0, axis=0)
+        live = seed & ~silent
+        while True:
+            grown = (live | np.any(feeds[live], axis=0)) & ~silent
+            if np.array_equal(grown, live):
+                break
+            live = grown
+        masks[index] = live
+        rows = gate_rows(np.flatnonzero(live), hidden)
+        seed = np.any(w_ih[rows] != 0, axis=0)
+    return masks
+
+
+def effective_hidden_sizes(model: LSTMModel, initial_state=None) -> list[int]:
+    """Per layer, the number of hidden units that can still affect the output (`live_units`)."""
+    return [int(mask.sum()) for mask in live_units(model, initial_state)]

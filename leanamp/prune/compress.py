@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from leanamp.errors import LeanampError
-from leanamp.models.lstm import LSTMModel
+from leanamp.models.lstm import LSTMModel, effective_hidden_sizes, live_units
 
 # A settled unit's remaining distance to its fixed point, relative to float32 resolution.
 SETTLE_TOLERANCE = 1e-8
@@ -68,30 +68,13 @@ def _gates(a: np.ndarray, hidden: int) -> np.ndarray:
 def removable_units(model: LSTMModel) -> np.ndarray:
     """Boolean (H,): True for units that cannot affect the output (exactly removable)."""
     _check(model)
-    w = _weights(model)
-    hidden = model.hidden_size
-    g_in = _gates(w["w_ih"], hidden)[2]
-    g_rec = _gates(w["w_hh"], hidden)[2]
-    silent = (
-        ~np.any(g_in != 0, axis=1)
-        & ~np.any(g_rec != 0, axis=1)
-        & (_gates(w["b_ih"], hidden)[2] == 0)
-        & (_gates(w["b_hh"], hidden)[2] == 0)
-    )
-    # feeds[k, j]: unit j's h enters one of unit k's gates.
-    feeds = np.any(_gates(w["w_hh"], hidden) != 0, axis=0)
-    live = (w["head_w"] != 0) & ~silent
-    while True:
-        grown = (live | np.any(feeds[live], axis=0)) & ~silent
-        if np.array_equal(grown, live):
-            break
-        live = grown
-    return ~live
+    return ~live_units(model)[0]
 
 
 def effective_hidden_size(model: LSTMModel) -> int:
     """Hidden units that can still affect the output (the size `compress` gives without folding)."""
-    return int((~removable_units(model)).sum())
+    _check(model)
+    return effective_hidden_sizes(model)[0]
 
 
 def constant_units(model: LSTMModel) -> np.ndarray:

@@ -5,6 +5,7 @@ sparse LSTM, WaveNet); `leanamp.runtime.bench` measures real-time factors agains
 `leanamp.runtime.play` streams a live audio interface through a model.
 """
 
+from leanamp.models.lstm import effective_hidden_sizes, live_units
 from leanamp.runtime.base import (
     StreamingProcessor,
     as_input_block,
@@ -13,7 +14,7 @@ from leanamp.runtime.base import (
     register_processor,
 )
 from leanamp.runtime.bench import bench_models, effective_hidden_size
-from leanamp.runtime.lstm import StreamingLSTM, effective_hidden_sizes, live_units
+from leanamp.runtime.lstm import StreamingLSTM
 from leanamp.runtime.sparse import SparseStreamingLSTM
 
 __all__ = [

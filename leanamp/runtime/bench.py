@@ -152,7 +152,7 @@ def effective_hidden_size(model: nn.Module) -> int | None:
     """Hidden units of the last layer that can still affect the output (None if not an LSTM)."""
     if not isinstance(model, LSTMModel):
         return None
-    from leanamp.runtime.lstm import effective_hidden_sizes
+    from leanamp.models.lstm import effective_hidden_sizes
 
     return effective_hidden_sizes(model)[-1]
 

@@ -143,8 +143,19 @@ def test_multi_layer_models_are_refused_clearly():
         compress(LSTMModel(hidden_size=4, num_layers=2))
 
 
-def test_effective_hidden_size_agrees_with_the_streaming_runtime():
-    runtime = pytest.importorskip("leanamp.runtime.lstm")
-    for seed in range(3):
-        model = pruned_model(seed=seed, sparsity=0.95)
-        assert effective_hidden_size(model) == runtime.effective_hidden_sizes(model)[0]
+def test_a_unit_whose_candidate_biases_cancel_is_removed_exactly(rng):
+    """g = tanh(b_ih + b_hh) = 0 with no weights: c and h stay 0, whatever the other gates do."""
+    torch.manual_seed(0)
+    model = LSTMModel(hidden_size=5)
+    H, unit = 5, 3
+    with torch.no_grad():
+        g = 2 * H + unit
+        model.lstm.weight_ih_l0[g] = 0.0
+        model.lstm.weight_hh_l0[g] = 0.0
+        model.lstm.bias_ih_l0[g] = 0.7
+        model.lstm.bias_hh_l0[g] = -0.7
+    assert effective_hidden_size(model) == 4
+    small = compress(model)
+    x = (0.3 * rng.standard_normal(4800)).astype(np.float32)
+    assert small.hidden_size == 4
+    assert np.max(np.abs(run_model(small, x) - run_model(model, x))) < 1e-6

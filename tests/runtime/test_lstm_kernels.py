@@ -7,14 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leanamp.errors import LeanampError
-from leanamp.models.lstm import LSTMModel
+from leanamp.models.lstm import LSTMModel, effective_hidden_sizes, live_units
 from leanamp.runtime import SparseStreamingLSTM, StreamingLSTM, make_processor
 from leanamp.runtime.activations import (
     FAST_SIGMOID_MAX_ABS_ERROR,
     FAST_TANH_MAX_ABS_ERROR,
     measure_activation_errors,
 )
-from leanamp.runtime.lstm import effective_hidden_sizes, live_units
 
 RATE = 48000
 TOLERANCE = 1e-4
