@@ -28,13 +28,14 @@ import datetime
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from leanamp.errors import ModelFileError
+from leanamp.errors import DataWarning, ModelFileError
 from leanamp.files import atomic_path
 from leanamp.formats.common import (
     MAX_HIDDEN_SIZE,
@@ -442,6 +443,18 @@ def silence_state(model: LSTMModel, samples: int = SILENCE_BURN_IN) -> LSTMState
 def _state_for_file(model: LSTMModel, metadata: dict, state: LSTMState | None) -> LSTMState:
     if state is not None:
         return state
+    stored = metadata.get("nam_initial_state")
+    shape = [model.num_layers, model.hidden_size]
+    if stored is not None and list(np.shape(stored.get("hidden"))) != shape:
+        # Units were removed or added since the import (pruning, padding): the stored state no
+        # longer belongs to this model, so NAM's own convention applies.
+        warnings.warn(
+            f"the stored NAM initial state has shape {list(np.shape(stored.get('hidden')))}, the "
+            f"model {shape}: writing the state after {SILENCE_BURN_IN} samples of silence instead",
+            DataWarning,
+            stacklevel=3,
+        )
+        return silence_state(model)
     stored = start_state(model, metadata)
     return stored if stored is not None else silence_state(model)
 
@@ -654,10 +667,10 @@ def export_nam(
     The file is loaded back and must reproduce the model within 1e-5, else nothing is written.
     """
     path = Path(path)
-    data = nam_dict(model, metadata, initial_state, path)
     state = None
-    if isinstance(model, LSTMModel):
+    if isinstance(model, LSTMModel) and not model.residual:  # nam_dict refuses a residual
         state = _state_for_file(model, metadata or {}, initial_state)
+    data = nam_dict(model, metadata, state, path)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data))
         _check_reload(path, tmp, model, data, state)

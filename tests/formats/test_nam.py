@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from leanamp.errors import ModelFileError
-from leanamp.formats import load_model, save_model
+from leanamp.formats import load_any, load_model, save_model
 from leanamp.formats.common import run
 from leanamp.formats.nam import (
     SILENCE_BURN_IN,
@@ -215,3 +215,22 @@ def test_a2_submodel_saves_natively(reference_models, tmp_path, rng):
     again, _ = load_model(tmp_path / "a2.leanamp")
     x = signal(rng, 1000)
     assert np.array_equal(run(again, x), run(model, x))
+
+
+def test_a_pruned_import_is_written_with_nams_silence_state(tmp_path, reference_models):
+    """Units removed since the import: the stored state no longer fits, NAM's convention does."""
+    from leanamp.errors import DataWarning
+    from leanamp.prune import compress
+
+    model, metadata = load_any(reference_models / "nam" / "lstm.nam")
+    with torch.no_grad():  # cut unit 0 off from the output
+        model.head.weight[0, 0] = 0.0
+        model.lstm.weight_hh_l0[:, 0] = 0.0
+    small = compress(model)
+    assert small.hidden_size == model.hidden_size - 1
+    with pytest.warns(DataWarning, match="silence"):
+        export_nam(small, tmp_path / "pruned.nam", metadata)
+    again, again_meta = load_any(tmp_path / "pruned.nam")
+    h, c = start_state(again, again_meta)
+    expected_h, expected_c = silence_state(small)
+    assert torch.allclose(h, expected_h, atol=1e-6) and torch.allclose(c, expected_c, atol=1e-6)
