@@ -73,7 +73,8 @@ def main() -> None:
         f"MorphDrive {args.pedal}, {args.minutes:g} min of training per model, two runs at a "
         f"time on the 2-core CPU (one thread each). Alignment found: latency "
         f"{alignment.latency} samples, polarity {alignment.polarity:+d}. Recipes: paper = Adam "
-        "5e-4, batches of 40; quick = Adam 5e-3, batches of 8; both 0.5 s segments, TBPTT 2048, "
+        "5e-4, batches of 40; quick = Adam 5e-3, batches of 8, gradient norm clipped at 1; both "
+        "0.5 s segments, TBPTT 2048, "
         "1000 warm-up samples, loss 0.75 pre-emphasised ESR + 0.25 DC.",
         "",
         "| model | recipe | parameters | epochs (best) | wall time | validation ESR "
