@@ -37,6 +37,7 @@ from leanamp.data import Clip, DeviceData, load_device_data
 from leanamp.formats.native import load_model, save_model
 from leanamp.losses_nam import NAM_RECIPE, NAMLoss
 from leanamp.models.wavenet import WaveNet, preset
+from leanamp.report.figures import pareto_front
 from leanamp.runtime.wavenet import StreamingWaveNet
 from leanamp.slim import make_slimmable
 from leanamp.train import TrainConfig, Trainer, evaluate
@@ -84,17 +85,6 @@ def real_time_factor(model: WaveNet, width, x: np.ndarray, rate: int, repeats: i
             processor.process(x[i : i + 256])
         times.append(time.thread_time() - started)
     return float(np.median(times)) / (len(x) / rate)
-
-
-def pareto(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of points (rtf, esr) not beaten on both by another, sorted by rtf."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
-    front, best = [], math.inf
-    for i in order:
-        if points[i][1] < best:
-            front.append(i)
-            best = points[i][1]
-    return front
 
 
 def main() -> None:
@@ -187,7 +177,7 @@ def write_results(rows: list[dict], counts: dict, args, data) -> None:
         json.dumps({"rows": rows, "slimmable_width_draws": counts}, indent=1)
     )
     slim_rows = [r for r in rows if r["model"] == "slimmable"]
-    front = {id(slim_rows[i]) for i in pareto([(r["rtf"], r["test_esr"]) for r in slim_rows])}
+    front = {id(slim_rows[i]) for i in pareto_front([(r["rtf"], r["test_esr"]) for r in slim_rows])}
     lines = [
         f"Device: {source}, test clip guitar-funk2; every model trained for the "
         "same wall-clock budget with NAM's recipe on one thread of this shared 2-core CPU. "
