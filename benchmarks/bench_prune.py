@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import device_data, first_seconds  # benchmarks/common.py
 
-from leanamp.data import Clip, DeviceData, load_device_data
 from leanamp.files import write_text_atomic
 from leanamp.models import LSTMModel
 from leanamp.prune import (
@@ -59,40 +59,14 @@ from leanamp.train import TrainConfig, Trainer, evaluate
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
-MORPHDRIVE = ROOT.parent.parent / "shared" / "data" / "morphdrive"
-
-
-def load_data(device: str) -> DeviceData:
-    data = load_device_data(
-        MORPHDRIVE / "dry", MORPHDRIVE / "pedal", "a_zendrive_g5_t3_",
-        validation=["guitar-chords"], test=["guitar-funk2"],
-    )
-    if device == "zendrive":
-        return data
-    from leanamp.devices.circuits import get_device
-
-    pedal = get_device(device, gain=0.7, tone=0.5, sample_rate=data.sample_rate)
-
-    def rendered(clips: list[Clip]) -> list[Clip]:
-        return [
-            Clip(c.name, c.input, pedal.render(c.input[:, 0]).astype(np.float32), c.sample_rate)
-            for c in clips
-        ]
-
-    return DeviceData(rendered(data.train), rendered(data.validation), rendered(data.test),
-                      data.sample_rate)
-
-
-def trim(clips: list[Clip], seconds: float) -> list[Clip]:
-    return [c.slice(0, int(seconds * c.sample_rate)) for c in clips]
 
 
 def run_device(args) -> dict:
     torch.set_num_threads(1)
     started = time.monotonic()
-    data = load_data(args.device)
-    train, validation = trim(data.train, args.train_seconds), trim(data.validation,
-                                                                  args.validation_seconds)
+    data = device_data(args.device)
+    train = first_seconds(data.train, args.train_seconds)
+    validation = first_seconds(data.validation, args.validation_seconds)
     test = data.test
     rate = data.sample_rate
     config = TrainConfig(

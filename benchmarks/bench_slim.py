@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import morphdrive_data, rendered_through  # benchmarks/common.py
 
-from leanamp.data import Clip, DeviceData, load_device_data
 from leanamp.formats.native import load_model, save_model
 from leanamp.losses_nam import NAM_RECIPE, NAMLoss
 from leanamp.models.wavenet import WaveNet, preset
@@ -43,7 +43,6 @@ from leanamp.slim import make_slimmable
 from leanamp.train import TrainConfig, Trainer, evaluate
 
 HERE = Path(__file__).resolve().parent
-MORPHDRIVE = HERE.parent.parent / "shared" / "data" / "morphdrive"
 
 
 def train_nam_recipe(model: WaveNet, data, minutes: float, seed: int) -> dict:
@@ -102,10 +101,7 @@ def main() -> None:
     models_dir = args.out / f"slim_models{tag}"
 
     torch.set_num_threads(1)
-    data = load_device_data(
-        MORPHDRIVE / "dry", MORPHDRIVE / "pedal", f"a_{args.pedal}_",
-        validation=["guitar-chords"], test=["guitar-funk2"],
-    )  # fmt: skip
+    data = morphdrive_data(args.pedal)
     if args.device:
         data = rendered_through(args.device, data)
     rate = data.sample_rate
@@ -152,19 +148,6 @@ def main() -> None:
         add(f"NAM {name}", model, None, training)
 
     write_results(rows, counts, args, data)
-
-
-def rendered_through(device: str, data: DeviceData) -> DeviceData:
-    """The same dry clips with targets rendered by a virtual circuit (gain 0.7, tone 0.5)."""
-    from leanamp.devices.circuits import get_device
-
-    circuit = get_device(device, gain=0.7, tone=0.5, sample_rate=data.sample_rate)
-
-    def render(clips: list[Clip]) -> list[Clip]:
-        return [Clip(c.name, c.input, circuit.render(c.input[:, 0]), c.sample_rate) for c in clips]
-
-    return DeviceData(render(data.train), render(data.validation), render(data.test),
-                      data.sample_rate)  # fmt: skip
 
 
 def write_results(rows: list[dict], counts: dict, args, data) -> None:

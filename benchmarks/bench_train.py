@@ -16,24 +16,18 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
+from common import morphdrive_data  # benchmarks/common.py
 
-from leanamp.data import load_device_data
 from leanamp.losses import esr_db
 from leanamp.models import LSTMModel
 from leanamp.train import TrainConfig, Trainer, evaluate
 
 HERE = Path(__file__).resolve().parent
-MORPHDRIVE = HERE.parent.parent / "shared" / "data" / "morphdrive"
-SPLIT = {"validation": ["guitar-chords"], "test": ["guitar-funk2"]}
-
-
-def load(pedal: str):
-    return load_device_data(MORPHDRIVE / "dry", MORPHDRIVE / "pedal", f"a_{pedal}_", **SPLIT)
 
 
 def run(pedal: str, size: int, recipe: str, minutes: float) -> dict:
     torch.set_num_threads(1)
-    data = load(pedal)
+    data = morphdrive_data(pedal)
     torch.manual_seed(0)
     model = LSTMModel(hidden_size=size)
     config = TrainConfig.recipe(
@@ -61,7 +55,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
 
-    alignment = load(args.pedal).alignment
+    alignment = morphdrive_data(args.pedal).alignment
     jobs = list(itertools.product(args.sizes, args.recipes))
     with ProcessPoolExecutor(max_workers=2) as pool:
         futures = [pool.submit(run, args.pedal, s, r, args.minutes) for s, r in jobs]
