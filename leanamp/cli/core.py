@@ -40,14 +40,6 @@ def _load_data(
     )
 
 
-def load_any_model(path: Path):
-    """A model file of any supported format -> (model, metadata)."""
-    import leanamp.formats as formats
-
-    loader = getattr(formats, "load_any", formats.load_model)
-    return loader(path)
-
-
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("leanamp-demo"), help="Output folder."),
@@ -232,9 +224,10 @@ def evaluate_command(
 ):
     """ESR of a model on recordings, per clip and overall."""
     from leanamp.data import find_pairs, load_clips
+    from leanamp.formats import load_any
     from leanamp.train import evaluate
 
-    model, _ = load_any_model(model_path)
+    model, _ = load_any(model_path)
     clips, _, _ = load_clips(find_pairs(input_path, target_path, target_prefix), align=align)
     evaluation = evaluate(model, clips)
     if as_json:
@@ -253,9 +246,10 @@ def process(
 ):
     """Run a model over an audio file and write the result."""
     from leanamp.audio.io import read_audio, resample, write_audio
+    from leanamp.formats import load_any
     from leanamp.inference import run_model
 
-    model, metadata = load_any_model(model_path)
+    model, metadata = load_any(model_path)
     if width is not None:
         if not hasattr(model, "set_width"):
             raise LeanampError(

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from leanamp.cli.app import app
-from leanamp.cli.core import INPUT_HELP, PREFIX_HELP, TARGET_HELP, _load_data, load_any_model
+from leanamp.cli.core import INPUT_HELP, PREFIX_HELP, TARGET_HELP, _load_data
 from leanamp.errors import LeanampError
 
 
@@ -82,6 +82,7 @@ def prune(
     retraining, after --pretrain-epochs of training; the chosen model is the smallest whose
     validation ESR is within --tolerance of the untrimmed one's (or --level).
     """
+    from leanamp.formats import load_any
     from leanamp.models import LSTMModel
     from leanamp.prune.search import SearchConfig, prune_device
     from leanamp.train import TrainConfig
@@ -96,7 +97,7 @@ def prune(
         from leanamp.prune.structured import StructuredConfig, run_structured
 
         if model_path is not None:
-            model, _ = load_any_model(model_path)
+            model, _ = load_any(model_path)
         else:
             model = LSTMModel(hidden_size, input_size=data.input_size, residual=residual)
         config = StructuredConfig(
@@ -124,7 +125,7 @@ def prune(
         typer.echo(f"model: {summary['model']}")
         return
     if model_path is not None:
-        model, _ = load_any_model(model_path)
+        model, _ = load_any(model_path)
         if not isinstance(model, LSTMModel):
             raise LeanampError(f"{model_path}: pruning needs an LSTM model, not {model.config}")
     else:
@@ -183,11 +184,12 @@ def compress_command(
 
     import numpy as np
 
+    from leanamp.formats import load_any
     from leanamp.formats.native import save_model
     from leanamp.inference import run_model
     from leanamp.prune.compress import compress, summarize
 
-    model, metadata = load_any_model(model_path)
+    model, metadata = load_any(model_path)
     try:
         compressed = compress(model, fold_constant_units, max_settle_samples)
     except LeanampError as e:

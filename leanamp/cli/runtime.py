@@ -12,13 +12,6 @@ from leanamp.cli.app import app
 from leanamp.errors import LeanampError
 
 
-def _load(path: Path):
-    """(model, metadata) from any model file leanamp reads."""
-    from leanamp.formats import load_any
-
-    return load_any(path)
-
-
 def _start_options(model, metadata: dict) -> dict:
     """Kernel options for the model's stored start state (NAM LSTMs), if it has one."""
     from leanamp.formats import start_state
@@ -42,6 +35,7 @@ def bench_command(
 ):
     """Real-time factor of each model's streaming kernel, single-threaded, with the same model
     through torch in the same run for the ratio."""
+    from leanamp.formats import load_any
     from leanamp.runtime.bench import bench_models, format_results
 
     if not (math.isfinite(seconds) and seconds > 0) or not (math.isfinite(rate) and rate > 0):
@@ -49,7 +43,7 @@ def bench_command(
     loaded, initial_states = {}, {}
     names = [path.name for path in models]
     for path, name in zip(models, names, strict=True):
-        model, metadata = _load(path)
+        model, metadata = load_any(path)
         key = name if names.count(name) == 1 else str(path)
         loaded[key] = model
         initial_states[key] = _start_options(model, metadata).get("initial_state")
@@ -85,11 +79,12 @@ def play_command(
 ):
     """Play live through a model: audio-interface input -> model -> outputs (needs sounddevice
     and an audio device)."""
+    from leanamp.formats import load_any
     from leanamp.runtime.base import make_processor
     from leanamp.runtime.play import import_sounddevice, play
 
     sd = import_sounddevice()  # fail on a missing library before loading the model
-    model, metadata = _load(model_path)
+    model, metadata = load_any(model_path)
     sample_rate = rate or float(metadata.get("sample_rate") or 48000.0)
     if input_channel < 1:
         raise LeanampError(f"--input-channel is 1-based, got {input_channel}")
