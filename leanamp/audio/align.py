@@ -346,16 +346,13 @@ def estimate_alignment(
     for s in spectra[1:]:
         joint_spectra = joint_spectra + s
     joint_resp = _response(joint_spectra, nfft, input_range_db)
-    joint = _estimate(
-        joint_resp,
-        max_latency,
-        onset_snr,
-        onset_fraction,
-        nfft,
-        rise_window,
-        main_rise_fraction,
-        max_foot,
-    )
+    def estimate(response: _Response) -> _Estimate:
+        return _estimate(
+            response, max_latency, onset_snr, onset_fraction, nfft, rise_window,
+            main_rise_fraction, max_foot,
+        )  # fmt: skip
+
+    joint = estimate(joint_resp)
     snr_db = 20 * np.log10(joint.snr)
     everything = ", ".join(names) if len(names) <= 4 else f"{len(names)} clips"
 
@@ -388,16 +385,7 @@ def estimate_alignment(
     problems: list[str] = []
     for i, (s, name) in enumerate(zip(spectra, names, strict=True)):
         resp = _response(s, nfft, input_range_db)
-        est = _estimate(
-            resp,
-            max_latency,
-            onset_snr,
-            onset_fraction,
-            nfft,
-            rise_window,
-            main_rise_fraction,
-            max_foot,
-        )
+        est = estimate(resp)
         clip_snr_db = 20 * np.log10(est.snr)
         strong = clip_snr_db >= min_snr_db
         # Support, not equal estimates: a clip with little treble (bass) has a broad response
