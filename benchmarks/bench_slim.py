@@ -1,41 +1,40 @@
 """Slimmable WaveNet: test ESR versus real-time factor for every width (Atkinson, "Slimmable NAM").
 
-Trains on the real pedal (MorphDrive, split of ../shared/data/morphdrive/PROVENANCE.md), each model
-for the same wall-clock budget with NAM's recipe (MSE + 2e-4 x pre-emphasised multi-resolution
-STFT, Adam 4e-3 decaying by 0.993 per epoch, batches of 16 segments of 8192 samples plus the
-receptive field):
+Trains on the real pedal (MorphDrive zendrive g5 t3, split of ../shared/data/morphdrive/
+PROVENANCE.md) or on the same dry clips rendered through a virtual circuit (--device), each model
+for the same CPU-time budget with NAM's recipe (MSE + 2e-4 x pre-emphasised multi-resolution STFT,
+Adam 4e-3 decaying by 0.993 per epoch, batches of 16 segments of 8192 samples plus the receptive
+field):
   * "slimmable": NAM's standard architecture (16/8 channels), a width drawn uniformly from 1..16
     for every batch; evaluated at every width;
   * "New (full)": the same architecture trained at full width only, then truncated to every width;
   * NAM presets lite / feather / nano trained at their fixed size.
-Real-time factor: the streaming kernel (leanamp.runtime.wavenet, fast activations, one thread),
-256-sample blocks at 48 kHz, thread CPU time, median of repeated runs. Writes
-slim_pareto.{md,json,png} to benchmarks/results/, and the trained models to
-benchmarks/results/slim_models/ so `--reuse` can re-measure (e.g. after a kernel change)
-without retraining.
+The budget is CPU time of the training process (one thread), so models trained side by side
+(--jobs) or while the machine is shared get the same compute. Real-time factor: the streaming
+kernel (leanamp.runtime.wavenet, fast activations, one thread), 256-sample blocks at 48 kHz,
+thread CPU time, median of repeated runs. Writes slim_pareto[_<device>].{md,json,png} to
+benchmarks/results/, and the trained models to benchmarks/results/slim_models[_<device>]/ so
+`--reuse` can re-measure (e.g. after a kernel change) without retraining.
 
-    python benchmarks/bench_slim.py --minutes 6
+    python benchmarks/bench_slim.py --minutes 15 --jobs 2
     python benchmarks/bench_slim.py --reuse
-    python benchmarks/bench_slim.py --device overdrive --minutes 2   # the virtual overdrive
-
-With --device, the same dry clips are rendered through a virtual circuit (gain 0.7) and the
-results go to slim_pareto_<device>.{md,json,png}.
+    python benchmarks/bench_slim.py --device overdrive --minutes 15 --jobs 2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
+import multiprocessing
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import morphdrive_data, rendered_through  # benchmarks/common.py
+from common import device_data  # benchmarks/common.py
 
 from leanamp.formats.native import load_model, save_model
-from leanamp.losses_nam import NAM_RECIPE, NAMLoss
+from leanamp.losses_nam import NAM_RECIPE
 from leanamp.models.wavenet import WaveNet, preset
 from leanamp.report.figures import pareto_front
 from leanamp.runtime.wavenet import StreamingWaveNet
@@ -45,29 +44,33 @@ from leanamp.train import TrainConfig, Trainer, evaluate
 HERE = Path(__file__).resolve().parent
 
 
-def train_nam_recipe(model: WaveNet, data, minutes: float, seed: int) -> dict:
-    rate = data.sample_rate
+def build(name: str) -> WaveNet:
+    if name == "slimmable":
+        return make_slimmable(WaveNet(preset("standard")))
+    return WaveNet(preset("standard" if name == "full" else name))
+
+
+def train_and_save(name: str, device: str, minutes: float, path: Path) -> str:
+    """Train one model with NAM's recipe for `minutes` of CPU time and save it to `path`."""
+    torch.set_num_threads(1)
+    data = device_data(device)
+    torch.manual_seed(0)
+    model = build(name)
     segment = NAM_RECIPE["segment_output_samples"] + model.receptive_field - 1
-    config = TrainConfig(
-        segment_seconds=segment / rate, batch_size=NAM_RECIPE["batch_size"],
-        learning_rate=NAM_RECIPE["learning_rate"], validate_every=1, lr_patience=10**9,
-        early_stop_patience=None, max_minutes=minutes, max_epochs=100_000, loss="mse",
-        accelerator="cpu", seed=seed,
+    config = TrainConfig.recipe(
+        "nam", segment_seconds=segment / data.sample_rate, validate_every=1, lr_patience=10**9,
+        early_stop_patience=None, max_minutes=minutes, budget_clock="cpu", max_epochs=100_000,
+        accelerator="cpu", seed=0,
     )  # fmt: skip
-    trainer = Trainer(model, data.train, data.validation, config, progress=False)
-    trainer.loss_fn = NAMLoss()
-    # NAM decays the learning rate once per epoch; spread over the steps of an epoch so a run
-    # cut by the time budget mid-epoch still follows the same curve.
-    steps_per_epoch = math.ceil(len(trainer.inputs) / config.batch_size)
-    gamma = NAM_RECIPE["lr_gamma_per_epoch"] ** (1.0 / steps_per_epoch)
-
-    def decay(_model) -> None:
-        for group in trainer.optimizer.param_groups:
-            group["lr"] *= gamma
-
-    trainer.after_step_hooks.append(decay)
-    result = trainer.fit()
-    return {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": result.seconds}
+    result = Trainer(model, data.train, data.validation, config, progress=False).fit()
+    training = {
+        "epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": result.seconds,
+        "cpu_seconds": result.budget_seconds,
+    }  # fmt: skip
+    if model.width_sampler is not None:
+        training["width_draws"] = model.width_sampler.counts()
+    save_model(model, path, {"training": training, "device": device})
+    return f"{name}: {result.epochs} epochs, {result.budget_seconds / 60:.1f} CPU min"
 
 
 def real_time_factor(model: WaveNet, width, x: np.ndarray, rate: int, repeats: int) -> float:
@@ -88,22 +91,30 @@ def real_time_factor(model: WaveNet, width, x: np.ndarray, rate: int, repeats: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--minutes", type=float, default=6.0, help="training budget per model")
-    parser.add_argument("--pedal", default="zendrive_g5_t3")
-    parser.add_argument("--device", default=None, help="a virtual circuit instead of the pedal")
+    parser.add_argument("--minutes", type=float, default=15.0, help="CPU-time budget per model")
+    parser.add_argument("--device", default="zendrive", help="zendrive or a virtual circuit")
     parser.add_argument("--presets", nargs="*", default=["lite", "feather", "nano"])
+    parser.add_argument("--jobs", type=int, default=1, help="models trained side by side")
     parser.add_argument("--rtf-seconds", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--reuse", action="store_true", help="load the models trained before")
     args = parser.parse_args()
-    tag = f"_{args.device}" if args.device else ""
+    tag = "" if args.device == "zendrive" else f"_{args.device}"
     models_dir = args.out / f"slim_models{tag}"
+    names = ["slimmable", "full", *args.presets]
+    paths = {name: models_dir / f"{name}.leanamp" for name in names}
+
+    if not args.reuse:
+        models_dir.mkdir(parents=True, exist_ok=True)
+        # spawn: a fresh interpreter per model, no forked torch/numba state
+        with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
+            jobs = [(name, args.device, args.minutes, paths[name]) for name in names]
+            for line in pool.starmap(train_and_save, jobs):
+                print(line, flush=True)
 
     torch.set_num_threads(1)
-    data = morphdrive_data(args.pedal)
-    if args.device:
-        data = rendered_through(args.device, data)
+    data = device_data(args.device)
     rate = data.sample_rate
     rtf_input = data.test[0].input[: int(args.rtf_seconds * rate), 0].copy()
     rows = []
@@ -117,45 +128,31 @@ def main() -> None:
         model.set_width(None)
         rows.append({
             "model": kind, "channels": list(channels), "weights": weights, "test_esr": esr,
-            "rtf": rtf, **training,
+            "rtf": rtf, **{k: v for k, v in training.items() if k != "width_draws"},
         })  # fmt: skip
         print(rows[-1], flush=True)
 
-    def trained(name: str, build) -> tuple[WaveNet, dict]:
-        path = models_dir / f"{name}.leanamp"
-        if args.reuse:
-            model, metadata = load_model(path)
-            return model, metadata["training"]
-        torch.manual_seed(0)
-        model = build()
-        training = train_nam_recipe(model, data, args.minutes, seed=0)
-        if model.width_sampler is not None:
-            training["width_draws"] = model.width_sampler.counts()
-        save_model(model, path, {"training": training, "pedal": args.pedal, "device": args.device})
-        return model, training
-
-    slim, training = trained("slimmable", lambda: make_slimmable(WaveNet(preset("standard"))))
-    counts = training.get("width_draws", {})
+    trained = {name: load_model(paths[name]) for name in names}
+    slim, metadata = trained["slimmable"]
     for width in slim.widths:
-        add("slimmable", slim, width, {k: v for k, v in training.items() if k != "width_draws"})
-
-    full, training = trained("full", lambda: WaveNet(preset("standard")))
+        add("slimmable", slim, width, metadata["training"])
+    full, metadata = trained["full"]
     for width in range(1, full.channels[0] + 1):
-        add("New (full)", full, width, training)
-
+        add("New (full)", full, width, metadata["training"])
     for name in args.presets:
-        model, training = trained(name, lambda name=name: WaveNet(preset(name)))
-        add(f"NAM {name}", model, None, training)
-
+        model, metadata = trained[name]
+        add(f"NAM {name}", model, None, metadata["training"])
+    counts = trained["slimmable"][1]["training"].get("width_draws", {})
     write_results(rows, counts, args, data)
 
 
 def write_results(rows: list[dict], counts: dict, args, data) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
-    tag = f"_{args.device}" if args.device else ""
-    source = f"virtual {args.device} (gain 0.7) on the MorphDrive dry clips" if args.device else (
-        f"MorphDrive {args.pedal}"
-    )
+    tag = "" if args.device == "zendrive" else f"_{args.device}"
+    source = (
+        "MorphDrive zendrive g5 t3" if args.device == "zendrive"
+        else f"virtual {args.device} (gain 0.7) on the MorphDrive dry clips"
+    )  # fmt: skip
     (args.out / f"slim_pareto{tag}.json").write_text(
         json.dumps({"rows": rows, "slimmable_width_draws": counts}, indent=1)
     )
@@ -163,19 +160,19 @@ def write_results(rows: list[dict], counts: dict, args, data) -> None:
     front = {id(slim_rows[i]) for i in pareto_front([(r["rtf"], r["test_esr"]) for r in slim_rows])}
     lines = [
         f"Device: {source}, test clip guitar-funk2; every model trained for the "
-        "same wall-clock budget with NAM's recipe on one thread of this shared 2-core CPU. "
+        "same CPU-time budget with NAM's recipe on one thread of this 2-core CPU. "
         f"RTF: streaming kernel, fast activations, 256-sample blocks at {data.sample_rate} Hz, "
         f"thread CPU time, median of {args.repeats} runs. "
         f"Widths drawn in slimmable training: {counts}.",
         "",
-        "| model | channels | weights | train min | epochs | test ESR | RTF | slimmable front |",
+        "| model | channels | weights | CPU min | epochs | test ESR | RTF | slimmable front |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         on_front = "yes" if id(r) in front else ""
         lines.append(
             f"| {r['model']} | {'/'.join(map(str, r['channels']))} | {r['weights']} | "
-            f"{r['seconds'] / 60:.1f} | {r['epochs']} | {r['test_esr']:.4f} | {r['rtf']:.4f} | "
+            f"{r['cpu_seconds'] / 60:.1f} | {r['epochs']} | {r['test_esr']:.4f} | {r['rtf']:.4f} | "
             f"{on_front} |"
         )
     (args.out / f"slim_pareto{tag}.md").write_text("\n".join(lines) + "\n")
@@ -200,8 +197,8 @@ def write_results(rows: list[dict], counts: dict, args, data) -> None:
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    minutes = max(r["seconds"] for r in rows) / 60
-    ax.set_title(f"Slimmable WaveNet, {source}, ~{minutes:.0f} min per model", fontsize=9)
+    minutes = max(r["cpu_seconds"] for r in rows) / 60
+    ax.set_title(f"Slimmable WaveNet, {source}, ~{minutes:.0f} CPU min per model", fontsize=9)
     fig.tight_layout()
     fig.savefig(args.out / f"slim_pareto{tag}.png", dpi=120)
 

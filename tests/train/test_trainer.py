@@ -181,3 +181,21 @@ def test_nam_recipe_decays_the_learning_rate_every_epoch(clips):
     trainer.fit()
     assert trainer.learning_rate == pytest.approx(4e-3 * 0.993**2)
     assert type(trainer.loss_fn).__name__ == "NAMLoss"
+
+
+def test_a_cpu_time_budget_stops_on_the_process_clock(clips, monkeypatch):
+    import itertools
+
+    import leanamp.train as train_module
+
+    # A fake CPU clock that advances 40 s per reading: the 1-minute budget runs out at the second
+    # validation whatever the wall clock says.
+    readings = itertools.count(0.0, 40.0)
+    monkeypatch.setitem(train_module.BUDGET_CLOCKS, "cpu", lambda: next(readings))
+    train, val, _ = clips
+    config = small_config(validate_every=1, max_epochs=50, max_minutes=1, budget_clock="cpu")
+    result = Trainer(fresh_model(), train, val, config, progress=False).fit()
+    assert (result.epochs, result.stopped_because) == (2, "time")
+    assert result.budget_seconds == pytest.approx(120.0)
+    with pytest.raises(LeanampError, match="budget clock"):
+        small_config(budget_clock="gpu")
