@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -107,6 +109,8 @@ def main() -> None:
 
     if not args.reuse:
         models_dir.mkdir(parents=True, exist_ok=True)
+        # a killed benchmark takes its training workers with it (the pool terminates on exit)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
         # spawn: a fresh interpreter per model, no forked torch/numba state
         with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
             jobs = [(name, args.device, args.minutes, paths[name]) for name in names]

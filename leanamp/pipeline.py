@@ -55,6 +55,12 @@ def train_on_data(
     test_clips = data.test or data.validation
     evaluation = evaluate(model, test_clips)
     metadata.update(test_esr=evaluation.overall, validation_loss=result.best_validation_loss)
+    by_width = {}
+    if getattr(model, "slimmable", False):
+        from leanamp.slim import evaluate_by_width
+
+        by_width = {str(w): e for w, e in evaluate_by_width(model, test_clips).items()}
+        metadata["test_esr_by_width"] = by_width
     model_path = save_model(model, out_dir / f"{name}.leanamp", metadata)
     plot_loss_curves(result.history, out_dir / "loss_curves.png")
     rendered = []
@@ -75,6 +81,7 @@ def train_on_data(
         "test_esr": evaluation.overall,
         "test_esr_db": esr_db(evaluation.overall),
         "test_esr_per_clip": evaluation.per_clip,
+        **({"test_esr_by_width": by_width} if by_width else {}),
         "best_validation_loss": result.best_validation_loss,
         "best_epoch": result.best_epoch,
         "epochs": result.epochs,

@@ -14,8 +14,8 @@ import copy
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
+# NAM's slimmable marker (0.7.0): {"method": "slice_channels_uniform", "kwargs": {...}}.
 SLIMMABLE_METHOD = "slice_channels_uniform"
 
 
@@ -76,27 +76,17 @@ def make_slimmable(model, allowed_channels: Sequence[int] | None = None):
     return new.to(model.head_scale.device)
 
 
-@torch.no_grad()
-def esr_by_width(
-    model, x: torch.Tensor, y: torch.Tensor, widths: Sequence[int] | None = None, skip: int = 0
-) -> dict[int, float]:
-    """ESR = mean((y_hat - y)^2) / mean(y^2) of `model` truncated to each width.
+def evaluate_by_width(model, clips, widths: Sequence[int] | None = None) -> dict[int, float]:
+    """Test ESR pooled over whole clips (leanamp.train.evaluate) at each width (default: the
+    model's widths); the model's own width setting is restored afterwards."""
+    from leanamp.train import evaluate
 
-    x (batch, time, input_size), y (batch, time); the first `skip` samples are ignored (e.g. the
-    receptive field). Works for any WaveNet, slimmable or not (the "trained at full width, then
-    truncated" baseline). The model's own width setting is restored afterwards.
-    """
     saved = model.width
-    was_training = model.training
-    model.eval()
     try:
         out = {}
-        for w in widths if widths is not None else range(1, model.channels[0] + 1):
-            model.set_width(int(w))
-            y_hat, _ = model(x)
-            err = torch.mean((y_hat[:, skip:] - y[:, skip:]) ** 2)
-            out[int(w)] = float(err / torch.mean(y[:, skip:] ** 2).clamp_min(1e-20))
+        for width in model.widths if widths is None else widths:
+            model.set_width(int(width))
+            out[int(width)] = evaluate(model, clips).overall
         return out
     finally:
         model.set_width(saved)
-        model.train(was_training)

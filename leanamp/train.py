@@ -420,6 +420,17 @@ class Trainer:
         )
 
 
+def default_segment_seconds(model: nn.Module, sample_rate: int) -> float:
+    """Training segment length: the paper's 0.5 s for recurrent models; for convolutional ones
+    NAM's 8192 output samples plus the receptive field they need before the first output."""
+    from leanamp.losses_nam import NAM_RECIPE
+
+    receptive_field = int(getattr(model, "receptive_field", 1))
+    if receptive_field == 1:
+        return 0.5
+    return (NAM_RECIPE["segment_output_samples"] + receptive_field - 1) / sample_rate
+
+
 def model_input_size(model: nn.Module) -> int:
     return int(model.config.get("input_size", 1))
 

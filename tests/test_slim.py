@@ -11,8 +11,8 @@ from auraloss.freq import MultiResolutionSTFTLoss
 from leanamp.data import Clip
 from leanamp.losses_nam import NAMLoss, nam_pre_emphasis
 from leanamp.models.wavenet import WaveNet, preset
-from leanamp.slim import WidthSampler, esr_by_width, make_slimmable, slimmable_layers
-from leanamp.train import TrainConfig, Trainer
+from leanamp.slim import WidthSampler, evaluate_by_width, make_slimmable, slimmable_layers
+from leanamp.train import TrainConfig, Trainer, evaluate
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -146,16 +146,20 @@ def test_the_trainer_samples_widths_batch_by_batch():
         torch.testing.assert_close(model(x_val)[0], model.sliced(None).eval()(x_val)[0])
 
 
-def test_esr_by_width_for_a_truncated_baseline():
+def test_evaluate_by_width_for_a_truncated_baseline():
     torch.manual_seed(4)
     model = WaveNet(tiny_layers())
-    x = torch.rand(1, 300, 1) * 2 - 1
+    x = (np.random.default_rng(4).random((300, 1)) * 2 - 1).astype(np.float32)
     with torch.no_grad():
-        target = model.eval()(x)[0]
-    esr = esr_by_width(model, x, target, skip=model.receptive_field)
+        target = model.eval()(torch.from_numpy(x)[None])[0][0].numpy()
+    clips = [Clip("probe", x, target, 8000)]
+    model.set_width(3)
+    esr = evaluate_by_width(model, clips)
     assert set(esr) == {1, 2, 3, 4}
-    assert esr[4] == 0.0 and min(esr[1], esr[2], esr[3]) > 0.0
-    assert model.width == (4, 2)  # restored
+    assert esr[4] < 1e-12 and min(esr[1], esr[2], esr[3]) > 1e-4
+    assert esr[2] == pytest.approx(evaluate(model.sliced(2), clips).overall, rel=1e-5)
+    assert model.width == (3, 2)  # restored
+    assert list(evaluate_by_width(model, clips, widths=[2])) == [2]
 
 
 def test_make_slimmable_keeps_the_weights():

@@ -96,6 +96,16 @@ def train(
     target_prefix: str = typer.Option("", help=PREFIX_HELP),
     validation: list[str] = typer.Option(None, help="Clip name(s) held out for validation."),
     test: list[str] = typer.Option(None, help="Clip name(s) held out for testing."),
+    architecture: str = typer.Option("lstm", help="lstm (the paper's) or wavenet (NAM's)."),
+    preset: str = typer.Option(
+        "standard", help="WaveNet size: NAM's preset standard, lite, feather or nano."
+    ),
+    slimmable: bool = typer.Option(
+        False, help="WaveNet: slimmable training, a width drawn for every batch (Slimmable NAM)."
+    ),
+    widths: str = typer.Option(
+        None, help="Slimmable: the widths to train, e.g. 4,8,16 (default: every width 1..full)."
+    ),
     hidden_size: int = typer.Option(
         None, help="LSTM hidden size (default 16, or the --init-from model's)."
     ),
@@ -125,9 +135,16 @@ def train(
         "or nam (NAM's WaveNet recipe).",
     ),
     epochs: int = typer.Option(200, help="Maximum epochs."),
-    minutes: float = typer.Option(None, help="Wall-clock budget in minutes."),
+    minutes: float = typer.Option(None, help="Time budget in minutes."),
+    budget_clock: str = typer.Option(
+        "wall", help="What --minutes counts: wall (elapsed) or cpu (this process's CPU time)."
+    ),
     batch_size: int = typer.Option(None, help="Segments per mini-batch (overrides the recipe)."),
-    segment_seconds: float = typer.Option(0.5, help="Training segment length."),
+    segment_seconds: float = typer.Option(
+        None,
+        help="Training segment length (default 0.5 s for LSTMs; 8192 samples plus the receptive "
+        "field for WaveNets, as NAM).",
+    ),
     learning_rate: float = typer.Option(None, help="Adam learning rate (overrides the recipe)."),
     validate_every: int = typer.Option(2, help="Validate every N epochs."),
     patience: int = typer.Option(25, help="Stop after N validations without improvement."),
@@ -143,11 +160,11 @@ def train(
     resume: bool = typer.Option(False, help="Continue the run in OUT where it stopped."),
     name: str = typer.Option("model", help="Model file name (without suffix)."),
 ):
-    """Train an LSTM model of a device from input/target recordings."""
-    from leanamp.models import LSTMModel
+    """Train an LSTM or WaveNet model of a device from input/target recordings."""
     from leanamp.pipeline import train_on_data
-    from leanamp.train import TrainConfig
+    from leanamp.train import TrainConfig, default_segment_seconds
 
+    _check_architecture_options(architecture, slimmable, widths, hidden_size, residual, init_from)
     if knob:
         from leanamp.knobs import load_knob_data, parse_knob_setting
 
@@ -166,19 +183,6 @@ def train(
             input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
         )
     typer.echo(data.summary())
-    overrides = {"batch_size": batch_size, "learning_rate": learning_rate, "loss": loss}
-    config = TrainConfig.recipe(
-        recipe,
-        **{k: v for k, v in overrides.items() if v is not None},
-        segment_seconds=segment_seconds,
-        validate_every=validate_every,
-        early_stop_patience=patience,
-        max_epochs=epochs,
-        max_minutes=minutes,
-        seed=seed,
-        accelerator=accelerator,
-        devices=devices,
-    )
     start = None
     if init_from:
         from leanamp.transfer import initial_model
@@ -195,11 +199,22 @@ def train(
         )
         typer.echo(f"starting from {start.path}")
     else:
-        model = LSTMModel(
-            hidden_size or 16,
-            input_size=data.input_size,
-            residual=True if residual is None else residual,
-        )
+        model = _new_model(architecture, data.input_size, hidden_size, residual, preset,
+                           slimmable, widths, seed)  # fmt: skip
+    overrides = {"batch_size": batch_size, "learning_rate": learning_rate, "loss": loss}
+    config = TrainConfig.recipe(
+        recipe,
+        **{k: v for k, v in overrides.items() if v is not None},
+        segment_seconds=segment_seconds or default_segment_seconds(model, data.sample_rate),
+        validate_every=validate_every,
+        early_stop_patience=patience,
+        max_epochs=epochs,
+        max_minutes=minutes,
+        budget_clock=budget_clock,
+        seed=seed,
+        accelerator=accelerator,
+        devices=devices,
+    )
     summary = train_on_data(
         data,
         out,
@@ -210,7 +225,43 @@ def train(
         extra_summary={"start": start.to_dict()} if start else None,
     )
     typer.echo(f"test ESR {summary['test_esr']:.4f} ({summary['test_esr_db']:.1f} dB)")
+    for width, value in summary.get("test_esr_by_width", {}).items():
+        typer.echo(f"  at width {width}: {value:.4f}")
     typer.echo(f"model: {summary['model']}")
+
+
+def _check_architecture_options(
+    architecture: str, slimmable: bool, widths: str | None, hidden_size, residual, init_from
+) -> None:
+    if architecture == "wavenet":
+        lstm_only = {"--hidden-size": hidden_size, "--residual": residual, "--init-from": init_from}
+        given = [name for name, value in lstm_only.items() if value is not None]
+        if given:
+            raise LeanampError(f"{', '.join(given)} apply to LSTMs, not --architecture wavenet")
+    elif slimmable or widths:
+        raise LeanampError("--slimmable and --widths apply to --architecture wavenet")
+    if widths and not slimmable:
+        raise LeanampError("--widths lists the widths of slimmable training: add --slimmable")
+
+
+def _new_model(architecture, input_size, hidden_size, residual, preset, slimmable, widths, seed):
+    import torch
+
+    from leanamp.models import new_model
+
+    torch.manual_seed(seed)
+    try:
+        allowed = [int(w) for w in widths.split(",")] if widths else None
+    except ValueError:
+        raise LeanampError(f"--widths {widths!r}: give widths like 4,8,16") from None
+    try:
+        return new_model(
+            architecture, input_size, hidden_size=hidden_size or 16,
+            residual=True if residual is None else residual, preset=preset,
+            slimmable=slimmable, widths=allowed,
+        )  # fmt: skip
+    except ValueError as e:
+        raise LeanampError(f"train: {e}") from None
 
 
 @app.command("eval")

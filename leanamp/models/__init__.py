@@ -28,5 +28,32 @@ def build_model(config: dict) -> nn.Module:
     return ARCHITECTURES[name](**config)
 
 
-__all__ = ["ARCHITECTURES", "LSTMModel", "build_model", "register"]
+def new_model(
+    architecture: str,
+    input_size: int = 1,
+    hidden_size: int = 16,
+    residual: bool = True,
+    preset: str = "standard",
+    slimmable: bool = False,
+    widths: list[int] | None = None,
+) -> nn.Module:
+    """A freshly initialised model: an LSTM of `hidden_size` (residual as in the paper), or a
+    WaveNet of NAM's `preset`, slimmable over `widths` (default every width) if asked."""
+    if architecture == "lstm":
+        if slimmable:
+            raise ValueError("slimmable training is for WaveNets")
+        return LSTMModel(hidden_size, input_size=input_size, residual=residual)
+    if architecture == "wavenet":
+        from leanamp.models.wavenet import WaveNet
+        from leanamp.models.wavenet import preset as preset_layers
+        from leanamp.slim import slimmable_layers
+
+        layers = preset_layers(preset, input_size)
+        if slimmable:
+            layers = slimmable_layers(layers, widths)
+        return WaveNet(layers, input_size=input_size)
+    raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
+
+
+__all__ = ["ARCHITECTURES", "LSTMModel", "build_model", "new_model", "register"]
 from leanamp.models.wavenet import WaveNet  # noqa: E402,F401  isort: skip  (registers "wavenet")

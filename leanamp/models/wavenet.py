@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from leanamp.models import register
-from leanamp.slim import WidthSampler
+from leanamp.slim import SLIMMABLE_METHOD, WidthSampler
 
 # Activations NAM's legacy WaveNet accepts by name that torch and the streaming kernel share.
 ACTIVATIONS = {
@@ -66,14 +66,17 @@ _REQUIRED_KEYS = (
     "gated",
     "head_bias",
 )
-# NAM's slimmable marker (0.7.0): {"method": "slice_channels_uniform", "kwargs": {...}}.
-SLIMMABLE_METHOD = "slice_channels_uniform"
 
 _PRESET_CHANNELS = {"standard": 16, "lite": 12, "feather": 8, "nano": 4}
+PRESETS = tuple(_PRESET_CHANNELS)
 
 
-def preset(name: str) -> list[dict]:
-    """Layer-array configs of NAM's WaveNet presets: "standard", "lite", "feather", "nano"."""
+def preset(name: str, input_size: int = 1) -> list[dict]:
+    """Layer-array configs of NAM's WaveNet presets: "standard", "lite", "feather", "nano".
+
+    `input_size` > 1 adds knob inputs: they join the audio in the first array's rechannel and
+    every layer's input mixer (the condition), as WaveNet's forward expects.
+    """
     if name not in _PRESET_CHANNELS:
         raise ValueError(f"unknown WaveNet preset {name!r}; known: {list(_PRESET_CHANNELS)}")
     c = _PRESET_CHANNELS[name]
@@ -82,10 +85,10 @@ def preset(name: str) -> list[dict]:
         dilations = (full, full)
     else:
         dilations = (full[:7], [128, 256, 512, *full])
-    common = {"condition_size": 1, "kernel_size": 3, "activation": "Tanh", "gated": False}
+    common = {"condition_size": input_size, "kernel_size": 3, "activation": "Tanh", "gated": False}
     return [
-        {"input_size": 1, "head_size": c // 2, "channels": c, "dilations": list(dilations[0]),
-         "head_bias": False, **common},
+        {"input_size": input_size, "head_size": c // 2, "channels": c,
+         "dilations": list(dilations[0]), "head_bias": False, **common},
         {"input_size": c, "head_size": 1, "channels": c // 2, "dilations": list(dilations[1]),
          "head_bias": True, **common},
     ]  # fmt: skip

@@ -80,12 +80,10 @@ def _lstm(size: int, input_size: int) -> nn.Module:
 def _wavenet(size: int, input_size: int) -> nn.Module:
     from leanamp.models.wavenet import WaveNet, preset
 
-    if input_size != 1:
-        raise LeanampError("sweeps build WaveNets for audio-only data (no knob channels)")
-    layers = preset("standard")
+    layers = preset("standard", input_size)
     layers[0] = {**layers[0], "channels": size, "head_size": max(1, size // 2)}
     layers[1] = {**layers[1], "input_size": size, "channels": max(1, size // 2)}
-    return WaveNet(layers)
+    return WaveNet(layers, input_size=input_size)
 
 
 # What `sizes` means per architecture: LSTM hidden size, WaveNet channels of the first array.
@@ -203,9 +201,7 @@ def transfer_method(ctx: RunContext) -> MethodOutput:
 def slim_method(ctx: RunContext) -> MethodOutput:
     """Slimmable WaveNet training (a width drawn per batch; option widths: allowed channel
     counts), then the test ESR at every width."""
-    import torch
-
-    from leanamp.slim import esr_by_width, make_slimmable
+    from leanamp.slim import evaluate_by_width, make_slimmable
 
     if ctx.spec.architecture != "wavenet":
         raise LeanampError("slimmable training is for WaveNets: use architectures [wavenet]")
@@ -215,14 +211,8 @@ def slim_method(ctx: RunContext) -> MethodOutput:
         raise LeanampError(f"unknown slim options {unknown}; known: ['widths']")
     model = make_slimmable(build_model(ctx.spec, ctx.data.input_size), options.get("widths"))
     output = _train(ctx, model)
-    model.set_width(None)
-    per_width = {}
-    for clip in ctx.data.test:
-        x = torch.from_numpy(clip.input)[None]
-        y = torch.from_numpy(clip.target)[None]
-        for width, value in esr_by_width(model, x, y, skip=model.receptive_field - 1).items():
-            per_width.setdefault(str(width), []).append(value)
-    output.metrics["test_esr_by_width"] = {w: float(np.mean(v)) for w, v in per_width.items()}
+    by_width = evaluate_by_width(model, ctx.data.test)
+    output.metrics["test_esr_by_width"] = {str(w): value for w, value in by_width.items()}
     return output
 
 

@@ -146,3 +146,36 @@ def test_process_at_a_chosen_wavenet_width(recordings, tmp_path, run_cli):
     code, _, err = run_cli(["process", str(lstm), str(dry), str(tmp_path / "x.wav"),
                             "--width", "2"])
     assert code == 2 and "slimmable WaveNet" in err
+
+
+def test_train_a_slimmable_wavenet_and_export_its_widths(recordings, tmp_path, run_cli):
+    from leanamp.formats import load_any
+
+    out_dir = tmp_path / "slim"
+    common = [str(recordings / "dry"), str(recordings / "wet"), "--validation", "two", "--test",
+              "three", "--epochs", "1", "--batch-size", "2", "--no-align"]  # fmt: skip
+    code, out, err = run_cli(["train", *common, "--out", str(out_dir), "--architecture",
+                              "wavenet", "--preset", "nano", "--slimmable", "--recipe", "nam"])
+    assert code == 0, err
+    summary = json.loads((out_dir / "summary.json").read_text())
+    # NAM's segment: 8192 outputs plus the receptive field
+    assert summary["train_config"]["segment_seconds"] == pytest.approx((8192 + 4092) / RATE)
+    assert list(summary["test_esr_by_width"]) == ["1", "2", "3", "4"]
+    assert "at width 2:" in out
+    model, _ = load_any(out_dir / "model.leanamp")
+    assert model.slimmable and model.widths == [1, 2, 3, 4]
+    code, _, err = run_cli(["export", str(out_dir / "model.leanamp"), str(tmp_path / "s.nam"),
+                            "--slim-widths", "2,4"])
+    assert code == 0, err
+
+    code, _, err = run_cli(["train", *common, "--out", str(tmp_path / "w"), "--architecture",
+                            "wavenet", "--preset", "nano", "--slimmable", "--widths", "2,8"])
+    assert code == 2 and "widths" in err and "1..4" in err
+    wavenet = ["--architecture", "wavenet"]
+    for bad, message in (([*wavenet, "--hidden-size", "8"], "--hidden-size"),
+                         (["--slimmable"], "--architecture wavenet"),
+                         ([*wavenet, "--preset", "huge"], "huge"),
+                         (["--architecture", "gru"], "gru"),
+                         ([*wavenet, "--slimmable", "--widths", "a"], "4,8")):  # fmt: skip
+        code, _, err = run_cli(["train", *common, "--out", str(tmp_path / "x"), *bad])
+        assert code == 2 and message in err and "Traceback" not in err, err
