@@ -32,7 +32,8 @@ What this module does instead:
    onset noisy, up to ~5 samples early; on guitar-only input the virtual amp's bipolar response
    (tone stack, cabinet) can look like two peaks and be refused as ambiguous for some clips.
 
-Ambiguity is refused with DataError: a response too weak to see; a second peak nearly as tall
+Ambiguity is refused with DataError: an input that is nearly a pure tone (its power in fewer than
+NARROW_BAND_BINS frequency bins); a response too weak to see; a second peak nearly as tall
 as the first (an echo, a mix of two signals); a target that leads its input; a clip the joint
 response does not predict about as well as the clip's own response does (a wrong pair, or a
 clip recorded with another latency or polarity). Comparing predictions rather than per-clip
@@ -202,6 +203,17 @@ def _prediction_score(spectra: _Spectra, h_freq: np.ndarray) -> float:
     return cross / np.sqrt(predicted_power * float(np.sum(spectra.syy)))
 
 
+# Below this many occupied frequency bins the input is a tone or two (a sine: 2.2, a sine with
+# one harmonic 2.5; a bass DI 6-11, guitar 26-45, noise ~2000).
+NARROW_BAND_BINS = 4.0
+
+
+def _occupied_bins(power: np.ndarray) -> float:
+    """Participation ratio (sum p)^2 / sum p^2 of a power spectrum: how many bins hold it."""
+    total = float(np.sum(power))
+    return total**2 / max(float(np.sum(power**2)), 1e-300)
+
+
 def _robust_rms(v: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(v - np.median(v))))
 
@@ -346,6 +358,7 @@ def estimate_alignment(
     for s in spectra[1:]:
         joint_spectra = joint_spectra + s
     joint_resp = _response(joint_spectra, nfft, input_range_db)
+
     def estimate(response: _Response) -> _Estimate:
         return _estimate(
             response, max_latency, onset_snr, onset_fraction, nfft, rise_window,
@@ -355,7 +368,14 @@ def estimate_alignment(
     joint = estimate(joint_resp)
     snr_db = 20 * np.log10(joint.snr)
     everything = ", ".join(names) if len(names) <= 4 else f"{len(names)} clips"
-
+    # A near-pure tone's delay is only known modulo its period: any estimate is a guess, and the
+    # checks below would blame swapped files or an echo.
+    if _occupied_bins(joint_spectra.sxx) < NARROW_BAND_BINS:
+        raise DataError(
+            f"{everything}: the input is nearly a pure tone, too narrow-band to measure latency "
+            "(a delay by whole periods looks the same). Record a varied input (playing, a sweep "
+            "or noise), or skip alignment (--no-align) if the latency is known to be 0."
+        )
     if snr_db < min_snr_db:
         raise DataError(
             f"{everything}: the target does not follow the input (response only {snr_db:.1f} dB "

@@ -185,6 +185,15 @@ def test_target_leading_input_refused(rng):
     assert "swapped" in str(e.value)
 
 
+@pytest.mark.parametrize("frequency", [110.0, 440.0, 1000.0])
+def test_a_pure_tone_is_refused_as_too_narrow_band_not_as_swapped(frequency):
+    t = np.arange(RATE) / RATE
+    x = 0.5 * np.sin(2 * np.pi * frequency * t)
+    with pytest.raises(DataError, match="pure tone, too narrow-band") as e:
+        estimate_alignment([(x, virtual_device(x, 3, 1))], RATE, names=["tone.wav"])
+    assert "tone.wav" in str(e.value) and "leads" not in str(e.value)
+
+
 def test_latency_beyond_limit_refused(rng):
     x = noise_clip(rng)
     with pytest.raises(DataError, match="max_latency"):
