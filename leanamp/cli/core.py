@@ -130,9 +130,9 @@ def train(
         "repeat per setting to train a knob-conditioned model.",
     ),
     recipe: str = typer.Option(
-        "quick",
+        None,
         help="paper (Adam 5e-4, batches of 40), quick (5e-3, batches of 8, gradients clipped) "
-        "or nam (NAM's WaveNet recipe).",
+        "or nam (NAM's WaveNet recipe). Default: quick for LSTMs, nam for WaveNets.",
     ),
     epochs: int = typer.Option(200, help="Maximum epochs."),
     minutes: float = typer.Option(None, help="Time budget in minutes."),
@@ -203,7 +203,7 @@ def train(
                            slimmable, widths, seed)  # fmt: skip
     overrides = {"batch_size": batch_size, "learning_rate": learning_rate, "loss": loss}
     config = TrainConfig.recipe(
-        recipe,
+        recipe or ("nam" if architecture == "wavenet" else "quick"),
         **{k: v for k, v in overrides.items() if v is not None},
         segment_seconds=segment_seconds or default_segment_seconds(model, data.sample_rate),
         validate_every=validate_every,

@@ -155,11 +155,12 @@ def test_train_a_slimmable_wavenet_and_export_its_widths(recordings, tmp_path, r
     common = [str(recordings / "dry"), str(recordings / "wet"), "--validation", "two", "--test",
               "three", "--epochs", "1", "--batch-size", "2", "--no-align"]  # fmt: skip
     code, out, err = run_cli(["train", *common, "--out", str(out_dir), "--architecture",
-                              "wavenet", "--preset", "nano", "--slimmable", "--recipe", "nam"])
+                              "wavenet", "--preset", "nano", "--slimmable"])
     assert code == 0, err
     summary = json.loads((out_dir / "summary.json").read_text())
     # NAM's segment: 8192 outputs plus the receptive field
     assert summary["train_config"]["segment_seconds"] == pytest.approx((8192 + 4092) / RATE)
+    assert summary["train_config"]["loss"] == "nam"  # NAM's recipe is the WaveNet default
     assert list(summary["test_esr_by_width"]) == ["1", "2", "3", "4"]
     assert "at width 2:" in out
     model, _ = load_any(out_dir / "model.leanamp")
