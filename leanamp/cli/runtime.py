@@ -20,6 +20,13 @@ def _start_options(model, metadata: dict) -> dict:
     return {} if state is None else {"initial_state": state}
 
 
+def _check_width(model, width: int, path: Path) -> None:
+    try:
+        model.array_widths(width)
+    except ValueError as e:
+        raise LeanampError(f"{path}: --width {width}: {e}") from None
+
+
 @app.command("bench")
 def bench_command(
     models: list[Path] = typer.Argument(..., help="Model files to benchmark."),
@@ -31,6 +38,10 @@ def bench_command(
         False, "--exact", help="Also time the exact (libm activation) kernel mode."
     ),
     sparse: bool = typer.Option(False, "--sparse", help="Use the sparse (CSR) LSTM kernel."),
+    width: list[int] = typer.Option(
+        [], "--width", help="WaveNets: time the kernel at this width (repeatable, e.g. a "
+        "slimmable model at --width 4 --width 8 --width 16).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ):
     """Real-time factor of each model's streaming kernel, single-threaded, with the same model
@@ -40,17 +51,25 @@ def bench_command(
 
     if not (math.isfinite(seconds) and seconds > 0) or not (math.isfinite(rate) and rate > 0):
         raise LeanampError("--seconds and --rate must be positive")
-    loaded, initial_states = {}, {}
+    loaded, initial_states, widths = {}, {}, {}
     names = [path.name for path in models]
     for path, name in zip(models, names, strict=True):
         model, metadata = load_any(path)
         key = name if names.count(name) == 1 else str(path)
-        loaded[key] = model
-        initial_states[key] = _start_options(model, metadata).get("initial_state")
+        if not width:
+            loaded[key] = model
+            initial_states[key] = _start_options(model, metadata).get("initial_state")
+            continue
+        if not hasattr(model, "sliced"):
+            raise LeanampError(f"{path}: --width applies to WaveNets, not this model")
+        for w in width:
+            _check_width(model, w, path)
+            loaded[f"{key}@{w}"] = model
+            widths[f"{key}@{w}"] = w
     modes = ("fast", "exact") if exact else ("fast",)
     results = bench_models(
         loaded, block=block, rate=rate, seconds=seconds, repeats=repeats, modes=modes,
-        kernel="lstm-sparse" if sparse else None, initial_states=initial_states,
+        kernel="lstm-sparse" if sparse else None, initial_states=initial_states, widths=widths,
     )  # fmt: skip
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
@@ -76,6 +95,7 @@ def play_command(
     input_channel: int = typer.Option(1, "--input-channel", help="Input channel (1-based)."),
     seconds: float = typer.Option(None, "--seconds", help="Stop after this long (default: ^C)."),
     exact: bool = typer.Option(False, "--exact", help="Exact activations (slower)."),
+    width: int = typer.Option(None, "--width", help="Slimmable WaveNet: the width to play at."),
 ):
     """Play live through a model: audio-interface input -> model -> outputs (needs sounddevice
     and an audio device)."""
@@ -93,6 +113,11 @@ def play_command(
         return int(value) if value is not None and value.isdigit() else value
 
     processor = make_processor(model, exact=exact, **_start_options(model, metadata))
+    if width is not None:
+        if not hasattr(model, "sliced"):
+            raise LeanampError(f"{model_path}: --width applies to WaveNets, not this model")
+        _check_width(model, width, model_path)
+        processor.set_width(width)
 
     def announce():
         typer.echo(

@@ -182,6 +182,7 @@ class BenchResult:
     seconds: float
     timings: dict[str, Timing] = field(default_factory=dict)
     torch_ratio: dict[str, float] = field(default_factory=dict)  # torch RTF / kernel RTF
+    width: int | None = None  # the WaveNet width the kernel ran at (None: full)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -198,12 +199,14 @@ def bench_models(
     with_torch: bool = True,
     progress: Callable[[str], None] | None = None,
     initial_states: dict[str, tuple] | None = None,
+    widths: dict[str, int] | None = None,
 ) -> list[BenchResult]:
     """Benchmark each model through its streaming kernel in each mode ("fast", "exact"), and
     through torch (LSTM models) in the same interleaved run.
 
     `kernel` picks a registered kernel variant ("lstm-sparse"); default: the model's own.
     `initial_states` maps model names to the LSTM (h, c) state to start from (NAM files).
+    `widths` maps model names to the width a (slimmable) WaveNet's kernel runs at.
     """
     for mode in modes:
         if mode not in ("fast", "exact"):
@@ -218,13 +221,17 @@ def bench_models(
             mode: make_processor(model, exact=(mode == "exact"), kernel=kernel, **options)
             for mode in modes
         }
+        width = (widths or {}).get(name)
+        if width is not None:
+            for processor in processors.values():
+                processor.set_width(width)
         if with_torch and isinstance(model, LSTMModel):
             on_cpu = model if next(model.parameters()).device.type == "cpu" else None
             baseline = on_cpu if on_cpu is not None else copy.deepcopy(model).cpu()
             processors["torch"] = TorchStreamingLSTM(baseline, initial_state)
         signal = bench_signal(seconds, rate, int(getattr(model, "input_size", 1)))
         timings = time_processors(processors, signal, block, rate, repeats)
-        total, nonzero = count_model_parameters(model)
+        total, nonzero = count_model_parameters(model if width is None else model.sliced(width))
         architecture = str(getattr(model, "architecture", type(model).__name__))
         result = BenchResult(
             name=name,
@@ -238,6 +245,7 @@ def bench_models(
             rate=rate,
             seconds=signal.shape[0] / rate,
             timings=timings,
+            width=width,
         )
         if "torch" in timings:
             for mode in modes:

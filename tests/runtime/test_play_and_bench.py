@@ -248,3 +248,53 @@ def test_processors_implement_the_protocol_and_are_registered():
     ):
         assert isinstance(processor, StreamingProcessor)
     assert {"lstm", "lstm-sparse"} <= set(kernels())
+
+
+@pytest.fixture
+def wavenet_file(tmp_path):
+    from leanamp.models import new_model
+
+    path = tmp_path / "wn.leanamp"
+    torch.manual_seed(0)
+    save_model(new_model("wavenet", preset="nano", slimmable=True), path, {"sample_rate": 48000})
+    return path
+
+
+def test_bench_command_times_a_wavenet_at_each_width(wavenet_file, model_file, run_cli):
+    import json
+
+    from leanamp.formats import load_any
+
+    code, out, err = run_cli(
+        ["bench", str(wavenet_file), "--width", "2", "--width", "4", "--block", "64",
+         "--seconds", "0.02", "--repeats", "1", "--json"],
+    )  # fmt: skip
+    assert code == 0, err
+    entries = {e["name"]: e for e in json.loads(out)}
+    assert set(entries) == {"wn.leanamp@2", "wn.leanamp@4"}
+    model, _ = load_any(wavenet_file)
+    assert entries["wn.leanamp@4"]["parameters"] == sum(p.numel() for p in model.parameters())
+    narrow = sum(p.numel() for p in model.sliced(2).parameters())
+    assert entries["wn.leanamp@2"]["parameters"] == narrow and entries["wn.leanamp@2"]["width"] == 2
+    for bad, message in (([str(model_file), "--width", "2"], "WaveNets"),
+                         ([str(wavenet_file), "--width", "5"], "--width 5")):  # fmt: skip
+        code, _, err = run_cli(["bench", *bad])
+        assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_play_command_starts_a_wavenet_at_the_chosen_width(wavenet_file, run_cli, monkeypatch):
+    import leanamp.runtime.play as play_module
+
+    played = {}
+
+    def fake_play(processor, rate, **kwargs):
+        played["widths"] = processor.widths
+        raise LeanampError("stopped by the test")
+
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice([{"name": "fake"}]))
+    monkeypatch.setattr(play_module, "play", fake_play)
+    code, _, err = run_cli(["play", str(wavenet_file), "--width", "3"])
+    assert code == 2 and "stopped by the test" in err
+    assert tuple(played["widths"]) == (3, 2)
+    code, _, err = run_cli(["play", str(wavenet_file), "--width", "9"])
+    assert code == 2 and "--width 9" in err
