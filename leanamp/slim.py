@@ -76,6 +76,16 @@ def make_slimmable(model, allowed_channels: Sequence[int] | None = None):
     return new.to(model.head_scale.device)
 
 
+def container_submodels(model, widths: Sequence[int]) -> list[tuple[float, object]]:
+    """(max_value, plain WaveNet sliced to that width) for a NAM SlimmableContainer: the Slim
+    knob's value v plays the first submodel whose max_value = width / full width is >= v."""
+    widths = [int(w) for w in widths]
+    full = model.channels[0]
+    if not widths or widths != sorted(set(widths)) or widths[-1] != full:
+        raise ValueError(f"widths must increase and end at the full width {full}, got {widths}")
+    return [(w / full, model.sliced(w)) for w in widths]
+
+
 def evaluate_by_width(model, clips, widths: Sequence[int] | None = None) -> dict[int, float]:
     """Test ESR pooled over whole clips (leanamp.train.evaluate) at each width (default: the
     model's widths); the model's own width setting is restored afterwards."""

@@ -11,7 +11,13 @@ from auraloss.freq import MultiResolutionSTFTLoss
 from leanamp.data import Clip
 from leanamp.losses_nam import NAMLoss, nam_pre_emphasis
 from leanamp.models.wavenet import WaveNet, preset
-from leanamp.slim import WidthSampler, evaluate_by_width, make_slimmable, slimmable_layers
+from leanamp.slim import (
+    WidthSampler,
+    container_submodels,
+    evaluate_by_width,
+    make_slimmable,
+    slimmable_layers,
+)
 from leanamp.train import TrainConfig, Trainer, evaluate
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -187,3 +193,13 @@ def test_nam_loss_is_mse_plus_pre_emphasised_mrstft():
     assert torch.equal(nam_pre_emphasis(torch.tensor([1.0, 2.0, 0.0])), torch.tensor([1.15, -1.7]))
     with pytest.raises(ValueError, match="at least 2049"):
         NAMLoss()(prediction[:, :1000], target[:, :1000])
+
+
+def test_container_submodels_are_the_model_sliced_to_each_width():
+    model = tiny_slimmable()
+    submodels = container_submodels(model, [2, 4])
+    assert [value for value, _ in submodels] == [0.5, 1.0]
+    assert submodels[0][1].channels == model.sliced(2).channels == (2, 1)
+    for bad in ([2, 3], [4, 2], []):
+        with pytest.raises(ValueError, match="full width 4"):
+            container_submodels(model, bad)

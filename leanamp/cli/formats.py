@@ -49,6 +49,7 @@ def export_command(
     """
     from leanamp.errors import LeanampError
     from leanamp.formats import export_format, export_model, export_nam_slimmable, load_any
+    from leanamp.slim import container_submodels
 
     model, metadata = load_any(model_path)
     if (width is not None or slim_widths is not None) and not hasattr(model, "sliced"):
@@ -72,9 +73,8 @@ def export_command(
             widths = [int(w) for w in slim_widths.split(",")]
         except ValueError:
             raise LeanampError(f"--slim-widths {slim_widths!r}: give widths like 2,4,8") from None
-        full = model.channels[0]
         try:
-            submodels = [(w / full, model.sliced(w)) for w in widths]
+            submodels = container_submodels(model, widths)
         except ValueError as e:
             raise LeanampError(f"--slim-widths {slim_widths!r}: {e}") from None
         export_nam_slimmable(submodels, out, metadata)

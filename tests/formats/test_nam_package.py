@@ -32,6 +32,7 @@ from leanamp.formats.nam import (
 )
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.wavenet import WaveNet, preset
+from leanamp.slim import container_submodels, make_slimmable
 
 RUNNER = Path(__file__).with_name("nam_runner.py")
 TOLERANCE = 1e-4
@@ -145,6 +146,16 @@ def test_nam_plays_leanamp_exports_and_leanamp_plays_nam_examples(
     slim_path = export_nam_slimmable(slim, tmp_path / "slim.nam")
     for k, (_, model) in enumerate(slim):
         cases.append((f"slimmable container submodel {k}", slim_path, k, run(model, x[:, None])))
+    # One slimmable model: each exported width must sound like the model run at that width.
+    slimmable = make_slimmable(random_wavenet(preset("nano"), 6))
+    container = export_nam_slimmable(container_submodels(slimmable, [1, 3, 4]), tmp_path / "c.nam")
+    plain = export_nam(slimmable.sliced(2), tmp_path / "width2.nam")
+    for path, submodel, width in [(container, 0, 1), (container, 1, 3), (container, 2, 4),
+                                  (plain, None, 2)]:  # fmt: skip
+        slimmable.set_width(width)
+        y = run(slimmable, x[:, None])
+        cases.append((f"slimmable model at width {width}", path, submodel, y))
+    slimmable.set_width(None)
     for name in ["lstm.nam", "wavenet.nam", "wavenet_a1_standard.nam"]:
         cases.append(reference_case(reference_models / "nam" / name, x))
     compare(cases, nam_run([(path, x, submodel) for _, path, submodel, _ in cases]))
