@@ -22,6 +22,7 @@ from pathlib import Path
 
 import leanamp
 from leanamp.errors import LeanampError
+from leanamp.losses import esr_db
 
 REPORT_FILE = "report.html"
 
@@ -97,6 +98,7 @@ def _from_training_summary(summary: dict, out_dir: Path) -> ReportRun:
             "nonzero_parameters": summary.get("parameters"),
             "hidden_size": architecture.get("hidden_size"),
             "epochs": summary.get("epochs"),
+            "test_esr_by_width": summary.get("test_esr_by_width"),
         },
         artefacts={
             "model": summary.get("model"),
@@ -267,15 +269,43 @@ def _pruning_section(runs: list[ReportRun], work: Path) -> str:
     return "<h2>Pruning curves</h2>" + "".join(parts) if parts else ""
 
 
+def _by_width(run: ReportRun) -> list[tuple[int, float, float | None]]:
+    """(width, test ESR, RTF or None) of a slimmable run, ascending; empty for other runs."""
+    esr = run.metrics.get("test_esr_by_width") or {}
+    rtf = run.metrics.get("rtf_by_width") or {}
+    return sorted((int(w), value, rtf.get(w)) for w, value in esr.items())
+
+
+def _widths_section(runs: list[ReportRun]) -> str:
+    """Per slimmable run: the one model's test ESR and real-time factor at every width."""
+    parts = []
+    for r in runs:
+        rows = [[w, _percent(e), _num(esr_db(e), 3), _num(t, 3)] for w, e, t in _by_width(r)]
+        if r.done and rows:
+            parts.append(f"<h3>{_e(r.name)}</h3>"
+                         + _table(["width", "test ESR [%]", "ESR [dB]", "RTF"], rows))
+    if not parts:
+        return ""
+    return ("<h2>Slimmable models by width</h2><p>One model, run truncated to each width "
+            "(channels of its first layer array).</p>" + "".join(parts))
+
+
 def _pareto_section(runs: list[ReportRun], work: Path) -> str:
     from leanamp.report.figures import plot_pareto
 
-    points = [
-        {"label": r.name, "rtf": r.metrics["rtf"], "test_esr": r.metrics["test_esr"],
-         "group": f"{r.method} ({r.architecture})"}
-        for r in runs
-        if r.done and r.metrics.get("rtf") and r.metrics.get("test_esr")
-    ]
+    points = []
+    for r in runs:
+        widths = [(w, e, t) for w, e, t in _by_width(r) if t]
+        if r.done and widths:  # a slimmable model is one point per width
+            points += [
+                {"label": f"{r.name} w{w}", "rtf": t, "test_esr": e,
+                 "group": f"{r.method} widths ({r.architecture})"}
+                for w, e, t in widths
+            ]  # fmt: skip
+        elif r.done and r.metrics.get("rtf") and r.metrics.get("test_esr"):
+            points.append({"label": r.name, "rtf": r.metrics["rtf"],
+                           "test_esr": r.metrics["test_esr"],
+                           "group": f"{r.method} ({r.architecture})"})  # fmt: skip
     if not points:
         return ""
     png = plot_pareto(points, work / "pareto.png")
@@ -374,6 +404,7 @@ def build_report(path: str | os.PathLike, out: str | os.PathLike | None = None) 
         sections = [
             _runs_section(runs),
             _table_one_section(runs),
+            _widths_section(runs),
             _loss_section(runs, work),
             _pruning_section(runs, work),
             _pareto_section(runs, work),

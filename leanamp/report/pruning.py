@@ -80,18 +80,25 @@ class RealTimeFactor:
 
 
 def real_time_factor(
-    model: nn.Module, sample_rate: float, seconds: float = 1.0, repeats: int = 3
+    model: nn.Module,
+    sample_rate: float,
+    seconds: float = 1.0,
+    repeats: int = 3,
+    width: int | None = None,
 ) -> RealTimeFactor:
     """Processing time / audio time (median of `repeats` runs over `seconds` of audio; the paper
     used one second, three times). From `leanamp.runtime.bench` (streaming kernel, exact mode,
-    blocks of 256, one thread) when the runtime is installed, else from torch."""
+    blocks of 256, one thread, a WaveNet at `width` if given) when the runtime is installed,
+    else from torch."""
     try:
         from leanamp.runtime.bench import bench_models
     except ImportError:  # the runtime (numba) is optional; torch timing is labelled as such
-        return _torch_real_time_factor(model, sample_rate, seconds, repeats)
+        return _torch_real_time_factor(
+            model if width is None else model.sliced(width), sample_rate, seconds, repeats
+        )
     result = bench_models(
         {"model": model}, rate=sample_rate, seconds=seconds, repeats=repeats, modes=("exact",),
-        with_torch=False,
+        with_torch=False, widths=None if width is None else {"model": width},
     )[0]
     return RealTimeFactor(result.timings["exact"].rtf, "streaming runtime")
 

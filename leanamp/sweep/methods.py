@@ -200,7 +200,7 @@ def transfer_method(ctx: RunContext) -> MethodOutput:
 @register_method("slim")
 def slim_method(ctx: RunContext) -> MethodOutput:
     """Slimmable WaveNet training (a width drawn per batch; option widths: allowed channel
-    counts), then the test ESR at every width."""
+    counts), then the test ESR and the real-time factor at every width."""
     from leanamp.slim import evaluate_by_width, make_slimmable
 
     if ctx.spec.architecture != "wavenet":
@@ -210,9 +210,16 @@ def slim_method(ctx: RunContext) -> MethodOutput:
     if unknown:
         raise LeanampError(f"unknown slim options {unknown}; known: ['widths']")
     model = make_slimmable(build_model(ctx.spec, ctx.data.input_size), options.get("widths"))
+    from leanamp.report.pruning import real_time_factor
+
     output = _train(ctx, model)
-    by_width = evaluate_by_width(model, ctx.data.test)
+    model = model.cpu().eval()
+    by_width = evaluate_by_width(model, ctx.data.test or ctx.data.validation)
     output.metrics["test_esr_by_width"] = {str(w): value for w, value in by_width.items()}
+    output.metrics["rtf_by_width"] = {
+        str(w): real_time_factor(model, ctx.data.sample_rate, ctx.spec.rtf_seconds, width=w).value
+        for w in by_width
+    }
     return output
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from leanamp.errors import LeanampError
 from leanamp.report.figures import pareto_front
-from leanamp.report.html import build_report, load_report_runs
+from leanamp.report.html import _by_width, build_report, load_report_runs
 
 SECTIONS = ["All runs", "Pruning results (as in Table I)", "Loss curves", "Pruning curves",
             "Accuracy versus speed", "Spectra", "Settling time", "Listen"]
@@ -104,3 +104,32 @@ def test_report_page_loads_in_a_browser(sweep_report, chromium):
             a.preload = 'metadata'; a.load(); })))""")
     assert all(abs(d - 0.3) < 0.01 for d in durations)  # test clip: last 15% of 2 s
     page.close()
+
+
+def test_a_slimmable_run_is_reported_width_by_width(tmp_path):
+    import yaml
+
+    from leanamp.sweep import ResultsTable, execute_run, load_sweep_config
+
+    from .conftest import CONFIG
+
+    config = {**CONFIG, "name": "slim-report", "devices": [{"name": "od", "device": "overdrive"}],
+              "architectures": ["wavenet"], "sizes": [2], "methods": ["slim"],
+              "train": {"max_epochs": 1, "segment_seconds": 0.5, "batch_size": 4}}  # fmt: skip
+    config.pop("prune")
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    table = ResultsTable(out)
+    table.set_info(name=config["name"])
+    (spec,) = load_sweep_config(tmp_path / "sweep.yaml").runs
+    table.register(spec.run_id, spec.to_dict(), spec.name, f"runs/{spec.run_id}")
+    result = execute_run(spec.to_dict(), str(out / "runs" / spec.run_id))
+    table.mark_done(spec.run_id, result)
+    page = build_report(out).read_text()
+    assert "<h2>Slimmable models by width</h2>" in page and "<h2>Accuracy versus speed</h2>" in page
+    section = page.split("<h2>Slimmable models by width</h2>")[1].split("<h2>")[0]
+    for width in ("1", "2"):
+        esr = result["metrics"]["test_esr_by_width"][width]
+        assert f">{width}</td><td>{100 * esr:.2f}</td>" in section
+    runs = load_report_runs(out)[1]
+    assert [w for w, _, _ in _by_width(runs[0])] == [1, 2]

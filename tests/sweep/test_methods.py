@@ -99,6 +99,8 @@ def test_slim_run_reports_test_esr_at_every_width(write_config, tmp_path):
     result = execute_run(spec.to_dict(), str(tmp_path / "run"))
     by_width = result["metrics"]["test_esr_by_width"]
     assert sorted(by_width) == ["1", "2"] and all(np.isfinite(v) for v in by_width.values())
+    rtf = result["metrics"]["rtf_by_width"]
+    assert sorted(rtf) == ["1", "2"] and all(v > 0 for v in rtf.values())
 
 
 def test_missing_recordings_name_the_file(write_config, tmp_path):
