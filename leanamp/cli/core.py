@@ -164,7 +164,9 @@ def train(
     from leanamp.pipeline import train_on_data
     from leanamp.train import TrainConfig, default_segment_seconds
 
-    _check_architecture_options(architecture, slimmable, widths, hidden_size, residual, init_from)
+    allowed_widths = _check_architecture_options(
+        architecture, preset, slimmable, widths, hidden_size, residual, init_from
+    )
     if knob:
         from leanamp.knobs import load_knob_data, parse_knob_setting
 
@@ -200,7 +202,7 @@ def train(
         typer.echo(f"starting from {start.path}")
     else:
         model = _new_model(architecture, data.input_size, hidden_size, residual, preset,
-                           slimmable, widths, seed)  # fmt: skip
+                           slimmable, allowed_widths, seed)  # fmt: skip
     overrides = {"batch_size": batch_size, "learning_rate": learning_rate, "loss": loss}
     config = TrainConfig.recipe(
         recipe or ("nam" if architecture == "wavenet" else "quick"),
@@ -231,8 +233,17 @@ def train(
 
 
 def _check_architecture_options(
-    architecture: str, slimmable: bool, widths: str | None, hidden_size, residual, init_from
-) -> None:
+    architecture: str, preset: str, slimmable: bool, widths: str | None, hidden_size, residual,
+    init_from,
+) -> list[int] | None:
+    """Refuse option combinations before the (slow) data loading; returns the parsed --widths."""
+    from leanamp.models import ARCHITECTURES
+    from leanamp.models.wavenet import PRESETS
+
+    if architecture not in ARCHITECTURES:
+        raise LeanampError(f"--architecture {architecture!r}: choose lstm or wavenet")
+    if preset not in PRESETS:
+        raise LeanampError(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
     if architecture == "wavenet":
         lstm_only = {"--hidden-size": hidden_size, "--residual": residual, "--init-from": init_from}
         given = [name for name, value in lstm_only.items() if value is not None]
@@ -242,6 +253,10 @@ def _check_architecture_options(
         raise LeanampError("--slimmable and --widths apply to --architecture wavenet")
     if widths and not slimmable:
         raise LeanampError("--widths lists the widths of slimmable training: add --slimmable")
+    try:
+        return [int(w) for w in widths.split(",")] if widths else None
+    except ValueError:
+        raise LeanampError(f"--widths {widths!r}: give widths like 4,8,16") from None
 
 
 def _new_model(architecture, input_size, hidden_size, residual, preset, slimmable, widths, seed):
@@ -251,14 +266,10 @@ def _new_model(architecture, input_size, hidden_size, residual, preset, slimmabl
 
     torch.manual_seed(seed)
     try:
-        allowed = [int(w) for w in widths.split(",")] if widths else None
-    except ValueError:
-        raise LeanampError(f"--widths {widths!r}: give widths like 4,8,16") from None
-    try:
         return new_model(
             architecture, input_size, hidden_size=hidden_size or 16,
             residual=True if residual is None else residual, preset=preset,
-            slimmable=slimmable, widths=allowed,
+            slimmable=slimmable, widths=widths,
         )  # fmt: skip
     except ValueError as e:
         raise LeanampError(f"train: {e}") from None
