@@ -6,8 +6,9 @@
   followed by exact compression (leanamp.prune.compress) into a smaller dense LSTM;
 - dense LSTMs of the trimmed sizes trained from scratch for as many epochs as the trimmed model
   received in all (pretraining + retraining up to its iteration);
-- slimmable widths: the slimmable NAM WaveNet of benchmarks/bench_slim.py (trained on the real
-  pedal only; benchmarks/results/slim_models/slimmable.leanamp) evaluated here at each width.
+- slimmable widths: the slimmable NAM WaveNet of benchmarks/bench_slim.py for the same device
+  (benchmarks/results/slim_models[_overdrive]/slimmable.leanamp) evaluated here at each width;
+  `--refresh-slim` re-evaluates only these rows after bench_slim has trained a new model.
 
 Devices: `zendrive` (the real MorphDrive pedal zendrive g5 t3, split as in its PROVENANCE.md)
 and `overdrive` (the same dry clips rendered through leanamp's virtual overdrive). Training on
@@ -18,6 +19,7 @@ streaming kernel in fast mode, thread CPU time over audio time, median of 3 runs
     python benchmarks/bench_structured.py --device zendrive &
     python benchmarks/bench_structured.py --device overdrive &
     wait; python benchmarks/bench_structured.py --report
+    python benchmarks/bench_structured.py --device zendrive --refresh-slim
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from leanamp.train import TrainConfig, Trainer
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 CRITERIA = ("magnitude", "activation", "gradient", "mutual_information")
+SLIM = "slimmable WaveNet widths"
 
 
 def train_dense(model, train, validation, config: TrainConfig, epochs: int):
@@ -62,6 +65,29 @@ def entry(method: str, model, test: list[Clip], rate: int, **extra) -> dict:
     row = {"method": method, "test_esr": evaluate_esr(model, test), **extra}
     row.update(resources(model, rate, measure_rtf=True, seconds=1.0, repeats=3))
     return row
+
+
+def slimmable_rows(device: str, test: list[Clip], rate: int) -> list[dict]:
+    """The device's slimmable WaveNet from bench_slim.py at each width (none if not trained)."""
+    path = RESULTS / f"slim_models{'' if device == 'zendrive' else '_' + device}/slimmable.leanamp"
+    if not path.exists():
+        return []
+    slimmable, _ = load_model(path)
+    return [
+        entry(SLIM, model, test, rate, channels=list(model.channels))
+        for model in (slimmable.sliced(width) for width in slimmable.widths)
+    ]
+
+
+def refresh_slimmable_rows(device: str) -> None:
+    """Replace the slimmable rows of a finished run's results with the current model's."""
+    torch.set_num_threads(1)
+    path = RESULTS / f"structured_{device}.json"
+    summary = json.loads(path.read_text())
+    data = device_data(device)
+    rows = [r for r in summary["rows"] if r["method"] != SLIM]
+    summary["rows"] = rows + slimmable_rows(device, data.test, data.sample_rate)
+    write_text_atomic(path, json.dumps(summary, indent=1))
 
 
 def run_device(args) -> dict:
@@ -138,14 +164,8 @@ def run_device(args) -> dict:
         log(f"IMP level {level}: sparsity {sparsity:.2f}, effective hidden "
             f"{effective_hidden_size(imp)}, test ESR {rows[-1]['test_esr']:.4f}")  # fmt: skip
 
-    slim_path = RESULTS / "slim_models" / "slimmable.leanamp"
-    if args.device == "zendrive" and slim_path.exists():
-        slimmable, _ = load_model(slim_path)
-        for width in slimmable.widths:
-            model = slimmable.sliced(width)
-            rows.append(entry("slimmable WaveNet widths", model, test, rate,
-                              channels=list(model.channels)))  # fmt: skip
-        log("slimmable widths evaluated")
+    rows += slimmable_rows(args.device, test, rate)
+    log("slimmable widths evaluated")
 
     for hidden, iteration in sorted(sizes):
         if any(r["method"] == "dense from scratch" and r["hidden"] == hidden for r in rows):
@@ -169,7 +189,7 @@ MARKERS = {
     "structured: mutual_information": ("tab:red", "o"),
     "magnitude pruning + compression": ("tab:purple", "s"),
     "dense from scratch": ("tab:gray", "^"),
-    "slimmable WaveNet widths": ("tab:brown", "D"),
+    SLIM: ("tab:brown", "D"),
 }
 
 
@@ -244,6 +264,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=["zendrive", "overdrive"])
     parser.add_argument("--report", action="store_true", help="Merge results into the report.")
+    parser.add_argument("--refresh-slim", action="store_true",
+                        help="Only re-evaluate the slimmable rows of --device's results.")
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--pretrain", type=int, default=20, help="Epochs of the full model.")
     parser.add_argument("--iterations", type=int, default=5)
@@ -253,6 +275,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.report:
         write_report()
+    elif args.device and args.refresh_slim:
+        refresh_slimmable_rows(args.device)
     elif args.device:
         run_device(args)
     else:
