@@ -50,7 +50,8 @@ class TrainConfig:
     max_epochs: int = 200
     max_minutes: float | None = None  # time budget; the run stops at the next validation
     # "wall" (elapsed time) or "cpu" (this process's CPU time): a CPU-time budget gives models
-    # compared "for the same time" the same compute even while other jobs share the machine.
+    # compared "for the same time" the same compute even while other jobs share the machine
+    # (CPU training only: GPU work barely shows in CPU time).
     budget_clock: str = "wall"
     loss: str = "paper"
     grad_clip: float | None = None  # max gradient norm per update; None: no clipping (the paper)

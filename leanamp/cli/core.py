@@ -137,7 +137,9 @@ def train(
     epochs: int = typer.Option(200, help="Maximum epochs."),
     minutes: float = typer.Option(None, help="Time budget in minutes."),
     budget_clock: str = typer.Option(
-        "wall", help="What --minutes counts: wall (elapsed) or cpu (this process's CPU time)."
+        "wall",
+        help="What --minutes counts: wall (elapsed) or cpu (this process's CPU time: equal "
+        "compute for CPU runs that share a machine).",
     ),
     batch_size: int = typer.Option(None, help="Segments per mini-batch (overrides the recipe)."),
     segment_seconds: float = typer.Option(
