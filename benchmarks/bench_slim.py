@@ -17,8 +17,9 @@ benchmarks/results/, and the trained models to benchmarks/results/slim_models[_<
 `--reuse` can re-measure (e.g. after a kernel change) without retraining.
 
     python benchmarks/bench_slim.py --minutes 15 --jobs 2
-    python benchmarks/bench_slim.py --reuse
+    python benchmarks/bench_slim.py --reuse              # re-measure, train only missing models
     python benchmarks/bench_slim.py --device overdrive --minutes 15 --jobs 2
+    python benchmarks/bench_slim.py --reuse --long-slimmable 45   # + a slimmable model at 3x
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def build(name: str) -> WaveNet:
-    if name == "slimmable":
+    if name.startswith("slimmable"):
         return make_slimmable(WaveNet(preset("standard")))
     return WaveNet(preset("standard" if name == "full" else name))
 
@@ -120,20 +121,30 @@ def main() -> None:
     parser.add_argument("--rtf-seconds", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--reuse", action="store_true", help="load the models trained before")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the models trained before, train missing ones"
+    )
+    parser.add_argument(
+        "--long-slimmable", type=float, default=None, metavar="MINUTES",
+        help="also train a slimmable model for this CPU-time budget (e.g. the budget of all the "
+        "fixed-size models together)",
+    )  # fmt: skip
     args = parser.parse_args()
     tag = "" if args.device == "zendrive" else f"_{args.device}"
     models_dir = args.out / f"slim_models{tag}"
-    names = ["slimmable", "full", *args.presets]
-    paths = {name: models_dir / f"{name}.leanamp" for name in names}
+    budgets = {name: args.minutes for name in ["slimmable", "full", *args.presets]}
+    if args.long_slimmable:
+        budgets["slimmable_long"] = args.long_slimmable
+    paths = {name: models_dir / f"{name}.leanamp" for name in budgets}
 
-    if not args.reuse:
+    missing = [name for name in budgets if not (args.reuse and paths[name].exists())]
+    if missing:
         models_dir.mkdir(parents=True, exist_ok=True)
         # a killed benchmark takes its training workers with it (the pool terminates on exit)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
         # spawn: a fresh interpreter per model, no forked torch/numba state
         with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
-            jobs = [(name, args.device, args.minutes, paths[name]) for name in names]
+            jobs = [(name, args.device, budgets[name], paths[name]) for name in missing]
             for line in pool.starmap(train_and_save, jobs):
                 print(line, flush=True)
 
@@ -156,10 +167,14 @@ def main() -> None:
         })  # fmt: skip
         print(rows[-1], flush=True)
 
-    trained = {name: load_model(paths[name]) for name in names}
+    trained = {name: load_model(paths[name]) for name in budgets}
     slim, metadata = trained["slimmable"]
     for width in slim.widths:
         add("slimmable", slim, width, metadata["training"])
+    if "slimmable_long" in trained:
+        long, metadata = trained["slimmable_long"]
+        for width in long.widths:
+            add(f"slimmable, {args.long_slimmable:g} CPU min", long, width, metadata["training"])
     full, metadata = trained["full"]
     for width in range(1, full.channels[0] + 1):
         add("New (full)", full, width, metadata["training"])
@@ -219,7 +234,8 @@ def write_results(rows: list[dict], counts: dict, overhead: dict, args, data) ->
     kinds = sorted({r["model"] for r in rows}, key=lambda k: (k != "slimmable", k))
     for kind in kinds:
         pts = sorted((r["rtf"], r["test_esr"]) for r in rows if r["model"] == kind)
-        style = "-o" if kind == "slimmable" else ("--s" if kind == "New (full)" else "D")
+        styles = {"slimmable": "-o", "New (full)": "--s"}
+        style = styles.get(kind, "-^" if kind.startswith("slimmable") else "D")
         ax.plot(*zip(*pts, strict=True), style, label=kind, markersize=5)
     front_pts = sorted((r["rtf"], r["test_esr"]) for r in slim_rows if id(r) in front)
     ax.plot(*zip(*front_pts, strict=True), "k:", linewidth=1, label="slimmable Pareto front")
@@ -229,8 +245,7 @@ def write_results(rows: list[dict], counts: dict, overhead: dict, args, data) ->
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    minutes = max(r["cpu_seconds"] for r in rows) / 60
-    ax.set_title(f"Slimmable WaveNet, {source}, ~{minutes:.0f} CPU min per model", fontsize=9)
+    ax.set_title(f"Slimmable WaveNet, {source},\n{args.minutes:g} CPU min per model", fontsize=9)
     fig.tight_layout()
     fig.savefig(args.out / f"slim_pareto{tag}.png", dpi=120)
 
