@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import device_data  # benchmarks/common.py
+from common import device_data, result_suffix, slim_models_dir  # benchmarks/common.py
 
 from leanamp.formats.native import load_model, save_model
 from leanamp.losses_nam import NAM_RECIPE
@@ -130,8 +130,7 @@ def main() -> None:
         "fixed-size models together)",
     )  # fmt: skip
     args = parser.parse_args()
-    tag = "" if args.device == "zendrive" else f"_{args.device}"
-    models_dir = args.out / f"slim_models{tag}"
+    models_dir = slim_models_dir(args.out, args.device)
     budgets = {name: args.minutes for name in ["slimmable", "full", *args.presets]}
     if args.long_slimmable:
         budgets["slimmable_long"] = args.long_slimmable
@@ -187,7 +186,7 @@ def main() -> None:
 
 def write_results(rows: list[dict], counts: dict, overhead: dict, args, data) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
-    tag = "" if args.device == "zendrive" else f"_{args.device}"
+    tag = result_suffix(args.device)
     source = (
         "MorphDrive zendrive g5 t3" if args.device == "zendrive"
         else f"virtual {args.device} (gain 0.7) on the MorphDrive dry clips"

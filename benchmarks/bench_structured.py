@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import device_data, first_seconds  # benchmarks/common.py
+from common import device_data, first_seconds, slim_models_dir  # benchmarks/common.py
 
 from leanamp.data import Clip
 from leanamp.files import atomic_path, write_text_atomic
@@ -69,7 +69,7 @@ def entry(method: str, model, test: list[Clip], rate: int, **extra) -> dict:
 
 def slimmable_rows(device: str, test: list[Clip], rate: int) -> list[dict]:
     """The device's slimmable WaveNet from bench_slim.py at each width (none if not trained)."""
-    path = RESULTS / f"slim_models{'' if device == 'zendrive' else '_' + device}/slimmable.leanamp"
+    path = slim_models_dir(RESULTS, device) / "slimmable.leanamp"
     if not path.exists():
         return []
     slimmable, _ = load_model(path)

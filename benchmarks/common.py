@@ -36,5 +36,15 @@ def device_data(device: str) -> DeviceData:
     return data if device == "zendrive" else rendered_through(device, data)
 
 
+def slim_models_dir(results: Path, device: str) -> Path:
+    """Where bench_slim.py keeps a device's trained models (the real pedal's without a suffix)."""
+    return results / f"slim_models{result_suffix(device)}"
+
+
+def result_suffix(device: str) -> str:
+    """How result files name the device: nothing for the real pedal, "_<circuit>" otherwise."""
+    return "" if device == "zendrive" else f"_{device}"
+
+
 def first_seconds(clips: list[Clip], seconds: float) -> list[Clip]:
     return [c.slice(0, int(seconds * c.sample_rate)) for c in clips]
