@@ -357,6 +357,15 @@ def estimate_alignment(
     joint_spectra = spectra[0]
     for s in spectra[1:]:
         joint_spectra = joint_spectra + s
+    everything = ", ".join(names) if len(names) <= 4 else f"{len(names)} clips"
+    # A near-pure tone's delay is only known modulo its period: any estimate is a guess, and the
+    # checks below would blame swapped files or an echo.
+    if _occupied_bins(joint_spectra.sxx) < NARROW_BAND_BINS:
+        raise DataError(
+            f"{everything}: the input is nearly a pure tone, too narrow-band to measure latency "
+            "(a delay by whole periods looks the same). Record a varied input (playing, a sweep "
+            "or noise), or skip alignment (--no-align) if the latency is known to be 0."
+        )
     joint_resp = _response(joint_spectra, nfft, input_range_db)
 
     def estimate(response: _Response) -> _Estimate:
@@ -367,15 +376,6 @@ def estimate_alignment(
 
     joint = estimate(joint_resp)
     snr_db = 20 * np.log10(joint.snr)
-    everything = ", ".join(names) if len(names) <= 4 else f"{len(names)} clips"
-    # A near-pure tone's delay is only known modulo its period: any estimate is a guess, and the
-    # checks below would blame swapped files or an echo.
-    if _occupied_bins(joint_spectra.sxx) < NARROW_BAND_BINS:
-        raise DataError(
-            f"{everything}: the input is nearly a pure tone, too narrow-band to measure latency "
-            "(a delay by whole periods looks the same). Record a varied input (playing, a sweep "
-            "or noise), or skip alignment (--no-align) if the latency is known to be 0."
-        )
     if snr_db < min_snr_db:
         raise DataError(
             f"{everything}: the target does not follow the input (response only {snr_db:.1f} dB "
