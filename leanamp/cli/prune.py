@@ -93,13 +93,13 @@ def prune(
         input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
     )
     typer.echo(data.summary())
+    if model_path is not None:
+        model, _ = load_any(model_path)
+    else:
+        model = LSTMModel(hidden_size, input_size=data.input_size, residual=residual)
     if method == "structured":
         from leanamp.prune.structured import StructuredConfig, run_structured
 
-        if model_path is not None:
-            model, _ = load_any(model_path)
-        else:
-            model = LSTMModel(hidden_size, input_size=data.input_size, residual=residual)
         config = StructuredConfig(
             criterion=criterion, selection=selection, fraction=unit_fraction,
             iterations=iterations, rewind=rewind,
@@ -124,12 +124,8 @@ def prune(
         typer.echo(f"{summary['esr_split']} ESR {summary['esr']:.4f}")
         typer.echo(f"model: {summary['model']}")
         return
-    if model_path is not None:
-        model, _ = load_any(model_path)
-        if not isinstance(model, LSTMModel):
-            raise LeanampError(f"{model_path}: pruning needs an LSTM model, not {model.config}")
-    else:
-        model = LSTMModel(hidden_size, input_size=data.input_size, residual=residual)
+    if not isinstance(model, LSTMModel):
+        raise LeanampError(f"{model_path}: pruning needs an LSTM model, not {model.config}")
     search = SearchConfig(
         iterations=iterations,
         prune_fraction=prune_fraction,
