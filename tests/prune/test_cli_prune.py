@@ -59,3 +59,20 @@ def test_prune_command_runs_the_whole_recipe(clips, tmp_path, run_cli):
     assert (out / "pruned.leanamp").exists() and (out / "search.png").exists()
     report = (out / "report.md").read_text()
     assert "Mask search" in report and "| 1 | 50.00 |" in report
+
+
+def test_the_mask_search_refuses_a_wavenet_start_model(clips, tmp_path, run_cli):
+    from leanamp.models import new_model
+
+    train, val = clips
+    for folder in ("dry", "wet"):
+        (tmp_path / folder).mkdir()
+    for clip in [*train, *val]:
+        write_audio(tmp_path / "dry" / f"{clip.name}.wav", clip.input, clip.sample_rate)
+        write_audio(tmp_path / "wet" / f"{clip.name}.wav", clip.target, clip.sample_rate)
+    save_model(new_model("wavenet", preset="nano"), tmp_path / "wn.leanamp")
+    code, _, err = run_cli([
+        "prune", str(tmp_path / "dry"), str(tmp_path / "wet"), "--out", str(tmp_path / "out"),
+        "--validation", "val", "--model", str(tmp_path / "wn.leanamp"), "--no-align",
+    ])
+    assert code == 2 and "wn.leanamp: pruning needs an LSTM model" in err
