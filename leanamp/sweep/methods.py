@@ -206,9 +206,7 @@ def slim_method(ctx: RunContext) -> MethodOutput:
     if ctx.spec.architecture != "wavenet":
         raise LeanampError("slimmable training is for WaveNets: use architectures [wavenet]")
     options = dict(ctx.spec.method_options)
-    unknown = sorted(set(options) - {"widths"})
-    if unknown:
-        raise LeanampError(f"unknown slim options {unknown}; known: ['widths']")
+    _refuse_unknown_options("slim", options, {"widths"})
     model = make_slimmable(build_model(ctx.spec, ctx.data.input_size), options.get("widths"))
     from leanamp.report.pruning import real_time_factor
 
@@ -221,6 +219,12 @@ def slim_method(ctx: RunContext) -> MethodOutput:
         for w in by_width
     }
     return output
+
+
+def _refuse_unknown_options(method: str, options: dict, known: set[str]) -> None:
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise LeanampError(f"unknown {method} options {unknown}; known: {sorted(known)}")
 
 
 def _as_list(value) -> list:
@@ -238,10 +242,7 @@ def prune_method(ctx: RunContext) -> MethodOutput:
         raise LeanampError("the mask search prunes LSTM models: use architectures [lstm]")
     options = dict(ctx.spec.method_options)
     tolerance = float(options.pop("choose_tolerance", 0.1))
-    known = set(SearchConfig.__dataclass_fields__)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise LeanampError(f"unknown prune options {unknown}; known: {sorted(known)}")
+    _refuse_unknown_options("prune", options, set(SearchConfig.__dataclass_fields__))
     model = build_model(ctx.spec, ctx.data.input_size)
     search_dir = ctx.run_dir / "search"
     result = mask_search(
@@ -288,10 +289,7 @@ def structured_method(ctx: RunContext) -> MethodOutput:
 
     options = dict(ctx.spec.method_options)
     tolerance = float(options.pop("choose_tolerance", 0.1))
-    known = set(StructuredConfig.__dataclass_fields__)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise LeanampError(f"unknown structured options {unknown}; known: {sorted(known)}")
+    _refuse_unknown_options("structured", options, set(StructuredConfig.__dataclass_fields__))
     out = ctx.run_dir / "structured"
     # The structured search keeps no mid-run checkpoint: an interrupted attempt starts over.
     shutil.rmtree(out, ignore_errors=True)
