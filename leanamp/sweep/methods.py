@@ -201,6 +201,7 @@ def transfer_method(ctx: RunContext) -> MethodOutput:
 def slim_method(ctx: RunContext) -> MethodOutput:
     """Slimmable WaveNet training (a width drawn per batch; option widths: allowed channel
     counts), then the test ESR and the real-time factor at every width."""
+    from leanamp.report.pruning import real_time_factor
     from leanamp.slim import evaluate_by_width, make_slimmable
 
     if ctx.spec.architecture != "wavenet":
@@ -208,8 +209,6 @@ def slim_method(ctx: RunContext) -> MethodOutput:
     options = dict(ctx.spec.method_options)
     _refuse_unknown_options("slim", options, {"widths"})
     model = make_slimmable(build_model(ctx.spec, ctx.data.input_size), options.get("widths"))
-    from leanamp.report.pruning import real_time_factor
-
     output = _train(ctx, model)
     model = model.cpu().eval()
     by_width = evaluate_by_width(model, ctx.data.test or ctx.data.validation)
