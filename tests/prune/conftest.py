@@ -7,6 +7,7 @@ import pytest
 import scipy.signal as ss
 import torch
 
+from leanamp.audio.io import write_audio
 from leanamp.data import Clip
 from leanamp.models import LSTMModel
 from leanamp.train import TrainConfig
@@ -23,6 +24,18 @@ def clips() -> tuple[list[Clip], list[Clip]]:
     return [Clip("train", x[: RATE * 2], y[: RATE * 2], RATE)], [
         Clip("val", x[RATE * 2 :], y[RATE * 2 :], RATE)
     ]
+
+
+@pytest.fixture
+def recordings(clips, tmp_path):
+    """The clips written as dry/ and wet/ folders of WAV files under tmp_path (returned)."""
+    train, val = clips
+    for folder in ("dry", "wet"):
+        (tmp_path / folder).mkdir()
+    for clip in [*train, *val]:
+        write_audio(tmp_path / "dry" / f"{clip.name}.wav", clip.input, clip.sample_rate)
+        write_audio(tmp_path / "wet" / f"{clip.name}.wav", clip.target, clip.sample_rate)
+    return tmp_path
 
 
 def _small_config(**overrides) -> TrainConfig:

@@ -3,7 +3,6 @@ import json
 import numpy as np
 import torch
 
-from leanamp.audio.io import write_audio
 from leanamp.formats.native import load_model, save_model
 from leanamp.inference import run_model
 from leanamp.models import LSTMModel
@@ -37,13 +36,7 @@ def test_compress_command_refuses_multi_layer_models(tmp_path, run_cli):
     assert "deep.leanamp" in err and "single-layer" in err
 
 
-def test_prune_command_runs_the_whole_recipe(clips, tmp_path, run_cli):
-    train, val = clips
-    for folder in ("dry", "wet"):
-        (tmp_path / folder).mkdir()
-    for clip in [*train, *val]:
-        write_audio(tmp_path / "dry" / f"{clip.name}.wav", clip.input, clip.sample_rate)
-        write_audio(tmp_path / "wet" / f"{clip.name}.wav", clip.target, clip.sample_rate)
+def test_prune_command_runs_the_whole_recipe(recordings, tmp_path, run_cli):
     out = tmp_path / "out"
     code, printed, _ = run_cli([
         "prune", str(tmp_path / "dry"), str(tmp_path / "wet"), "--out", str(out),
@@ -61,15 +54,9 @@ def test_prune_command_runs_the_whole_recipe(clips, tmp_path, run_cli):
     assert "Mask search" in report and "| 1 | 50.00 |" in report
 
 
-def test_the_mask_search_refuses_a_wavenet_start_model(clips, tmp_path, run_cli):
+def test_the_mask_search_refuses_a_wavenet_start_model(recordings, tmp_path, run_cli):
     from leanamp.models import new_model
 
-    train, val = clips
-    for folder in ("dry", "wet"):
-        (tmp_path / folder).mkdir()
-    for clip in [*train, *val]:
-        write_audio(tmp_path / "dry" / f"{clip.name}.wav", clip.input, clip.sample_rate)
-        write_audio(tmp_path / "wet" / f"{clip.name}.wav", clip.target, clip.sample_rate)
     save_model(new_model("wavenet", preset="nano"), tmp_path / "wn.leanamp")
     code, _, err = run_cli([
         "prune", str(tmp_path / "dry"), str(tmp_path / "wet"), "--out", str(tmp_path / "out"),

@@ -2,19 +2,8 @@ import json
 
 import torch
 
-from leanamp.audio.io import write_audio
 from leanamp.formats.native import load_model, save_model
 from leanamp.models.wavenet import WaveNet
-
-
-def write_pairs(tmp_path, clips):
-    train, val = clips
-    for folder in ("dry", "wet"):
-        (tmp_path / folder).mkdir()
-    for clip in [*train, *val]:
-        write_audio(tmp_path / "dry" / f"{clip.name}.wav", clip.input, clip.sample_rate)
-        write_audio(tmp_path / "wet" / f"{clip.name}.wav", clip.target, clip.sample_rate)
-
 
 COMMON = [
     "--validation", "val", "--iterations", "2", "--max-epochs-per-iteration", "1",
@@ -23,8 +12,7 @@ COMMON = [
 ]  # fmt: skip
 
 
-def test_structured_method_trims_a_wavenet_by_activation(clips, tmp_path, run_cli):
-    write_pairs(tmp_path, clips)
+def test_structured_method_trims_a_wavenet_by_activation(recordings, tmp_path, run_cli):
     common = {"condition_size": 1, "kernel_size": 3, "activation": "Tanh", "gated": True}
     layers = [
         {"input_size": 1, "head_size": 2, "channels": 4, "dilations": [1, 2], "head_bias": False,
@@ -50,8 +38,7 @@ def test_structured_method_trims_a_wavenet_by_activation(clips, tmp_path, run_cl
     assert summary["units"] == {"array0": 1, "array1": 1}
 
 
-def test_structured_method_rejects_unknown_options(clips, tmp_path, run_cli):
-    write_pairs(tmp_path, clips)
+def test_structured_method_rejects_unknown_options(recordings, tmp_path, run_cli):
     code, _, err = run_cli([
         "prune", str(tmp_path / "dry"), str(tmp_path / "wet"), "--out", str(tmp_path / "o"),
         "--method", "structured", "--criterion", "luck", "--hidden-size", "4", *COMMON,
