@@ -401,8 +401,9 @@ def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict
         previous = json.loads(result_path.read_text())
         if previous.get("status") == "done":
             return previous
+    resumed = run_dir.exists() and any(run_dir.iterdir())
     run_dir.mkdir(parents=True, exist_ok=True)
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     data = build_device_data(spec)
     train_config = TrainConfig.from_dict(spec.train)
     ctx = RunContext(spec, run_dir, data, train_config, progress)
@@ -427,6 +428,10 @@ def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict
         # Relative to the run folder, so a sweep folder can be moved or copied whole.
         "artefacts": _relative_to(artefacts, run_dir),
         "seconds": time.time() - started,
+        # CPU time of this run's process: training and measuring, the compute a method is charged.
+        # A resumed run counts only its last attempt: "resumed" marks such undercounts.
+        "cpu_seconds": time.process_time() - cpu_started,
+        "resumed": resumed,
         "architecture": getattr(output.model, "config", {}),
     }
     write_text_atomic(result_path, json.dumps(result, indent=1))

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Issue 16, part 1: the grid of dense fronts and lean methods on the real MorphDrive pedals, most
+# informative stages first. Every stage is a `leanamp sweep`: run this again after any
+# interruption and finished runs are skipped, unfinished ones resume from their checkpoints.
+#   bash benchmarks/lean/run_grid.sh [GRID_DIR] [NUM_CPUS]     (default /work/leangrid, 1 CPU)
+# Afterwards: python benchmarks/lean/tables.py GRID_DIR  (tables in benchmarks/results/lean*)
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+grid="${1:-/work/leangrid}"
+cpus="${2:-1}"
+leanamp="${LEANAMP:-$here/../../.venv/bin/leanamp}"
+stages=(
+  zendrive-front-s0 zendrive-methods-s0 zendrive-front-s12 zendrive-front-more
+  zendrive-methods-more honeybee-front souldriven-front
+)
+for stage in "${stages[@]}"; do
+  echo "== stage $stage ($(date -u +%H:%M:%S))"
+  "$leanamp" sweep "$here/$stage.yaml" --out "$grid/$stage" --num-cpus "$cpus"
+done
