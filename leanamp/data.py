@@ -153,6 +153,12 @@ def split_by_names(
 ) -> tuple[list[Clip], list[Clip], list[Clip]]:
     """Whole clips to validation and test by name; the rest train."""
     names = {c.name for c in clips}
+    both = sorted(set(validation) & set(test))
+    if both:
+        raise DataError(
+            f"clip(s) {both} named for both --validation and --test: the test figure must come "
+            "from audio not used to choose the model; name different clips"
+        )
     for wanted in [*validation, *test]:
         if wanted not in names:
             raise DataError(f"split names clip {wanted!r}, but the clips are {sorted(names)}")

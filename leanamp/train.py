@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from lightning_fabric import Fabric
 from torch import nn
-from tqdm.auto import tqdm
 
 from leanamp.data import Clip, make_segments
 from leanamp.errors import LeanampError
@@ -33,6 +32,7 @@ from leanamp.files import atomic_path, write_text_atomic
 from leanamp.formats.native import save_model
 from leanamp.inference import run_model
 from leanamp.losses import build_loss, esr
+from leanamp.progress import Progress, clock_text
 
 
 @dataclass
@@ -65,16 +65,27 @@ class TrainConfig:
     cpu_threads: int = 1
 
     def __post_init__(self) -> None:
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise LeanampError(
+                f"--minutes {self.max_minutes:g}: the time budget must be positive (or leave "
+                "--minutes out to train for --epochs)"
+            )
+        for flag, value in (("--batch-size", self.batch_size),
+                            ("--validate-every", self.validate_every)):  # fmt: skip
+            if value < 1:
+                raise LeanampError(f"{flag} {value}: must be at least 1")
+        if not self.segment_seconds > 0 or not self.learning_rate > 0:
+            raise LeanampError("--segment-seconds and --learning-rate must be positive")
         if self.budget_clock not in BUDGET_CLOCKS:
             raise LeanampError(
-                f"unknown budget clock {self.budget_clock!r}; choose one of {sorted(BUDGET_CLOCKS)}"
+                f"--budget-clock {self.budget_clock!r}: choose one of {', '.join(BUDGET_CLOCKS)}"
             )
 
     @classmethod
     def recipe(cls, name: str, **overrides) -> TrainConfig:
         """A named recipe ("paper" or "quick") with any field overridden."""
         if name not in RECIPES:
-            raise LeanampError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
+            raise LeanampError(f"--recipe {name!r}: choose one of {', '.join(RECIPES)}")
         return cls(**{**RECIPES[name], **overrides})
 
     @classmethod
@@ -164,12 +175,17 @@ class Trainer:
             raise LeanampError(
                 f"the model takes {model_input_size(model)} input channels but the data has "
                 f"{self.inputs.shape[-1]} (audio + knobs): build the model with "
-                f"input_size={self.inputs.shape[-1]}"
+                f"{self.inputs.shape[-1]} input channels"
             )
         self.validation_clips = validation_clips
         self.metadata = dict(metadata or {})
         self.metadata.setdefault("sample_rate", self.sample_rate)
         self.progress = progress and self.fabric.is_global_zero
+        # Replaced in fit() (or by a caller running epochs itself) with a display that knows the
+        # epochs and budget; display_start is the epoch its count starts from.
+        self.stage = "train"  # what fit()'s display calls this training
+        self.display = Progress(self.stage, enabled=False)
+        self.display_start = 0
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.after_step_hooks: list[Callable[[nn.Module], None]] = []
         self.history: list[dict] = []
@@ -220,21 +236,17 @@ class Trainer:
         world = self.fabric.world_size
         batches = batches[: max(1, len(batches) // world * world)][self.fabric.global_rank :: world]
         losses = []
-        bar = tqdm(
-            batches,
-            desc=f"epoch {self.epoch + 1}",
-            leave=False,
-            disable=not self.progress,
-            unit="batch",
-        )
-        for index in bar:
+        for count, index in enumerate(batches):
             x = self.fabric.to_device(self.inputs[index])
             y = self.fabric.to_device(self.targets[index])
             hook = getattr(self.model, "on_train_batch_start", None)
             if hook is not None:
                 hook(self._batch_rng)
             losses.extend(self._train_batch(x, y))
-            bar.set_postfix(loss=f"{np.mean(losses):.4f}", lr=f"{self.learning_rate:.1e}")
+            self.display.update(
+                self.epoch - self.display_start + (count + 1) / len(batches),
+                f"loss {np.mean(losses):.4f} lr {self.learning_rate:.1e}",
+            )
         return float(np.mean(losses)) if losses else math.nan
 
     def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
@@ -347,6 +359,23 @@ class Trainer:
             )
         budget_clock = BUDGET_CLOCKS[cfg.budget_clock]
         started, budget_started = time.monotonic(), budget_clock()
+        self.display_start = 0
+        self.display = Progress(
+            self.stage, max_epochs, "epochs",
+            budget_seconds=None if cfg.max_minutes is None else 60 * cfg.max_minutes,
+            clock=budget_clock, enabled=self.progress,
+        )  # fmt: skip
+        try:
+            return self._fit_epochs(max_epochs, started, budget_clock, budget_started)
+        except KeyboardInterrupt:
+            self._restore_best()
+            result = self._result(time.monotonic() - started, "interrupted")
+            raise TrainingInterrupted(result) from None
+        finally:
+            self.display.close()
+
+    def _fit_epochs(self, max_epochs, started, budget_clock, budget_started) -> TrainResult:
+        cfg = self.config
         stopped_because = "max_epochs"
         best_state = None
         while self.epoch < max_epochs:
@@ -362,6 +391,10 @@ class Trainer:
                 if record["validation_loss"] <= self.best_loss:
                     best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
                 self.history.append(record)
+                self.display.line(
+                    f"epoch {self.epoch}: train loss {train_loss:.4g}, validation ESR "
+                    f"{record['validation_esr']:.4g} (best: epoch {self.best_epoch})"
+                )
                 out_of_time = (
                     cfg.max_minutes is not None
                     and budget_clock() - budget_started > 60 * cfg.max_minutes
@@ -418,6 +451,26 @@ class Trainer:
             stopped_because=stopped_because,
             history=self.history,
             run_dir=self.run_dir,
+        )
+
+
+class TrainingInterrupted(LeanampError):
+    """Ctrl-C during training: the model holds the best weights so far; `result` says where."""
+
+    exit_code = 130
+    prefix = "interrupted"
+
+    def __init__(self, result: TrainResult, saved: Path | None = None):
+        self.result = result
+        if saved is None and result.run_dir is not None and result.best_epoch:
+            saved = result.run_dir / "best.leanamp"
+        if result.best_epoch and saved is not None:
+            best = f"the best model so far (epoch {result.best_epoch}) is saved as {saved}"
+        else:
+            best = "no validation had finished, so there is no model yet"
+        super().__init__(
+            f"training stopped at epoch {result.epochs} after {clock_text(result.seconds)}; "
+            f"{best}. Run the same command with --resume to continue from the last validation"
         )
 
 

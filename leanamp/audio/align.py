@@ -398,7 +398,7 @@ def estimate_alignment(
     if latency > max_latency:
         raise DataError(
             f"{everything}: the target starts responding after {latency} samples, beyond "
-            f"max_latency={max_latency}; raise max_latency or trim the recording's start"
+            f"the {max_latency}-sample limit; trim the recording's start"
         )
 
     per_clip: list[ClipEstimate] = []

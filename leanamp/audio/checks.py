@@ -225,7 +225,7 @@ def check_pair(
             f"{target_name}: sample rate {target_rate} Hz, but the input {input_name} is "
             f"{input_rate} Hz"
             + (f" and {rate} Hz was asked for" if sample_rate else "")
-            + ". Allow resampling (resample_target=True, the default; CLI: drop --no-resample) "
+            + ". Allow resampling (drop --no-resample) "
             "or export both files at the same rate."
         )
     if input_rate != rate:

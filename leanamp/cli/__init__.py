@@ -37,5 +37,5 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="leanamp")
     except LeanampError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"{getattr(e, 'prefix', 'error')}: {e}", file=sys.stderr)
         sys.exit(e.exit_code)

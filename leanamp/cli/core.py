@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from leanamp.cli.app import app
@@ -49,20 +48,12 @@ def demo(
 ):
     """Generate a virtual-pedal dataset, train a small LSTM, evaluate, and write the results."""
     from leanamp.demo import run_demo
-    from leanamp.losses import esr_db
+    from leanamp.pipeline import summary_lines
 
     summary = run_demo(out, minutes=minutes, hidden_size=hidden_size, resume=resume)
     typer.echo(f"device:     {summary['device']}")
     typer.echo(f"alignment:  {summary['alignment']}")
-    typer.echo(
-        f"trained:    {summary['epochs']} epochs in {summary['train_seconds']:.0f} s, "
-        f"{summary['parameters']} parameters"
-    )
-    typer.echo(f"test ESR:   {summary['test_esr']:.4f} ({esr_db(summary['test_esr']):.1f} dB)")
-    typer.echo(f"model:      {summary['model']}")
-    typer.echo(f"curves:     {summary['loss_curves']}")
-    typer.echo(f"audio:      {Path(summary['audio'][0]).parent}/")
-    typer.echo(f"summary:    {Path(summary['model']).parent / 'summary.json'}")
+    typer.echo("\n".join(summary_lines(summary)))
 
 
 @app.command("check-data")
@@ -163,11 +154,31 @@ def train(
     name: str = typer.Option("model", help="Model file name (without suffix)."),
 ):
     """Train an LSTM or WaveNet model of a device from input/target recordings."""
-    from leanamp.pipeline import train_on_data
+    from dataclasses import replace
+
+    from leanamp.models import check_hidden_size
+    from leanamp.pipeline import check_run_folder, summary_lines, train_on_data
     from leanamp.train import TrainConfig, default_segment_seconds
 
     allowed_widths = _check_architecture_options(
         architecture, preset, slimmable, widths, hidden_size, residual, init_from
+    )
+    check_run_folder(out, resume)
+    if hidden_size is not None:
+        check_hidden_size(hidden_size)
+    overrides = {"batch_size": batch_size, "learning_rate": learning_rate, "loss": loss}
+    # Built before the data loads, so a bad --minutes or --recipe is refused at once.
+    config = TrainConfig.recipe(
+        recipe or ("nam" if architecture == "wavenet" else "quick"),
+        **{k: v for k, v in overrides.items() if v is not None},
+        validate_every=validate_every,
+        early_stop_patience=patience,
+        max_epochs=epochs,
+        max_minutes=minutes,
+        budget_clock=budget_clock,
+        seed=seed,
+        accelerator=accelerator,
+        devices=devices,
     )
     if knob:
         from leanamp.knobs import load_knob_data, parse_knob_setting
@@ -205,19 +216,9 @@ def train(
     else:
         model = _new_model(architecture, data.input_size, hidden_size, residual, preset,
                            slimmable, allowed_widths, seed)  # fmt: skip
-    overrides = {"batch_size": batch_size, "learning_rate": learning_rate, "loss": loss}
-    config = TrainConfig.recipe(
-        recipe or ("nam" if architecture == "wavenet" else "quick"),
-        **{k: v for k, v in overrides.items() if v is not None},
+    config = replace(
+        config,
         segment_seconds=segment_seconds or default_segment_seconds(model, data.sample_rate),
-        validate_every=validate_every,
-        early_stop_patience=patience,
-        max_epochs=epochs,
-        max_minutes=minutes,
-        budget_clock=budget_clock,
-        seed=seed,
-        accelerator=accelerator,
-        devices=devices,
     )
     summary = train_on_data(
         data,
@@ -228,10 +229,7 @@ def train(
         name=name,
         extra_summary={"start": start.to_dict()} if start else None,
     )
-    typer.echo(f"test ESR {summary['test_esr']:.4f} ({summary['test_esr_db']:.1f} dB)")
-    for width, value in summary.get("test_esr_by_width", {}).items():
-        typer.echo(f"  at width {width}: {value:.4f}")
-    typer.echo(f"model: {summary['model']}")
+    typer.echo("\n".join(summary_lines(summary)))
 
 
 def _check_architecture_options(
@@ -269,7 +267,7 @@ def _new_model(architecture, input_size, hidden_size, residual, preset, slimmabl
     torch.manual_seed(seed)
     try:
         return new_model(
-            architecture, input_size, hidden_size=hidden_size or 16,
+            architecture, input_size, hidden_size=16 if hidden_size is None else hidden_size,
             residual=True if residual is None else residual, preset=preset,
             slimmable=slimmable, widths=widths,
         )  # fmt: skip
@@ -283,21 +281,19 @@ def evaluate_command(
     input_path: Path = typer.Argument(..., metavar="INPUT", help=INPUT_HELP),
     target_path: Path = typer.Argument(..., metavar="TARGET", help=TARGET_HELP),
     target_prefix: str = typer.Option("", help=PREFIX_HELP),
+    knob: list[float] = typer.Option(
+        None, help="Knob value(s) 0..1 for a knob-conditioned model (repeat per knob)."
+    ),
     align: bool = typer.Option(True, help="Estimate and apply latency and polarity."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
-    """ESR of a model on recordings, per clip and overall."""
-    from leanamp.data import find_pairs, load_clips
-    from leanamp.formats import load_any
-    from leanamp.train import evaluate
+    """ESR of a model on recordings: per clip, over held-out clips, and over training clips."""
+    from leanamp.pipeline import evaluate_recordings, evaluation_table
 
-    model, _ = load_any(model_path)
-    clips, _, _ = load_clips(find_pairs(input_path, target_path, target_prefix), align=align)
-    evaluation = evaluate(model, clips)
-    if as_json:
-        typer.echo(json.dumps({"per_clip": evaluation.per_clip, "overall": evaluation.overall}))
-    else:
-        typer.echo(evaluation.table())
+    result = evaluate_recordings(
+        model_path, input_path, target_path, target_prefix, knob or None, align
+    )
+    typer.echo(json.dumps(result) if as_json else evaluation_table(result))
 
 
 @app.command("process")
@@ -308,41 +304,8 @@ def process(
     knob: list[float] = typer.Option(None, help="Knob value(s) 0..1 for conditioned models."),
     width: int = typer.Option(None, help="Channel width of a slimmable WaveNet (default: full)."),
 ):
-    """Run a model over an audio file and write the result."""
-    from leanamp.audio.io import read_audio, resample, write_audio
-    from leanamp.formats import load_any
-    from leanamp.inference import run_model
+    """Run a model over an audio file and write the result (at the model's sample rate)."""
+    from leanamp.inference import process_file
 
-    model, metadata = load_any(model_path)
-    if width is not None:
-        if not hasattr(model, "set_width"):
-            raise LeanampError(
-                f"{model_path}: --width needs a slimmable WaveNet, not an "
-                f"{model.config['architecture']} model"
-            )
-        try:
-            model.set_width(width)
-        except ValueError as e:
-            raise LeanampError(f"{model_path}: {e}") from None
-    audio = read_audio(input_path)
-    rate = int(metadata.get("sample_rate") or audio.sample_rate)
-    x = audio.samples[:, :1]
-    if audio.sample_rate != rate:
-        x = resample(x, audio.sample_rate, rate)
-    input_size = int(model.config.get("input_size", 1))
-    knobs = list(knob or [])
-    if audio.samples.shape[1] == input_size and not knobs:
-        x = (
-            audio.samples
-            if audio.sample_rate == rate
-            else resample(audio.samples, audio.sample_rate, rate)
-        )
-    elif len(knobs) == input_size - 1:
-        x = np.concatenate([x, np.tile(np.float32(knobs), (len(x), 1))], axis=1)
-    else:
-        raise LeanampError(
-            f"{model_path} takes {input_size - 1} knob value(s): pass --knob that many times "
-            f"(got {len(knobs)})"
-        )
-    write_audio(output_path, run_model(model, x), rate)
-    typer.echo(f"wrote {output_path} ({len(x) / rate:.1f} s at {rate} Hz)")
+    path, seconds, rate = process_file(model_path, input_path, output_path, knob, width)
+    typer.echo(f"wrote {path} ({seconds:.1f} s at {rate} Hz)")

@@ -83,20 +83,29 @@ def prune(
     validation ESR is within --tolerance of the untrimmed one's (or --level).
     """
     from leanamp.formats import load_any
-    from leanamp.models import LSTMModel
-    from leanamp.prune.search import SearchConfig, prune_device
+    from leanamp.models import LSTMModel, check_hidden_size, new_model
+    from leanamp.prune.search import SearchConfig, check_prune_folder, prune_device
     from leanamp.train import TrainConfig
 
     if method not in ("magnitude", "structured"):
         raise LeanampError(f"unknown --method {method!r}: use magnitude or structured")
+    check_prune_folder(out, resume and method == "magnitude")
+    if model_path is None:
+        check_hidden_size(hidden_size)
+    else:
+        model, _ = load_any(model_path)  # a bad model file is refused before the data loads
     data = _load_data(
         input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
     )
     typer.echo(data.summary())
-    if model_path is not None:
-        model, _ = load_any(model_path)
-    else:
-        model = LSTMModel(hidden_size, input_size=data.input_size, residual=residual)
+    if model_path is None:
+        # Seeded here, so one --seed gives one starting model and comparable runs.
+        model = new_model("lstm", data.input_size, hidden_size, residual, seed=seed)
+    elif pretrain_epochs > 0 and (method == "structured" or fully_train_first):
+        typer.echo(
+            f"training {model_path} further for up to {pretrain_epochs} epochs before pruning "
+            "(--pretrain-epochs 0 prunes it as it is)"
+        )
     if method == "structured":
         from leanamp.prune.structured import StructuredConfig, run_structured
 

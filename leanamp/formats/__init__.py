@@ -30,6 +30,7 @@ from leanamp.formats.native import load_model, save_model
 # Format names accepted by export_model (and `leanamp export --format`).
 EXPORT_FORMATS = ("native", "nam", "aidax", "agm", "proteus", "neuralpi")
 _BY_SUFFIX = {".leanamp": "native", ".safetensors": "native", ".nam": "nam", ".aidax": "aidax"}
+NATIVE_SUFFIXES = (".leanamp", ".safetensors")
 _IMPORT_FORMATS = "leanamp (.leanamp), NAM (.nam), AIDA-X (.json/.aidax), Proteus/NeuralPi (.json)"
 
 
@@ -51,7 +52,11 @@ def load_any(path: str | os.PathLike) -> tuple[nn.Module, dict]:
         raise ModelFileError(f"{path}: no such file")
     if not path.is_file():
         raise ModelFileError(f"{path}: is not a file (give the path of a model file)")
-    if path.stat().st_size >= 9 and _is_safetensors(path):
+    # A .leanamp file too short or damaged to look like safetensors still gets load_model's
+    # message ("not a safetensors file"), not a JSON parser's.
+    if path.suffix.lower() in NATIVE_SUFFIXES or (
+        path.stat().st_size >= 9 and _is_safetensors(path)
+    ):
         return load_model(path)
     what = f"model file ({_IMPORT_FORMATS})"
     data = read_json_file(path, what)
@@ -72,7 +77,17 @@ def export_format(path: str | os.PathLike, fmt: str | None = None) -> str:
     path = Path(path)
     if fmt is not None:
         if fmt not in EXPORT_FORMATS:
-            raise ModelFileError(f"unknown format {fmt!r}; choose one of {list(EXPORT_FORMATS)}")
+            raise ModelFileError(
+                f"{path}: unknown --format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}"
+            )
+        suffix = path.suffix.lower()
+        if (fmt == "native") != (suffix in NATIVE_SUFFIXES) and suffix in (*_BY_SUFFIX, ".json"):
+            raise ModelFileError(
+                f"{path}: --format {fmt} writes "
+                f"{'a binary leanamp file' if fmt == 'native' else 'a plugin file'}, but the "
+                f"name ends in {suffix}; name the file "
+                f"{'.leanamp' if fmt == 'native' else 'for the plugin (.nam, .json, .aidax)'}"
+            )
         return fmt
     suffix = path.suffix.lower()
     if suffix in _BY_SUFFIX:
@@ -80,7 +95,7 @@ def export_format(path: str | os.PathLike, fmt: str | None = None) -> str:
     if suffix == ".json":
         raise ModelFileError(
             f"{path}: a .json model can be for AIDA-X or for Proteus/NeuralPi; say which with "
-            "--format (fmt=): aidax, proteus, neuralpi, or agm (generic "
+            "--format: aidax, proteus, neuralpi, or agm (generic "
             "Automated-GuitarAmpModelling)"
         )
     raise ModelFileError(

@@ -27,6 +27,7 @@ from leanamp.formats.common import (
     MAX_LSTM_LAYERS,
     as_float_list,
     build_lstm,
+    check_finite_output,
     check_int,
     float_array,
     padded_lstm,
@@ -115,6 +116,7 @@ def agm_from_dict(data: dict, path: Path) -> tuple[LSTMModel, dict]:
         "sample_rate": DEFAULT_SAMPLE_RATE,
         "sample_rate_assumed": True,
     }
+    check_finite_output(model, path, DEFAULT_SAMPLE_RATE)
     return model, metadata
 
 
@@ -167,7 +169,7 @@ def export_agm(
             raise ModelFileError(
                 f"{path}: {label} runs LSTMs of hidden size {size} only and this model has "
                 f"{model.hidden_size}; prune it to at most {size} units, train one with "
-                f"hidden_size={size}, or export to AIDA-X (.json/.aidax), which runs up to 80"
+                f"--hidden-size {size}, or export to AIDA-X (.json/.aidax), which runs up to 80"
             )
         if model.input_size not in inputs:
             raise ModelFileError(
@@ -182,7 +184,8 @@ def export_agm(
             raise ModelFileError(
                 f"{path}: {label} always adds the input to the model's output (skip = 1), "
                 "and this model has no residual path, so it would sound wrong there; train "
-                "with residual=True for Proteus/NeuralPi, or export this model to NAM (.nam)"
+                "with the residual path (leanamp train's default, without --no-residual) for "
+                "Proteus/NeuralPi, or export this model to NAM (.nam)"
             )
         export = padded_lstm(model, size)
     data = agm_dict(export)

@@ -28,6 +28,7 @@ from leanamp.formats.common import (
     MAX_LSTM_LAYERS,
     as_float_list,
     build_lstm,
+    check_finite_output,
     check_int,
     float_array,
     lstm_arrays,
@@ -153,6 +154,7 @@ def aidax_from_dict(data: dict, path: Path) -> tuple[LSTMModel, dict]:
         metadata["training_esr"] = float(file_meta["esr"])
     if "input_batch" in data and "output_batch" in data:
         metadata["test_vector_max_error"] = _test_vector_error(model, data, path)
+    check_finite_output(model, path, metadata["sample_rate"])
     return model, metadata
 
 
@@ -195,8 +197,9 @@ def aidax_dict(model: LSTMModel, metadata: dict | None = None) -> dict:
     for key, target in _METADATA_KEYS.items():
         if isinstance(metadata.get(key), str) and target not in meta:
             meta[target] = metadata[key]
-    if isinstance(metadata.get("training_esr"), (int, float)):
-        meta["esr"] = float(metadata["training_esr"])
+    esr_value = metadata.get("validation_esr", metadata.get("training_esr"))
+    if isinstance(esr_value, (int, float)):
+        meta["esr"] = float(esr_value)
     meta["source"] = meta.get("source", "leanamp")
     return {
         "in_shape": [None, None, model.input_size],

@@ -18,14 +18,13 @@ import torch
 from torch import nn
 
 from leanamp.errors import ModelFileError
-from leanamp.models.lstm import LSTMModel
+from leanamp.models.lstm import MAX_HIDDEN_SIZE, LSTMModel  # noqa: F401  (re-exported)
 
 # A real .nam is at most a few MB (NAM's A2 is 0.7 MB); 64 MB leaves room and bounds memory.
 MAX_FILE_BYTES = 64 * 1024 * 1024
-# Far beyond any real-time model; refusing earlier keeps a hostile size from allocating GBs.
-MAX_HIDDEN_SIZE = 2048
 MAX_LSTM_LAYERS = 16
 MAX_INPUT_SIZE = 16
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Exported files must reproduce the model within this (max abs difference on the test signal).
 EXPORT_TOLERANCE = 1e-5
 
@@ -119,6 +118,12 @@ def float_array(value: object, shape: tuple[int, ...], name: str, path: Path) ->
         )
     if not np.isfinite(array).all():
         raise ModelFileError(f"{path}: {name} contains NaN or infinite values")
+    # Models run in float32: a finite 1e308 would become inf there.
+    if np.abs(array).max(initial=0.0) > FLOAT32_MAX:
+        raise ModelFileError(
+            f"{path}: {name} holds values beyond float32's range (|w| > {FLOAT32_MAX:.3g}): "
+            "the file is damaged; export the model again"
+        )
     return array
 
 
@@ -226,6 +231,18 @@ def verify_export(
             "This is a leanamp bug: please report it with the model file"
         )
     return diff
+
+
+def check_finite_output(model: nn.Module, path: Path, sample_rate: float | None) -> None:
+    """Refuse a model whose output on the probe signal is NaN or infinite (weights that overflow
+    in float32), so the model file is blamed, not the audio written from it later."""
+    input_size = int(getattr(model, "config", {}).get("input_size", 1))
+    y = run(model, probe_signal(sample_rate or 48000, input_size))
+    if not np.isfinite(y).all():
+        raise ModelFileError(
+            f"{path}: the model's output on a test signal is NaN or infinite: its weights are "
+            "unusable (damaged, or far out of range); export the model again"
+        )
 
 
 def esr(reference: np.ndarray, estimate: np.ndarray) -> float:

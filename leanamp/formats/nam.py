@@ -41,6 +41,7 @@ from leanamp.formats.common import (
     MAX_HIDDEN_SIZE,
     MAX_LSTM_LAYERS,
     as_float_list,
+    check_finite_output,
     check_int,
     esr,
     float_array,
@@ -147,6 +148,7 @@ def nam_from_dict(data: dict, path: Path, where: str = "the file") -> tuple[nn.M
     metadata["nam_architecture"] = architecture
     if state is not None:
         metadata["nam_initial_state"] = state
+    check_finite_output(model, path, metadata["sample_rate"])
     return model, metadata
 
 
@@ -518,6 +520,10 @@ def measure_gain(model: nn.Module, sample_rate: float, state=None) -> float:
     return float(np.clip((rms.sum() - min_gain) / max(max_gain - min_gain, 1e-12), 0.0, 1.0))
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _nam_metadata(
     model: nn.Module, metadata: dict, sample_rate: float, state, path: Path
 ) -> dict:
@@ -549,9 +555,10 @@ def _nam_metadata(
             ):
                 raise ModelFileError(f"{path}: {key} must be a number (dBu), got {value!r}")
             out[key] = float(value)
-    training_esr = metadata.get("training_esr")
+    # A leanamp run records its best validation ESR; an imported file may carry a training ESR.
+    training_esr = metadata.get("validation_esr", metadata.get("training_esr"))
     out["training"] = {
-        "validation_esr": float(training_esr) if training_esr is not None else None,
+        "validation_esr": float(training_esr) if _is_number(training_esr) else None,
         "leanamp": {"source_format": metadata.get("format", "leanamp")},
     }
     return out
@@ -578,7 +585,7 @@ def _refuse_residual(model: LSTMModel, sample_rate: float, path: Path) -> None:
         f"{path}: this LSTM adds its input to its output (residual path, y = W h + b + x), and "
         "NAM's LSTM has no residual path: the .nam would sound different (ESR "
         f"{measured:.3g} between the two on a test signal). Train a NAM-ready model with "
-        "residual=False (e.g. `leanamp train --no-residual`), or export this one to AIDA-X "
+        "`leanamp train --no-residual`, or export this one to AIDA-X "
         "(.json/.aidax) or Proteus/NeuralPi, which keep the residual"
     )
 

@@ -19,10 +19,16 @@ from torch import nn
 
 from leanamp.errors import ModelFileError
 from leanamp.files import atomic_path
+from leanamp.formats.common import check_finite_output
 from leanamp.models import build_model
 
 SUFFIX = ".leanamp"
 FORMAT_VERSION = "1"
+# A leanamp header holds a config and a few hundred tensor entries: kilobytes. Larger is hostile.
+MAX_HEADER_BYTES = 8 * 2**20
+MIN_FILE_BYTES = 8 + 2  # the length field and the smallest JSON object, "{}"
+# WaveNet layers across all arrays (NAM's standard has 20); bounds the work of building on meta.
+MAX_CONFIG_LAYERS = 4096
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> Path:
@@ -39,38 +45,93 @@ def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict | None 
     return path
 
 
+def _parse_json(raw: bytes | str, path: Path, what: str):
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ModelFileError(f"{path}: {what} nested too deeply to be a leanamp model") from None
+    except (ValueError, TypeError) as e:
+        raise ModelFileError(f"{path}: {what} is not valid JSON ({e})") from None
+
+
+def _read_raw_header(path: Path) -> tuple[dict, int]:
+    """The safetensors JSON header and the bytes left for the weights, checked before parsing."""
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: is not a file (give the path of a model file)")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        header_size = int.from_bytes(head, "little")
+        if size < MIN_FILE_BYTES or not 2 <= header_size <= min(size - 8, MAX_HEADER_BYTES):
+            raise ModelFileError(
+                f"{path}: not a leanamp model file: {size} bytes that do not start with a "
+                "safetensors header (8-byte length, then JSON). Import models from other tools "
+                "with `leanamp import`"
+            )
+        raw = f.read(header_size)
+    if raw[:1] != b"{":
+        raise ModelFileError(f"{path}: not a leanamp model file (no safetensors JSON header)")
+    header = _parse_json(raw, path, "the header")
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: malformed safetensors header (not a JSON object)")
+    return header, size - 8 - header_size
+
+
 def read_header(path: str | os.PathLike) -> tuple[dict, dict]:
     """Return (config, metadata) from a leanamp file without loading the weights."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            size = int.from_bytes(f.read(8), "little")
-            if not 2 <= size <= 100_000_000:
-                raise ValueError("header size out of range")
-            header = json.loads(f.read(size))
-        meta = header.get("__metadata__") or {}
-        config = json.loads(meta["leanamp_config"])
-        metadata = json.loads(meta.get("leanamp_metadata", "{}"))
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such file") from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    header, _ = _read_raw_header(path)
+    config, metadata = _config_and_metadata(header, path)
+    return config, metadata
+
+
+def _config_and_metadata(header: dict, path: Path) -> tuple[dict, dict]:
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict) or not isinstance(meta.get("leanamp_config"), str):
         raise ModelFileError(
-            f"{path}: not a leanamp model file ({e.__class__.__name__}: {e}). "
-            "Import models from other tools with `leanamp import`."
-        ) from None
+            f"{path}: a safetensors file without a leanamp config, so not a leanamp model file. "
+            "Import models from other tools with `leanamp import`"
+        )
+    config = _parse_json(meta["leanamp_config"], path, "the model config")
+    metadata = _parse_json(meta.get("leanamp_metadata") or "{}", path, "the metadata")
     if not isinstance(config, dict) or not isinstance(metadata, dict):
         raise ModelFileError(f"{path}: malformed leanamp header (config must be a JSON object)")
     return config, metadata
 
 
+def _check_size(config: dict, weight_bytes: int, path: Path) -> None:
+    """Refuse a config whose weights cannot be in the file, before allocating them: the model
+    is first built on the meta device (shapes only, no memory)."""
+    layers = config.get("layers")
+    if isinstance(layers, list) and sum(
+        len(c.get("dilations") or []) if isinstance(c, dict) else 1 for c in layers
+    ) > MAX_CONFIG_LAYERS:
+        raise ModelFileError(f"{path}: the config lists more than {MAX_CONFIG_LAYERS} layers")
+    try:
+        with torch.device("meta"):
+            shapes = build_model(config).state_dict()
+    except (ValueError, TypeError, OverflowError, RuntimeError, KeyError, AttributeError) as e:
+        raise ModelFileError(f"{path}: unusable model config: {e}") from None
+    needed = sum(t.numel() * t.element_size() for t in shapes.values())
+    if needed > weight_bytes:
+        raise ModelFileError(
+            f"{path}: the config describes a model of {needed:,} bytes of weights but the file "
+            f"holds {weight_bytes:,}: a damaged or forged header; export the model again"
+        )
+
+
 def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     """Load a leanamp model file; returns (model in eval mode, metadata)."""
     path = Path(path)
-    config, metadata = read_header(path)
+    header, weight_bytes = _read_raw_header(path)
+    config, metadata = _config_and_metadata(header, path)
+    _check_size(config, weight_bytes, path)
     try:
         model = build_model(config)
-    except (ValueError, TypeError) as e:
-        raise ModelFileError(f"{path}: unusable model config {config}: {e}") from None
+    except (ValueError, TypeError, OverflowError, RuntimeError) as e:
+        raise ModelFileError(f"{path}: unusable model config: {e}") from None
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
@@ -88,11 +149,13 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict]:
                 f"{path}: weight {name} has shape {tuple(value.shape)}, "
                 f"expected {tuple(expected[name].shape)}"
             )
-        if value.is_floating_point() and not torch.isfinite(value).all():
-            raise ModelFileError(f"{path}: weight {name} contains NaN or inf")
+        # Finite in the model's own precision (1e308 in a float64 tensor is inf in float32).
+        if value.is_floating_point() and not torch.isfinite(value.to(expected[name].dtype)).all():
+            raise ModelFileError(f"{path}: weight {name} contains NaN, inf or out-of-range values")
     model.load_state_dict(tensors)
     model.eval()
     sr = metadata.get("sample_rate")
     if sr is not None and not (isinstance(sr, (int, float)) and math.isfinite(sr) and sr > 0):
         raise ModelFileError(f"{path}: invalid sample_rate {sr!r} in metadata")
+    check_finite_output(model, path, sr)
     return model, metadata

@@ -7,9 +7,11 @@ the streaming engine can carry it; convolutional models return None and are caus
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from leanamp.models.lstm import LSTMModel
+from leanamp.errors import LeanampError
+from leanamp.models.lstm import MAX_HIDDEN_SIZE, LSTMModel
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"lstm": LSTMModel}
 
@@ -28,6 +30,15 @@ def build_model(config: dict) -> nn.Module:
     return ARCHITECTURES[name](**config)
 
 
+def check_hidden_size(hidden_size: int) -> None:
+    """Refuse an LSTM size that is no model (0) or would only exhaust memory, before building."""
+    if not 1 <= hidden_size <= MAX_HIDDEN_SIZE:
+        raise LeanampError(
+            f"--hidden-size {hidden_size}: choose 1..{MAX_HIDDEN_SIZE} (real-time models use "
+            "8 to 96 units)"
+        )
+
+
 def new_model(
     architecture: str,
     input_size: int = 1,
@@ -36,12 +47,18 @@ def new_model(
     preset: str = "standard",
     slimmable: bool = False,
     widths: list[int] | None = None,
+    seed: int | None = None,
 ) -> nn.Module:
     """A freshly initialised model: an LSTM of `hidden_size` (residual as in the paper), or a
-    WaveNet of NAM's `preset`, slimmable over `widths` (default every width) if asked."""
+    WaveNet of NAM's `preset`, slimmable over `widths` (default every width) if asked.
+
+    `seed` seeds torch before the weights are drawn, so one seed gives one starting model."""
+    if seed is not None:
+        torch.manual_seed(seed)
     if architecture == "lstm":
         if slimmable:
             raise ValueError("slimmable training is for WaveNets")
+        check_hidden_size(hidden_size)
         return LSTMModel(hidden_size, input_size=input_size, residual=residual)
     if architecture == "wavenet":
         from leanamp.models.wavenet import WaveNet
@@ -55,5 +72,7 @@ def new_model(
     raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
 
 
-__all__ = ["ARCHITECTURES", "LSTMModel", "build_model", "new_model", "register"]
+__all__ = [
+    "ARCHITECTURES", "LSTMModel", "build_model", "check_hidden_size", "new_model", "register"
+]
 from leanamp.models.wavenet import WaveNet  # noqa: E402,F401  isort: skip  (registers "wavenet")

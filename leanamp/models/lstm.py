@@ -9,6 +9,8 @@ from torch import nn
 from leanamp.errors import LeanampError
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
+# Far beyond any real-time model (the paper's largest is 96); larger sizes only exhaust memory.
+MAX_HIDDEN_SIZE = 2048
 
 
 class LSTMModel(nn.Module):

@@ -34,9 +34,10 @@ from safetensors.torch import load_file, save_file
 
 from leanamp.data import Clip
 from leanamp.errors import LeanampError, ModelFileError
-from leanamp.files import atomic_path, write_text_atomic
+from leanamp.files import atomic_path, check_output_dir, write_text_atomic
 from leanamp.formats.native import load_model, save_model
 from leanamp.models.lstm import LSTMModel
+from leanamp.progress import Progress
 from leanamp.prune.compress import compress, count_parameters, effective_hidden_size
 from leanamp.prune.masks import MaskEnforcer, PruningMasks
 from leanamp.train import TrainConfig, Trainer
@@ -270,6 +271,7 @@ class MaskSearch:
 
     def _pretrain(self, resume: bool) -> None:
         """FTF level 0: the trainer's full recipe; its own checkpoints make it resumable."""
+        self.trainer.stage = "pretrain (level 0)"
         result = self.trainer.fit(self.search.pretrain_epochs, resume=resume)
         last_train = [r["train_loss"] for r in result.history if "train_loss" in r]
         record = self._record(0, result.epochs, [], f"pretrain:{result.stopped_because}",
@@ -285,6 +287,10 @@ class MaskSearch:
                      "candidate": None}
         previous = PruningMasks(phase["candidate"]) if phase["candidate"] else None
         stopped = "max_epochs"
+        display = Progress(f"prune level {level}/{search.iterations}",
+                           search.max_epochs_per_iteration, "epochs", enabled=self.trainer.progress)
+        self.trainer.display = display
+        self.trainer.display_start = self.trainer.epoch - phase["epochs"]
         while True:
             window, threshold = search.distance_window, search.distance_threshold
             if early_bird_stop(phase["distances"], window, threshold):
@@ -301,6 +307,9 @@ class MaskSearch:
             previous = candidate
             phase["candidate"] = candidate.masks
             self._save_phase(phase)
+            distance = f", mask distance {phase['distances'][-1]:.3f}" if phase["distances"] else ""
+            display.line(f"train loss {phase['train_loss']:.4g}{distance}")
+        display.close()
         record = self._record(level, phase["epochs"], phase["distances"], stopped,
                               phase["train_loss"])
         self._save_level(record)
@@ -481,6 +490,17 @@ def sparsity_schedule(iterations: int, prune_fraction: float) -> np.ndarray:
     return 1.0 - (1.0 - prune_fraction) ** np.arange(iterations + 1)
 
 
+def check_prune_folder(run_dir: str | os.PathLike, resume: bool) -> Path:
+    """Refuse an output folder a pruning run cannot use, before any data is loaded."""
+    run_dir = check_output_dir(run_dir)
+    if resume and not (run_dir / "search" / "search.json").exists():
+        raise LeanampError(
+            f"{run_dir}: --resume, but this folder holds no mask search to continue; drop "
+            "--resume to start one"
+        )
+    return run_dir
+
+
 def prune_device(
     data,
     run_dir: str | os.PathLike,
@@ -511,7 +531,7 @@ def prune_device(
     )
     from leanamp.train import evaluate
 
-    run_dir = Path(run_dir)
+    run_dir = check_prune_folder(run_dir, resume)
     metadata = {"sample_rate": data.sample_rate}
     result = mask_search(model, data.train, data.validation, run_dir / "search", search, train,
                          resume, progress, metadata)

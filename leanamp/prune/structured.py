@@ -52,6 +52,7 @@ from leanamp.inference import run_model
 from leanamp.losses import build_loss, esr
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.wavenet import WaveNet
+from leanamp.progress import Progress
 from leanamp.prune.mutual_information import gaussian_copula_mi
 
 CRITERIA = ("magnitude", "activation", "gradient", "mutual_information")
@@ -596,12 +597,14 @@ class StructuredResult:
     run_dir: Path | None = None
 
 
-def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_epoch=None):
+def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_epoch=None,
+           stage: str = "train", show: bool = False):  # fmt: skip
     """Train for `epochs`, validating after each; returns (best ESR, snapshot state or None).
-    The model ends with its best weights by validation loss."""
+    The model ends with its best weights by validation loss. `show`: a progress display."""
     from leanamp.train import Trainer
 
     trainer = Trainer(model, train_clips, validation_clips, train_config, progress=False)
+    trainer.display = Progress(stage, epochs, "epochs", enabled=show)
     snapshot = None
     if snapshot_epoch == 0:
         snapshot = copy.deepcopy(model.state_dict())
@@ -615,6 +618,10 @@ def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_
         record = trainer.validate()
         if record["validation_loss"] <= best["validation_loss"]:
             best, best_state = record, copy.deepcopy(model.state_dict())
+        trainer.display.line(
+            f"validation ESR {record['validation_esr']:.4g} (best {best['validation_esr']:.4g})"
+        )
+    trainer.display.close()
     model.load_state_dict(best_state)
     return float(best["validation_esr"]), snapshot
 
@@ -666,9 +673,13 @@ def structured_prune(
     rate = train_clips[0].sample_rate
     original = copy.deepcopy(model)
     snapshot_epoch = config.rewind_epoch if config.rewind == "early" else None
+    if config.pretrain_epochs:
+        say(f"training the untrimmed model for {config.pretrain_epochs} epochs "
+            "(--pretrain-epochs; 0 keeps a given --model as it is)")  # fmt: skip
     val_esr, snapshot = _train(
-        model, train_clips, validation_clips, train_config, config.pretrain_epochs, snapshot_epoch
-    )
+        model, train_clips, validation_clips, train_config, config.pretrain_epochs, snapshot_epoch,
+        "pretrain", progress is not None,
+    )  # fmt: skip
     early = None
     if snapshot is not None:
         early = copy.deepcopy(original)
@@ -695,6 +706,7 @@ def structured_prune(
     record(0, model, val_esr)
     current = model
     for level in range(1, config.iterations + 1):
+        say(f"trim {level}/{config.iterations}: scoring units by {config.criterion}")
         scores = score_units(
             current, config.criterion, validation_clips, config.probe_seconds,
             mi_target=config.mi_target, loss=train_config.loss, seed=train_config.seed,
@@ -709,8 +721,9 @@ def structured_prune(
             trimmed = _fresh_like(trim(current, keep), train_config.seed + level)
         trimmed.train()
         val_esr, _ = _train(
-            trimmed, train_clips, validation_clips, train_config, config.epochs_per_iteration
-        )
+            trimmed, train_clips, validation_clips, train_config, config.epochs_per_iteration,
+            stage=f"retrain {level}/{config.iterations}", show=progress is not None,
+        )  # fmt: skip
         current = trimmed
         record(level, current, val_esr)
     return result
