@@ -41,7 +41,8 @@ class Progress:
     """One progress display for a stage of long work.
 
     `total`: the units of work (epochs, iterations...) or None; `budget_seconds`: the time budget
-    measured by `clock` (wall or CPU time), or None; `enabled=False` prints nothing at all.
+    measured by `clock` (wall or CPU time) from `started` (default: now), or None;
+    `enabled=False` prints nothing at all.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class Progress:
         stream: TextIO | None = None,
         enabled: bool = True,
         terminal: bool | None = None,
+        started: float | None = None,
     ):
         self.stage = stage
         self.total = total
@@ -65,7 +67,7 @@ class Progress:
         if terminal is None:
             terminal = bool(getattr(self.stream, "isatty", lambda: False)())
         self.terminal = terminal
-        self.started = clock()
+        self.started = clock() if started is None else started
         self.done = 0.0
         self.status = ""
         self._drawn = 0  # characters of the status line currently on screen

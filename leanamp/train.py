@@ -363,7 +363,7 @@ class Trainer:
         self.display = Progress(
             self.stage, max_epochs, "epochs",
             budget_seconds=None if cfg.max_minutes is None else 60 * cfg.max_minutes,
-            clock=budget_clock, enabled=self.progress,
+            clock=budget_clock, enabled=self.progress, started=budget_started,
         )  # fmt: skip
         try:
             return self._fit_epochs(max_epochs, started, budget_clock, budget_started)

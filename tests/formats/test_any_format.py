@@ -72,7 +72,7 @@ def test_json_needs_a_format_and_unknown_suffixes_are_refused(tmp_path):
         export_model(lstm(), tmp_path / "m.json")
     with pytest.raises(ModelFileError, match="suffix '.bin'"):
         export_model(lstm(), tmp_path / "m.bin")
-    with pytest.raises(ModelFileError, match="unknown format 'onnx'"):
+    with pytest.raises(ModelFileError, match="unknown --format 'onnx'"):
         export_model(lstm(), tmp_path / "m.nam", "onnx")
 
 

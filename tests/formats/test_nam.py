@@ -96,7 +96,7 @@ def test_residual_lstm_is_refused_with_the_measured_difference(tmp_path):
     with pytest.raises(ModelFileError) as e:
         export_nam(lstm(residual=True), tmp_path / "r.nam")
     message = str(e.value)
-    assert "r.nam" in message and "residual=False" in message and "ESR" in message
+    assert "r.nam" in message and "--no-residual" in message and "ESR" in message
     assert "AIDA-X" in message and not (tmp_path / "r.nam").exists()
 
 
