@@ -8,4 +8,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help and usage errors: rich formatting costs more start-up time than --help itself.
+    rich_markup_mode=None,
 )
