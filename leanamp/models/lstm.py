@@ -30,6 +30,8 @@ class LSTMModel(nn.Module):
         super().__init__()
         if hidden_size < 1 or input_size < 1 or num_layers < 1:
             raise ValueError("hidden_size, input_size and num_layers must be at least 1")
+        if hidden_size > MAX_HIDDEN_SIZE:
+            raise ValueError(f"hidden_size {hidden_size} is beyond the supported {MAX_HIDDEN_SIZE}")
         self.hidden_size = hidden_size
         self.input_size = input_size
         self.residual = residual
