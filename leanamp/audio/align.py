@@ -104,12 +104,18 @@ class Alignment:
     xcorr_peak_lag: int = 0  # where the summed plain cross-correlation peaks
     snr_db: float = 0.0  # joint response peak over its noise floor
 
-    def describe(self) -> str:
+    def describe(self, verbose: bool = False) -> str:
+        """One line of result; with `verbose` also the evidence: where the joint response and
+        the cross-correlation peak, and each clip's own estimate."""
         ms = 1000.0 * self.latency / self.sample_rate if self.sample_rate else float("nan")
+        result = (
+            f"alignment: latency {self.latency} samples ({ms:.3f} ms), polarity "
+            f"{'inverted' if self.polarity < 0 else 'normal'}, confidence {self.confidence:.2f}"
+        )
+        if not verbose:
+            return result
         lines = [
-            f"latency {self.latency} samples ({ms:.3f} ms), polarity "
-            f"{'inverted (-1)' if self.polarity < 0 else 'normal (+1)'}, confidence "
-            f"{self.confidence:.2f}, response {self.snr_db:.0f} dB above its noise floor",
+            f"{result}, response {self.snr_db:.0f} dB above its noise floor",
             f"joint response peaks at {self.response_peak_lag} samples, summed "
             f"cross-correlation at {self.xcorr_peak_lag}"
             + (

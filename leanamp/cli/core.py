@@ -65,6 +65,7 @@ def check_data(
         True, help="Resample the target to the input's rate if they differ."
     ),
     sample_rate: int = typer.Option(None, help="Resample everything to this rate."),
+    verbose: bool = typer.Option(False, help="Show the alignment's evidence per clip."),
 ):
     """Check recordings (readable, not silent, not clipped, matching) and estimate alignment."""
     from leanamp.data import find_pairs, load_clips
@@ -75,7 +76,9 @@ def check_data(
         typer.echo(f"{i.name} -> {t.name}: {clip.seconds:.1f} s, {clip.input_size} channel(s)")
         for warning in getattr(check, "warnings", []):
             typer.echo(f"  warning: {warning}")
-    typer.echo(alignment.describe())
+        for note in getattr(check, "notes", []):
+            typer.echo(f"  note: {note}")
+    typer.echo(alignment.describe(verbose))
     typer.echo(f"ok: {len(clips)} pair(s), {sum(c.seconds for c in clips):.1f} s usable")
 
 
