@@ -72,17 +72,31 @@ def plot_spectra(
     path: str | os.PathLike,
     title: str = "",
 ) -> Path:
-    """Spectrum of the target against each model's output on the same clip (paper, Fig. 5)."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    freqs, level = spectrum_db(target, sample_rate)
-    ax.semilogx(freqs[1:], level[1:], color="black", linewidth=1.5, label="target")
-    for label, output in outputs.items():
-        f, level = spectrum_db(output, sample_rate)
-        ax.semilogx(f[1:], level[1:], linewidth=0.9, alpha=0.8, label=label)
-    ax.set_xlim(20, sample_rate / 2)
-    ax.set_xlabel("frequency [Hz]")
-    ax.set_ylabel("power spectral density [dB]")
-    ax.set_title(title or "Target versus model spectra")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    """Spectrum of the target against each model's output on the same clip (paper, Fig. 5).
+
+    Up to two models share one plot; more get one small plot each (target in black behind every
+    one), since the spectra of similar models overlap into a single line."""
+    groups = [outputs] if len(outputs) <= 2 else [{k: v} for k, v in outputs.items()]
+    columns = 1 if len(groups) == 1 else 2
+    rows = -(-len(groups) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(7 if columns == 1 else 10, 4 * rows ** 0.8),
+                             sharex=True, sharey=True, squeeze=False)  # fmt: skip
+    freqs, target_level = spectrum_db(target, sample_rate)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(groups):
+            ax.set_visible(False)
+            continue
+        ax.semilogx(freqs[1:], target_level[1:], color="black", linewidth=1.5, label="target")
+        for j, (label, output) in enumerate(groups[k].items()):
+            f, level = spectrum_db(output, sample_rate)
+            ax.semilogx(f[1:], level[1:], linewidth=0.9, alpha=0.8, label=label,
+                        color=f"C{(k + j) % 10}")  # fmt: skip
+        ax.set_xlim(20, sample_rate / 2)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("frequency [Hz]")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("power spectral density [dB]")
+    fig.suptitle(title or "Target versus model spectra")
     return save_figure(fig, path)

@@ -5,8 +5,9 @@ pruned), loss curves, mask-search curves, the test-ESR versus real-time-factor P
 target-versus-model spectra (Fig. 5), settling after an impulse (Fig. 7), and audio players for
 input, target and every model's output on the test clips.
 
-Figures are embedded in the page (PNG data URIs); audio players link to the WAV files of the runs
-by paths relative to the page, so the page works wherever the folder is copied, without a server.
+Figures (PNG) and audio (16-bit FLAC, peaks beyond full scale clipped for listening) are embedded
+in the page as data URIs, so the one file plays and shows everything wherever it is moved, without
+a server or the run folders.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def _from_training_summary(summary: dict, out_dir: Path) -> ReportRun:
         clips.setdefault(clip, {"clip": clip})[kind] = audio
     architecture = summary.get("architecture", {})
     history = out_dir / "run" / "history.json"
+    model_path = Path(summary.get("model", ""))
+    measured = _measure_model(model_path) if model_path.is_file() else {}
     return ReportRun(
         name=Path(summary.get("model", "model")).stem,
         device=out_dir.name,
@@ -91,14 +94,17 @@ def _from_training_summary(summary: dict, out_dir: Path) -> ReportRun:
         seed=summary.get("train_config", {}).get("seed"),
         status="done",
         run_dir=out_dir,
-        sample_rate=None,
+        sample_rate=measured.get("sample_rate"),
         metrics={
             "test_esr": summary.get("test_esr"),
+            "test_esr_db": summary.get("test_esr_db"),
             "parameters": summary.get("parameters"),
             "nonzero_parameters": summary.get("parameters"),
             "hidden_size": architecture.get("hidden_size"),
+            "effective_hidden_size": architecture.get("hidden_size"),
             "epochs": summary.get("epochs"),
             "test_esr_by_width": summary.get("test_esr_by_width"),
+            **{k: v for k, v in measured.items() if k != "sample_rate"},
         },
         artefacts={
             "model": summary.get("model"),
@@ -106,6 +112,22 @@ def _from_training_summary(summary: dict, out_dir: Path) -> ReportRun:
             "audio": list(clips.values()),
         },
     )
+
+
+def _measure_model(path: Path) -> dict:
+    """RTF (as `leanamp bench` measures it) and settling time of a trained model, which a
+    training summary does not hold but the report's table shows."""
+    from leanamp.formats import load_any
+    from leanamp.prune.settling import impulse_response
+    from leanamp.report.pruning import real_time_factor
+
+    model, metadata = load_any(path)
+    rate = float(metadata.get("sample_rate") or 48000)
+    rtf = real_time_factor(model, rate)
+    response = impulse_response(model, rate)
+    settling = None if response.settling_samples is None else 1000 * response.settling_seconds
+    return {"sample_rate": int(rate), "rtf": rtf.value, "rtf_method": rtf.method,
+            "settling_ms": settling}  # fmt: skip
 
 
 def load_report_runs(path: str | os.PathLike) -> tuple[str, list[ReportRun]]:
@@ -188,10 +210,20 @@ def _image(path: Path, caption: str) -> str:
             f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
-def _relative_url(target: Path, page_dir: Path) -> str:
-    from urllib.parse import quote
+def _audio_data_uri(path: Path) -> str:
+    """The audio file as an embedded 16-bit FLAC (a third of a float WAV's size)."""
+    import io
 
-    return quote(Path(os.path.relpath(target.resolve(), page_dir.resolve())).as_posix())
+    import numpy as np
+    import soundfile as sf
+
+    from leanamp.audio.io import read_audio
+
+    audio = read_audio(path)
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(audio.samples, -1.0, 1.0), audio.sample_rate, format="FLAC",
+             subtype="PCM_16")  # fmt: skip
+    return "data:audio/flac;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 # --- sections -------------------------------------------------------------------------------------
@@ -369,13 +401,13 @@ def _settling_section(runs: list[ReportRun], work: Path) -> str:
     return "<h2>Settling time</h2>" + "".join(parts) if parts else ""
 
 
-def _audio_section(runs: list[ReportRun], page_dir: Path) -> str:
+def _audio_section(runs: list[ReportRun]) -> str:
     def player(label: str, run: ReportRun, relative: str | None) -> str:
         path = run.path(relative)
         if path is None or not path.exists():
             return ""
         return (f'<div>{_e(label)}<br><audio controls preload="none" '
-                f'src="{_e(_relative_url(path, page_dir))}"></audio></div>')
+                f'src="{_audio_data_uri(path)}"></audio></div>')
 
     parts = []
     for device in dict.fromkeys(r.device for r in runs):
@@ -410,7 +442,7 @@ def build_report(path: str | os.PathLike, out: str | os.PathLike | None = None) 
             _pareto_section(runs, work),
             _spectra_section(runs, work),
             _settling_section(runs, work),
-            _audio_section(runs, out.parent),
+            _audio_section(runs),
         ]
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -31,21 +31,27 @@ def plot_loss_curves(
     """
     runs = history if isinstance(history, dict) else {"": history}
     fig, ax = plt.subplots(figsize=(7, 4))
-    for label, records in runs.items():
-        prefix = f"{label} " if label else ""
+    # One colour per run: validation solid with markers, training faint; the legend names each
+    # run once, outside the axes when there are several, so it never covers the curves.
+    for k, (label, records) in enumerate(runs.items()):
+        colour = f"C{k % 10}"
         train = [(r["epoch"], r["train_loss"]) for r in records if r.get("train_loss") is not None]
         val = [(r["epoch"], r["validation_loss"]) for r in records if "validation_loss" in r]
         if train:
-            ax.plot(*zip(*train, strict=True), alpha=0.6, label=f"{prefix}training loss")
+            ax.plot(*zip(*train, strict=True), color=colour, alpha=0.35, linewidth=0.9,
+                    label=None if label else "training loss")  # fmt: skip
         if val:
-            ax.plot(
-                *zip(*val, strict=True), marker="o", markersize=3, label=f"{prefix}validation loss"
-            )
+            ax.plot(*zip(*val, strict=True), color=colour, marker="o", markersize=3,
+                    label=label or "validation loss")  # fmt: skip
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (0.75 pre-emphasised ESR + 0.25 DC)")
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    if len(runs) > 1:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
+                  title="validation (faint: training)", title_fontsize=7)  # fmt: skip
+    else:
+        ax.legend()
     if title:
         ax.set_title(title)
     return save_figure(fig, path)

@@ -18,6 +18,19 @@ def _audio_sources(page: str) -> list[str]:
     return [unquote(s) for s in re.findall(r'<audio[^>]* src="([^"]+)"', page)]
 
 
+def _embedded_seconds(source: str) -> float:
+    """Duration of an embedded FLAC player source (the page holds the audio itself)."""
+    import base64
+    import io
+
+    import soundfile as sf
+
+    prefix = "data:audio/flac;base64,"
+    assert source.startswith(prefix)
+    info = sf.info(io.BytesIO(base64.b64decode(source[len(prefix):])))
+    return info.frames / info.samplerate
+
+
 @pytest.fixture(scope="module")
 def sweep_report(sweep_dir) -> Path:
     return build_report(sweep_dir)
@@ -35,11 +48,10 @@ def test_sweep_report_has_every_section(sweep_dir, sweep_report):
     prune = next(r for r in load_report_runs(sweep_dir)[1] if r.method == "prune" and r.done)
     assert f"{100 * prune.metrics['test_esr_unpruned']:.2f}" in page
     assert f"{100 * prune.metrics['test_esr']:.2f}" in page
-    # Input, target and both models' outputs, every one an existing file beside the page.
+    # Input, target and both models' outputs, embedded: the page plays wherever it is moved.
     sources = _audio_sources(page)
     assert len(sources) == 4
-    assert all((sweep_dir / s).is_file() for s in sources)
-    assert not any(s.startswith(("/", "http")) for s in sources)
+    assert all(abs(_embedded_seconds(s) - 0.3) < 0.01 for s in sources)
 
 
 def test_report_of_one_run_folder(sweep_dir, tmp_path):
@@ -48,7 +60,7 @@ def test_report_of_one_run_folder(sweep_dir, tmp_path):
     page = out.read_text()
     assert "Run od-lstm4-train-s0" in page
     assert "Pruning results" not in page  # a plain training run has no pruning table
-    assert all((tmp_path / s).resolve().is_file() for s in _audio_sources(page))
+    assert all(_embedded_seconds(s) > 0 for s in _audio_sources(page))
 
 
 def test_report_of_a_training_output_folder(tmp_path):
@@ -70,8 +82,14 @@ def test_report_of_a_training_output_folder(tmp_path):
     page = build_report(tmp_path).read_text()
     assert "Training run" in page and "Loss curves" in page and "Settling time" in page
     sources = _audio_sources(page)
-    assert len(sources) == 3 and all((tmp_path / s).is_file() for s in sources)
+    assert len(sources) == 3 and all(_embedded_seconds(s) > 0 for s in sources)
     assert f"{100 * summary['test_esr']:.2f}" in page
+    # The single run's row: ESR in dB, RTF (bench's measurement), hidden size, settling time.
+    row = re.search(r"<tbody><tr>(.*?)</tr>", page).group(1)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    esr_db, hidden, rtf, settling = cells[3], cells[5], cells[6], cells[7]
+    assert esr_db == f"{summary['test_esr_db']:.3g}" and hidden == "3"
+    assert float(rtf) > 0 and float(settling) >= 0
 
 
 def test_report_refuses_a_folder_it_does_not_know(tmp_path):
@@ -93,11 +111,9 @@ def test_report_page_loads_in_a_browser(sweep_report, chromium):
     assert page.title() == "Sweep report-test"
     images = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
     assert images and all(width > 0 for width in images)
-    # Every player points at an existing WAV file that the browser can decode.
+    # Every player holds its audio, and the browser can decode it.
     sources = page.eval_on_selector_all("audio", "els => els.map(e => e.src)")
-    assert len(sources) == 4
-    for src in sources:
-        assert Path(unquote(src.removeprefix("file://"))).is_file()
+    assert len(sources) == 4 and all(s.startswith("data:audio/flac;base64,") for s in sources)
     durations = page.evaluate("""async () => Promise.all([...document.querySelectorAll('audio')]
         .map(a => new Promise((ok, fail) => {
             a.onloadedmetadata = () => ok(a.duration); a.onerror = () => fail(a.src);
