@@ -284,6 +284,19 @@ def freeze(model: nn.Module, parts: Iterable[str]) -> list[str]:
 
 
 # --- choosing the start automatically ------------------------------------------------------------
+# Beyond 12 dB the model's output level is far from the device's: its fitted ESR describes the
+# rescaled model, not one that starts near the device, so it ranks after models within the range.
+MAX_START_GAIN = 4.0
+
+RANKING_LEGEND = (
+    "fitted ESR: error-to-signal ratio of the model's output after the best gain is applied "
+    "(lower is better; the ranking key)\n"
+    "ESR: the same without the gain\n"
+    f"gain: the factor fitted to the model's output (negative: inverted polarity); models that "
+    f"need more than {MAX_START_GAIN:g}x ({20 * math.log10(MAX_START_GAIN):.0f} dB) rank after "
+    "the rest\n"
+    "knobs: the knob values at which a knob-conditioned model fits best"
+)
 @dataclass
 class StartCandidate:
     """How well one model file already explains the target.
@@ -302,6 +315,10 @@ class StartCandidate:
     hidden_size: int | None = None
     usable: bool = True  # an LSTM training can start from
     note: str = ""
+
+    @property
+    def needs_big_gain(self) -> bool:
+        return abs(self.gain) > MAX_START_GAIN
 
     def describe(self) -> str:
         knobs = f" knobs={list(self.knob_values)}" if self.knob_values else ""
@@ -431,6 +448,9 @@ def rank_start_models(
         model_rate = metadata.get("sample_rate")
         if model_rate and float(model_rate) != float(rate):
             notes.append(f"made for {float(model_rate):g} Hz, data is {rate} Hz")
+        if abs(gain) > MAX_START_GAIN:
+            notes.append(f"fits only after a gain of {abs(gain):.3g} "
+                         f"({20 * math.log10(abs(gain)):.0f} dB): ranked after the rest")
         candidates.append(
             StartCandidate(
                 str(path), metadata.get("name") or path.stem, fitted, plain, gain, knobs,
@@ -438,12 +458,13 @@ def rank_start_models(
                 getattr(model, "hidden_size", None), usable, "; ".join(notes),
             )
         )
-    candidates.sort(key=lambda c: (not c.usable, c.fitted_esr))
+    candidates.sort(key=lambda c: (not c.usable, c.needs_big_gain, c.fitted_esr))
     return candidates
 
 
 def best_start(candidates: Sequence[StartCandidate], library: object) -> StartCandidate:
     """The best-ranked candidate training can start from (`library` names the search in errors)."""
+    # Candidates are sorted with the ones needing a huge gain after the rest.
     usable = [c for c in candidates if c.usable and math.isfinite(c.fitted_esr)]
     if not usable:
         raise LeanampError(f"{library}: no LSTM model file in this folder to start training from")

@@ -32,7 +32,7 @@ def suggest_start_command(
     Score: ESR of each model's output on a slice of every clip after the best gain (and sign,
     i.e. polarity) is fitted; knob inputs are tried over a grid.
     """
-    from leanamp.transfer import best_start, suggest_start
+    from leanamp.transfer import RANKING_LEGEND, best_start, suggest_start
 
     if seconds <= 0:
         raise LeanampError(f"--seconds must be positive, got {seconds}")
@@ -42,6 +42,7 @@ def suggest_start_command(
     if as_json:
         typer.echo(json.dumps([asdict(c) for c in ranking], indent=1))
         return
+    typer.echo(RANKING_LEGEND + "\n")
     for k, candidate in enumerate(ranking[:top], 1):
         typer.echo(f"{k:>2}. {candidate.describe()}")
     chosen = best_start(ranking, ", ".join(map(str, library)))

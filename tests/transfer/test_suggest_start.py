@@ -164,3 +164,22 @@ def test_suggest_start_finds_the_reference_device_and_its_knob(reference_models)
     assert ranking[0].knob_values == (0.75,)
     assert ranking[0].fitted_esr < 1e-6
     assert ranking[1].fitted_esr > 0.05
+
+
+def test_a_model_that_fits_only_after_a_huge_gain_is_not_ranked_first(library):
+    folder, models = library
+    # The target is alpha 26 times louder. alpha fits it exactly, but only through that gain;
+    # "loud", a perturbed alpha with a 26 times louder head, fits less well at its own level.
+    loud = make_model(6, 1)
+    with torch.no_grad():
+        for p in loud.parameters():
+            p.add_(0.03 * torch.randn_like(p))
+        loud.head.weight.mul_(26.0)
+        loud.head.bias.mul_(26.0)
+    save_model(loud, folder / "loud.leanamp", {"sample_rate": RATE})
+    ranking = rank_start_models(clips_from(models["alpha"], gain=26.0), folder, seconds=1.5)
+    alpha = next(c for c in ranking if c.path.endswith("alpha.leanamp"))
+    assert alpha.fitted_esr < 1e-6 and alpha.needs_big_gain
+    assert "fits only after a gain of 26" in alpha.note
+    assert ranking[0].path.endswith("loud.leanamp") and not ranking[0].needs_big_gain
+    assert ranking[0].fitted_esr > alpha.fitted_esr  # ranked first despite fitting less well
