@@ -8,6 +8,7 @@ as a user's recordings, and writes the model, rendered audio, loss curves and a 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from leanamp.audio.io import write_audio
@@ -15,7 +16,7 @@ from leanamp.data import DeviceData, load_clips
 from leanamp.devices.circuits import get_device
 from leanamp.devices.signals import capture_signal
 from leanamp.models import LSTMModel
-from leanamp.pipeline import train_on_data
+from leanamp.pipeline import check_run_folder, train_on_data
 from leanamp.train import TrainConfig
 
 DEMO_DEVICE = "overdrive"
@@ -52,8 +53,16 @@ def run_demo(
     progress: bool = True,
     resume: bool = False,
 ) -> dict:
-    out_dir = Path(out_dir)
+    out_dir = check_run_folder(out_dir, resume)
+
+    def say(text: str) -> None:  # the stages before training, which take tens of seconds
+        if progress:
+            print(f"demo: {text}", file=sys.stderr, flush=True)
+
+    say(f"writing {seconds:g} s of capture signal and its rendering through a virtual "
+        f"{DEMO_DEVICE} to {out_dir / 'data'}")  # fmt: skip
     input_path, target_path, sections = make_demo_data(out_dir, seconds)
+    say("checking and aligning the two recordings as a user's")
     (clip,), alignment, checks = load_clips([(input_path, target_path)])
 
     def section(name: str):
