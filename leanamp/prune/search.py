@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 
 from leanamp.data import Clip
 from leanamp.errors import LeanampError, ModelFileError
-from leanamp.files import atomic_path, check_output_dir, write_text_atomic
+from leanamp.files import atomic_path, check_output_dir, run_folder_lock, write_text_atomic
 from leanamp.formats.native import load_model, save_model
 from leanamp.models.lstm import LSTMModel
 from leanamp.progress import Progress
@@ -518,8 +518,17 @@ def prune_device(
     choice of level (`tolerance`, or `level` given), compression, optional dense fine-tuning,
     and the report (`search.png`, `impulse.png`, `report.md`, `summary.json`) in `run_dir`.
 
-    Returns the summary; the compressed model is `run_dir/<name>.leanamp`.
+    Returns the summary; the compressed model is `run_dir/<name>.leanamp`. The folder is locked
+    for the run, so two prunings into one folder cannot mix their files.
     """
+    run_dir = check_prune_folder(run_dir, resume)
+    with run_folder_lock(run_dir):
+        return _prune_device(data, run_dir, model, search, train, tolerance, level,
+                             finetune_epochs, resume, progress, name)  # fmt: skip
+
+
+def _prune_device(data, run_dir: Path, model, search, train, tolerance, level, finetune_epochs,
+                  resume, progress, name) -> dict:  # fmt: skip
     from leanamp.prune.compress import summarize
     from leanamp.prune.settling import impulse_response
     from leanamp.report.pruning import (
@@ -531,7 +540,6 @@ def prune_device(
     )
     from leanamp.train import evaluate
 
-    run_dir = check_prune_folder(run_dir, resume)
     metadata = {"sample_rate": data.sample_rate}
     result = mask_search(model, data.train, data.validation, run_dir / "search", search, train,
                          resume, progress, metadata)

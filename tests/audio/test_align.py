@@ -196,7 +196,7 @@ def test_a_pure_tone_is_refused_as_too_narrow_band_not_as_swapped(frequency):
 
 def test_latency_beyond_limit_refused(rng):
     x = noise_clip(rng)
-    with pytest.raises(DataError, match="max_latency"):
+    with pytest.raises(DataError, match="100-sample limit"):
         estimate_alignment([(x, virtual_device(x, 300, 1))], RATE, max_latency=100)
 
 

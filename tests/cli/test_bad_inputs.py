@@ -144,9 +144,11 @@ def misaligned_rates(w: World) -> list[str]:
             "--no-resample"]  # fmt: skip
 
 
-def locked_out(w: World):
-    """Hold the run-folder lock, as a first training into the folder would."""
-    return run_folder_lock(w.path("locked"))
+# Cases run while another run holds the lock of their output folder.
+LOCKED_FOLDERS = {
+    "two trainings into one --out": "locked",
+    "two prunings into one --out": "plocked",
+}
 
 
 # (case id, args(world) -> argv, fragment(world) -> the file or flag the message must name)
@@ -316,6 +318,10 @@ CASES = [  # fmt: skip
     ("prune unknown --method",
      lambda w: ["prune", str(w.dry), str(w.wet), "--out", str(w.path("p1")), "--method", "x"],
      lambda w: "--method"),
+    ("two prunings into one --out",
+     lambda w: ["prune", str(w.dry), str(w.wet), "--out", str(w.path("plocked")), "--hidden-size",
+                "2", "--validation", "two", "--no-align"],
+     lambda w: "plocked"),
     ("prune --out naming a file",
      lambda w: ["prune", str(w.dry), str(w.wet), "--out", str(w.file("pfile.txt", "x"))],
      lambda w: "pfile.txt"),
@@ -330,8 +336,8 @@ def test_the_table_is_large_and_distinct():
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_clearly(case, world, run_cli):
     name, args, fragment = case
-    if name == "two trainings into one --out":
-        with locked_out(world):
+    if name in LOCKED_FOLDERS:
+        with run_folder_lock(world.path(LOCKED_FOLDERS[name])):
             code, out, err = run_cli(args(world))
     else:
         code, out, err = run_cli(args(world))
@@ -360,13 +366,20 @@ def test_process_warns_about_dropped_channels_and_a_changed_rate(world, run_cli)
     assert sf.info(world.path("s.wav")).samplerate == RATE
 
 
-def test_written_files_have_ordinary_permissions(world):
+def test_written_files_are_flushed_and_have_ordinary_permissions(world, monkeypatch):
+    import leanamp.files
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(leanamp.files.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
     umask = os.umask(0o022)
     try:
+        # safetensors replaces the temporary file it is given: the mode must survive that.
         path = save_model(LSTMModel(2), world.path("mode.leanamp"), {"sample_rate": RATE})
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+    assert len(synced) == 2  # the file before the rename, its folder after
     assert not list(world.root.glob(".mode.leanamp.*"))  # no temporary file left behind
 
 
