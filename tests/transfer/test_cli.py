@@ -45,8 +45,9 @@ def test_suggest_start_names_the_device(recordings, run_cli):
     code, out, _ = run_cli(["suggest-start", "--input", str(folder / "dry.wav"), "--target",
                             str(folder / "wet.wav"), "--library", str(library), "--no-align"])
     assert code == 0
-    assert "gain +0.30" in out.splitlines()[0]
-    assert out.splitlines()[0].lstrip().startswith("1. second")
+    assert "fitted ESR:" in out and "gain:" in out  # the columns explained first
+    first = next(line for line in out.splitlines() if line.lstrip().startswith("1. "))
+    assert "gain +0.30" in first and first.lstrip().startswith("1. second")
     assert out.strip().endswith(f"start from: {library / 'second.json'}")
 
 
