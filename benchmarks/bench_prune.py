@@ -36,6 +36,13 @@ from common import device_data, first_seconds  # benchmarks/common.py
 
 from leanamp.files import write_text_atomic
 from leanamp.models import LSTMModel
+from leanamp.plots.pruning import (
+    plot_impulse_responses,
+    plot_pruning_curve,
+    pruning_table,
+    real_time_factor,
+    search_table,
+)
 from leanamp.prune import (
     SearchConfig,
     choose_level,
@@ -47,13 +54,6 @@ from leanamp.prune import (
     mask_search,
     one_shot_prune,
     summarize,
-)
-from leanamp.report.pruning import (
-    plot_impulse_responses,
-    plot_pruning_curve,
-    pruning_table,
-    real_time_factor,
-    search_table,
 )
 from leanamp.train import TrainConfig, Trainer, evaluate
 

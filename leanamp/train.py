@@ -424,7 +424,7 @@ class Trainer:
 def default_segment_seconds(model: nn.Module, sample_rate: int) -> float:
     """Training segment length: the paper's 0.5 s for recurrent models; for convolutional ones
     NAM's 8192 output samples plus the receptive field they need before the first output."""
-    from leanamp.losses_nam import NAM_RECIPE
+    from leanamp.losses import NAM_RECIPE
 
     receptive_field = int(getattr(model, "receptive_field", 1))
     if receptive_field == 1:

@@ -48,8 +48,8 @@ def demo(
     resume: bool = typer.Option(False, help="Continue an interrupted demo run in OUT."),
 ):
     """Generate a virtual-pedal dataset, train a small LSTM, evaluate, and write the results."""
-    from leanamp.demo import run_demo
     from leanamp.losses import esr_db
+    from leanamp.workflows.demo import run_demo
 
     summary = run_demo(out, minutes=minutes, hidden_size=hidden_size, resume=resume)
     typer.echo(f"device:     {summary['device']}")
@@ -163,14 +163,14 @@ def train(
     name: str = typer.Option("model", help="Model file name (without suffix)."),
 ):
     """Train an LSTM or WaveNet model of a device from input/target recordings."""
-    from leanamp.pipeline import train_on_data
     from leanamp.train import TrainConfig, default_segment_seconds
+    from leanamp.workflows.training import train_on_data
 
     allowed_widths = _check_architecture_options(
         architecture, preset, slimmable, widths, hidden_size, residual, init_from
     )
     if knob:
-        from leanamp.knobs import load_knob_data, parse_knob_setting
+        from leanamp.data.knobs import load_knob_data, parse_knob_setting
 
         data = load_knob_data(
             input_path,

@@ -277,7 +277,7 @@ def analyse_answers(test_dir: str | os.PathLike) -> ListeningResults:
 
 def plot_listening_results(results: ListeningResults, path: str | os.PathLike) -> Path:
     """Mean scores with 95% confidence intervals, one panel per device (paper, Fig. 9)."""
-    from leanamp.report.plots import plt, save_figure
+    from leanamp.plots import plt, save_figure
 
     devices = list(dict.fromkeys(s.device for s in results.scores))
     if not devices:

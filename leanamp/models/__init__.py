@@ -44,9 +44,9 @@ def new_model(
             raise ValueError("slimmable training is for WaveNets")
         return LSTMModel(hidden_size, input_size=input_size, residual=residual)
     if architecture == "wavenet":
+        from leanamp.models.slim import slimmable_layers
         from leanamp.models.wavenet import WaveNet
         from leanamp.models.wavenet import preset as preset_layers
-        from leanamp.slim import slimmable_layers
 
         layers = preset_layers(preset, input_size)
         if slimmable:

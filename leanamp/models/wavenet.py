@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from leanamp.models import register
-from leanamp.slim import SLIMMABLE_METHOD, WidthSampler
+from leanamp.models.slim import SLIMMABLE_METHOD, WidthSampler
 
 # Activations NAM's legacy WaveNet accepts by name that torch and the streaming kernel share.
 ACTIVATIONS = {
@@ -240,7 +240,7 @@ class _LayerArray(nn.Module):
 
 class NamLayerArrays(nn.Module):
     """What leanamp's two WaveNets (`WaveNet`, and NAM 0.7's `NamWaveNet` in
-    leanamp.formats.nam_wavenet) share: layer arrays run in sequence, each with its receptive
+    leanamp.models.nam_wavenet) share: layer arrays run in sequence, each with its receptive
     field, and NAM's flat weight vector (every array's parameters in .nam order, head_scale last).
 
     A subclass sets `architecture` and, in its __init__, `input_size`, `layer_configs` (the
@@ -422,7 +422,7 @@ class WaveNet(NamLayerArrays):
         return small
 
     def on_train_batch_start(self, rng) -> None:
-        """Trainer hook: a slimmable model draws this batch's width (see leanamp.slim)."""
+        """Trainer hook: a slimmable model draws this batch's width (see leanamp.models.slim)."""
         if self.width_sampler is not None:
             self._train_width = self.array_widths(self.width_sampler.draw(rng))
 

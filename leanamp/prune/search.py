@@ -500,15 +500,15 @@ def prune_device(
 
     Returns the summary; the compressed model is `run_dir/<name>.leanamp`.
     """
-    from leanamp.prune.compress import summarize
-    from leanamp.prune.settling import impulse_response
-    from leanamp.report.pruning import (
+    from leanamp.plots.pruning import (
         plot_impulse_responses,
         plot_pruning_curve,
         pruning_table,
         real_time_factor,
         search_table,
     )
+    from leanamp.prune.compress import summarize
+    from leanamp.prune.settling import impulse_response
     from leanamp.train import evaluate
 
     run_dir = Path(run_dir)

@@ -110,8 +110,8 @@ def _from_training_summary(summary: dict, out_dir: Path) -> ReportRun:
 
 def load_report_runs(path: str | os.PathLike) -> tuple[str, list[ReportRun]]:
     """The title and runs of a sweep folder, a sweep run folder, or a training output folder."""
+    from leanamp.results import TABLE_FILE, open_results
     from leanamp.sweep.methods import RESULT_FILE
-    from leanamp.sweep.results import TABLE_FILE, open_results
 
     path = Path(path)
     if not path.is_dir():
@@ -237,7 +237,7 @@ def _table_one_section(runs: list[ReportRun]) -> str:
 
 
 def _loss_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.report.plots import plot_loss_curves
+    from leanamp.plots import plot_loss_curves
 
     parts = []
     for device in dict.fromkeys(r.device for r in runs):
@@ -255,7 +255,7 @@ def _loss_section(runs: list[ReportRun], work: Path) -> str:
 
 
 def _pruning_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.report.pruning import plot_pruning_curve
+    from leanamp.plots.pruning import plot_pruning_curve
 
     parts = []
     for r in runs:
@@ -291,7 +291,7 @@ def _widths_section(runs: list[ReportRun]) -> str:
 
 
 def _pareto_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.report.figures import plot_pareto
+    from leanamp.plots.figures import plot_pareto
 
     points = []
     for r in runs:
@@ -325,7 +325,7 @@ def _clip_outputs(runs: list[ReportRun], device: str) -> dict[str, list[tuple[Re
 
 def _spectra_section(runs: list[ReportRun], work: Path) -> str:
     from leanamp.audio.io import read_audio
-    from leanamp.report.figures import plot_spectra
+    from leanamp.plots.figures import plot_spectra
 
     parts = []
     for device in dict.fromkeys(r.device for r in runs):
@@ -348,8 +348,8 @@ def _spectra_section(runs: list[ReportRun], work: Path) -> str:
 
 def _settling_section(runs: list[ReportRun], work: Path) -> str:
     from leanamp.formats.native import load_model
+    from leanamp.plots.pruning import plot_impulse_responses
     from leanamp.prune.settling import impulse_response
-    from leanamp.report.pruning import plot_impulse_responses
 
     parts = []
     for device in dict.fromkeys(r.device for r in runs):

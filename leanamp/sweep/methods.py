@@ -201,8 +201,8 @@ def transfer_method(ctx: RunContext) -> MethodOutput:
 def slim_method(ctx: RunContext) -> MethodOutput:
     """Slimmable WaveNet training (a width drawn per batch; option widths: allowed channel
     counts), then the test ESR and the real-time factor at every width."""
-    from leanamp.report.pruning import real_time_factor
-    from leanamp.slim import evaluate_by_width, make_slimmable
+    from leanamp.models.slim import evaluate_by_width, make_slimmable
+    from leanamp.plots.pruning import real_time_factor
 
     if ctx.spec.architecture != "wavenet":
         raise LeanampError("slimmable training is for WaveNets: use architectures [wavenet]")
@@ -318,8 +318,8 @@ def _parameters(model: nn.Module) -> tuple[int, int]:
 def measure_model(model: nn.Module, data: DeviceData, rtf_seconds: float) -> dict:
     """Test ESR, parameter counts, effective hidden size, real-time factor, settling time."""
     from leanamp.losses import esr_db
+    from leanamp.plots.pruning import real_time_factor
     from leanamp.prune.settling import impulse_response
-    from leanamp.report.pruning import real_time_factor
     from leanamp.train import evaluate
 
     model = model.cpu().eval()

@@ -8,10 +8,7 @@ import torch
 
 from leanamp.audio.io import write_audio
 from leanamp.data import Clip
-from leanamp.errors import DataError, LeanampError
-from leanamp.formats import export_model, load_any
-from leanamp.inference import run_model
-from leanamp.knobs import (
+from leanamp.data.knobs import (
     KnobSetting,
     base_name,
     evaluate_per_setting,
@@ -21,6 +18,9 @@ from leanamp.knobs import (
     render_knob_sweep,
     with_knobs,
 )
+from leanamp.errors import DataError, LeanampError
+from leanamp.formats import export_model, load_any
+from leanamp.inference import run_model
 from leanamp.losses import esr
 from leanamp.models import LSTMModel
 from leanamp.train import TrainConfig, Trainer

@@ -555,7 +555,7 @@ def compare_runs(
 ) -> Path:
     """Validation (and training) loss curves of several runs in one plot, e.g. from scratch
     versus transfer. Values are histories or run folders."""
-    from leanamp.report.plots import plot_loss_curves
+    from leanamp.plots import plot_loss_curves
 
     histories = {
         label: run if isinstance(run, list) else load_history(run) for label, run in runs.items()

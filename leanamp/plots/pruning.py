@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from leanamp.report.plots import plt, save_figure
+from leanamp.plots import plt, save_figure
 
 
 def plot_pruning_curve(
