@@ -40,7 +40,6 @@ from leanamp.plots.pruning import (
     plot_impulse_responses,
     plot_pruning_curve,
     pruning_table,
-    real_time_factor,
     search_table,
 )
 from leanamp.prune import (
@@ -55,6 +54,7 @@ from leanamp.prune import (
     one_shot_prune,
     summarize,
 )
+from leanamp.runtime.bench import real_time_factor
 from leanamp.train import TrainConfig, Trainer, evaluate
 
 ROOT = Path(__file__).resolve().parent

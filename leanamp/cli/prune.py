@@ -84,8 +84,9 @@ def prune(
     """
     from leanamp.formats import load_any
     from leanamp.models import LSTMModel
-    from leanamp.prune.search import SearchConfig, prune_device
+    from leanamp.prune.search import SearchConfig
     from leanamp.train import TrainConfig
+    from leanamp.workflows.prune import prune_device
 
     if method not in ("magnitude", "structured"):
         raise LeanampError(f"unknown --method {method!r}: use magnitude or structured")

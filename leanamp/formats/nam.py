@@ -61,6 +61,7 @@ from leanamp.models.nam_wavenet import (
     normalized_array,
     weight_count,
 )
+from leanamp.models.wavenet import WaveNet
 
 WHAT = "NAM .nam model file"
 WRITE_VERSION = "0.5.4"
@@ -383,7 +384,6 @@ def _wavenet_from_nam(config: dict, weights: list, path: Path, where: str) -> nn
     if any(array is None for array in legacy):
         return _nam07_wavenet(layers, float(head_scale), weights, path, where)
     flat = _wavenet_weights(weights, legacy_weight_count(legacy), path, where)
-    from leanamp.models.wavenet import WaveNet  # the WaveNet module imports nothing from formats
 
     try:
         model = WaveNet(layers=legacy, head_scale=float(head_scale))

@@ -20,7 +20,6 @@ from leanamp.prune.search import (
     load_search,
     mask_search,
     one_shot_prune,
-    prune_device,
 )
 from leanamp.prune.settling import impulse_response, settling_time
 
@@ -41,7 +40,6 @@ __all__ = [
     "load_search",
     "mask_search",
     "one_shot_prune",
-    "prune_device",
     "prunable_parameters",
     "removable_units",
     "settling_time",

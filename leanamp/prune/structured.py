@@ -53,6 +53,8 @@ from leanamp.losses import build_loss, esr
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.wavenet import WaveNet
 from leanamp.prune.mutual_information import gaussian_copula_mi
+from leanamp.runtime import bench_models
+from leanamp.train import TrainConfig, Trainer
 
 CRITERIA = ("magnitude", "activation", "gradient", "mutual_information")
 SELECTIONS = ("global", "local")
@@ -537,7 +539,6 @@ def resources(
         "rtf_cpu": None,
     }
     if measure_rtf:
-        from leanamp.runtime import bench_models
 
         result = bench_models(
             {"m": copy.deepcopy(model).cpu().eval()}, rate=rate, seconds=seconds,
@@ -599,7 +600,6 @@ class StructuredResult:
 def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_epoch=None):
     """Train for `epochs`, validating after each; returns (best ESR, snapshot state or None).
     The model ends with its best weights by validation loss."""
-    from leanamp.train import Trainer
 
     trainer = Trainer(model, train_clips, validation_clips, train_config, progress=False)
     snapshot = None
@@ -656,7 +656,6 @@ def structured_prune(
     With `run_dir`, each model goes to iteration_XX/model.leanamp and the records to
     structured.json.
     """
-    from leanamp.train import TrainConfig
 
     config = config or StructuredConfig()
     train_config = train_config or TrainConfig()

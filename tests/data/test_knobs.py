@@ -11,7 +11,6 @@ from leanamp.data import Clip
 from leanamp.data.knobs import (
     KnobSetting,
     base_name,
-    evaluate_per_setting,
     knob_values,
     load_knob_data,
     parse_knob_setting,
@@ -23,7 +22,7 @@ from leanamp.formats import export_model, load_any
 from leanamp.inference import run_model
 from leanamp.losses import esr
 from leanamp.models import LSTMModel
-from leanamp.train import TrainConfig, Trainer
+from leanamp.train import TrainConfig, Trainer, evaluate_per_setting
 
 RATE = 16000
 

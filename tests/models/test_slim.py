@@ -11,14 +11,12 @@ from auraloss.freq import MultiResolutionSTFTLoss
 from leanamp.data import Clip
 from leanamp.losses import NAMLoss, nam_pre_emphasis
 from leanamp.models.slim import (
-    WidthSampler,
     container_submodels,
-    evaluate_by_width,
     make_slimmable,
     slimmable_layers,
 )
-from leanamp.models.wavenet import WaveNet, preset
-from leanamp.train import TrainConfig, Trainer, evaluate
+from leanamp.models.wavenet import WaveNet, WidthSampler, preset
+from leanamp.train import TrainConfig, Trainer, evaluate, evaluate_by_width
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

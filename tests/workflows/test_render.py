@@ -184,7 +184,7 @@ def test_imported_models_train(reference_models):
 
 @pytest.mark.parametrize("name", ["agm_DS1_parameterized_lstm20_in3.json", "nam/lstm.nam"])
 def test_imported_models_run_in_the_streaming_engine(reference_models, name):
-    from leanamp.runtime.base import make_processor
+    from leanamp.runtime.kernels import make_processor
 
     model, metadata = load_any(reference_models / name)
     processor = make_processor(model)
