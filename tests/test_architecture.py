@@ -138,14 +138,19 @@ def test_modules_are_short_or_say_why():
 
 
 def test_cli_commands_are_thin():
+    """Each command's body parses, calls one API function and prints: at most 40 lines."""
     fat = []
     for module, path in module_files().items():
         if not module.startswith("leanamp.cli"):
             continue
         for node in ast.parse(path.read_text()).body:
             decorators = [ast.unparse(d) for d in getattr(node, "decorator_list", [])]
-            is_command = any("command" in d for d in decorators)
-            length = node.end_lineno - node.lineno + 1 if is_command else 0
+            if not any("command" in d for d in decorators):
+                continue
+            # The body after the docstring: the option declarations of the signature are the
+            # parsing typer does, and the docstring is the --help text.
+            body = node.body[1:] if ast.get_docstring(node) else node.body
+            length = node.end_lineno - body[0].lineno + 1
             if length > MAX_COMMAND_LINES:
                 fat.append(f"{module}.{node.name}: {length} lines")
     assert not fat, "CLI commands over 40 lines (move the policy into the API):\n" + "\n".join(fat)

@@ -1,3 +1,4 @@
+# long: the structured lottery's criteria, trimming of LSTMs and WaveNets, and its loop belong together
 """Structured lottery (Esling et al., "Diet deep generative audio models with structured lottery",
 DAFx 2020): trim whole units by a global criterion, rewind, retrain, repeat.
 
@@ -731,42 +732,3 @@ def choose_iteration(records: list[dict], tolerance: float) -> int:
         if r["validation_esr"] <= limit:
             chosen = r["iteration"]
     return chosen
-
-
-def run_structured(
-    data,
-    out: str | os.PathLike,
-    model: nn.Module,
-    config: StructuredConfig,
-    train_config=None,
-    tolerance: float = 0.1,
-    level: int | None = None,
-    name: str = "pruned",
-    progress=None,
-) -> dict:
-    """`structured_prune` on a DeviceData, then choose an iteration (`level`, or by
-    `choose_iteration`) and write it to OUT/<name>.leanamp with OUT/summary.json."""
-    out = Path(out)
-    if (out / "structured.json").exists():
-        raise LeanampError(f"{out} already holds a structured run: choose another --out folder")
-    result = structured_prune(
-        model, data.train, data.validation, config, train_config, run_dir=out, progress=progress
-    )
-    chosen = choose_iteration(result.records, tolerance) if level is None else level
-    if not 0 <= chosen < len(result.records):
-        raise LeanampError(f"--level must be within 0..{len(result.records) - 1}, got {chosen}")
-    record = result.records[chosen]
-    clips, split = (data.test, "test") if data.test else (data.validation, "validation")
-    summary = {
-        **record,
-        "chosen_iteration": chosen,
-        "esr": evaluate_esr(result.models[chosen], clips),
-        "esr_split": split,
-        "model": str(out / f"{name}.leanamp"),
-    }
-    save_model(
-        result.models[chosen], out / f"{name}.leanamp",
-        {"sample_rate": data.sample_rate, "structured": summary},
-    )  # fmt: skip
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
-    return summary

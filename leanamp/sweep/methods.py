@@ -37,12 +37,13 @@ from leanamp.models.slim import make_slimmable
 from leanamp.models.wavenet import WaveNet, preset
 from leanamp.prune import SearchConfig, choose_level, compress, effective_hidden_size, mask_search
 from leanamp.prune.settling import impulse_response
-from leanamp.prune.structured import StructuredConfig, run_structured
+from leanamp.prune.structured import StructuredConfig
 from leanamp.results import RESULT_FILE
 from leanamp.runtime.bench import real_time_factor
 from leanamp.sweep.spec import RunSpec
 from leanamp.train import TrainConfig, Trainer, evaluate, evaluate_by_width
 from leanamp.transfer import initial_model
+from leanamp.workflows.prune import run_structured
 
 MODEL_FILE = "model.leanamp"
 # Every virtual device is driven by the same generated performance, so its runs are comparable.

@@ -1,3 +1,4 @@
+# long: start models (adapt, grow, shrink, freeze) and their ranking share the candidate loading
 """Transfer learning: start training from a model of a similar device, chosen by hand or ranked.
 
 With little data, a model of a similar device is what makes training converge at all

@@ -1,5 +1,7 @@
 """Prune a device: the whole issue-3 recipe on recordings (mask search, choice of level,
-compression, optional dense fine-tuning) and its report in the run folder."""
+compression, optional dense fine-tuning) and its report in the run folder (`prune_device`); a
+structured run (trim whole units, choose an iteration, save it: `run_structured`); and
+`prune_recordings`, all of `leanamp prune` from recordings to a pruned model."""
 
 from __future__ import annotations
 
@@ -8,8 +10,12 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from torch import nn
+
+from leanamp.data import DeviceData
 from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
+from leanamp.formats import load_any
 from leanamp.formats.native import save_model
 from leanamp.models.lstm import LSTMModel
 from leanamp.plots.pruning import (
@@ -21,8 +27,15 @@ from leanamp.plots.pruning import (
 from leanamp.prune.compress import compress, count_parameters, summarize
 from leanamp.prune.search import SearchConfig, choose_level, fine_tune_dense, mask_search
 from leanamp.prune.settling import impulse_response
+from leanamp.prune.structured import (
+    StructuredConfig,
+    choose_iteration,
+    evaluate_esr,
+    structured_prune,
+)
 from leanamp.runtime.bench import real_time_factor
 from leanamp.train import TrainConfig, evaluate
+from leanamp.workflows.training import load_training_data
 
 
 def prune_device(
@@ -122,3 +135,98 @@ def prune_device(
     write_text_atomic(run_dir / "report.md", "\n".join(report) + "\n")
     write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
     return summary
+
+
+def run_structured(
+    data,
+    out: str | os.PathLike,
+    model: nn.Module,
+    config: StructuredConfig,
+    train_config=None,
+    tolerance: float = 0.1,
+    level: int | None = None,
+    name: str = "pruned",
+    progress=None,
+) -> dict:
+    """`structured_prune` on a DeviceData, then choose an iteration (`level`, or by
+    `choose_iteration`) and write it to OUT/<name>.leanamp with OUT/summary.json."""
+    out = Path(out)
+    if (out / "structured.json").exists():
+        raise LeanampError(f"{out} already holds a structured run: choose another --out folder")
+    result = structured_prune(
+        model, data.train, data.validation, config, train_config, run_dir=out, progress=progress
+    )
+    chosen = choose_iteration(result.records, tolerance) if level is None else level
+    if not 0 <= chosen < len(result.records):
+        raise LeanampError(f"--level must be within 0..{len(result.records) - 1}, got {chosen}")
+    record = result.records[chosen]
+    clips, split = (data.test, "test") if data.test else (data.validation, "validation")
+    summary = {
+        **record,
+        "chosen_iteration": chosen,
+        "esr": evaluate_esr(result.models[chosen], clips),
+        "esr_split": split,
+        "model": str(out / f"{name}.leanamp"),
+    }
+    save_model(
+        result.models[chosen], out / f"{name}.leanamp",
+        {"sample_rate": data.sample_rate, "structured": summary},
+    )  # fmt: skip
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
+    return summary
+
+
+PRUNE_METHODS = ("magnitude", "structured")
+
+
+def prune_recordings(
+    input_path: str | os.PathLike,
+    target_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    method: str = "magnitude",
+    model_path: str | os.PathLike | None = None,
+    hidden_size: int = 64,
+    residual: bool = True,
+    data_options: dict | None = None,
+    search: SearchConfig | None = None,
+    structured: StructuredConfig | None = None,
+    train: TrainConfig | None = None,
+    tolerance: float = 0.1,
+    level: int | None = None,
+    finetune_epochs: int = 0,
+    resume: bool = False,
+    name: str = "pruned",
+    log=print,
+) -> dict:
+    """`leanamp prune`: load the recordings (`data_options`: load_training_data's), start from
+    `model_path` or a new LSTM of `hidden_size`, then `prune_device` (method "magnitude": weight
+    masks + compression, LSTMs) or `run_structured` (method "structured": whole units of an LSTM
+    or WaveNet). Returns the run's summary, with "method" added."""
+    if method not in PRUNE_METHODS:
+        raise LeanampError(f"unknown --method {method!r}: use magnitude or structured")
+    data = load_training_data(input_path, target_path, **(data_options or {}))
+    log(data.summary())
+    model = _start_model(model_path, data, hidden_size, residual)
+    if method == "structured":
+        try:
+            summary = run_structured(
+                data, out, model, structured or StructuredConfig(), train, tolerance=tolerance,
+                level=level, name=name, progress=log,
+            )  # fmt: skip
+        except LeanampError as e:
+            raise LeanampError(f"{model_path or 'model'}: {e}") from None
+        return {**summary, "method": method}
+    if not isinstance(model, LSTMModel):
+        raise LeanampError(f"{model_path}: pruning needs an LSTM model, not {model.config}")
+    summary = prune_device(
+        data, out, model, search, train, tolerance=tolerance, level=level,
+        finetune_epochs=finetune_epochs, resume=resume, name=name,
+    )  # fmt: skip
+    return {**summary, "method": method}
+
+
+def _start_model(model_path, data: DeviceData, hidden_size: int, residual: bool) -> nn.Module:
+    if model_path is not None:
+        return load_any(model_path)[0]
+    return LSTMModel(hidden_size, input_size=data.input_size, residual=residual)
