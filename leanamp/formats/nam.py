@@ -1,4 +1,4 @@
-# long: the whole .nam format (LSTM, WaveNet 0.5 and 0.7, SlimmableContainer) read and written in one place
+# long: the whole .nam format (LSTM, WaveNet 0.5 and 0.7, SlimmableContainer) in one place
 """NAM .nam files (Neural Amp Modeler plugin and core): LSTM, WaveNet and SlimmableContainer.
 
 Written as version 0.5.4 with the legacy config keys, which every released plugin loads; read

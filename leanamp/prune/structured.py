@@ -1,4 +1,4 @@
-# long: the structured lottery's criteria, trimming of LSTMs and WaveNets, and its loop belong together
+# long: the structured lottery's criteria, LSTM and WaveNet trimming and its loop belong together
 """Structured lottery (Esling et al., "Diet deep generative audio models with structured lottery",
 DAFx 2020): trim whole units by a global criterion, rewind, retrain, repeat.
 
