@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from leanamp.data import Clip, DeviceData, find_pairs, load_clips, split_by_time
+from leanamp.data.recordings import Clip, DeviceData, find_pairs, load_clips, split_by_time
 from leanamp.devices import get_device, guitar_signal
 from leanamp.errors import DataError, LeanampError
 

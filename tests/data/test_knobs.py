@@ -69,7 +69,7 @@ def test_virtual_sweep_carries_its_knob_and_the_knob_changes_the_sound(monkeypat
         made.append((name, gain, fixed))
         return ClipperStub(gain, sample_rate)
 
-    monkeypatch.setattr("leanamp.devices.get_device", get_device)
+    monkeypatch.setattr("leanamp.data.knobs.get_device", get_device)
     clips = render_knob_sweep(
         "diode-clipper", "gain", [0.0, 1.0], 0.25, RATE, same_input=True, tone=0.3
     )
