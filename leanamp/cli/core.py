@@ -139,7 +139,7 @@ def train(
     name: str = typer.Option("model", help="Model file name (without suffix)."),
 ):
     """Train an LSTM or WaveNet model of a device from input/target recordings."""
-    from leanamp.workflows.training import train_device
+    from leanamp.workflows.recordings import train_device
 
     summary = train_device(
         input_path, target_path, out, target_prefix=target_prefix, validation=validation,

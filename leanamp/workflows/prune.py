@@ -35,7 +35,7 @@ from leanamp.prune.structured import (
 )
 from leanamp.runtime.bench import real_time_factor
 from leanamp.train import TrainConfig, evaluate
-from leanamp.workflows.training import load_training_data
+from leanamp.workflows.recordings import load_training_data
 
 
 def prune_device(
