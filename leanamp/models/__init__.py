@@ -12,13 +12,17 @@ from torch import nn
 
 from leanamp.errors import LeanampError
 from leanamp.models.lstm import MAX_HIDDEN_SIZE, LSTMModel
+from leanamp.models.nam_wavenet import NamWaveNet
+from leanamp.models.slim import slimmable_layers
+from leanamp.models.wavenet import WaveNet
+from leanamp.models.wavenet import preset as preset_layers
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"lstm": LSTMModel}
-
-
-def register(cls: type[nn.Module]) -> type[nn.Module]:
-    ARCHITECTURES[cls.architecture] = cls
-    return cls
+# Every trainable architecture, by the name stored in model files' configs.
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    LSTMModel.architecture: LSTMModel,
+    WaveNet.architecture: WaveNet,
+    NamWaveNet.architecture: NamWaveNet,
+}
 
 
 def build_model(config: dict) -> nn.Module:
@@ -61,10 +65,6 @@ def new_model(
         check_hidden_size(hidden_size)
         return LSTMModel(hidden_size, input_size=input_size, residual=residual)
     if architecture == "wavenet":
-        from leanamp.models.wavenet import WaveNet
-        from leanamp.models.wavenet import preset as preset_layers
-        from leanamp.slim import slimmable_layers
-
         layers = preset_layers(preset, input_size)
         if slimmable:
             layers = slimmable_layers(layers, widths)
@@ -73,6 +73,6 @@ def new_model(
 
 
 __all__ = [
-    "ARCHITECTURES", "LSTMModel", "build_model", "check_hidden_size", "new_model", "register"
+    "ARCHITECTURES", "LSTMModel", "NamWaveNet", "WaveNet", "build_model", "check_hidden_size",
+    "new_model",
 ]
-from leanamp.models.wavenet import WaveNet  # noqa: E402,F401  isort: skip  (registers "wavenet")

@@ -15,15 +15,29 @@ from __future__ import annotations
 import base64
 import datetime
 import html
+import io
 import json
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
 import leanamp
+from leanamp.audio.io import read_audio
 from leanamp.errors import LeanampError
+from leanamp.files import write_text_atomic
+from leanamp.formats import load_any
+from leanamp.formats.native import load_model
 from leanamp.losses import esr_db
+from leanamp.plots import plot_loss_curves
+from leanamp.plots.figures import plot_pareto, plot_spectra
+from leanamp.plots.pruning import plot_impulse_responses, plot_pruning_curve
+from leanamp.prune.settling import impulse_response
+from leanamp.results import RESULT_FILE, TABLE_FILE, open_results
+from leanamp.runtime.bench import real_time_factor
 
 REPORT_FILE = "report.html"
 
@@ -117,10 +131,6 @@ def _from_training_summary(summary: dict, out_dir: Path) -> ReportRun:
 def _measure_model(path: Path) -> dict:
     """RTF (as `leanamp bench` measures it) and settling time of a trained model, which a
     training summary does not hold but the report's table shows."""
-    from leanamp.formats import load_any
-    from leanamp.prune.settling import impulse_response
-    from leanamp.report.pruning import real_time_factor
-
     model, metadata = load_any(path)
     rate = float(metadata.get("sample_rate") or 48000)
     rtf = real_time_factor(model, rate)
@@ -132,8 +142,6 @@ def _measure_model(path: Path) -> dict:
 
 def load_report_runs(path: str | os.PathLike) -> tuple[str, list[ReportRun]]:
     """The title and runs of a sweep folder, a sweep run folder, or a training output folder."""
-    from leanamp.sweep.methods import RESULT_FILE
-    from leanamp.sweep.results import TABLE_FILE, open_results
 
     path = Path(path)
     if not path.is_dir():
@@ -212,13 +220,6 @@ def _image(path: Path, caption: str) -> str:
 
 def _audio_data_uri(path: Path) -> str:
     """The audio file as an embedded 16-bit FLAC (a third of a float WAV's size)."""
-    import io
-
-    import numpy as np
-    import soundfile as sf
-
-    from leanamp.audio.io import read_audio
-
     audio = read_audio(path)
     buffer = io.BytesIO()
     sf.write(buffer, np.clip(audio.samples, -1.0, 1.0), audio.sample_rate, format="FLAC",
@@ -269,8 +270,6 @@ def _table_one_section(runs: list[ReportRun]) -> str:
 
 
 def _loss_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.report.plots import plot_loss_curves
-
     parts = []
     for device in dict.fromkeys(r.device for r in runs):
         histories = {}
@@ -287,8 +286,6 @@ def _loss_section(runs: list[ReportRun], work: Path) -> str:
 
 
 def _pruning_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.report.pruning import plot_pruning_curve
-
     parts = []
     for r in runs:
         path = r.path(r.artefacts.get("search_records"))
@@ -323,8 +320,6 @@ def _widths_section(runs: list[ReportRun]) -> str:
 
 
 def _pareto_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.report.figures import plot_pareto
-
     points = []
     for r in runs:
         widths = [(w, e, t) for w, e, t in _by_width(r) if t]
@@ -356,9 +351,6 @@ def _clip_outputs(runs: list[ReportRun], device: str) -> dict[str, list[tuple[Re
 
 
 def _spectra_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.audio.io import read_audio
-    from leanamp.report.figures import plot_spectra
-
     parts = []
     for device in dict.fromkeys(r.device for r in runs):
         for clip, entries in _clip_outputs(runs, device).items():
@@ -379,10 +371,6 @@ def _spectra_section(runs: list[ReportRun], work: Path) -> str:
 
 
 def _settling_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.formats.native import load_model
-    from leanamp.prune.settling import impulse_response
-    from leanamp.report.pruning import plot_impulse_responses
-
     parts = []
     for device in dict.fromkeys(r.device for r in runs):
         responses = {}
@@ -424,7 +412,6 @@ def _audio_section(runs: list[ReportRun]) -> str:
 def build_report(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write the HTML report of a sweep or run folder; returns the page's path
     (`<folder>/report.html` unless `out` is given)."""
-    from leanamp.files import write_text_atomic
 
     title, runs = load_report_runs(path)
     out = Path(out) if out is not None else Path(path) / REPORT_FILE

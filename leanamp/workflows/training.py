@@ -14,16 +14,17 @@ from torch import nn
 
 import leanamp
 from leanamp.audio.io import write_audio
-from leanamp.data import DeviceData
+from leanamp.data import DeviceData, find_pairs, load_clips
 from leanamp.errors import DataWarning, LeanampError
 from leanamp.files import check_output_dir, run_folder_lock, write_text_atomic
+from leanamp.formats import load_any
 from leanamp.formats.native import save_model
 from leanamp.inference import run_model
 from leanamp.losses import esr, esr_db
 from leanamp.models import LSTMModel
+from leanamp.plots import plot_loss_curves
 from leanamp.progress import clock_text, print_plan
-from leanamp.report.plots import plot_loss_curves
-from leanamp.train import TrainConfig, Trainer, TrainingInterrupted, evaluate
+from leanamp.train import TrainConfig, Trainer, TrainingInterrupted, evaluate, evaluate_by_width
 
 
 def check_run_folder(out_dir: str | os.PathLike, resume: bool) -> Path:
@@ -118,8 +119,6 @@ def _train_locked(
     metadata.update(test_esr=evaluation.overall, validation_loss=result.best_validation_loss)
     by_width = {}
     if getattr(model, "slimmable", False):
-        from leanamp.slim import evaluate_by_width
-
         by_width = {str(w): e for w, e in evaluate_by_width(model, test_clips).items()}
         metadata["test_esr_by_width"] = by_width
     model_path = save_model(model, out_dir / f"{name}.leanamp", metadata)
@@ -191,9 +190,6 @@ def evaluate_recordings(
     The recordings are read at the model's sample rate (resampled, with a note, if needed);
     `knobs` are the constant knob values of a knob-conditioned model.
     """
-    from leanamp.data import find_pairs, load_clips
-    from leanamp.formats import load_any
-
     model, metadata = load_any(model_path)
     input_size = int(model.config.get("input_size", 1))
     knobs = list(knobs or [])
