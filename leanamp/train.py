@@ -1,3 +1,4 @@
+# long: the recipe, its checkpoints and interruption, and the evaluation it reports share state
 """Training: the paper's truncated-BPTT recipe (Südholt et al. 2022, section IV-B) on Fabric.
 
 Defaults are the paper's: segments of 0.5 s in shuffled mini-batches of 40, 1000 warm-up samples
