@@ -27,7 +27,7 @@ def demo(
 
     summary = run_demo(out, minutes=minutes, hidden_size=hidden_size, resume=resume)
     typer.echo(f"device:     {summary['device']}")
-    typer.echo(f"alignment:  {summary['alignment']}")
+    typer.echo(summary["alignment"])
     typer.echo("\n".join(summary_lines(summary)))
 
 
