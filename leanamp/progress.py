@@ -40,8 +40,8 @@ def print_plan(items: dict[str, str], stream: TextIO | None = None) -> None:
 class Progress:
     """One progress display for a stage of long work.
 
-    `total`: the units of work (epochs, iterations...) or None; `budget_seconds`: the time budget
-    measured by `clock` (wall or CPU time) from `started` (default: now), or None;
+    `total`: the units of work or None, `unit` their name ("epoch"); `budget_seconds`: the time
+    budget measured by `clock` (wall or CPU time) from `started` (default: now), or None;
     `enabled=False` prints nothing at all.
     """
 
@@ -91,11 +91,12 @@ class Progress:
         return f"{clock_text(self.elapsed)}{budget} ETA {clock_text(self.eta())}"
 
     def _count(self) -> str:
+        """': epoch 3/200': the step in progress, or the last one finished."""
         if self.total is None:
             return ""
         done = int(self.done) if float(self.done).is_integer() else f"{self.done:.1f}"
         total = int(self.total) if float(self.total).is_integer() else self.total
-        return f" {done}/{total}{' ' + self.unit if self.unit else ''}"
+        return f": {self.unit + ' ' if self.unit else ''}{done}/{total}"
 
     def update(self, done: float | None = None, status: str = "") -> None:
         """Record progress; on a terminal redraw the status line (throttled)."""

@@ -364,7 +364,7 @@ class Trainer:
         started, budget_started = time.monotonic(), budget_clock()
         self.display_start = 0
         self.display = Progress(
-            self.stage, max_epochs, "epochs",
+            self.stage, max_epochs, "epoch",
             budget_seconds=None if cfg.max_minutes is None else 60 * cfg.max_minutes,
             clock=budget_clock, enabled=self.progress, started=budget_started,
         )  # fmt: skip
@@ -395,7 +395,7 @@ class Trainer:
                     best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
                 self.history.append(record)
                 self.display.line(
-                    f"epoch {self.epoch}: train loss {train_loss:.4g}, validation ESR "
+                    f"train loss {train_loss:.4g}, validation ESR "
                     f"{record['validation_esr']:.4g} (best: epoch {self.best_epoch})"
                 )
                 out_of_time = (

@@ -15,28 +15,28 @@ def fake_clock(step: float):
 
 def test_a_log_gets_one_plain_line_per_finished_step_and_no_redraws():
     stream = io.StringIO()
-    progress = Progress("train", 10, "epochs", budget_seconds=600, clock=fake_clock(30.0),
+    progress = Progress("train", 10, "epoch", budget_seconds=600, clock=fake_clock(30.0),
                         stream=stream)  # fmt: skip
     for epoch in range(1, 4):
         progress.update(epoch - 0.5, "loss 0.1")  # batches: nothing in a log
         progress.update(epoch)
-        progress.line(f"epoch {epoch}: validation ESR 0.1")
+        progress.line("validation ESR 0.1")
     progress.close()
     lines = stream.getvalue().splitlines()
     assert len(lines) == 3 and "\r" not in stream.getvalue()
     # elapsed / budget and the ETA in every line
-    assert lines[0].startswith("train 1/10 epochs  epoch 1: validation ESR 0.1  [")
+    assert lines[0].startswith("train: epoch 1/10  validation ESR 0.1  [")
     assert "/10:00 ETA" in lines[0]
 
 
 def test_a_terminal_line_is_redrawn_in_place():
     stream = io.StringIO()
-    progress = Progress("prune level 2/5", 4, "epochs", stream=stream, terminal=True)
+    progress = Progress("prune level 2/5", 4, "epoch", stream=stream, terminal=True)
     progress.update(1, "loss 0.2")
     progress.line("mask distance 0.05")
     progress.close()
     text = stream.getvalue()
-    assert text.count("\r") >= 2 and "prune level 2/5 1/4 epochs" in text
+    assert text.count("\r") >= 2 and "prune level 2/5: epoch 1/4" in text
     assert "mask distance 0.05" in text and text.endswith("\r")
 
 

@@ -288,7 +288,7 @@ class MaskSearch:
         previous = PruningMasks(phase["candidate"]) if phase["candidate"] else None
         stopped = "max_epochs"
         display = Progress(f"prune level {level}/{search.iterations}",
-                           search.max_epochs_per_iteration, "epochs", enabled=self.trainer.progress)
+                           search.max_epochs_per_iteration, "epoch", enabled=self.trainer.progress)
         self.trainer.display = display
         self.trainer.display_start = self.trainer.epoch - phase["epochs"]
         while True:

@@ -605,7 +605,7 @@ def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_
     The model ends with its best weights by validation loss. `show`: a progress display."""
 
     trainer = Trainer(model, train_clips, validation_clips, train_config, progress=False)
-    trainer.display = Progress(stage, epochs, "epochs", enabled=show)
+    trainer.display = Progress(stage, epochs, "epoch", enabled=show)
     snapshot = None
     if snapshot_epoch == 0:
         snapshot = copy.deepcopy(model.state_dict())
@@ -722,7 +722,7 @@ def structured_prune(
         trimmed.train()
         val_esr, _ = _train(
             trimmed, train_clips, validation_clips, train_config, config.epochs_per_iteration,
-            stage=f"retrain {level}/{config.iterations}", show=progress is not None,
+            stage=f"retrain after trim {level}/{config.iterations}", show=progress is not None,
         )  # fmt: skip
         current = trimmed
         record(level, current, val_esr)

@@ -406,4 +406,4 @@ def test_ctrl_c_saves_the_best_model_and_says_how_to_resume(world, tmp_path):
     assert "interrupted: " in stderr and "--resume" in stderr and "Traceback" not in stderr
     assert (out / "model.leanamp").exists()
     assert "\r" not in stderr  # no redraws in a log
-    assert "epoch 1: train loss" in stderr
+    assert "train: epoch 1/100000  train loss" in stderr

@@ -40,7 +40,7 @@ def test_train_shows_its_plan_progress_and_where_everything_is(recordings, run_c
     # A log (not a terminal): one plain line per validation, no carriage-return redraws.
     assert "\r" not in err
     assert [line for line in err.splitlines() if "validation ESR" in line][1].startswith(
-        "train 2/2 epochs  epoch 2:")
+        "train: epoch 2/2  train loss")
     # The end: epochs, best epoch, time, and where model, curves, audio and summary are.
     assert "2 epochs in" in printed and "best at epoch" in printed
     for item in ("model:", "curves:", "audio:", "summary:"):
