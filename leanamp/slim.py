@@ -3,9 +3,19 @@
 A slimmable WaveNet is a `leanamp.models.wavenet.WaveNet` whose layer-array configs carry NAM's
 marker {"method": "slice_channels_uniform", "kwargs": {"allowed_channels": [...]}}. Before each
 training batch the trainer calls `model.on_train_batch_start(rng)`; the model's `WidthSampler`
-draws a width uniformly from the allowed widths (every width 1..c unless restricted) and the batch
-runs truncated to it. Evaluation runs at the width set with `model.set_width` (full by default).
-Every draw is recorded in `WidthSampler.history`, so a run can show which widths it trained.
+chooses the widths of that batch's step by its rule, and the step's loss is the sum over them:
+
+- "uniform" (Atkinson, the paper): one width drawn uniformly from the allowed widths (every width
+  1..c unless restricted);
+- "sandwich" (Yu & Huang 2019, "Universally Slimmable Networks and Improved Training
+  Techniques", the sandwich rule): the largest width, the smallest and `random_widths` widths
+  drawn uniformly from those in between, L = sum_w loss(f_w(x), y), one optimizer step;
+- "inplace" (same paper, in-place distillation): the sandwich rule's widths, the largest trained
+  on the target and every other on the largest's output, detached:
+  L = loss(f_max(x), y) + sum_{w < max} loss(f_w(x), stopgrad(f_max(x))).
+
+Evaluation runs at the width set with `model.set_width` (full by default). Every width trained is
+recorded in `WidthSampler.history`, so a run can show which widths it trained.
 """
 
 from __future__ import annotations
@@ -17,22 +27,52 @@ import numpy as np
 
 # NAM's slimmable marker (0.7.0): {"method": "slice_channels_uniform", "kwargs": {...}}.
 SLIMMABLE_METHOD = "slice_channels_uniform"
+# Width sampling rules of slimmable training (see the module docstring).
+SLIM_RULES = ("uniform", "sandwich", "inplace")
+# Yu & Huang train n = 2 random widths besides the largest and the smallest.
+DEFAULT_RANDOM_WIDTHS = 2
 
 
 class WidthSampler:
-    """Draws training widths uniformly from `widths` and records every draw."""
+    """Chooses the training widths of every step by `rule` and records every width trained."""
 
-    def __init__(self, widths: Sequence[int]):
+    def __init__(
+        self, widths: Sequence[int], rule: str = "uniform",
+        random_widths: int = DEFAULT_RANDOM_WIDTHS,
+    ):  # fmt: skip
         widths = [int(w) for w in widths]
         if not widths or any(w < 1 for w in widths) or len(set(widths)) != len(widths):
             raise ValueError(f"widths must be distinct positive integers, got {widths}")
+        if rule not in SLIM_RULES:
+            raise ValueError(f"unknown slimmable rule {rule!r}; choose one of {list(SLIM_RULES)}")
+        if random_widths < 0:
+            raise ValueError(f"random_widths must be >= 0, got {random_widths}")
         self.widths = sorted(widths)
+        self.rule = rule
+        self.random_widths = random_widths
         self.history: list[int] = []
 
+    @property
+    def distills_in_place(self) -> bool:
+        """True when the widths below the largest learn from the largest's output."""
+        return self.rule == "inplace"
+
     def draw(self, rng: np.random.Generator) -> int:
+        """One width drawn uniformly (the paper's rule), recorded."""
         width = self.widths[int(rng.integers(len(self.widths)))]
         self.history.append(width)
         return width
+
+    def draw_step(self, rng: np.random.Generator) -> list[int]:
+        """The widths of one training step (the sandwich rules: largest first), recorded."""
+        if self.rule == "uniform":
+            return [self.draw(rng)]
+        between = self.widths[1:-1]
+        step = [self.widths[-1]] + ([self.widths[0]] if len(self.widths) > 1 else [])
+        if between:
+            step += [between[int(i)] for i in rng.integers(len(between), size=self.random_widths)]
+        self.history.extend(step)
+        return step
 
     def counts(self) -> dict[int, int]:
         """How many times each width was drawn so far."""
@@ -66,13 +106,14 @@ def slimmable_layers(
     return out
 
 
-def make_slimmable(model, allowed_channels: Sequence[int] | None = None):
-    """A slimmable copy of a WaveNet (same weights), ready for slimmable training."""
+def make_slimmable(model, allowed_channels: Sequence[int] | None = None, rule: str = "uniform"):
+    """A slimmable copy of a WaveNet (same weights), ready for slimmable training by `rule`."""
     from leanamp.models.wavenet import WaveNet
 
     layers = slimmable_layers(model.layer_configs, allowed_channels)
     new = WaveNet(layers, head_scale=float(model.head_scale), input_size=model.input_size)
     new.load_state_dict(model.state_dict())
+    new.width_sampler = WidthSampler(new.widths, rule)
     return new.to(model.head_scale.device)
 
 

@@ -195,6 +195,10 @@ class Trainer:
     def _step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         self.fabric.backward(loss)
+        self._update()
+
+    def _update(self) -> None:
+        """Clip the accumulated gradients, take the optimizer step, run the after-step hooks."""
         if self.config.grad_clip is not None:
             self.fabric.clip_gradients(
                 self.setup_model, self.optimizer, max_norm=self.config.grad_clip
@@ -231,18 +235,14 @@ class Trainer:
             x = self.fabric.to_device(self.inputs[index])
             y = self.fabric.to_device(self.targets[index])
             hook = getattr(self.model, "on_train_batch_start", None)
-            if hook is not None:
-                hook(self._batch_rng)
-            losses.extend(self._train_batch(x, y))
+            passes = (hook(self._batch_rng) or 1) if hook is not None else 1
+            losses.extend(self._train_batch(x, y, passes))
             bar.set_postfix(loss=f"{np.mean(losses):.4f}", lr=f"{self.learning_rate:.1e}")
         return float(np.mean(losses)) if losses else math.nan
 
-    def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    def _train_batch(self, x: torch.Tensor, y: torch.Tensor, passes: int = 1) -> list[float]:
         if not self.recurrent:
-            prediction, _ = self.setup_model(x)
-            loss = self.loss_fn(prediction[:, self.skip_samples :], y[:, self.skip_samples :])
-            self._step(loss)
-            return [loss.item()]
+            return self._train_convolutional_batch(x, y, passes)
         # Truncated backpropagation through time: warm up, then update every tbptt_samples.
         with torch.no_grad():
             _, state = self.setup_model(x[:, : self.skip_samples])
@@ -255,6 +255,26 @@ class Trainer:
             state = tuple(s.detach() for s in state)
             losses.append(loss.item())
         return losses
+
+    def _train_convolutional_batch(self, x: torch.Tensor, y: torch.Tensor, passes: int):
+        """One step whose loss sums `passes` forward passes (a slimmable model's widths, chosen
+        by its rule); with in-place distillation the passes after the first learn from the
+        first's output, detached (leanamp.slim)."""
+        skip = self.skip_samples
+        distill = getattr(self.model, "distills_in_place", False)
+        self.optimizer.zero_grad(set_to_none=True)
+        target, total = y[:, skip:], 0.0
+        for k in range(passes):
+            if passes > 1:
+                self.model.select_pass(k)
+            prediction = self.setup_model(x)[0][:, skip:]
+            loss = self.loss_fn(prediction, target)
+            self.fabric.backward(loss)
+            total += loss.item()
+            if distill and k == 0:
+                target = prediction.detach()
+        self._update()
+        return [total]
 
     # --- validation -----------------------------------------------------------------------------
     @torch.no_grad()

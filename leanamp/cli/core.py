@@ -106,6 +106,11 @@ def train(
     widths: str = typer.Option(
         None, help="Slimmable: the widths to train, e.g. 4,8,16 (default: every width 1..full)."
     ),
+    slim_rule: str = typer.Option(
+        None, help="Slimmable: widths per step: uniform (one drawn, the paper), sandwich "
+        "(largest, smallest, 2 random) or inplace (sandwich, smaller widths learn from the "
+        "largest's output)."
+    ),
     hidden_size: int = typer.Option(
         None, help="LSTM hidden size (default 16, or the --init-from model's)."
     ),
@@ -167,7 +172,7 @@ def train(
     from leanamp.train import TrainConfig, default_segment_seconds
 
     allowed_widths = _check_architecture_options(
-        architecture, preset, slimmable, widths, hidden_size, residual, init_from
+        architecture, preset, slimmable, widths, hidden_size, residual, init_from, slim_rule
     )
     if knob:
         from leanamp.knobs import load_knob_data, parse_knob_setting
@@ -204,7 +209,7 @@ def train(
         typer.echo(f"starting from {start.path}")
     else:
         model = _new_model(architecture, data.input_size, hidden_size, residual, preset,
-                           slimmable, allowed_widths, seed)  # fmt: skip
+                           slimmable, allowed_widths, seed, slim_rule or "uniform")  # fmt: skip
     overrides = {"batch_size": batch_size, "learning_rate": learning_rate, "loss": loss}
     config = TrainConfig.recipe(
         recipe or ("nam" if architecture == "wavenet" else "quick"),
@@ -236,11 +241,12 @@ def train(
 
 def _check_architecture_options(
     architecture: str, preset: str, slimmable: bool, widths: str | None, hidden_size, residual,
-    init_from,
+    init_from, slim_rule: str | None = None,
 ) -> list[int] | None:
     """Refuse option combinations before the (slow) data loading; returns the parsed --widths."""
     from leanamp.models import ARCHITECTURES
     from leanamp.models.wavenet import PRESETS
+    from leanamp.slim import SLIM_RULES
 
     if architecture not in ARCHITECTURES:
         raise LeanampError(f"--architecture {architecture!r}: choose lstm or wavenet")
@@ -255,13 +261,20 @@ def _check_architecture_options(
         raise LeanampError("--slimmable and --widths apply to --architecture wavenet")
     if widths and not slimmable:
         raise LeanampError("--widths lists the widths of slimmable training: add --slimmable")
+    if slim_rule is not None and not slimmable:
+        raise LeanampError("--slim-rule chooses the widths of slimmable training: add --slimmable")
+    if slim_rule is not None and slim_rule not in SLIM_RULES:
+        raise LeanampError(f"--slim-rule {slim_rule!r}: choose one of {', '.join(SLIM_RULES)}")
     try:
         return [int(w) for w in widths.split(",")] if widths else None
     except ValueError:
         raise LeanampError(f"--widths {widths!r}: give widths like 4,8,16") from None
 
 
-def _new_model(architecture, input_size, hidden_size, residual, preset, slimmable, widths, seed):
+def _new_model(
+    architecture, input_size, hidden_size, residual, preset, slimmable, widths, seed,
+    slim_rule="uniform",
+):
     import torch
 
     from leanamp.models import new_model
@@ -271,7 +284,7 @@ def _new_model(architecture, input_size, hidden_size, residual, preset, slimmabl
         return new_model(
             architecture, input_size, hidden_size=hidden_size or 16,
             residual=True if residual is None else residual, preset=preset,
-            slimmable=slimmable, widths=widths,
+            slimmable=slimmable, widths=widths, slim_rule=slim_rule,
         )  # fmt: skip
     except ValueError as e:
         raise LeanampError(f"train: {e}") from None

@@ -321,6 +321,7 @@ class WaveNet(NamLayerArrays):
         self._width: tuple[int, ...] | None = None
         # Width drawn for the current training batch (slimmable training); None outside training.
         self._train_width: tuple[int, ...] | None = None
+        self._step_widths: list[tuple[int, ...]] = []
         self.width_sampler = WidthSampler(self.widths) if self.slimmable else None
 
     # ---- description -------------------------------------------------------------------
@@ -421,10 +422,23 @@ class WaveNet(NamLayerArrays):
         small.to(self.head_scale.device)
         return small
 
-    def on_train_batch_start(self, rng) -> None:
-        """Trainer hook: a slimmable model draws this batch's width (see leanamp.slim)."""
-        if self.width_sampler is not None:
-            self._train_width = self.array_widths(self.width_sampler.draw(rng))
+    def on_train_batch_start(self, rng) -> int:
+        """Trainer hook: a slimmable model chooses this batch's widths (see leanamp.slim);
+        returns how many passes the step makes (one per width; `select_pass` picks one)."""
+        if self.width_sampler is None:
+            return 1
+        self._step_widths = [self.array_widths(w) for w in self.width_sampler.draw_step(rng)]
+        self._train_width = self._step_widths[0]
+        return len(self._step_widths)
+
+    def select_pass(self, k: int) -> None:
+        """Run the next training forward at the k-th width chosen for this step."""
+        self._train_width = self._step_widths[k]
+
+    @property
+    def distills_in_place(self) -> bool:
+        """Trainer hook: the passes after the first learn from the first pass's output."""
+        return self.width_sampler is not None and self.width_sampler.distills_in_place
 
     def train(self, mode: bool = True) -> WaveNet:
         # A width drawn for a training batch never leaks into evaluation: eval runs at the width
