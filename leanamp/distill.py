@@ -82,7 +82,9 @@ def read_costs(run_dir: str | os.PathLike) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def record_phase_cost(run_dir: str | os.PathLike, phase: str, cpu_seconds: float, **details) -> dict:
+def record_phase_cost(
+    run_dir: str | os.PathLike, phase: str, cpu_seconds: float, **details
+) -> dict:
     """Add one finished phase's CPU seconds to run_dir/costs.json; returns all phases so far."""
     costs = read_costs(run_dir)
     costs[phase] = {"cpu_seconds": float(cpu_seconds), **details}

@@ -235,7 +235,8 @@ def _epochs_for(ctx: _Context, seconds: float, phases: int) -> int:
     epoch measured by a finished candidate (the big model's is an upper bound for the smaller
     models a search trains); one epoch per phase while nothing is measured yet."""
     per_epoch = [r["seconds_per_epoch"] for r in _finished(ctx.out) if r.get("seconds_per_epoch")]
-    return max(1, int(seconds / phases / max(per_epoch))) if per_epoch else 1
+    epochs = int(seconds / phases / max(per_epoch)) if per_epoch else 1
+    return max(1, min(epochs, ctx.config.max_epochs))
 
 
 def _finished(out: Path) -> list[dict]:
@@ -372,9 +373,9 @@ def _run_candidate(ctx: _Context, candidate: Candidate, seconds: float) -> dict:
     record["resumed"] = resumed
     if details.get("epochs"):
         record["seconds_per_epoch"] = record["cpu_seconds"] / details["epochs"]
-    model_path = save_model(model, folder / "model.leanamp",
-                            {"sample_rate": ctx.data.sample_rate, "shrink_candidate": candidate.name,
-                             "training_cpu_seconds": record["cpu_seconds"]})
+    metadata = {"sample_rate": ctx.data.sample_rate, "shrink_candidate": candidate.name,
+                "training_cpu_seconds": record["cpu_seconds"]}
+    model_path = save_model(model, folder / "model.leanamp", metadata)
     record["model"] = str(model_path)
     write_text_atomic(folder / "candidate.json", json.dumps(record, indent=1))
     return record

@@ -339,7 +339,9 @@ def distill_method(ctx: RunContext) -> MethodOutput:
     options = dict(ctx.spec.method_options)
     _refuse_unknown_options("distill", options, DISTILL_OPTIONS)
     if "teacher_model" in options and "teacher_size" in options:
-        raise LeanampError("distill takes teacher_size (train a teacher) or teacher_model, not both")
+        raise LeanampError(
+            "distill takes teacher_size (train a teacher) or teacher_model, not both"
+        )
     config = DistillConfig(float(options.get("alpha", 0.5)), float(options.get("extra_seconds", 0)))
     if "teacher_model" in options:
         path = Path(ctx.spec.base_dir) / options["teacher_model"]
