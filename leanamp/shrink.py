@@ -114,6 +114,7 @@ class ShrinkConfig:
     rtf_seconds: float = 0.5  # audio timed per real-time factor
     method_order: tuple[str, ...] = METHOD_ORDER
     seed: int = 0
+    progress: bool = False  # the trainers' epoch bars
 
 
 @dataclass
@@ -222,6 +223,8 @@ class _Context:
     budget: ShrinkBudget
     big_model: nn.Module | None
     say: Callable[[str], None]
+    from_model: str | None = None
+    from_metadata: dict = field(default_factory=dict)
 
 
 def _train_config(ctx: _Context, seconds: float) -> TrainConfig:
@@ -262,9 +265,24 @@ def _new_lstm(ctx: _Context, size: int) -> LSTMModel:
 
 def _fit(ctx: _Context, model: nn.Module, folder: Path, seconds: float) -> dict:
     trainer = Trainer(model, ctx.data.train, ctx.data.validation, _train_config(ctx, seconds),
-                      folder / "train", {"sample_rate": ctx.data.sample_rate}, progress=False)
+                      folder / "train", {"sample_rate": ctx.data.sample_rate},
+                      ctx.config.progress)
     result = trainer.fit(resume=True)
     return {"epochs": result.epochs, "stopped_because": result.stopped_because}
+
+
+NEEDS_BIG = ("distill", "structured", "unit_aware_prune")
+
+
+def _big_cost(ctx: _Context) -> float | None:
+    """CPU seconds of the big model: trained here (its candidate record), or recorded with the
+    --from file (leanamp.distill.recorded_training_cost); None when unknown."""
+    from leanamp.distill import recorded_training_cost
+
+    if ctx.from_model is not None:
+        return recorded_training_cost(ctx.from_model, ctx.from_metadata)
+    record = _read_json(_big_path(ctx).parent / "candidate.json")
+    return record["cpu_seconds"] if record else None
 
 
 def _big(ctx: _Context) -> nn.Module:
@@ -284,7 +302,7 @@ def _run_distill(ctx, candidate, folder, seconds):
 
     student = _new_lstm(ctx, candidate.size)
     result, _ = distill_student(student, _big(ctx), ctx.data, folder, None,
-                                _train_config(ctx, seconds))
+                                _train_config(ctx, seconds), ctx.config.progress)
     return student, {"epochs": result.epochs, "stopped_because": result.stopped_because,
                      "loss": "0.5 x loss(student, target) + 0.5 x loss(student, big model)"}
 
@@ -319,12 +337,14 @@ def _run_unit_prune(ctx, candidate, folder, seconds):
     from leanamp.prune import SearchConfig, compress, mask_search
 
     big = _big(ctx)
-    steps = _steps_to(candidate.size, big.hidden_size, PRUNE_FRACTION)
+    # A step removes PRUNE_FRACTION of the weights, which grow as units^2 (W_hh): about
+    # 1 - sqrt(1 - p) of the units; one step more for the rounding to whole units.
+    steps = 1 + _steps_to(candidate.size, big.hidden_size, 1 - math.sqrt(1 - PRUNE_FRACTION))
     search = SearchConfig(iterations=steps, prune_fraction=PRUNE_FRACTION, pretrain_epochs=0,
                           max_epochs_per_iteration=_epochs_for(ctx, seconds, steps),
                           unit_aware=True, protect_head=True)
     result = mask_search(big, ctx.data.train, ctx.data.validation, folder / "search", search,
-                         _train_config(ctx, seconds), resume=True, progress=False)
+                         _train_config(ctx, seconds), resume=True, progress=ctx.config.progress)
     compressed = [compress(result.load(r["level"])[0]) for r in result.records]
     fitting = [i for i, m in enumerate(compressed)
                if not ctx.budget.misses(macs_per_sample(m), model_memory_bytes(m), None)]
@@ -371,6 +391,9 @@ def _run_candidate(ctx: _Context, candidate: Candidate, seconds: float) -> dict:
     record = {**asdict(candidate), **details, **_measure(ctx, model)}
     record["cpu_seconds"] = time.process_time() - started
     record["resumed"] = resumed
+    # All the compute this candidate needed: with the big model it starts from, when there is one
+    big_cost = _big_cost(ctx) if candidate.method in NEEDS_BIG else 0.0
+    record["cpu_seconds_charged"] = None if big_cost is None else record["cpu_seconds"] + big_cost
     if details.get("epochs"):
         record["seconds_per_epoch"] = record["cpu_seconds"] / details["epochs"]
     metadata = {"sample_rate": ctx.data.sample_rate, "shrink_candidate": candidate.name,
@@ -443,6 +466,7 @@ def run_shrink(
     big_model: nn.Module | None = None,
     say: Callable[[str], None] | None = None,
     from_model: str | None = None,
+    from_metadata: dict | None = None,
 ) -> dict:
     """Run the plan's candidates (resuming a killed shrink), choose, write the report.
     Returns the summary (also OUT/shrink.json); the chosen model is OUT/model.leanamp."""
@@ -452,7 +476,7 @@ def run_shrink(
     say = say or (lambda message: None)
     out = Path(out)
     plan = prepare_shrink(data, out, budget, config, big_model, from_model)
-    ctx = _Context(data, out, config, budget, big_model, say)
+    ctx = _Context(data, out, config, budget, big_model, say, from_model, from_metadata or {})
     candidates = [Candidate(**c) for c in plan["candidates"]]
     results, skipped = [], []
     for index, candidate in enumerate(candidates):
@@ -462,7 +486,7 @@ def run_shrink(
             say(f"[{index + 1}/{len(candidates)}] {candidate.name}: done before, not redone")
             results.append(done)
             continue
-        lacks_big = (candidate.method not in ("dense", "big") and big_model is None
+        lacks_big = (candidate.method in NEEDS_BIG and big_model is None
                      and not _big_path(ctx).exists())
         if left <= 0 or lacks_big:
             skipped.append(candidate.name)
@@ -518,12 +542,15 @@ def shrink_report(plan: dict, summary: dict) -> str:
     front = {results[i]["name"] for i in pareto_front([(r["rtf"], r["test_esr"])
                                                        for r in results])}
     rows = ["| candidate | method | validation ESR | test ESR | RTF | MACs/sample | fits | "
-            "Pareto | CPU min |", "|---|---|---|---|---|---|---|---|---|"]
+            "Pareto | CPU min | CPU min with the big model |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
+        charged = r.get("cpu_seconds_charged")
         rows.append(
             f"| {r['name']} | {r['method']} | {r['validation_esr']:.4g} | {r['test_esr']:.4g} | "
             f"{r['rtf']:.4g} | {r['macs_per_sample']} | {'yes' if r['fits'] else 'no'} | "
-            f"{'yes' if r['name'] in front else ''} | {r['cpu_seconds'] / 60:.1f} |"
+            f"{'yes' if r['name'] in front else ''} | {r['cpu_seconds'] / 60:.1f} | "
+            f"{'unknown' if charged is None else f'{charged / 60:.1f}'} |"
         )
     budget = {k: v for k, v in plan["budget"].items() if v is not None}
     lines = [

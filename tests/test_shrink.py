@@ -168,7 +168,13 @@ def test_the_command_end_to_end_on_a_tiny_virtual_device(device, run_cli):
     assert summary["macs_per_sample"] <= int(budget)
     fitting = [c for c in summary["candidates"] if c["fits"]]
     assert summary["validation_esr"] == min(c["validation_esr"] for c in fitting)
-    assert not next(c for c in summary["candidates"] if c["name"] == "big-lstm16")["fits"]
+    records = {c["name"]: c for c in summary["candidates"]}
+    assert not records["big-lstm16"]["fits"]
+    big = records["big-lstm16"]["cpu_seconds"]
+    for name in ("distill-lstm4", "structured-lstm4", "unitprune-lstm4"):  # charged the big model
+        own = records[name]["cpu_seconds"]
+        assert records[name]["cpu_seconds_charged"] == pytest.approx(own + big)
+    assert records["unitprune-lstm4"]["architecture"]["hidden_size"] <= 4  # compressed
     assert (out / "model.leanamp").exists() and (out / "pareto.png").exists()
     assert "Pareto" in (out / "report.md").read_text()
     assert f"export: leanamp export {out / 'model.leanamp'}" in stdout
@@ -189,3 +195,13 @@ def test_the_command_refuses_an_impossible_budget_before_training(device, run_cl
     code, _, err = run_cli(["shrink", str(device / "dry"), str(device / "wet"), "--out", str(out),
                             "--max-macs", "1000", "--from", str(device / "missing.leanamp")])
     assert code == 2 and "missing.leanamp" in err
+
+
+def test_a_given_big_model_is_the_teacher_and_its_recorded_cost_is_charged(device):
+    data = _data(device)
+    budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
+    summary = run_shrink(data, device / "from", budget, _config(), LSTMModel(12),
+                         from_model="big.leanamp", from_metadata={"training_cpu_seconds": 60.0})
+    distilled = next(c for c in summary["candidates"] if c["method"] == "distill")
+    assert [c["name"] for c in summary["candidates"]] == ["dense-lstm4", "distill-lstm4"]
+    assert distilled["cpu_seconds_charged"] == pytest.approx(distilled["cpu_seconds"] + 60.0)

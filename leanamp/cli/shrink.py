@@ -52,9 +52,9 @@ def shrink(
     order = tuple(m.strip() for m in methods.split(",")) if methods else METHOD_ORDER
     if minutes <= 0 or max_epochs < 1 or rtf_seconds <= 0:
         raise LeanampError("--minutes, --max-epochs and --rtf-seconds must be positive")
-    big_model = load_any(from_model)[0] if from_model is not None else None
+    big_model, from_metadata = load_any(from_model) if from_model is not None else (None, {})
     config = ShrinkConfig(minutes=minutes, max_epochs=max_epochs, rtf_seconds=rtf_seconds,
-                          method_order=order, seed=seed)
+                          method_order=order, seed=seed, progress=True)
     data = _load_data(input_path, target_path, target_prefix, validation, test, align, resample,
                       sample_rate)
     typer.echo(data.summary())
@@ -64,7 +64,7 @@ def shrink(
                f"{minutes:g} CPU minutes for {len(plan['candidates'])} candidates, in this order:")
     for i, candidate in enumerate(plan["candidates"], 1):
         typer.echo(f"  {i}. {candidate['name']}: {candidate['details']}")
-    summary = run_shrink(data, out, budget, config, big_model, typer.echo, source)
+    summary = run_shrink(data, out, budget, config, big_model, typer.echo, source, from_metadata)
     typer.echo(f"chosen: {summary['chosen']} (validation ESR {summary['validation_esr']:.4g}, "
                f"test ESR {summary['test_esr']:.4g}, RTF {summary['rtf']:.4g})")
     typer.echo(f"model: {summary['model']}; report: {out / 'report.md'}")
