@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leanamp import shrink as shrink_module
 from leanamp.audio.io import write_audio
@@ -51,6 +53,24 @@ def test_ties_go_to_fewer_multiply_adds_then_to_the_earlier_candidate():
 def test_no_candidate_within_budget_is_a_clear_error():
     with pytest.raises(LeanampError, match="no candidate met the budget.*big: 5000"):
         choose_candidate([_result("big", 0.001, 5000, fits=False)])
+
+
+@given(st.lists(st.tuples(st.sampled_from([0.01, 0.02, 0.5]), st.sampled_from([10, 20]),
+                          st.booleans()), min_size=1, max_size=6))
+def test_the_choice_is_never_beaten_by_a_fitting_candidate(entries):
+    results = [_result(f"c{i}", esr, macs, fits) for i, (esr, macs, fits) in enumerate(entries)]
+    fitting = [r for r in results if r["fits"]]
+    if not fitting:
+        with pytest.raises(LeanampError):
+            choose_candidate(results)
+        return
+    chosen = choose_candidate(results)
+    assert chosen["fits"]
+    for r in fitting:
+        key = (r["validation_esr"], r["macs_per_sample"])
+        assert (chosen["validation_esr"], chosen["macs_per_sample"]) <= key
+        if key == (chosen["validation_esr"], chosen["macs_per_sample"]):
+            assert results.index(chosen) <= results.index(r)
 
 
 def test_the_largest_lstm_that_fits_and_a_budget_below_the_smallest():
