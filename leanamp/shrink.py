@@ -1,7 +1,7 @@
 """`leanamp shrink`: the most accurate model of a device that fits a compute budget (issue 16).
 
-Budget: a real-time factor (`max_rtf`, measured by leanamp's streaming kernel on this machine, as
-`leanamp.report.pruning.real_time_factor`), multiply-adds per sample (`max_macs`, as
+Budget: a real-time factor (`max_rtf`: thread CPU time over audio time of leanamp's streaming
+kernel on this machine, exact mode, 256-sample blocks), multiply-adds per sample (`max_macs`, as
 `leanamp.prune.structured.macs_per_sample` counts them), or a named target (`TARGETS`: the
 resource bounds of leanamp.prune.structured, by name), and a total CPU-time budget (`minutes`).
 
@@ -58,6 +58,8 @@ TARGETS: dict[str, Budget] = {"pi4": RASPBERRY_PI, "mcu-m7": MICROCONTROLLER}
 LSTM_SIZES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96)
 # The order candidates run in. The default until the issue-16 grid reports; edit it then.
 METHOD_ORDER = ("dense", "distill", "structured", "unit_aware_prune")
+# The methods that start from a big model (given with --from, or trained here first).
+NEEDS_BIG = ("distill", "structured", "unit_aware_prune")
 # A big model trained here is the smallest ladder size at least this many times the target
 # size (the grid's students: 8 and 16 units from 32 and 64), at most the last entry below.
 TEACHER_FACTOR = 4
@@ -126,9 +128,19 @@ class Candidate:
 
 
 def _rtf(model: nn.Module, sample_rate: int, seconds: float) -> float:
-    from leanamp.report.pruning import real_time_factor
+    """Thread CPU time / audio time of leanamp's streaming kernel (exact mode, 256-sample
+    blocks, median of 3): the figure other jobs on a busy machine disturb least (wall clock
+    under a load of 17 on 2 cores measured LSTM-4 at 0.054). Torch timing without numba."""
+    model = copy.deepcopy(model).cpu().eval()
+    try:
+        from leanamp.runtime.bench import bench_models
+    except ImportError:  # the runtime (numba) is optional
+        from leanamp.report.pruning import real_time_factor
 
-    return float(real_time_factor(copy.deepcopy(model).cpu().eval(), sample_rate, seconds).value)
+        return float(real_time_factor(model, sample_rate, seconds).value)
+    result = bench_models({"model": model}, rate=sample_rate, seconds=seconds, repeats=3,
+                          modes=("exact",), with_torch=False)[0]
+    return float(result.timings["exact"].rtf_cpu)
 
 
 def fitting_size(budget: ShrinkBudget, input_size: int, sample_rate: int, rtf_seconds: float,
@@ -148,9 +160,8 @@ def fitting_size(budget: ShrinkBudget, input_size: int, sample_rate: int, rtf_se
         if not budget.misses(macs, memory, rtf):
             return size, tried
     smallest = min(LSTM_SIZES)
-    reasons = budget.misses(tried[smallest]["macs"], tried[smallest]["memory_bytes"],
-                            tried[smallest]["rtf"] if tried[smallest]["rtf"] is not None
-                            else measure(LSTMModel(smallest, input_size=input_size)))
+    figures = tried[smallest]
+    reasons = budget.misses(figures["macs"], figures["memory_bytes"], figures["rtf"])
     raise LeanampError(
         f"no model can meet this budget: the smallest LSTM ({smallest} units) needs "
         f"{'; '.join(reasons)}; allow more (a larger --max-rtf, --max-macs or another --target)"
@@ -175,7 +186,7 @@ def make_plan(size: int, order: tuple[str, ...], big_model: nn.Module | None) ->
         raise LeanampError(f"unknown shrink methods {unknown}; known: {list(METHOD_ORDER)}")
     big = teacher_size_for(size)
     plan = []
-    needs_big = [m for m in order if m != "dense"]
+    needs_big = any(m in NEEDS_BIG for m in order)
     if big_model is None and needs_big and big > size:
         plan.append(Candidate(f"big-lstm{big}", "big", big, f"dense LSTM-{big}, the big model"))
     source = "the given model" if big_model is not None else f"LSTM-{big}"
@@ -269,9 +280,6 @@ def _fit(ctx: _Context, model: nn.Module, folder: Path, seconds: float) -> dict:
                       ctx.config.progress)
     result = trainer.fit(resume=True)
     return {"epochs": result.epochs, "stopped_because": result.stopped_because}
-
-
-NEEDS_BIG = ("distill", "structured", "unit_aware_prune")
 
 
 def _big_cost(ctx: _Context) -> float | None:
