@@ -315,6 +315,14 @@ def _run_distill(ctx, candidate, folder, seconds):
                      "loss": "0.5 x loss(student, target) + 0.5 x loss(student, big model)"}
 
 
+def _within_target(ctx: _Context, candidate: Candidate, macs: int, memory: int) -> bool:
+    """A trimmed or pruned model is a choice when it fits the budget's bounds and costs no more
+    multiply-adds than the dense LSTM the plan found to fit (which stands in for the real-time
+    factor, measured only on the final model)."""
+    target = LSTMModel(candidate.size, input_size=ctx.data.input_size)
+    return not ctx.budget.misses(macs, memory, None) and macs <= macs_per_sample(target)
+
+
 def _steps_to(size: int, start: int, fraction: float) -> int:
     """Steps of removing `fraction` of what is left that take `start` units to `size` or fewer."""
     return max(1, math.ceil(math.log(size / start) / math.log(1 - fraction)))
@@ -334,7 +342,7 @@ def _run_structured(ctx, candidate, folder, seconds):
     result = structured_prune(big, ctx.data.train, ctx.data.validation, config,
                               _train_config(ctx, seconds), run_dir=folder / "structured")
     fitting = [i for i, r in enumerate(result.records)
-               if not ctx.budget.misses(r["macs_per_sample"], r["memory_bytes"], None)]
+               if _within_target(ctx, candidate, r["macs_per_sample"], r["memory_bytes"])]
     best = min(fitting or [len(result.records) - 1],
                key=lambda i: result.records[i]["validation_esr"])
     return result.models[best], {"iteration": best, "iterations": steps,
@@ -355,7 +363,7 @@ def _run_unit_prune(ctx, candidate, folder, seconds):
                          _train_config(ctx, seconds), resume=True, progress=ctx.config.progress)
     compressed = [compress(result.load(r["level"])[0]) for r in result.records]
     fitting = [i for i, m in enumerate(compressed)
-               if not ctx.budget.misses(macs_per_sample(m), model_memory_bytes(m), None)]
+               if _within_target(ctx, candidate, macs_per_sample(m), model_memory_bytes(m))]
     best = min(fitting or [len(compressed) - 1],
                key=lambda i: result.records[i]["validation_loss"])
     record = result.records[best]
