@@ -64,7 +64,7 @@ def prunable_parameters(model: nn.Module, include_biases: bool = False) -> dict[
 HEAD_WEIGHT = "head.weight"
 
 
-def _per_unit(name: str, values: torch.Tensor, hidden: int, reduce) -> torch.Tensor:
+def _per_unit(name: str, values: torch.Tensor, hidden: int) -> torch.Tensor:
     """(H,) sums over the entries of one LSTM tensor that touch each hidden unit: gate rows for
     W_ih, W_hh and biases, plus the recurrent column for W_hh, head columns for the head."""
     if name == HEAD_WEIGHT:
@@ -176,9 +176,8 @@ class PruningMasks:
             floor = self._strongest_unit_entries(units, active)
             self._prune_ranked(keep, active, magnitudes, fraction, units, min_active=floor)
         elif protect_head and HEAD_WEIGHT in self.masks:
-            head = self._slice(names, HEAD_WEIGHT)
-            in_head = torch.zeros_like(active)
-            in_head[head] = True
+            in_head = torch.cat([torch.full((self.masks[n].numel(),), n == HEAD_WEIGHT)
+                                 for n in names])
             self._prune_ranked(keep, active & ~in_head, magnitudes, fraction)
             self._prune_ranked(keep, active & in_head, magnitudes, fraction, min_active=1)
         else:
@@ -213,14 +212,6 @@ class PruningMasks:
             n_remove = min(n_remove, max(0, count - min_active))
         keep[order[:n_remove]] = False
 
-    def _slice(self, names: list[str], name: str) -> slice:
-        start = 0
-        for n in names:
-            if n == name:
-                return slice(start, start + self.masks[n].numel())
-            start += self.masks[n].numel()
-        raise KeyError(name)
-
     def _unit_ranks(self, model: nn.Module, params: dict) -> torch.Tensor:
         """Per flattened entry: the pooled L2 norm of its hidden unit (min of the two units for
         a recurrent weight), from the active weights only."""
@@ -230,7 +221,7 @@ class PruningMasks:
         masked = {n: params[n].detach().cpu().double() * self.masks[n].cpu() for n in self.masks}
         squares = torch.zeros(hidden, dtype=torch.float64)
         for name, w in masked.items():
-            squares += _per_unit(name, w.pow(2), hidden, torch.sum)
+            squares += _per_unit(name, w.pow(2), hidden)
         norms = squares.sqrt()
         ranks = []
         for name, w in masked.items():
