@@ -221,8 +221,8 @@ def choose_candidate(results: list[dict]) -> dict:
     if not fitting:
         closest = sorted(f"{r['name']}: {'; '.join(r['misses'])}" for r in results)
         raise LeanampError(
-            "no candidate met the budget (" + " | ".join(closest) + "); allow more or give more "
-            "--minutes"
+            "no candidate met the budget (" + " | ".join(closest) + "): measured figures vary from "
+            "run to run near a budget; allow a little more (--max-rtf, --max-macs)"
         )
     return min(fitting, key=lambda ir: (ir[1]["validation_esr"], ir[1]["macs_per_sample"],
                                         ir[0]))[1]
