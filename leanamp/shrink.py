@@ -6,8 +6,9 @@ kernel on this machine, exact mode, 256-sample blocks), multiply-adds per sample
 resource bounds of leanamp.prune.structured, by name), and a total CPU-time budget (`minutes`).
 
 Plan: the largest dense LSTM of the ladder `LSTM_SIZES` that fits (within `RTF_MARGIN` of an RTF
-budget, for measurement noise) is the size every candidate aims at. Candidates run in the order of `METHOD_ORDER`, a data table: the default order stands
-until the issue-16 grid's numbers say otherwise (dense at the largest size that fits; distillation
+budget, for measurement noise) is the size every candidate aims at. Candidates run in the order
+of `METHOD_ORDER`, a data table: the default order stands until the issue-16 grid's numbers say
+otherwise (dense at the largest size that fits; distillation
 from the given big model or from a big model trained here; structured trimming of the big model;
 unit-aware magnitude pruning of it). Every candidate starts when the previous one ends and gets
 an equal share of the CPU time left (a candidate that stops early leaves more to the next); the
