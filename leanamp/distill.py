@@ -36,6 +36,7 @@ from torch import nn
 from leanamp.data import Clip, DeviceData, make_segments
 from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
+from leanamp.formats.native import load_model
 from leanamp.inference import run_model
 from leanamp.losses import build_loss
 from leanamp.train import TrainConfig, Trainer, TrainResult
@@ -107,6 +108,23 @@ def recorded_training_cost(model_path: str | os.PathLike, metadata: dict) -> flo
             if value is not None:
                 return float(value)
     return None
+
+
+def load_teacher(
+    path: str | os.PathLike, run_dir: str | os.PathLike, cpu_seconds: float | None = None
+) -> nn.Module:
+    """A teacher from a model file; the first time, its training cost goes to costs.json:
+    `cpu_seconds` if given, else the cost recorded with the file (LeanampError when neither)."""
+    teacher, metadata = load_model(path)
+    if "teacher" not in read_costs(run_dir):
+        cost = recorded_training_cost(path, metadata) if cpu_seconds is None else cpu_seconds
+        if cost is None:
+            raise LeanampError(
+                f"{path}: no training cost is recorded with this teacher; give distill option "
+                "teacher_cpu_seconds so that the method is charged for it"
+            )
+        record_phase_cost(run_dir, "teacher", float(cost), source=str(path))
+    return teacher
 
 
 def _fit_timed(trainer: Trainer) -> tuple[TrainResult, float, bool]:

@@ -1,4 +1,4 @@
-"""`leanamp shrink`: the most accurate model that fits a budget (policy in leanamp.shrink)."""
+"""`leanamp shrink`: the most accurate model that fits a budget (leanamp.workflows.shrink)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from leanamp.cli.app import app
-from leanamp.cli.core import INPUT_HELP, PREFIX_HELP, TARGET_HELP, _load_data
+from leanamp.cli.core import INPUT_HELP, PREFIX_HELP, TARGET_HELP
 
 
 @app.command("shrink")
@@ -44,27 +44,15 @@ def shrink(
 ):
     """Train candidate models by several methods and keep the most accurate that fits the
     budget; the plan is shown first, a killed shrink resumes in OUT."""
-    from leanamp.errors import LeanampError
-    from leanamp.formats import load_any
-    from leanamp.shrink import METHOD_ORDER, ShrinkBudget, ShrinkConfig, prepare_shrink, run_shrink
+    from leanamp.workflows.shrink import shrink_recordings
 
-    budget = ShrinkBudget.make(max_rtf, max_macs, target)
-    order = tuple(m.strip() for m in methods.split(",")) if methods else METHOD_ORDER
-    if minutes <= 0 or max_epochs < 1 or rtf_seconds <= 0:
-        raise LeanampError("--minutes, --max-epochs and --rtf-seconds must be positive")
-    big_model, from_metadata = load_any(from_model) if from_model is not None else (None, {})
-    config = ShrinkConfig(minutes=minutes, max_epochs=max_epochs, rtf_seconds=rtf_seconds,
-                          method_order=order, seed=seed, progress=True)
-    data = _load_data(input_path, target_path, target_prefix, validation, test, align, resample,
-                      sample_rate)
-    typer.echo(data.summary())
-    source = str(from_model.resolve()) if from_model is not None else None
-    plan = prepare_shrink(data, out, budget, config, big_model, source)
-    typer.echo(f"plan: the largest dense LSTM that fits has {plan['size']} units; "
-               f"{minutes:g} CPU minutes for {len(plan['candidates'])} candidates, in this order:")
-    for i, candidate in enumerate(plan["candidates"], 1):
-        typer.echo(f"  {i}. {candidate['name']}: {candidate['details']}")
-    summary = run_shrink(data, out, budget, config, big_model, typer.echo, source, from_metadata)
+    summary = shrink_recordings(
+        input_path, target_path, out, max_rtf=max_rtf, max_macs=max_macs, target=target,
+        from_model=from_model, minutes=minutes, methods=methods, max_epochs=max_epochs,
+        rtf_seconds=rtf_seconds, seed=seed, progress=True, log=typer.echo,
+        target_prefix=target_prefix, validation=validation, test=test, align=align,
+        resample=resample, sample_rate=sample_rate,
+    )  # fmt: skip
     typer.echo(f"chosen: {summary['chosen']} (validation ESR {summary['validation_esr']:.4g}, "
                f"test ESR {summary['test_esr']:.4g}, RTF {summary['rtf']:.4g})")
     typer.echo(f"model: {summary['model']}; report: {out / 'report.md'}")

@@ -10,13 +10,18 @@ from __future__ import annotations
 from torch import nn
 
 from leanamp.models.lstm import LSTMModel
+from leanamp.models.nam_wavenet import NamWaveNet
+from leanamp.models.slim import slimmable_layers
+from leanamp.models.wavenet import WaveNet
+from leanamp.models.wavenet import preset as preset_layers
+from leanamp.models.widths import WidthSampler
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"lstm": LSTMModel}
-
-
-def register(cls: type[nn.Module]) -> type[nn.Module]:
-    ARCHITECTURES[cls.architecture] = cls
-    return cls
+# Every trainable architecture, by the name stored in model files' configs.
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    LSTMModel.architecture: LSTMModel,
+    WaveNet.architecture: WaveNet,
+    NamWaveNet.architecture: NamWaveNet,
+}
 
 
 def build_model(config: dict) -> nn.Module:
@@ -40,16 +45,12 @@ def new_model(
 ) -> nn.Module:
     """A freshly initialised model: an LSTM of `hidden_size` (residual as in the paper), or a
     WaveNet of NAM's `preset`, slimmable over `widths` (default every width) if asked, trained
-    by the width rule `slim_rule` (leanamp.slim.SLIM_RULES)."""
+    by the width rule `slim_rule` (leanamp.models.widths.SLIM_RULES)."""
     if architecture == "lstm":
         if slimmable:
             raise ValueError("slimmable training is for WaveNets")
         return LSTMModel(hidden_size, input_size=input_size, residual=residual)
     if architecture == "wavenet":
-        from leanamp.models.wavenet import WaveNet
-        from leanamp.models.wavenet import preset as preset_layers
-        from leanamp.slim import WidthSampler, slimmable_layers
-
         layers = preset_layers(preset, input_size)
         if slimmable:
             layers = slimmable_layers(layers, widths)
@@ -60,5 +61,4 @@ def new_model(
     raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
 
 
-__all__ = ["ARCHITECTURES", "LSTMModel", "build_model", "new_model", "register"]
-from leanamp.models.wavenet import WaveNet  # noqa: E402,F401  isort: skip  (registers "wavenet")
+__all__ = ["ARCHITECTURES", "LSTMModel", "NamWaveNet", "WaveNet", "build_model", "new_model"]

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leanamp import shrink as shrink_module
 from leanamp.audio.io import write_audio
 from leanamp.data import load_device_data
 from leanamp.devices.circuits import get_device
@@ -17,7 +16,8 @@ from leanamp.devices.signals import guitar_signal
 from leanamp.errors import LeanampError
 from leanamp.models import LSTMModel
 from leanamp.prune.structured import macs_per_sample
-from leanamp.shrink import (
+from leanamp.workflows import shrink as shrink_module
+from leanamp.workflows.shrink import (
     LSTM_SIZES,
     ShrinkBudget,
     ShrinkConfig,
@@ -229,7 +229,7 @@ def test_a_given_big_model_is_the_teacher_and_its_recorded_cost_is_charged(devic
 
 
 def test_trimmed_models_must_cost_no_more_than_the_dense_size_that_fits(device):
-    from leanamp.shrink import Candidate, _Context, _within_target
+    from leanamp.workflows.shrink import Candidate, _Context, _within_target
 
     ctx = _Context(_data(device), device, _config(), ShrinkBudget.make(max_rtf=0.02), None,
                    print)

@@ -23,60 +23,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-import numpy as np
-
-# NAM's slimmable marker (0.7.0): {"method": "slice_channels_uniform", "kwargs": {...}}.
-SLIMMABLE_METHOD = "slice_channels_uniform"
-# Width sampling rules of slimmable training (see the module docstring).
-SLIM_RULES = ("uniform", "sandwich", "inplace")
-# Yu & Huang train n = 2 random widths besides the largest and the smallest.
-DEFAULT_RANDOM_WIDTHS = 2
-
-
-class WidthSampler:
-    """Chooses the training widths of every step by `rule` and records every width trained."""
-
-    def __init__(
-        self, widths: Sequence[int], rule: str = "uniform",
-        random_widths: int = DEFAULT_RANDOM_WIDTHS,
-    ):  # fmt: skip
-        widths = [int(w) for w in widths]
-        if not widths or any(w < 1 for w in widths) or len(set(widths)) != len(widths):
-            raise ValueError(f"widths must be distinct positive integers, got {widths}")
-        if rule not in SLIM_RULES:
-            raise ValueError(f"unknown slimmable rule {rule!r}; choose one of {list(SLIM_RULES)}")
-        if random_widths < 0:
-            raise ValueError(f"random_widths must be >= 0, got {random_widths}")
-        self.widths = sorted(widths)
-        self.rule = rule
-        self.random_widths = random_widths
-        self.history: list[int] = []
-
-    @property
-    def distills_in_place(self) -> bool:
-        """True when the widths below the largest learn from the largest's output."""
-        return self.rule == "inplace"
-
-    def draw(self, rng: np.random.Generator) -> int:
-        """One width drawn uniformly (the paper's rule), recorded."""
-        width = self.widths[int(rng.integers(len(self.widths)))]
-        self.history.append(width)
-        return width
-
-    def draw_step(self, rng: np.random.Generator) -> list[int]:
-        """The widths of one training step (the sandwich rules: largest first), recorded."""
-        if self.rule == "uniform":
-            return [self.draw(rng)]
-        between = self.widths[1:-1]
-        step = [self.widths[-1]] + ([self.widths[0]] if len(self.widths) > 1 else [])
-        if between:
-            step += [between[int(i)] for i in rng.integers(len(between), size=self.random_widths)]
-        self.history.extend(step)
-        return step
-
-    def counts(self) -> dict[int, int]:
-        """How many times each width was drawn so far."""
-        return {w: self.history.count(w) for w in self.widths}
+from leanamp.models.wavenet import SLIMMABLE_METHOD, WaveNet
+from leanamp.models.widths import WidthSampler
 
 
 def slimmable_layers(
@@ -88,8 +36,6 @@ def slimmable_layers(
     arrays get the widths they run at for those (proportional mapping of WaveNet.array_widths),
     written out explicitly so NAM's core, which needs a list per array, can read the file.
     """
-    from leanamp.models.wavenet import WaveNet
-
     plain = [{k: v for k, v in cfg.items() if k != "slimmable"} for cfg in layers]
     probe = WaveNet(plain, input_size=plain[0]["condition_size"])
     full = probe.channels
@@ -108,8 +54,6 @@ def slimmable_layers(
 
 def make_slimmable(model, allowed_channels: Sequence[int] | None = None, rule: str = "uniform"):
     """A slimmable copy of a WaveNet (same weights), ready for slimmable training by `rule`."""
-    from leanamp.models.wavenet import WaveNet
-
     layers = slimmable_layers(model.layer_configs, allowed_channels)
     new = WaveNet(layers, head_scale=float(model.head_scale), input_size=model.input_size)
     new.load_state_dict(model.state_dict())
@@ -125,19 +69,3 @@ def container_submodels(model, widths: Sequence[int]) -> list[tuple[float, objec
     if not widths or widths != sorted(set(widths)) or widths[-1] != full:
         raise ValueError(f"widths must increase and end at the full width {full}, got {widths}")
     return [(w / full, model.sliced(w)) for w in widths]
-
-
-def evaluate_by_width(model, clips, widths: Sequence[int] | None = None) -> dict[int, float]:
-    """Test ESR pooled over whole clips (leanamp.train.evaluate) at each width (default: the
-    model's widths); the model's own width setting is restored afterwards."""
-    from leanamp.train import evaluate
-
-    saved = model.width
-    try:
-        out = {}
-        for width in model.widths if widths is None else widths:
-            model.set_width(int(width))
-            out[int(width)] = evaluate(model, clips).overall
-        return out
-    finally:
-        model.set_width(saved)

@@ -1,3 +1,4 @@
+# long: one policy read top to bottom: budget, plan, the candidate runners, the choice, the report
 """`leanamp shrink`: the most accurate model of a device that fits a compute budget (issue 16).
 
 Budget: a real-time factor (`max_rtf`: thread CPU time over audio time of leanamp's streaming
@@ -19,7 +20,7 @@ training.
 Choice (`choose_candidate`): among the candidates that fit the budget, the lowest validation ESR;
 ties go to fewer multiply-adds, then to the earlier candidate. The test ESR is reported, never
 used to choose. The report lists every candidate and draws the Pareto front of test ESR against
-real-time factor (leanamp.report.figures.plot_pareto).
+real-time factor (leanamp.plots.figures.plot_pareto).
 
 Folder: `plan.json` (written first), `candidates/<name>/` per candidate (its trainer or search
 folders, then `candidate.json` when it is finished: a finished candidate is never redone),
@@ -41,16 +42,30 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from leanamp.data import DeviceData
+from leanamp.distill import distill_student, recorded_training_cost
 from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
+from leanamp.formats import load_any
 from leanamp.formats.native import load_model, save_model
 from leanamp.models.lstm import LSTMModel
-from leanamp.prune.structured import MICROCONTROLLER, RASPBERRY_PI, Budget, macs_per_sample
+from leanamp.plots.figures import pareto_front, plot_pareto
+from leanamp.prune import SearchConfig, compress, mask_search
+from leanamp.prune.structured import (
+    MICROCONTROLLER,
+    RASPBERRY_PI,
+    Budget,
+    StructuredConfig,
+    macs_per_sample,
+    structured_prune,
+)
 from leanamp.prune.structured import memory_bytes as model_memory_bytes
+from leanamp.runtime.bench import bench_models
 from leanamp.train import TrainConfig, Trainer, evaluate
+from leanamp.workflows.recordings import load_training_data
 
 # Named targets: the resource bounds of leanamp.prune.structured (planning figures, not
 # measurements), by the names `--target` takes.
@@ -134,14 +149,8 @@ class Candidate:
 def _rtf(model: nn.Module, sample_rate: int, seconds: float) -> float:
     """Thread CPU time / audio time of leanamp's streaming kernel (exact mode, 256-sample
     blocks, median of 5): the figure other jobs on a busy machine disturb least (wall clock
-    under a load of 17 on 2 cores measured LSTM-4 at 0.054). Torch timing without numba."""
+    under a load of 17 on 2 cores measured LSTM-4 at 0.054)."""
     model = copy.deepcopy(model).cpu().eval()
-    try:
-        from leanamp.runtime.bench import bench_models
-    except ImportError:  # the runtime (numba) is optional
-        from leanamp.report.pruning import real_time_factor
-
-        return float(real_time_factor(model, sample_rate, seconds).value)
     result = bench_models({"model": model}, rate=sample_rate, seconds=seconds, repeats=5,
                           modes=("exact",), with_torch=False)[0]
     return float(result.timings["exact"].rtf_cpu)
@@ -274,8 +283,6 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _new_lstm(ctx: _Context, size: int) -> LSTMModel:
-    import torch
-
     torch.manual_seed(ctx.config.seed)
     return LSTMModel(size, input_size=ctx.data.input_size)
 
@@ -291,8 +298,6 @@ def _fit(ctx: _Context, model: nn.Module, folder: Path, seconds: float) -> dict:
 def _big_cost(ctx: _Context) -> float | None:
     """CPU seconds of the big model: trained here (its candidate record), or recorded with the
     --from file (leanamp.distill.recorded_training_cost); None when unknown."""
-    from leanamp.distill import recorded_training_cost
-
     if ctx.from_model is not None:
         return recorded_training_cost(ctx.from_model, ctx.from_metadata)
     record = _read_json(_big_path(ctx).parent / "candidate.json")
@@ -312,8 +317,6 @@ def _run_dense(ctx, candidate, folder, seconds):
 
 
 def _run_distill(ctx, candidate, folder, seconds):
-    from leanamp.distill import distill_student
-
     student = _new_lstm(ctx, candidate.size)
     result, _ = distill_student(student, _big(ctx), ctx.data, folder, None,
                                 _train_config(ctx, seconds), ctx.config.progress)
@@ -335,8 +338,6 @@ def _steps_to(size: int, start: int, fraction: float) -> int:
 
 
 def _run_structured(ctx, candidate, folder, seconds):
-    from leanamp.prune.structured import StructuredConfig, structured_prune
-
     big = _big(ctx)
     start = big.hidden_size if isinstance(big, LSTMModel) else big.channels[0]
     steps = _steps_to(candidate.size, start, STRUCTURED_FRACTION)
@@ -356,8 +357,6 @@ def _run_structured(ctx, candidate, folder, seconds):
 
 
 def _run_unit_prune(ctx, candidate, folder, seconds):
-    from leanamp.prune import SearchConfig, compress, mask_search
-
     big = _big(ctx)
     # A step removes PRUNE_FRACTION of the weights, which grow as units^2 (W_hh): about
     # 1 - sqrt(1 - p) of the units; one step more for the rounding to whole units.
@@ -492,8 +491,6 @@ def run_shrink(
 ) -> dict:
     """Run the plan's candidates (resuming a killed shrink), choose, write the report.
     Returns the summary (also OUT/shrink.json); the chosen model is OUT/model.leanamp."""
-    from leanamp.report.figures import plot_pareto
-
     config = config or ShrinkConfig()
     say = say or (lambda message: None)
     out = Path(out)
@@ -549,6 +546,46 @@ def run_shrink(
     return summary
 
 
+def shrink_recordings(
+    input_path: str | os.PathLike,
+    target_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    max_rtf: float | None = None,
+    max_macs: int | None = None,
+    target: str | None = None,
+    from_model: str | os.PathLike | None = None,
+    minutes: float = 30.0,
+    methods: str | tuple[str, ...] | None = None,
+    max_epochs: int = 5000,
+    rtf_seconds: float = 0.5,
+    seed: int = 0,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+    **data_options,
+) -> dict:
+    """`leanamp shrink`: check the budget and options, read the --from model and the recordings
+    (`data_options`: those of leanamp.workflows.recordings.load_training_data), show the plan,
+    then run it (resuming OUT). Returns the summary."""
+    budget = ShrinkBudget.make(max_rtf, max_macs, target)
+    if isinstance(methods, str):
+        methods = tuple(m.strip() for m in methods.split(","))
+    if minutes <= 0 or max_epochs < 1 or rtf_seconds <= 0:
+        raise LeanampError("--minutes, --max-epochs and --rtf-seconds must be positive")
+    big_model, from_metadata = load_any(from_model) if from_model is not None else (None, {})
+    config = ShrinkConfig(minutes=minutes, max_epochs=max_epochs, rtf_seconds=rtf_seconds,
+                          method_order=methods or METHOD_ORDER, seed=seed, progress=progress)
+    data = load_training_data(input_path, target_path, **data_options)
+    log(data.summary())
+    source = None if from_model is None else str(Path(from_model).resolve())
+    plan = prepare_shrink(data, out, budget, config, big_model, source)
+    log(f"plan: the largest dense LSTM that fits has {plan['size']} units; {minutes:g} CPU "
+        f"minutes for {len(plan['candidates'])} candidates, in this order:")
+    for i, candidate in enumerate(plan["candidates"], 1):
+        log(f"  {i}. {candidate['name']}: {candidate['details']}")
+    return run_shrink(data, out, budget, config, big_model, log, source, from_metadata)
+
+
 def export_command(model_path: Path, model: nn.Module) -> str:
     """The command that ships the model: AIDA-X for a residual LSTM, NAM otherwise."""
     stem = model_path.with_suffix("")
@@ -558,8 +595,6 @@ def export_command(model_path: Path, model: nn.Module) -> str:
 
 
 def shrink_report(plan: dict, summary: dict) -> str:
-    from leanamp.report.figures import pareto_front
-
     results = summary["candidates"]
     front = {results[i]["name"] for i in pareto_front([(r["rtf"], r["test_esr"])
                                                        for r in results])}
