@@ -1,3 +1,4 @@
+# long: the mask search with its phases, rewinding, checkpoints and resumption belongs together
 """The mask search (Südholt et al. 2022, Algorithm 1): iterative magnitude pruning with early-bird
 stopping, learning-rate rewinding, the fully-train-first variant, and a one-shot baseline.
 
