@@ -31,7 +31,7 @@ from leanamp.data import Clip, make_segments
 from leanamp.errors import LeanampError
 from leanamp.files import atomic_path, write_text_atomic
 from leanamp.formats.native import save_model
-from leanamp.inference import run_model
+from leanamp.inference import model_input, run_model
 from leanamp.losses import build_loss, esr
 
 
@@ -454,7 +454,9 @@ def evaluate(model: nn.Module, clips: list[Clip]) -> Evaluation:
     """ESR per whole clip and pooled over all of them (the paper's test metric)."""
     if not clips:
         raise LeanampError("nothing to evaluate: no test clips")
-    outputs = [run_model(model, c.input) for c in clips]
+    outputs = [
+        run_model(model, model_input(model, c.input, c.sample_rate, name=c.name)) for c in clips
+    ]
     per_clip = {c.name: esr(o, c.target) for c, o in zip(clips, outputs, strict=True)}
     overall = esr(np.concatenate(outputs), np.concatenate([c.target for c in clips]))
     return Evaluation(per_clip, overall)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from leanamp.cli.app import app
@@ -291,8 +290,9 @@ def evaluate_command(
     from leanamp.formats import load_any
     from leanamp.train import evaluate
 
-    model, _ = load_any(model_path)
-    clips, _, _ = load_clips(find_pairs(input_path, target_path, target_prefix), align=align)
+    model, metadata = load_any(model_path)
+    pairs = find_pairs(input_path, target_path, target_prefix)
+    clips, _, _ = load_clips(pairs, align=align, sample_rate=metadata.get("sample_rate"))
     evaluation = evaluate(model, clips)
     if as_json:
         typer.echo(json.dumps({"per_clip": evaluation.per_clip, "overall": evaluation.overall}))
@@ -309,9 +309,9 @@ def process(
     width: int = typer.Option(None, help="Channel width of a slimmable WaveNet (default: full)."),
 ):
     """Run a model over an audio file and write the result."""
-    from leanamp.audio.io import read_audio, resample, write_audio
+    from leanamp.audio.io import read_audio, write_audio
     from leanamp.formats import load_any
-    from leanamp.inference import run_model
+    from leanamp.inference import model_input, run_model
 
     model, metadata = load_any(model_path)
     if width is not None:
@@ -326,23 +326,6 @@ def process(
             raise LeanampError(f"{model_path}: {e}") from None
     audio = read_audio(input_path)
     rate = int(metadata.get("sample_rate") or audio.sample_rate)
-    x = audio.samples[:, :1]
-    if audio.sample_rate != rate:
-        x = resample(x, audio.sample_rate, rate)
-    input_size = int(model.config.get("input_size", 1))
-    knobs = list(knob or [])
-    if audio.samples.shape[1] == input_size and not knobs:
-        x = (
-            audio.samples
-            if audio.sample_rate == rate
-            else resample(audio.samples, audio.sample_rate, rate)
-        )
-    elif len(knobs) == input_size - 1:
-        x = np.concatenate([x, np.tile(np.float32(knobs), (len(x), 1))], axis=1)
-    else:
-        raise LeanampError(
-            f"{model_path} takes {input_size - 1} knob value(s): pass --knob that many times "
-            f"(got {len(knobs)})"
-        )
+    x = model_input(model, audio.samples, audio.sample_rate, rate, knob, str(model_path))
     write_audio(output_path, run_model(model, x), rate)
     typer.echo(f"wrote {output_path} ({len(x) / rate:.1f} s at {rate} Hz)")

@@ -12,14 +12,6 @@ from leanamp.cli.app import app
 from leanamp.errors import LeanampError
 
 
-def _start_options(model, metadata: dict) -> dict:
-    """Kernel options for the model's stored start state (NAM LSTMs), if it has one."""
-    from leanamp.formats import start_state
-
-    state = start_state(model, metadata)
-    return {} if state is None else {"initial_state": state}
-
-
 def _check_width(model, width: int, path: Path) -> None:
     try:
         model.array_widths(width)
@@ -51,14 +43,13 @@ def bench_command(
 
     if not (math.isfinite(seconds) and seconds > 0) or not (math.isfinite(rate) and rate > 0):
         raise LeanampError("--seconds and --rate must be positive")
-    loaded, initial_states, widths = {}, {}, {}
+    loaded, widths = {}, {}
     names = [path.name for path in models]
     for path, name in zip(models, names, strict=True):
-        model, metadata = load_any(path)
+        model, _ = load_any(path)
         key = name if names.count(name) == 1 else str(path)
         if not width:
             loaded[key] = model
-            initial_states[key] = _start_options(model, metadata).get("initial_state")
             continue
         if not hasattr(model, "sliced"):
             raise LeanampError(f"{path}: --width applies to WaveNets, not this model")
@@ -69,7 +60,7 @@ def bench_command(
     modes = ("fast", "exact") if exact else ("fast",)
     results = bench_models(
         loaded, block=block, rate=rate, seconds=seconds, repeats=repeats, modes=modes,
-        kernel="lstm-sparse" if sparse else None, initial_states=initial_states, widths=widths,
+        kernel="lstm-sparse" if sparse else None, widths=widths,
     )  # fmt: skip
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
@@ -112,7 +103,7 @@ def play_command(
     def device(value):
         return int(value) if value is not None and value.isdigit() else value
 
-    processor = make_processor(model, exact=exact, **_start_options(model, metadata))
+    processor = make_processor(model, exact=exact)
     if width is not None:
         if not hasattr(model, "sliced"):
             raise LeanampError(f"{model_path}: --width applies to WaveNets, not this model")

@@ -14,11 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from leanamp.audio.io import read_audio, resample, write_audio
 from leanamp.errors import DataWarning, LeanampError
-from leanamp.formats import load_any, start_state
+from leanamp.formats import load_any
+from leanamp.inference import model_input, run_model
 
 DEFAULT_SAMPLE_RATE = 48000
-CHUNK_SAMPLES = 1 << 16
 
 
 def best_device() -> torch.device:
@@ -35,8 +36,8 @@ class ModelDevice:
 
     knobs: values in 0..1 for the model's knob inputs (channels 1..), used when `render` gets
     mono audio; a (time, channels) input carries its own knob channels instead.
-    The model starts from its file's initial state (NAM LSTMs store one) or from silence, and
-    every `render` call starts afresh, so rendering is deterministic.
+    Every `render` call starts afresh from the model's own initial state (`run_model`), so
+    rendering is deterministic.
     """
 
     def __init__(
@@ -68,45 +69,14 @@ class ModelDevice:
             raise LeanampError(f"{self.name}: knob values must be within 0..1, got {knobs}")
         self.knobs = knobs
 
-    def _input(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim == 2 and x.shape[1] == 1:
-            x = x[:, 0]
-        if x.ndim == 1:
-            if self.input_size == 1:
-                return x[:, None]
-            if not self.knobs:
-                raise LeanampError(
-                    f"{self.name}: this model has {self.input_size - 1} knob input(s); give "
-                    "their values (knobs=..., `--knob` on the command line) or pass "
-                    f"(time, {self.input_size}) input with the knob values in columns 1.."
-                )
-            columns = [x] + [np.full_like(x, k) for k in self.knobs]
-            return np.stack(columns, axis=1)
-        if x.ndim != 2 or x.shape[1] != self.input_size:
-            raise LeanampError(
-                f"{self.name}: input of shape {x.shape} does not fit a model with "
-                f"{self.input_size} input channel(s)"
-            )
-        return np.ascontiguousarray(x)
-
-    @torch.inference_mode()
     def render(self, x: np.ndarray) -> np.ndarray:
         """x (time,) or (time, channels) -> (time,) float32 output of the model."""
-        x = self._input(x)
-        if not np.isfinite(x).all():
-            raise LeanampError(f"{self.name}: input contains NaN or infinite samples")
-        context = int(getattr(self.model, "receptive_field", 1)) - 1
-        state = start_state(self.model, self.metadata)
-        out = np.empty(len(x), dtype=np.float32)
-        for start in range(0, len(x), CHUNK_SAMPLES):
-            stop = min(start + CHUNK_SAMPLES, len(x))
-            # Convolutional models see the preceding receptive field; recurrent ones carry state.
-            begin = max(0, start - context)
-            block = torch.from_numpy(x[begin:stop])[None].to(self.torch_device)
-            y, state = self.model(block, state)
-            out[start:stop] = y[0, start - begin :].float().cpu().numpy()
-        return out
+        x = np.asarray(x, dtype=np.float32)
+        mono = x.ndim == 1 or x.shape[1] == 1
+        x = model_input(
+            self.model, x, self.sample_rate, knobs=self.knobs if mono else None, name=self.name
+        )
+        return run_model(self.model, x)
 
 
 def render_file(
@@ -120,11 +90,12 @@ def render_file(
     The output has the input's sample rate and length, so it pairs with the input as a dataset.
     If the model runs at another rate the input is resampled to it and the output back (warned).
     """
-    from leanamp.audio.io import read_audio, resample, write_audio
-
-    device = ModelDevice(model_path, knobs=knobs)
+    device = ModelDevice(model_path)
     audio = read_audio(input_path)
-    x = audio.samples
+    x = model_input(
+        device.model, audio.samples, audio.sample_rate, device.sample_rate, knobs, str(model_path)
+    )
+    y = run_model(device.model, x)
     if device.sample_rate != audio.sample_rate:
         warnings.warn(
             f"{input_path}: {audio.sample_rate} Hz input resampled to the model's "
@@ -132,9 +103,6 @@ def render_file(
             DataWarning,
             stacklevel=2,
         )
-        y = device.render(resample(x, audio.sample_rate, int(device.sample_rate)))
         y = resample(y, int(device.sample_rate), audio.sample_rate)
-        y = np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
-    else:
-        y = device.render(x)
+        y = np.pad(y, (0, max(0, len(audio.samples) - len(y))))[: len(audio.samples)]
     return write_audio(output_path, y, audio.sample_rate)

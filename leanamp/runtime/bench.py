@@ -29,29 +29,22 @@ from leanamp.runtime.base import StreamingProcessor, as_input_block, make_proces
 
 
 class TorchStreamingLSTM:
-    """The torch baseline: the same LSTMModel called per block with its (h, c) state carried,
-    on the model's device (the benchmark gives it a CPU copy: its baseline is one CPU core)."""
+    """The torch baseline: the same LSTMModel called per block with its (h, c) state carried
+    from the model's initial state, on the model's device (the benchmark gives it a CPU copy:
+    its baseline is one CPU core)."""
 
     architecture = "lstm-torch"
     latency_samples = 0
 
-    def __init__(self, model: LSTMModel, initial_state=None, sample_rate: float | None = None):
+    def __init__(self, model: LSTMModel, sample_rate: float | None = None):
         self.model = model.eval()
         self.input_size = model.input_size
         self.sample_rate = sample_rate
         self._device = next(model.parameters()).device
-        self._initial = None
-        if initial_state is not None:
-            shape = (model.num_layers, 1, model.hidden_size)
-            h, c = (
-                torch.as_tensor(v, dtype=torch.float32).reshape(shape).to(self._device)
-                for v in initial_state
-            )
-            self._initial = (h.contiguous(), c.contiguous())
-        self._state = self._initial
+        self._state = None  # None: the model's own initial state
 
     def reset(self) -> None:
-        self._state = self._initial
+        self._state = None
 
     def process(self, block: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(as_input_block(block, self.input_size)).to(self._device)
@@ -198,14 +191,12 @@ def bench_models(
     kernel: str | None = None,
     with_torch: bool = True,
     progress: Callable[[str], None] | None = None,
-    initial_states: dict[str, tuple] | None = None,
     widths: dict[str, int] | None = None,
 ) -> list[BenchResult]:
     """Benchmark each model through its streaming kernel in each mode ("fast", "exact"), and
     through torch (LSTM models) in the same interleaved run.
 
     `kernel` picks a registered kernel variant ("lstm-sparse"); default: the model's own.
-    `initial_states` maps model names to the LSTM (h, c) state to start from (NAM files).
     `widths` maps model names to the width a (slimmable) WaveNet's kernel runs at.
     """
     for mode in modes:
@@ -215,10 +206,8 @@ def bench_models(
     for name, model in models.items():
         if progress:
             progress(name)
-        initial_state = (initial_states or {}).get(name)
-        options = {} if initial_state is None else {"initial_state": initial_state}
         processors: dict[str, StreamingProcessor] = {
-            mode: make_processor(model, exact=(mode == "exact"), kernel=kernel, **options)
+            mode: make_processor(model, exact=(mode == "exact"), kernel=kernel)
             for mode in modes
         }
         width = (widths or {}).get(name)
@@ -228,7 +217,7 @@ def bench_models(
         if with_torch and isinstance(model, LSTMModel):
             on_cpu = model if next(model.parameters()).device.type == "cpu" else None
             baseline = on_cpu if on_cpu is not None else copy.deepcopy(model).cpu()
-            processors["torch"] = TorchStreamingLSTM(baseline, initial_state)
+            processors["torch"] = TorchStreamingLSTM(baseline)
         signal = bench_signal(seconds, rate, int(getattr(model, "input_size", 1)))
         timings = time_processors(processors, signal, block, rate, repeats)
         total, nonzero = count_model_parameters(model if width is None else model.sliced(width))
