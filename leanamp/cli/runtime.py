@@ -37,35 +37,45 @@ def bench_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ):
     """Real-time factor of each model's streaming kernel, single-threaded, with the same model
-    through torch in the same run for the ratio."""
+    through torch in the same run for the ratio. A model that cannot run is an error line; the
+    others still run (exit code 2 if any failed)."""
     from leanamp.formats import load_any
-    from leanamp.runtime.bench import bench_models, format_results
+    from leanamp.runtime.bench import BenchResult, bench_models, format_results
 
     if not (math.isfinite(seconds) and seconds > 0) or not (math.isfinite(rate) and rate > 0):
         raise LeanampError("--seconds and --rate must be positive")
-    loaded, widths = {}, {}
+    loaded, widths, failed = {}, {}, []
     names = [path.name for path in models]
     for path, name in zip(models, names, strict=True):
-        model, _ = load_any(path)
         key = name if names.count(name) == 1 else str(path)
+        try:
+            model, _ = load_any(path)
+            if width and not hasattr(model, "sliced"):
+                raise LeanampError(f"{path}: --width applies to WaveNets, not this model")
+            for w in width:
+                _check_width(model, w, path)
+        except LeanampError as e:
+            failed.append(BenchResult.failure(key, str(e), block, rate))
+            continue
         if not width:
             loaded[key] = model
-            continue
-        if not hasattr(model, "sliced"):
-            raise LeanampError(f"{path}: --width applies to WaveNets, not this model")
         for w in width:
-            _check_width(model, w, path)
             loaded[f"{key}@{w}"] = model
             widths[f"{key}@{w}"] = w
     modes = ("fast", "exact") if exact else ("fast",)
-    results = bench_models(
+    results = failed + bench_models(
         loaded, block=block, rate=rate, seconds=seconds, repeats=repeats, modes=modes,
         kernel="lstm-sparse" if sparse else None, widths=widths,
     )  # fmt: skip
+    errors = [r.error for r in results if r.error is not None]
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
-    else:
-        typer.echo(format_results(results))
+    elif len(errors) < len(results):
+        typer.echo(format_results([r for r in results if r.error is None]))
+    for error in errors:
+        typer.echo(f"error: {error}", err=True)
+    if errors:
+        raise typer.Exit(2)
 
 
 @app.command("play")

@@ -176,6 +176,12 @@ class BenchResult:
     timings: dict[str, Timing] = field(default_factory=dict)
     torch_ratio: dict[str, float] = field(default_factory=dict)  # torch RTF / kernel RTF
     width: int | None = None  # the WaveNet width the kernel ran at (None: full)
+    error: str | None = None  # "<model>: what went wrong" when it could not run (no timings)
+
+    @classmethod
+    def failure(cls, name: str, error: str, block: int, rate: float) -> BenchResult:
+        """A model that could not run: reported as an error line among the others."""
+        return cls(name, "", "", 0, 0, None, None, block, rate, 0.0, error=error)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -197,6 +203,7 @@ def bench_models(
     through torch (LSTM models) in the same interleaved run.
 
     `kernel` picks a registered kernel variant ("lstm-sparse"); default: the model's own.
+    A model no kernel can run gives a result with its `error` and the others go on.
     `widths` maps model names to the width a (slimmable) WaveNet's kernel runs at.
     """
     for mode in modes:
@@ -206,14 +213,18 @@ def bench_models(
     for name, model in models.items():
         if progress:
             progress(name)
-        processors: dict[str, StreamingProcessor] = {
-            mode: make_processor(model, exact=(mode == "exact"), kernel=kernel)
-            for mode in modes
-        }
         width = (widths or {}).get(name)
-        if width is not None:
-            for processor in processors.values():
-                processor.set_width(width)
+        try:
+            processors: dict[str, StreamingProcessor] = {
+                mode: make_processor(model, exact=(mode == "exact"), kernel=kernel)
+                for mode in modes
+            }
+            if width is not None:
+                for processor in processors.values():
+                    processor.set_width(width)
+        except LeanampError as e:
+            results.append(BenchResult.failure(name, f"{name}: {e}", block, rate))
+            continue
         if with_torch and isinstance(model, LSTMModel):
             on_cpu = model if next(model.parameters()).device.type == "cpu" else None
             baseline = on_cpu if on_cpu is not None else copy.deepcopy(model).cpu()
@@ -252,6 +263,8 @@ def format_results(results: list[BenchResult]) -> str:
     )
     lines = [header]
     for r in results:
+        if r.error is not None:
+            lines.append(f"error: {r.error}")
         for proc, t in r.timings.items():
             ratio = r.torch_ratio.get(proc)
             kernel = "torch" if proc == "torch" else r.kernel
@@ -264,8 +277,9 @@ def format_results(results: list[BenchResult]) -> str:
                 f"{t.samples_per_second / 1e6:>10.3f} "
                 f"{'' if ratio is None else f'{ratio:.1f}x':>8}"
             )
-    if results:
-        r = results[0]
+    timed = [r for r in results if r.error is None]
+    if timed:
+        r = timed[0]
         lines.append(
             f"block {r.block} samples at {r.rate:g} Hz, {r.seconds:g} s of audio per run, "
             f"median of {next(iter(r.timings.values())).repeats} runs; one thread. RTF cpu = "
