@@ -440,6 +440,7 @@ def model_input_size(model: nn.Module) -> int:
 class Evaluation:
     per_clip: dict[str, float]  # clip name -> ESR
     overall: float  # ESR pooled over all clips
+    outputs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # clip -> audio
 
     def table(self) -> str:
         from leanamp.losses import esr_db
@@ -459,4 +460,4 @@ def evaluate(model: nn.Module, clips: list[Clip]) -> Evaluation:
     ]
     per_clip = {c.name: esr(o, c.target) for c, o in zip(clips, outputs, strict=True)}
     overall = esr(np.concatenate(outputs), np.concatenate([c.target for c in clips]))
-    return Evaluation(per_clip, overall)
+    return Evaluation(per_clip, overall, {c.name: o for c, o in zip(clips, outputs, strict=True)})
