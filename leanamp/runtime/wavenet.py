@@ -1,4 +1,10 @@
+# long: one numba kernel, its state (rings, steady state under silence) and driver belong together
 """Streaming WaveNet (NAM layer arrays): a numba kernel with one ring buffer per dilated layer.
+
+Both WaveNets run through it: leanamp's (legacy layer arrays, slimmable) and NAM 0.7's
+NamWaveNet (A2: per-layer kernel sizes and activations with their parameters, a bottleneck B
+between the C-channel residual stream and the activations, gates of any activation, a head
+rechannel of K_h taps over the head sum, whose last K_h - 1 values a small ring keeps).
 
 Every layer keeps the last dilation * (kernel_size - 1) values of its input (the residual stream
 entering it) in a channel-major ring buffer, so any block size works. A block is processed layer
