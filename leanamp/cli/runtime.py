@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import typer
 
 from leanamp.cli.app import app
 from leanamp.errors import LeanampError
-
-
-def _check_width(model, width: int, path: Path) -> None:
-    try:
-        model.array_widths(width)
-    except ValueError as e:
-        raise LeanampError(f"{path}: --width {width}: {e}") from None
 
 
 @app.command("bench")
@@ -39,33 +31,11 @@ def bench_command(
     """Real-time factor of each model's streaming kernel, single-threaded, with the same model
     through torch in the same run for the ratio. A model that cannot run is an error line; the
     others still run (exit code 2 if any failed)."""
-    from leanamp.formats import load_any
-    from leanamp.runtime.bench import BenchResult, bench_models, format_results
+    from leanamp.runtime.bench import bench_files, format_results
 
-    if not (math.isfinite(seconds) and seconds > 0) or not (math.isfinite(rate) and rate > 0):
-        raise LeanampError("--seconds and --rate must be positive")
-    loaded, widths, failed = {}, {}, []
-    names = [path.name for path in models]
-    for path, name in zip(models, names, strict=True):
-        key = name if names.count(name) == 1 else str(path)
-        try:
-            model, _ = load_any(path)
-            if width and not hasattr(model, "sliced"):
-                raise LeanampError(f"{path}: --width applies to WaveNets, not this model")
-            for w in width:
-                _check_width(model, w, path)
-        except LeanampError as e:
-            failed.append(BenchResult.failure(key, str(e), block, rate))
-            continue
-        if not width:
-            loaded[key] = model
-        for w in width:
-            loaded[f"{key}@{w}"] = model
-            widths[f"{key}@{w}"] = w
-    modes = ("fast", "exact") if exact else ("fast",)
-    results = failed + bench_models(
-        loaded, block=block, rate=rate, seconds=seconds, repeats=repeats, modes=modes,
-        kernel="lstm-sparse" if sparse else None, widths=widths,
+    results = bench_files(
+        models, widths=width, block=block, rate=rate, seconds=seconds, repeats=repeats,
+        modes=("fast", "exact") if exact else ("fast",), kernel="lstm-sparse" if sparse else None,
     )  # fmt: skip
     errors = [r.error for r in results if r.error is not None]
     if as_json:
@@ -102,6 +72,7 @@ def play_command(
     and an audio device)."""
     from leanamp.formats import load_any
     from leanamp.runtime.base import make_processor
+    from leanamp.runtime.bench import check_width
     from leanamp.runtime.play import import_sounddevice, play
 
     sd = import_sounddevice()  # fail on a missing library before loading the model
@@ -117,7 +88,7 @@ def play_command(
     if width is not None:
         if not hasattr(model, "sliced"):
             raise LeanampError(f"{model_path}: --width applies to WaveNets, not this model")
-        _check_width(model, width, model_path)
+        check_width(model, width, model_path)
         processor.set_width(width)
 
     def announce():

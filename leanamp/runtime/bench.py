@@ -14,16 +14,20 @@ torch baseline runs with torch.set_num_threads(1) (restored afterwards).
 from __future__ import annotations
 
 import copy
+import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from leanamp.errors import LeanampError
+from leanamp.formats import load_any
 from leanamp.models.lstm import LSTMModel
 from leanamp.runtime.base import StreamingProcessor, as_input_block, make_processor
 
@@ -252,6 +256,55 @@ def bench_models(
                 result.torch_ratio[mode] = timings["torch"].rtf / timings[mode].rtf
         results.append(result)
     return results
+
+
+def bench_files(
+    paths: Sequence[str | os.PathLike],
+    widths: Sequence[int] = (),
+    block: int = 256,
+    rate: float = 48000.0,
+    seconds: float = 2.0,
+    **options,
+) -> list[BenchResult]:
+    """`bench_models` on model files, in the order given (a WaveNet once per width in `widths`).
+
+    A file that cannot be loaded, or a model that cannot run at a width or in any kernel, gives
+    a result with its `error` ("<file>: what is wrong"); the others are still timed. Results are
+    named by file name (the path when two names clash), "@width" appended for widths."""
+    if not (math.isfinite(seconds) and seconds > 0) or not (math.isfinite(rate) and rate > 0):
+        raise LeanampError("--seconds and --rate must be positive")
+    names = [Path(p).name for p in paths]
+    order, loaded, by_width, failed = [], {}, {}, []
+    for path, name in zip(paths, names, strict=True):
+        key = name if names.count(name) == 1 else str(path)
+        keys = [f"{key}@{w}" for w in widths] or [key]
+        order += keys
+        try:
+            model, _ = load_any(path)
+            if widths and not hasattr(model, "sliced"):
+                raise LeanampError(f"{path}: --width applies to WaveNets, not this model")
+            for w in widths:
+                check_width(model, w, path)
+        except LeanampError as e:
+            failed.append(BenchResult.failure(key, str(e), block, rate))
+            order[-len(keys) :] = [key]
+            continue
+        for k, w in zip(keys, widths or [None], strict=True):
+            loaded[k] = model
+            if w is not None:
+                by_width[k] = w
+    results = failed + bench_models(
+        loaded, block=block, rate=rate, seconds=seconds, widths=by_width, **options
+    )
+    return sorted(results, key=lambda r: order.index(r.name))
+
+
+def check_width(model: nn.Module, width: int, path) -> None:
+    """Refuse a width the (slimmable) WaveNet cannot run at, naming the file."""
+    try:
+        model.array_widths(width)
+    except ValueError as e:
+        raise LeanampError(f"{path}: --width {width}: {e}") from None
 
 
 def format_results(results: list[BenchResult]) -> str:
