@@ -14,7 +14,7 @@ import torch
 from leanamp.data import Clip
 from leanamp.formats import load_any, save_model
 from leanamp.inference import run_model
-from leanamp.runtime.base import make_processor
+from leanamp.runtime.kernels import make_processor
 from leanamp.train import evaluate
 
 REFERENCE_FILES = [

@@ -19,9 +19,9 @@ from leanamp.formats.nam import (
     load_nam_slimmable,
     measure_loudness,
 )
-from leanamp.formats.nam_wavenet import NamWaveNet
 from leanamp.inference import run_model
 from leanamp.models.lstm import LSTMModel
+from leanamp.models.nam_wavenet import NamWaveNet
 from leanamp.models.wavenet import WaveNet, preset
 
 SMALL_WAVENET = [

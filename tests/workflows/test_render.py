@@ -11,12 +11,12 @@ import soundfile as sf
 import torch
 from safetensors.torch import save_file
 
-from leanamp.devices.model_device import ModelDevice, render_file
 from leanamp.errors import DataWarning, LeanampError, ModelFileError
 from leanamp.formats import export_model, load_any, load_model, save_model
 from leanamp.inference import run_model
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.wavenet import WaveNet, preset
+from leanamp.workflows.render import ModelDevice, render_file
 
 FORMATS = [
     ("m.leanamp", None, "native"),
@@ -221,7 +221,7 @@ def test_imported_models_train(reference_models):
 
 @pytest.mark.parametrize("name", ["agm_DS1_parameterized_lstm20_in3.json", "nam/lstm.nam"])
 def test_imported_models_run_in_the_streaming_engine(reference_models, name):
-    from leanamp.runtime.base import make_processor
+    from leanamp.runtime.kernels import make_processor
 
     model, metadata = load_any(reference_models / name)
     processor = make_processor(model)
