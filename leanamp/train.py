@@ -494,9 +494,4 @@ def evaluate_per_setting(model: nn.Module, clips: Sequence[Clip]) -> dict[tuple[
     groups: dict[tuple[float, ...], list[Clip]] = {}
     for clip in clips:
         groups.setdefault(knob_values(clip), []).append(clip)
-    result = {}
-    for setting in sorted(groups):
-        group = groups[setting]
-        outputs = np.concatenate([run_model(model, c.input) for c in group])
-        result[setting] = esr(outputs, np.concatenate([c.target for c in group]))
-    return result
+    return {setting: evaluate(model, groups[setting]).overall for setting in sorted(groups)}
