@@ -33,7 +33,7 @@ from leanamp.data.knobs import knob_values
 from leanamp.errors import LeanampError
 from leanamp.files import atomic_path, write_text_atomic
 from leanamp.formats.native import save_model
-from leanamp.inference import run_model
+from leanamp.inference import model_input, run_model
 from leanamp.losses import NAM_RECIPE, build_loss, esr, esr_db
 from leanamp.progress import Progress, clock_text
 
@@ -508,6 +508,7 @@ def model_input_size(model: nn.Module) -> int:
 class Evaluation:
     per_clip: dict[str, float]  # clip name -> ESR
     overall: float  # ESR pooled over all clips
+    outputs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # clip -> audio
 
     def table(self) -> str:
         rows = [f"{'clip':<32} {'ESR':>9} {'dB':>7}"]
@@ -520,10 +521,12 @@ def evaluate(model: nn.Module, clips: list[Clip]) -> Evaluation:
     """ESR per whole clip and pooled over all of them (the paper's test metric)."""
     if not clips:
         raise LeanampError("nothing to evaluate: no test clips")
-    outputs = [run_model(model, c.input) for c in clips]
+    outputs = [
+        run_model(model, model_input(model, c.input, c.sample_rate, name=c.name)) for c in clips
+    ]
     per_clip = {c.name: esr(o, c.target) for c, o in zip(clips, outputs, strict=True)}
     overall = esr(np.concatenate(outputs), np.concatenate([c.target for c in clips]))
-    return Evaluation(per_clip, overall)
+    return Evaluation(per_clip, overall, {c.name: o for c, o in zip(clips, outputs, strict=True)})
 
 
 def evaluate_by_width(model, clips, widths: Sequence[int] | None = None) -> dict[int, float]:
@@ -545,9 +548,4 @@ def evaluate_per_setting(model: nn.Module, clips: Sequence[Clip]) -> dict[tuple[
     groups: dict[tuple[float, ...], list[Clip]] = {}
     for clip in clips:
         groups.setdefault(knob_values(clip), []).append(clip)
-    result = {}
-    for setting in sorted(groups):
-        group = groups[setting]
-        outputs = np.concatenate([run_model(model, c.input) for c in group])
-        result[setting] = esr(outputs, np.concatenate([c.target for c in group]))
-    return result
+    return {setting: evaluate(model, groups[setting]).overall for setting in sorted(groups)}

@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import typer
 
 from leanamp.cli.app import app
 from leanamp.errors import LeanampError
-
-
-def _start_options(model, metadata: dict) -> dict:
-    """Kernel options for the model's stored start state (NAM LSTMs), if it has one."""
-    from leanamp.formats import start_state
-
-    state = start_state(model, metadata)
-    return {} if state is None else {"initial_state": state}
-
-
-def _check_width(model, width: int, path: Path) -> None:
-    try:
-        model.array_widths(width)
-    except ValueError as e:
-        raise LeanampError(f"{path}: --width {width}: {e}") from None
 
 
 @app.command("bench")
@@ -45,36 +29,23 @@ def bench_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ):
     """Real-time factor of each model's streaming kernel, single-threaded, with the same model
-    through torch in the same run for the ratio."""
-    from leanamp.formats import load_any
-    from leanamp.runtime.bench import bench_models, format_results
+    through torch in the same run for the ratio. A model that cannot run is an error line; the
+    others still run (exit code 2 if any failed)."""
+    from leanamp.runtime.bench import bench_files, format_results
 
-    if not (math.isfinite(seconds) and seconds > 0) or not (math.isfinite(rate) and rate > 0):
-        raise LeanampError("--seconds and --rate must be positive")
-    loaded, initial_states, widths = {}, {}, {}
-    names = [path.name for path in models]
-    for path, name in zip(models, names, strict=True):
-        model, metadata = load_any(path)
-        key = name if names.count(name) == 1 else str(path)
-        if not width:
-            loaded[key] = model
-            initial_states[key] = _start_options(model, metadata).get("initial_state")
-            continue
-        if not hasattr(model, "sliced"):
-            raise LeanampError(f"{path}: --width applies to WaveNets, not this model")
-        for w in width:
-            _check_width(model, w, path)
-            loaded[f"{key}@{w}"] = model
-            widths[f"{key}@{w}"] = w
-    modes = ("fast", "exact") if exact else ("fast",)
-    results = bench_models(
-        loaded, block=block, rate=rate, seconds=seconds, repeats=repeats, modes=modes,
-        kernel="lstm-sparse" if sparse else None, initial_states=initial_states, widths=widths,
+    results = bench_files(
+        models, widths=width, block=block, rate=rate, seconds=seconds, repeats=repeats,
+        modes=("fast", "exact") if exact else ("fast",), kernel="lstm-sparse" if sparse else None,
     )  # fmt: skip
+    errors = [r.error for r in results if r.error is not None]
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
-    else:
-        typer.echo(format_results(results))
+    elif len(errors) < len(results):
+        typer.echo(format_results([r for r in results if r.error is None]))
+    for error in errors:
+        typer.echo(f"error: {error}", err=True)
+    if errors:
+        raise typer.Exit(2)
 
 
 @app.command("play")
@@ -100,6 +71,7 @@ def play_command(
     """Play live through a model: audio-interface input -> model -> outputs (needs sounddevice
     and an audio device)."""
     from leanamp.formats import load_any
+    from leanamp.runtime.bench import check_width
     from leanamp.runtime.kernels import make_processor
     from leanamp.runtime.play import import_sounddevice, play
 
@@ -112,11 +84,11 @@ def play_command(
     def device(value):
         return int(value) if value is not None and value.isdigit() else value
 
-    processor = make_processor(model, exact=exact, **_start_options(model, metadata))
+    processor = make_processor(model, exact=exact)
     if width is not None:
         if not hasattr(model, "sliced"):
             raise LeanampError(f"{model_path}: --width applies to WaveNets, not this model")
-        _check_width(model, width, model_path)
+        check_width(model, width, model_path)
         processor.set_width(width)
 
     def announce():

@@ -23,7 +23,6 @@ from leanamp.formats.nam import (
     load_nam,
     load_nam_slimmable,
     nam_from_dict,
-    start_state,
 )
 from leanamp.formats.native import load_model, save_model
 
@@ -114,7 +113,9 @@ def export_model(
     """Write `model` to `path` in `fmt` (or the format its suffix names); returns the path.
 
     fmt: "native", "nam", "aidax", "agm" (generic), "proteus" or "neuralpi" (padded to the
-    player's size). `options` go to the writer (e.g. initial_state for nam).
+    player's size). `options` go to the writer. An LSTM's initial state is part of the model: .nam
+and .leanamp files keep it; AIDA-X and Proteus files cannot (the export warns with the measured
+difference when the state is not zero).
     """
     path = Path(path)
     fmt = export_format(path, fmt)
@@ -143,5 +144,4 @@ __all__ = [
     "load_nam",
     "load_nam_slimmable",
     "save_model",
-    "start_state",
 ]

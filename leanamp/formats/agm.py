@@ -29,18 +29,20 @@ from leanamp.formats.common import (
     build_lstm,
     check_finite_output,
     check_int,
+    drop_start_state,
     float_array,
     padded_lstm,
     probe_signal,
     read_json_file,
     require,
     require_lstm,
-    run,
     verify_export,
 )
+from leanamp.inference import run_model
 from leanamp.models.lstm import LSTMModel
 
 WHAT = "Automated-GuitarAmpModelling JSON model (Proteus / NeuralPi)"
+PLAYER_NAMES = {"proteus": "Proteus", "neuralpi": "NeuralPi"}
 # Player name -> (hidden size it is compiled for, allowed input sizes).
 PLAYERS: dict[str, tuple[int, range]] = {
     "proteus": (40, range(1, 4)),
@@ -157,6 +159,8 @@ def export_agm(
     """
     path = Path(path)
     model = require_lstm(model, "Automated-GuitarAmpModelling")
+    sample_rate = float((metadata or {}).get("sample_rate") or DEFAULT_SAMPLE_RATE)
+    model = drop_start_state(model, path, PLAYER_NAMES.get(player, "AGM JSON"), sample_rate)
     export = model
     if player is not None:
         if player not in PLAYERS:
@@ -164,7 +168,7 @@ def export_agm(
                 f"{path}: unknown player {player!r}; choose one of {sorted(PLAYERS)}"
             )
         size, inputs = PLAYERS[player]
-        label = {"proteus": "Proteus", "neuralpi": "NeuralPi"}[player]
+        label = PLAYER_NAMES[player]
         if model.hidden_size > size:
             raise ModelFileError(
                 f"{path}: {label} runs LSTMs of hidden size {size} only and this model has "
@@ -189,11 +193,10 @@ def export_agm(
             )
         export = padded_lstm(model, size)
     data = agm_dict(export)
-    sample_rate = float((metadata or {}).get("sample_rate") or DEFAULT_SAMPLE_RATE)
     x = probe_signal(sample_rate, model.input_size)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data))
         reloaded, _ = load_agm(tmp)
-        verify_export(path, lambda s: run(model, s), lambda s: run(reloaded, s), x)
+        verify_export(path, lambda s: run_model(model, s), lambda s: run_model(reloaded, s), x)
     return path
 

@@ -30,6 +30,7 @@ from leanamp.formats.common import (
     build_lstm,
     check_finite_output,
     check_int,
+    drop_start_state,
     float_array,
     lstm_arrays,
     padded_lstm,
@@ -37,9 +38,9 @@ from leanamp.formats.common import (
     read_json_file,
     require,
     require_lstm,
-    run,
     verify_export,
 )
+from leanamp.inference import run_model
 from leanamp.models.lstm import LSTMModel
 
 WHAT = "AIDA-X / RTNeural JSON model"
@@ -167,7 +168,7 @@ def _test_vector_error(model: LSTMModel, data: dict, path: Path) -> float:
     shape = (n,) if flat else (n, model.input_size)
     x = float_array(x, shape, "input_batch", path).reshape(n, -1).astype(np.float32)
     y = float_array(data["output_batch"], (n,), "output_batch", path)
-    return float(np.max(np.abs(run(model, x) - y)))
+    return float(np.max(np.abs(run_model(model, x) - y)))
 
 
 def aidax_dict(model: LSTMModel, metadata: dict | None = None) -> dict:
@@ -233,11 +234,13 @@ def export_aidax(
             f"model has {model.hidden_size}. Prune it (leanamp prune) to {SUPPORTED_HIDDEN[-1]} "
             "units or fewer"
         )
+    sample_rate = float((metadata or {}).get("sample_rate") or DEFAULT_SAMPLE_RATE)
+    model = drop_start_state(model, path, "AIDA-X", sample_rate)
     export = padded_lstm(model, target) if target != model.hidden_size else model
     data = aidax_dict(export, metadata)
     x = probe_signal(float(data["metadata"]["samplerate"]), model.input_size)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data))
         reloaded, _ = load_aidax(tmp)
-        verify_export(path, lambda s: run(model, s), lambda s: run(reloaded, s), x)
+        verify_export(path, lambda s: run_model(model, s), lambda s: run_model(reloaded, s), x)
     return path

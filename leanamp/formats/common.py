@@ -7,9 +7,11 @@ are checked before anything is allocated, and every failure is a ModelFileError 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,8 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from leanamp.errors import ModelFileError
-from leanamp.models.lstm import MAX_HIDDEN_SIZE, LSTMModel  # noqa: F401  (re-exported)
+from leanamp.errors import DataWarning, ModelFileError
+from leanamp.inference import run_model
+from leanamp.models.lstm import MAX_HIDDEN_SIZE, LSTMModel, start_state_arrays  # noqa: F401  (re-exported)
 
 # A real .nam is at most a few MB (NAM's A2 is 0.7 MB); 64 MB leaves room and bounds memory.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -138,7 +141,8 @@ def padded_lstm(model: LSTMModel, hidden_size: int) -> LSTMModel:
     """A copy of `model` with `hidden_size` units: the extra units have all weights zero.
 
     Exact: a unit with zero input, recurrent and bias weights has i = f = o = 0.5 and g = 0, so
-    its cell and hidden values stay 0 forever; zero head (and next-layer) weights ignore it.
+    its cell and hidden values stay 0 forever (its initial state is 0); zero head (and next-layer)
+    weights ignore it.
     """
     if hidden_size < model.hidden_size:
         raise ValueError(f"cannot pad hidden size {model.hidden_size} down to {hidden_size}")
@@ -169,6 +173,8 @@ def padded_lstm(model: LSTMModel, hidden_size: int) -> LSTMModel:
                     )[rows_old]
         padded.head.weight[:, :old_h] = model.head.weight
         padded.head.bias.copy_(model.head.bias)
+        padded.initial_hidden[:, :old_h] = model.initial_hidden
+        padded.initial_cell[:, :old_h] = model.initial_cell
     return padded.to(next(model.parameters()).device).train(model.training)
 
 
@@ -198,20 +204,6 @@ def probe_signal(sample_rate: float, input_size: int = 1, seconds: float = 0.1) 
     return np.stack(columns, axis=1).astype(np.float32)
 
 
-@torch.inference_mode()
-def run(model: nn.Module, x: np.ndarray, state=None) -> np.ndarray:
-    """Model output (time,) float64 for `x` (time, channels), from `state` (None: zeros)."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None].to(device)
-        y, _ = model(x, state)
-    finally:
-        model.train(was_training)
-    return y[0].double().cpu().numpy()
-
-
 def verify_export(
     path: Path,
     reference: Callable[[np.ndarray], np.ndarray],
@@ -237,12 +229,45 @@ def check_finite_output(model: nn.Module, path: Path, sample_rate: float | None)
     """Refuse a model whose output on the probe signal is NaN or infinite (weights that overflow
     in float32), so the model file is blamed, not the audio written from it later."""
     input_size = int(getattr(model, "config", {}).get("input_size", 1))
-    y = run(model, probe_signal(sample_rate or 48000, input_size))
+    y = run_model(model, probe_signal(sample_rate or 48000, input_size))
     if not np.isfinite(y).all():
         raise ModelFileError(
             f"{path}: the model's output on a test signal is NaN or infinite: its weights are "
             "unusable (damaged, or far out of range); export the model again"
         )
+def drop_start_state(model: LSTMModel, path: Path, fmt: str, sample_rate: float) -> LSTMModel:
+    """`model` as a file without an initial LSTM state (AIDA-X, Proteus) holds it: from zeros.
+
+    A model with its own state (an imported NAM LSTM) differs from that only while the zero
+    state is forgotten; the export goes on, with a DataWarning giving the difference measured on
+    the test signal (largest, and from which sample on it stays within the export tolerance).
+    """
+    hidden, cell = start_state_arrays(model)
+    if not (hidden.any() or cell.any()):
+        return model
+    stateless = copy.deepcopy(model)
+    with torch.no_grad():
+        stateless.initial_hidden.zero_()
+        stateless.initial_cell.zero_()
+    x = probe_signal(sample_rate, model.input_size)
+    diff = np.abs(run_model(model, x) - run_model(stateless, x))
+    over = np.flatnonzero(diff > EXPORT_TOLERANCE)
+    if over.size == 0 or over[-1] + 1 < len(diff):
+        settled = over[-1] + 1 if over.size else 0
+        after = (
+            f"within {EXPORT_TOLERANCE:g} from sample {settled} "
+            f"({1000 * settled / sample_rate:.1f} ms) on"
+        )
+    else:
+        after = f"still {diff[-1]:.3g} at the end of the {len(diff)}-sample test signal"
+    warnings.warn(
+        f"{path}: {fmt} files cannot store the LSTM's initial state, so the player starts from "
+        f"zeros where this model starts from its own state: the output differs by up to "
+        f"{diff.max():.3g}, {after}. Export to NAM (.nam) to keep the state",
+        DataWarning,
+        stacklevel=3,
+    )
+    return stateless
 
 
 def esr(reference: np.ndarray, estimate: np.ndarray) -> float:

@@ -6,10 +6,10 @@ Written as version 0.5.4 with the legacy config keys, which every released plugi
 
 - LSTM: per layer the matrix [W_ih | W_hh] (4H x (in + H), row-major, gates i, f, g, o), the bias
   b_ih + b_hh (4H), the initial hidden state (H) and cell state (H); then the head weight (H) and
-  bias. No residual path: y = head(h). NAM starts every run from the stored initial state and
-  writes the state reached from zeros after 48,000 samples of silence. leanamp keeps that state in
-  the metadata as "nam_initial_state" ({"hidden": [[H]...], "cell": [[H]...]}, one row per layer);
-  `start_state(model, metadata)` turns it into the `state` argument of the model's forward.
+  bias. No residual path: y = head(h). NAM starts every run from the stored initial state (its
+  trainer writes the state reached from zeros after 48,000 samples of silence). The state is the
+  model's own (LSTMModel.initial_hidden / initial_cell): read into it, written from it, so the
+  file plays from sample 0 exactly as the model runs in leanamp.
 - WaveNet: `leanamp.models.wavenet.WaveNet` holds NAM's layer arrays and gives/takes the flat
   weight vector in .nam order (`nam_weights`, `load_nam_weights`); the last weight is head_scale
   (NAM's core reads it from there, whatever the config says). 0.7 layer arrays that only use
@@ -29,14 +29,13 @@ import datetime
 import json
 import math
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from leanamp.errors import DataWarning, ModelFileError
+from leanamp.errors import ModelFileError
 from leanamp.files import atomic_path
 from leanamp.formats.common import (
     MAX_HIDDEN_SIZE,
@@ -50,10 +49,10 @@ from leanamp.formats.common import (
     probe_signal,
     read_json_file,
     require,
-    run,
     verify_export,
 )
-from leanamp.models.lstm import LSTMModel, LSTMState
+from leanamp.inference import run_model
+from leanamp.models.lstm import LSTMModel, start_state_arrays
 from leanamp.models.nam_wavenet import (
     MAX_CHANNELS,
     MAX_DILATION,
@@ -71,8 +70,6 @@ SLIMMABLE_VERSION = "0.7.0"
 NAM07_VERSION = "0.7.0"
 READ_VERSIONS = ((0, 5), (0, 7))  # inclusive (major, minor) range
 DEFAULT_SAMPLE_RATE = 48000
-# NAM's initial LSTM state: the state reached from zeros after this many samples of silence.
-SILENCE_BURN_IN = 48_000
 # Generous bounds far beyond real models, so a hostile config is refused before allocating
 # (per-array limits are shared with NamWaveNet).
 MAX_LAYERS_PER_ARRAY = MAX_LAYERS
@@ -93,7 +90,7 @@ def load_nam(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     """Read a .nam file; returns (model in eval mode, metadata).
 
     A SlimmableContainer gives its largest submodel (use `load_nam_slimmable` for all of them).
-    LSTM files keep their initial state in metadata["nam_initial_state"].
+    An LSTM file's initial state becomes the model's initial state.
     """
     path = Path(path)
     data = read_json_file(path, WHAT)
@@ -137,9 +134,9 @@ def nam_from_dict(data: dict, path: Path, where: str = "the file") -> tuple[nn.M
     if not isinstance(weights, list):
         raise ModelFileError(f"{path}: weights in {where} must be a list of numbers")
     if architecture == "LSTM":
-        model, state = _lstm_from_nam(config, weights, path, where)
+        model = _lstm_from_nam(config, weights, path, where)
     elif architecture == "WaveNet":
-        model, state = _wavenet_from_nam(config, weights, path, where), None
+        model = _wavenet_from_nam(config, weights, path, where)
     else:
         raise ModelFileError(
             f"{path}: NAM architecture {architecture!r} is not supported by leanamp "
@@ -148,8 +145,6 @@ def nam_from_dict(data: dict, path: Path, where: str = "the file") -> tuple[nn.M
     metadata = _metadata_from_nam(data, path)
     metadata["nam_version"] = version
     metadata["nam_architecture"] = architecture
-    if state is not None:
-        metadata["nam_initial_state"] = state
     check_finite_output(model, path, metadata["sample_rate"])
     return model, metadata
 
@@ -228,7 +223,7 @@ def _metadata_from_nam(data: dict, path: Path) -> dict:
     return out
 
 
-def _lstm_from_nam(config: dict, weights: list, path: Path, where: str) -> tuple[LSTMModel, dict]:
+def _lstm_from_nam(config: dict, weights: list, path: Path, where: str) -> LSTMModel:
     input_size = check_int(config.get("input_size", 1), "config.input_size", path, 1, 16)
     hidden = check_int(
         require(config, "hidden_size", path, f"{where} config"), "config.hidden_size", path, 1,
@@ -246,7 +241,7 @@ def _lstm_from_nam(config: dict, weights: list, path: Path, where: str) -> tuple
         )
     flat = float_array(weights, (expected,), f"weights of {where}", path)
     model = LSTMModel(hidden_size=hidden, input_size=input_size, residual=False, num_layers=layers)
-    state: dict = {"hidden": [], "cell": []}
+    hidden_state, cell_state = [], []
     i = 0
 
     def take(n: int) -> np.ndarray:
@@ -262,11 +257,12 @@ def _lstm_from_nam(config: dict, weights: list, path: Path, where: str) -> tuple
             getattr(model.lstm, f"weight_hh_l{k}").copy_(torch.from_numpy(matrix[:, in_k:]))
             getattr(model.lstm, f"bias_ih_l{k}").copy_(torch.from_numpy(take(4 * hidden)))
             getattr(model.lstm, f"bias_hh_l{k}").zero_()
-            state["hidden"].append(take(hidden).tolist())
-            state["cell"].append(take(hidden).tolist())
+            hidden_state.append(take(hidden))
+            cell_state.append(take(hidden))
         model.head.weight.copy_(torch.from_numpy(take(hidden)).reshape(1, hidden))
         model.head.bias.copy_(torch.from_numpy(take(1)))
-    return model.eval(), state
+    model.set_start_state(np.stack(hidden_state), np.stack(cell_state))
+    return model.eval()
 
 
 def _legacy_layer_config(layer: dict, k: int, path: Path) -> dict | None:
@@ -415,53 +411,6 @@ def _nam07_wavenet(layers: list, head_scale: float, weights: list, path: Path, w
     return model.eval()
 
 
-# ----------------------------------------------------------------------------- initial state
-
-
-def start_state(model: nn.Module, metadata: dict | None) -> LSTMState | None:
-    """The `state` to start `model` from: NAM's stored LSTM state if the metadata has one."""
-    stored = (metadata or {}).get("nam_initial_state")
-    if stored is None or not isinstance(model, LSTMModel):
-        return None
-    device = next(model.parameters()).device
-    h = torch.tensor(stored["hidden"], dtype=torch.float32, device=device)
-    c = torch.tensor(stored["cell"], dtype=torch.float32, device=device)
-    shape = (model.num_layers, model.hidden_size)
-    if tuple(h.shape) != shape or tuple(c.shape) != shape:
-        raise ModelFileError(
-            f"nam_initial_state has shape {tuple(h.shape)}, the model needs {shape}"
-        )
-    return h[:, None, :].contiguous(), c[:, None, :].contiguous()
-
-
-@torch.inference_mode()
-def silence_state(model: LSTMModel, samples: int = SILENCE_BURN_IN) -> LSTMState:
-    """NAM's initial state: reached from zeros after `samples` of silence, (layers, 1, H)."""
-    device = next(model.parameters()).device
-    x = torch.zeros(1, samples, model.input_size, device=device)
-    _, (h, c) = model.lstm(x)
-    return h, c
-
-
-def _state_for_file(model: LSTMModel, metadata: dict, state: LSTMState | None) -> LSTMState:
-    if state is not None:
-        return state
-    stored = metadata.get("nam_initial_state")
-    shape = [model.num_layers, model.hidden_size]
-    if stored is not None and list(np.shape(stored.get("hidden"))) != shape:
-        # Units were removed or added since the import (pruning, padding): the stored state no
-        # longer belongs to this model, so NAM's own convention applies.
-        warnings.warn(
-            f"the stored NAM initial state has shape {list(np.shape(stored.get('hidden')))}, the "
-            f"model {shape}: writing the state after {SILENCE_BURN_IN} samples of silence instead",
-            DataWarning,
-            stacklevel=3,
-        )
-        return silence_state(model)
-    stored = start_state(model, metadata)
-    return stored if stored is not None else silence_state(model)
-
-
 # ---------------------------------------------------------------------------------- writing
 
 
@@ -485,37 +434,36 @@ def loudness_signal(sample_rate: float, seconds: float = 1.0) -> np.ndarray:
 
 
 @torch.inference_mode()
-def _loudness_db(model: nn.Module, sample_rate: float, state, gains: np.ndarray) -> np.ndarray:
-    """Output RMS in dB for the standard signal at each input gain, run as one batch."""
+def _loudness_db(model: nn.Module, sample_rate: float, gains: np.ndarray) -> np.ndarray:
+    """Output RMS in dB for the standard signal at each input gain, run as one batch from the
+    model's own initial state."""
     device = next(model.parameters()).device
     x = torch.from_numpy(loudness_signal(sample_rate)).to(device)
     scale = torch.as_tensor(gains, dtype=torch.float32, device=device)
     batch = scale[:, None, None] * x[None, :, None]
-    if state is not None:
-        state = tuple(s.expand(-1, len(gains), -1).contiguous() for s in state)
     was_training = model.training
     model.eval()
     try:
-        y, _ = model(batch, state)
+        y, _ = model(batch)
     finally:
         model.train(was_training)
     rms = torch.sqrt(torch.mean(y.double() ** 2, dim=1)).cpu().numpy()
     return 20 * np.log10(np.maximum(rms, 1e-12))
 
 
-def measure_loudness(model: nn.Module, sample_rate: float, state=None) -> float:
+def measure_loudness(model: nn.Module, sample_rate: float) -> float:
     """NAM's loudness: RMS of the model's output in dB on the standard loudness signal."""
-    return float(_loudness_db(model, sample_rate, state, np.array([1.0]))[0])
+    return float(_loudness_db(model, sample_rate, np.array([1.0]))[0])
 
 
-def measure_gain(model: nn.Module, sample_rate: float, state=None) -> float:
+def measure_gain(model: nn.Module, sample_rate: float) -> float:
     """NAM's 0..1 "gain" (how compressed the model is): 0 linear, 1 fully saturated.
 
     Output RMS at input gains 0, 0.1 .. 1: a linear model sums to half of 11 times the RMS at
     full input (a "triangle"), a fully compressing one to all of it (a "square").
     """
     gains = np.linspace(0.0, 1.0, 11)
-    rms = 10 ** (_loudness_db(model, sample_rate, state, gains) / 20)
+    rms = 10 ** (_loudness_db(model, sample_rate, gains) / 20)
     max_gain = rms[-1] * len(gains)
     min_gain = 0.5 * max_gain
     return float(np.clip((rms.sum() - min_gain) / max(max_gain - min_gain, 1e-12), 0.0, 1.0))
@@ -525,17 +473,15 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _nam_metadata(
-    model: nn.Module, metadata: dict, sample_rate: float, state, path: Path
-) -> dict:
+def _nam_metadata(model: nn.Module, metadata: dict, sample_rate: float, path: Path) -> dict:
     now = datetime.datetime.now()
     out: dict = {
         "date": {
             "year": now.year, "month": now.month, "day": now.day,
             "hour": now.hour, "minute": now.minute, "second": now.second,
         },
-        "loudness": measure_loudness(model, sample_rate, state),
-        "gain": measure_gain(model, sample_rate, state),
+        "loudness": measure_loudness(model, sample_rate),
+        "gain": measure_gain(model, sample_rate),
     }
     for key in _TEXT_KEYS:
         if metadata.get(key) is not None:
@@ -565,8 +511,8 @@ def _nam_metadata(
     return out
 
 
-def _lstm_weights(model: LSTMModel, state: LSTMState) -> list:
-    h, c = (s.detach().cpu().double().numpy().reshape(model.num_layers, -1) for s in state)
+def _lstm_weights(model: LSTMModel) -> list:
+    h, c = start_state_arrays(model)
     parts = []
     for k in range(model.num_layers):
         w_ih, w_hh, bias = lstm_arrays(model, k)
@@ -580,7 +526,7 @@ def _lstm_weights(model: LSTMModel, state: LSTMState) -> list:
 
 def _refuse_residual(model: LSTMModel, sample_rate: float, path: Path) -> None:
     x = probe_signal(sample_rate, model.input_size)
-    with_residual = run(model, x)
+    with_residual = run_model(model, x).astype(np.float64)
     measured = esr(with_residual, with_residual - x[:, 0].astype(np.float64))
     raise ModelFileError(
         f"{path}: this LSTM adds its input to its output (residual path, y = W h + b + x), and "
@@ -591,12 +537,7 @@ def _refuse_residual(model: LSTMModel, sample_rate: float, path: Path) -> None:
     )
 
 
-def nam_dict(
-    model: nn.Module,
-    metadata: dict | None = None,
-    state: LSTMState | None = None,
-    path: Path | None = None,
-) -> dict:
+def nam_dict(model: nn.Module, metadata: dict | None = None, path: Path | None = None) -> dict:
     """The .nam JSON object (version 0.5.4, legacy config) for an LSTM or WaveNet model."""
     metadata = dict(metadata or {})
     path = Path(path or "model.nam")
@@ -611,12 +552,11 @@ def nam_dict(
     if isinstance(model, LSTMModel):
         if model.residual:
             _refuse_residual(model, sample_rate, path)
-        state = _state_for_file(model, metadata, state)
         architecture = "LSTM"
         config = {
             "input_size": 1, "hidden_size": model.hidden_size, "num_layers": model.num_layers
         }
-        weights = _lstm_weights(model, state)
+        weights = _lstm_weights(model)
     elif isinstance(model, NamWaveNet):
         # Only NAM cores from 0.7 run these features, so the file says 0.7.0.
         version = NAM07_VERSION
@@ -626,7 +566,6 @@ def nam_dict(
             "head_scale": float(model.config["head_scale"]),
         }
         weights = as_float_list(model.nam_weights())
-        state = None
     elif getattr(model, "architecture", None) == "wavenet":
         architecture = "WaveNet"
         layers = [
@@ -635,7 +574,6 @@ def nam_dict(
         ]
         config = {"layers": layers, "head": None, "head_scale": float(model.config["head_scale"])}
         weights = as_float_list(model.nam_weights())
-        state = None
     else:
         raise ModelFileError(
             f"{path}: NAM files hold LSTM or WaveNet models, not "
@@ -643,7 +581,7 @@ def nam_dict(
         )
     return {
         "version": version,
-        "metadata": _nam_metadata(model, metadata, sample_rate, state, path),
+        "metadata": _nam_metadata(model, metadata, sample_rate, path),
         "architecture": architecture,
         "config": config,
         "weights": weights,
@@ -651,37 +589,24 @@ def nam_dict(
     }
 
 
-def _check_reload(path: Path, tmp: Path, model: nn.Module, data: dict, state) -> None:
-    reloaded, reloaded_meta = load_nam(tmp)
-    reloaded_state = start_state(reloaded, reloaded_meta)
-    x = probe_signal(data["sample_rate"], 1)
-    verify_export(
-        path, lambda s: run(model, s, state), lambda s: run(reloaded, s, reloaded_state), x
-    )
-
-
 def export_nam(
-    model: nn.Module,
-    path: str | os.PathLike,
-    metadata: dict | None = None,
-    initial_state: LSTMState | None = None,
+    model: nn.Module, path: str | os.PathLike, metadata: dict | None = None
 ) -> Path:
     """Write `model` (LSTM without residual, or WaveNet) as a .nam, version 0.5.4.
 
     metadata: leanamp metadata (sample_rate, name, modeled_by, gear_type, gear_make, gear_model,
     tone_type, input_level_dbu, output_level_dbu, training_esr); loudness and gain are measured.
-    LSTM initial state: `initial_state` if given, else metadata["nam_initial_state"] (kept from
-    an imported .nam), else NAM's convention (the state after 48,000 samples of silence).
+    An LSTM's initial state is the model's own (zeros for a model trained in leanamp, NAM's for
+    an imported one), so the file plays as the model runs from sample 0.
     The file is loaded back and must reproduce the model within 1e-5, else nothing is written.
     """
     path = Path(path)
-    state = None
-    if isinstance(model, LSTMModel) and not model.residual:  # nam_dict refuses a residual
-        state = _state_for_file(model, metadata or {}, initial_state)
-    data = nam_dict(model, metadata, state, path)
+    data = nam_dict(model, metadata, path)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data))
-        _check_reload(path, tmp, model, data, state)
+        reloaded, _ = load_nam(tmp)
+        x = probe_signal(data["sample_rate"], 1)
+        verify_export(path, lambda s: run_model(model, s), lambda s: run_model(reloaded, s), x)
     return path
 
 
@@ -699,10 +624,8 @@ def export_nam_slimmable(
         raise ModelFileError(
             f"{path}: submodel max_values must increase within (0, 1] and end at 1.0: {values}"
         )
-    # Each submodel gets NAM's silence state, not one stored for another model.
-    metadata = {k: v for k, v in (metadata or {}).items() if k != "nam_initial_state"}
     inner = [
-        {"max_value": value, "model": nam_dict(model, metadata, None, path)}
+        {"max_value": value, "model": nam_dict(model, metadata, path)}
         for value, model in submodels
     ]
     largest = inner[-1]["model"]
@@ -718,12 +641,11 @@ def export_nam_slimmable(
         tmp.write_text(json.dumps(data))
         reloaded = load_nam_slimmable(tmp)
         x = probe_signal(data["sample_rate"], 1)
-        for (_, model), (_, again, again_meta) in zip(submodels, reloaded, strict=True):
-            state = silence_state(model) if isinstance(model, LSTMModel) else None
+        for (_, model), (_, again, _) in zip(submodels, reloaded, strict=True):
             verify_export(
                 path,
-                lambda s, m=model, st=state: run(m, s, st),
-                lambda s, m=again, md=again_meta: run(m, s, start_state(m, md)),
+                lambda s, m=model: run_model(m, s),
+                lambda s, m=again: run_model(m, s),
                 x,
             )
     return path

@@ -3,6 +3,10 @@
 One file, nothing pickled: reading it never runs code. The header's metadata holds
 "leanamp_config" (the architecture config) and "leanamp_metadata" (free JSON: sample rate,
 training ESR, provenance...).
+
+An LSTM's initial state is stored with its weights (buffers initial_hidden, initial_cell). Files
+written before that carry no state buffers and load with zeros, unless their metadata holds the
+state of an imported NAM file ("nam_initial_state"), which then moves into the buffers.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -17,10 +22,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from leanamp.errors import ModelFileError
+from leanamp.errors import DataWarning, LeanampError, ModelFileError
 from leanamp.files import atomic_path
 from leanamp.formats.common import check_finite_output
 from leanamp.models import build_model
+from leanamp.models.lstm import LSTMModel
 
 SUFFIX = ".leanamp"
 FORMAT_VERSION = "1"
@@ -29,6 +35,9 @@ MAX_HEADER_BYTES = 8 * 2**20
 MIN_FILE_BYTES = 8 + 2  # the length field and the smallest JSON object, "{}"
 # WaveNet layers across all arrays (NAM's standard has 20); bounds the work of building on meta.
 MAX_CONFIG_LAYERS = 4096
+STATE_BUFFERS = ("initial_hidden", "initial_cell")
+# Where files written before the state was part of the model kept an imported NAM LSTM's state.
+LEGACY_STATE_KEY = "nam_initial_state"
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> Path:
@@ -114,7 +123,8 @@ def _check_size(config: dict, weight_bytes: int, path: Path) -> None:
             shapes = build_model(config).state_dict()
     except (ValueError, TypeError, OverflowError, RuntimeError, KeyError, AttributeError) as e:
         raise ModelFileError(f"{path}: unusable model config: {e}") from None
-    needed = sum(t.numel() * t.element_size() for t in shapes.values())
+    # The LSTM state buffers are optional (older files lack them and start from zeros).
+    needed = sum(t.numel() * t.element_size() for k, t in shapes.items() if k not in STATE_BUFFERS)
     if needed > weight_bytes:
         raise ModelFileError(
             f"{path}: the config describes a model of {needed:,} bytes of weights but the file "
@@ -137,6 +147,9 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     except (SafetensorError, OSError, ValueError) as e:
         raise ModelFileError(f"{path}: unreadable weights ({e})") from None
     expected = model.state_dict()
+    if isinstance(model, LSTMModel):
+        # Older files: no state buffers, the model's zeros apply (or the metadata's NAM state).
+        tensors = {**{k: expected[k] for k in STATE_BUFFERS}, **tensors}
     if set(tensors) != set(expected):
         missing, extra = set(expected) - set(tensors), set(tensors) - set(expected)
         raise ModelFileError(
@@ -154,8 +167,26 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict]:
             raise ModelFileError(f"{path}: weight {name} contains NaN, inf or out-of-range values")
     model.load_state_dict(tensors)
     model.eval()
+    legacy_state = metadata.pop(LEGACY_STATE_KEY, None)
+    if legacy_state is not None and isinstance(model, LSTMModel):
+        _load_legacy_state(model, legacy_state, path)
     sr = metadata.get("sample_rate")
     if sr is not None and not (isinstance(sr, (int, float)) and math.isfinite(sr) and sr > 0):
         raise ModelFileError(f"{path}: invalid sample_rate {sr!r} in metadata")
     check_finite_output(model, path, sr)
     return model, metadata
+
+
+def _load_legacy_state(model: LSTMModel, stored, path: Path) -> None:
+    """Move an old file's metadata state into the model; one that no longer fits (the units
+    changed after the import, and old versions kept the state's size) is dropped with a warning,
+    as those versions ignored it everywhere but NAM export."""
+    try:
+        model.set_start_state(stored["hidden"], stored["cell"])
+    except (LeanampError, KeyError, TypeError, ValueError) as e:
+        warnings.warn(
+            f"{path}: the NAM initial state in the metadata does not fit the model ({e}); "
+            "starting from zeros. Save the model again to drop it",
+            DataWarning,
+            stacklevel=3,
+        )

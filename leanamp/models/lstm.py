@@ -1,4 +1,9 @@
-"""The paper's model: one LSTM layer, a linear head and a residual path, y = W h + b + x."""
+"""The paper's model: one LSTM layer, a linear head and a residual path, y = W h + b + x.
+
+The initial state (h0, c0), one row of H per layer, belongs to the model: buffers `initial_hidden`
+and `initial_cell` (zeros unless imported, e.g. NAM's LSTM files store one), used whenever forward
+gets no state, so every path that runs the model starts where the model says.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +43,8 @@ class LSTMModel(nn.Module):
         self.num_layers = num_layers
         self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, 1)
+        self.register_buffer("initial_hidden", torch.zeros(num_layers, hidden_size))
+        self.register_buffer("initial_cell", torch.zeros(num_layers, hidden_size))
 
     @property
     def config(self) -> dict:
@@ -49,9 +56,25 @@ class LSTMModel(nn.Module):
             "num_layers": self.num_layers,
         }
 
+    def start_state(self, batch: int = 1) -> LSTMState:
+        """The model's initial (h, c), each (layers, batch, H), as the LSTM's `state` argument."""
+        return tuple(
+            s[:, None, :].expand(-1, batch, -1).contiguous()
+            for s in (self.initial_hidden, self.initial_cell)
+        )
+
+    def set_start_state(self, hidden, cell) -> None:
+        """Set the initial state from (h, c): tensors or arrays of (layers, H) or (layers, 1, H)."""
+        h, c = _checked_state(self, (hidden, cell))
+        with torch.no_grad():
+            self.initial_hidden.copy_(torch.from_numpy(h))
+            self.initial_cell.copy_(torch.from_numpy(c))
+
     def forward(
         self, x: torch.Tensor, state: LSTMState | None = None
     ) -> tuple[torch.Tensor, LSTMState]:
+        if state is None:
+            state = self.start_state(x.shape[0])
         h, state = self.lstm(x, state)
         y = self.head(h).squeeze(-1)
         if self.residual:
@@ -80,14 +103,18 @@ def gate_rows(units: np.ndarray, hidden: int) -> np.ndarray:
     return (np.arange(4)[:, None] * hidden + units[None, :]).reshape(-1)
 
 
-def initial_state_arrays(model: LSTMModel, initial_state) -> tuple[np.ndarray, np.ndarray]:
-    """(h0, c0) as float64 (layers, H): zeros, or `initial_state` given as torch tensors or
-    arrays of shape (layers, H) or (layers, 1, H) (the `state` argument of the model)."""
+def start_state_arrays(model: LSTMModel) -> tuple[np.ndarray, np.ndarray]:
+    """The model's initial (h0, c0) as float64 arrays of shape (layers, H)."""
+    hidden, cell = model.initial_hidden, model.initial_cell
+    return hidden.detach().cpu().double().numpy(), cell.detach().cpu().double().numpy()
+
+
+def _checked_state(model: LSTMModel, state) -> tuple[np.ndarray, np.ndarray]:
+    """(h, c) given as torch tensors or arrays of (layers, H) or (layers, 1, H), as float64
+    (layers, H); refused unless it fits the model and is finite."""
     shape = (model.num_layers, model.hidden_size)
-    if initial_state is None:
-        return np.zeros(shape), np.zeros(shape)
     arrays = []
-    for value in initial_state:
+    for value in state:
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu().double().numpy()
         value = np.asarray(value, dtype=np.float64)
@@ -102,19 +129,19 @@ def initial_state_arrays(model: LSTMModel, initial_state) -> tuple[np.ndarray, n
     return arrays[0], arrays[1]
 
 
-def live_units(model: LSTMModel, initial_state=None) -> list[np.ndarray]:
+def live_units(model: LSTMModel) -> list[np.ndarray]:
     """Per layer, the boolean mask of hidden units that can affect the model's output.
 
     A unit is live when a chain of non-zero weights leads from its hidden output to the head,
     directly (non-zero head weight), through the recurrence of its own layer, or through the next
     layer's input weights; and when it is not silent: a unit whose candidate gate g has all-zero
-    weights and zero bias, starting from h = c = 0 (the default start), keeps h = c = 0 forever,
-    so it contributes nothing. Dropping the other units changes no output sample.
+    weights and zero bias, starting from h = c = 0 in the model's initial state, keeps h = c = 0
+    forever, so it contributes nothing. Dropping the other units changes no output sample.
     """
     if not isinstance(model, LSTMModel):
         raise LeanampError(f"expected an LSTMModel, got {type(model).__name__}")
     layers = lstm_weights(model)
-    h0, c0 = initial_state_arrays(model, initial_state)
+    h0, c0 = start_state_arrays(model)
     head = model.head.weight.detach().cpu().double().numpy().reshape(-1)
     masks: list[np.ndarray] = [np.zeros(0, dtype=bool)] * len(layers)
     seed = head != 0
@@ -143,6 +170,6 @@ def live_units(model: LSTMModel, initial_state=None) -> list[np.ndarray]:
     return masks
 
 
-def effective_hidden_sizes(model: LSTMModel, initial_state=None) -> list[int]:
+def effective_hidden_sizes(model: LSTMModel) -> list[int]:
     """Per layer, the number of hidden units that can still affect the output (`live_units`)."""
-    return [int(mask.sum()) for mask in live_units(model, initial_state)]
+    return [int(mask.sum()) for mask in live_units(model)]

@@ -5,12 +5,12 @@ Which hidden units can go, for the single-layer LSTMModel y = W_fc h + b_fc (+ x
 - Exactly removable (`removable_units`): units that cannot reach the output. A unit is live when
   its head weight is non-zero, or when it feeds (a non-zero column entry in any of the four gates
   of W_hh) a live unit; the rest are dead. Also dead: "silent" units, whose candidate-gate weights
-  and biases are all zero, so c stays 0 and h = o * tanh(0) = 0 from the zero state on. Removing
-  dead units changes no output sample: the compressed model equals the masked one to float
-  rounding.
+  and biases are all zero and whose initial state is zero, so c stays 0 and h = o * tanh(0) = 0.
+  Removing dead units changes no output sample: the compressed model equals the masked one to
+  float rounding. The kept units keep their initial state (h0, c0), which belongs to the model.
 - Foldable (`constant_units`): units whose incoming weights are all zero (their rows of W_ih and
   W_hh in all four gates). Their gates are constants sigmoid/tanh(b), so c[n] = f c[n-1] + i g
-  converges geometrically (rate f) from 0 to c* = i g / (1 - f) and h to h* = o tanh(c*). Folding
+  converges geometrically (rate f) from c0 to c* = i g / (1 - f) and h to h* = o tanh(c*). Folding
   h* into the biases of the units they feed and into the head bias is exact only once settled:
   after a reset the folded model differs by a transient that lasts while the unit settles and
   then while the units it fed forget the difference (the network's own settling time; measured
@@ -32,7 +32,12 @@ import numpy as np
 import torch
 
 from leanamp.errors import LeanampError
-from leanamp.models.lstm import LSTMModel, effective_hidden_sizes, live_units
+from leanamp.models.lstm import (
+    LSTMModel,
+    effective_hidden_sizes,
+    live_units,
+    start_state_arrays,
+)
 
 # A settled unit's remaining distance to its fixed point, relative to float32 resolution.
 SETTLE_TOLERANCE = 1e-8
@@ -99,27 +104,31 @@ class ConstantUnit:
 
 
 def constant_unit_trajectories(model: LSTMModel) -> list[ConstantUnit]:
-    """The fixed point and settling time of every unit with all-zero incoming weights."""
+    """The fixed point and settling time (from the model's initial state) of every unit with
+    all-zero incoming weights."""
     w = _weights(model)
     hidden = model.hidden_size
     bias = _gates(w["b_ih"] + w["b_hh"], hidden)
+    c0 = start_state_arrays(model)[1][0]
     result = []
     for unit in np.flatnonzero(constant_units(model)):
         i, f, o = (_sigmoid(bias[k, unit]) for k in (0, 1, 3))
         g = math.tanh(bias[2, unit])
-        if i * g == 0:
-            result.append(ConstantUnit(int(unit), 0.0, 0.0))  # c stays exactly 0
-            continue
-        if f >= 1.0 - 1e-12:
+        if i * g != 0 and f >= 1.0 - 1e-12:
             result.append(ConstantUnit(int(unit), math.nan, math.inf))  # c grows without bound
             continue
-        c_star = i * g / (1.0 - f)
-        # c[n] - c* = -c* f^n
-        if f == 0:
+        c_star = 0.0 if i * g == 0 else i * g / (1.0 - f)
+        # c[n] - c* = (c0 - c*) f^n
+        distance = abs(c0[unit] - c_star)
+        if distance == 0:
+            samples = 0.0
+        elif f >= 1.0 - 1e-12:
+            samples = math.inf
+        elif f == 0:
             samples = 1.0
         else:
-            samples = max(1.0, math.log(SETTLE_TOLERANCE / abs(c_star)) / math.log(f))
-        result.append(ConstantUnit(int(unit), o * math.tanh(c_star), math.ceil(samples)))
+            samples = math.ceil(max(1.0, math.log(SETTLE_TOLERANCE / distance) / math.log(f)))
+        result.append(ConstantUnit(int(unit), o * math.tanh(c_star), samples))
     return result
 
 
@@ -138,7 +147,8 @@ def compress(
 ) -> LSTMModel:
     """A smaller dense LSTMModel computing the same output as `model` (a pruned model).
 
-    Drops the units that cannot affect the output (exact). With `fold_constant_units`, also folds
+    Drops the units that cannot affect the output (exact), cutting the initial state with them.
+    With `fold_constant_units`, also folds
     units with all-zero incoming weights into biases when they settle within `max_settle_samples`
     samples (exact after that many samples from a reset; see the module notes).
     """
@@ -171,11 +181,14 @@ def compress(
         "bias_hh_l0": w["b_hh"][rows],
     }
     head_w = w["head_w"][units]
+    hidden0, cell0 = (s[0, units] for s in start_state_arrays(model))
     if len(units) == 0:
         # Nothing reaches the output: the model is the constant head bias (plus the residual).
         # One all-zero unit is silent (c = h = 0 forever), which keeps the architecture valid.
         new = {k: np.zeros_like(getattr(small.lstm, k).detach().numpy()) for k in new}
         head_w = np.zeros(1)
+        hidden0, cell0 = np.zeros(1), np.zeros(1)
+    small.set_start_state(hidden0[None], cell0[None])
     dtype = model.lstm.weight_ih_l0.dtype
     for name, value in new.items():
         getattr(small.lstm, name).copy_(torch.from_numpy(np.ascontiguousarray(value)).to(dtype))

@@ -158,6 +158,8 @@ def mask_units(model: nn.Module, keep: Keep) -> nn.Module:
             getattr(lstm, name)[rows] = 0
         lstm.weight_hh_l0[:, cols] = 0
         masked.head.weight[:, cols] = 0
+        masked.initial_hidden[:, cols] = 0
+        masked.initial_cell[:, cols] = 0
         return masked
     n = len(masked.arrays)
     for i, arr in enumerate(masked.arrays):
@@ -202,6 +204,8 @@ def trim(model: nn.Module, keep: Keep) -> nn.Module:
         dst.bias_hh_l0.copy_(src.bias_hh_l0[rows])
         small.head.weight.copy_(model.head.weight[:, cols])
         small.head.bias.copy_(model.head.bias)
+        small.initial_hidden.copy_(model.initial_hidden[:, cols])
+        small.initial_cell.copy_(model.initial_cell[:, cols])
         return small.eval()
     n = len(model.arrays)
     idx = [torch.from_numpy(np.flatnonzero(keep[f"array{i}"])).to(device) for i in range(n)]
@@ -259,9 +263,7 @@ def _lstm_unroll(model: LSTMModel, x: torch.Tensor, perturb: bool):
     """
     lstm = model.lstm
     b, t, _ = x.shape
-    hidden = model.hidden_size
-    h = x.new_zeros(b, hidden)
-    c = x.new_zeros(b, hidden)
+    h, c = (s[0] for s in model.start_state(b))
     x_part = x @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + lstm.bias_hh_l0
     hs, extra = [], []
     for step in range(t):
@@ -321,7 +323,7 @@ def _unit_outputs(model: nn.Module, x: torch.Tensor, skip: int):
     the first `skip` samples of every segment."""
     with torch.no_grad():
         if isinstance(model, LSTMModel):
-            h, _ = model.lstm(x)
+            h, _ = model.lstm(x, model.start_state(x.shape[0]))
             y = model(x)[0]
             units = h[:, skip:].permute(2, 0, 1).reshape(model.hidden_size, 1, -1)
             return {"lstm": units.cpu().numpy()}, y[:, skip:].reshape(-1).cpu().numpy()

@@ -14,45 +14,42 @@ torch baseline runs with torch.set_num_threads(1) (restored afterwards).
 from __future__ import annotations
 
 import copy
+import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from leanamp.errors import LeanampError
+from leanamp.formats import load_any
 from leanamp.models.lstm import LSTMModel, effective_hidden_sizes
 from leanamp.runtime.base import StreamingProcessor, as_input_block
 from leanamp.runtime.kernels import make_processor
 
 
 class TorchStreamingLSTM:
-    """The torch baseline: the same LSTMModel called per block with its (h, c) state carried,
-    on the model's device (the benchmark gives it a CPU copy: its baseline is one CPU core)."""
+    """The torch baseline: the same LSTMModel called per block with its (h, c) state carried
+    from the model's initial state, on the model's device (the benchmark gives it a CPU copy:
+    its baseline is one CPU core)."""
 
     architecture = "lstm-torch"
     latency_samples = 0
 
-    def __init__(self, model: LSTMModel, initial_state=None, sample_rate: float | None = None):
+    def __init__(self, model: LSTMModel, sample_rate: float | None = None):
         self.model = model.eval()
         self.input_size = model.input_size
         self.sample_rate = sample_rate
         self._device = next(model.parameters()).device
-        self._initial = None
-        if initial_state is not None:
-            shape = (model.num_layers, 1, model.hidden_size)
-            h, c = (
-                torch.as_tensor(v, dtype=torch.float32).reshape(shape).to(self._device)
-                for v in initial_state
-            )
-            self._initial = (h.contiguous(), c.contiguous())
-        self._state = self._initial
+        self._state = None  # None: the model's own initial state
 
     def reset(self) -> None:
-        self._state = self._initial
+        self._state = None
 
     def process(self, block: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(as_input_block(block, self.input_size)).to(self._device)
@@ -183,6 +180,12 @@ class BenchResult:
     timings: dict[str, Timing] = field(default_factory=dict)
     torch_ratio: dict[str, float] = field(default_factory=dict)  # torch RTF / kernel RTF
     width: int | None = None  # the WaveNet width the kernel ran at (None: full)
+    error: str | None = None  # "<model>: what went wrong" when it could not run (no timings)
+
+    @classmethod
+    def failure(cls, name: str, error: str, block: int, rate: float) -> BenchResult:
+        """A model that could not run: reported as an error line among the others."""
+        return cls(name, "", "", 0, 0, None, None, block, rate, 0.0, error=error)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -198,14 +201,13 @@ def bench_models(
     kernel: str | None = None,
     with_torch: bool = True,
     progress: Callable[[str], None] | None = None,
-    initial_states: dict[str, tuple] | None = None,
     widths: dict[str, int] | None = None,
 ) -> list[BenchResult]:
     """Benchmark each model through its streaming kernel in each mode ("fast", "exact"), and
     through torch (LSTM models) in the same interleaved run.
 
     `kernel` picks a registered kernel variant ("lstm-sparse"); default: the model's own.
-    `initial_states` maps model names to the LSTM (h, c) state to start from (NAM files).
+    A model no kernel can run gives a result with its `error` and the others go on.
     `widths` maps model names to the width a (slimmable) WaveNet's kernel runs at.
     """
     for mode in modes:
@@ -215,20 +217,22 @@ def bench_models(
     for name, model in models.items():
         if progress:
             progress(name)
-        initial_state = (initial_states or {}).get(name)
-        options = {} if initial_state is None else {"initial_state": initial_state}
-        processors: dict[str, StreamingProcessor] = {
-            mode: make_processor(model, exact=(mode == "exact"), kernel=kernel, **options)
-            for mode in modes
-        }
         width = (widths or {}).get(name)
-        if width is not None:
-            for processor in processors.values():
-                processor.set_width(width)
+        try:
+            processors: dict[str, StreamingProcessor] = {
+                mode: make_processor(model, exact=(mode == "exact"), kernel=kernel)
+                for mode in modes
+            }
+            if width is not None:
+                for processor in processors.values():
+                    processor.set_width(width)
+        except LeanampError as e:
+            results.append(BenchResult.failure(name, f"{name}: {e}", block, rate))
+            continue
         if with_torch and isinstance(model, LSTMModel):
             on_cpu = model if next(model.parameters()).device.type == "cpu" else None
             baseline = on_cpu if on_cpu is not None else copy.deepcopy(model).cpu()
-            processors["torch"] = TorchStreamingLSTM(baseline, initial_state)
+            processors["torch"] = TorchStreamingLSTM(baseline)
         signal = bench_signal(seconds, rate, int(getattr(model, "input_size", 1)))
         timings = time_processors(processors, signal, block, rate, repeats)
         total, nonzero = count_model_parameters(model if width is None else model.sliced(width))
@@ -254,6 +258,55 @@ def bench_models(
     return results
 
 
+def bench_files(
+    paths: Sequence[str | os.PathLike],
+    widths: Sequence[int] = (),
+    block: int = 256,
+    rate: float = 48000.0,
+    seconds: float = 2.0,
+    **options,
+) -> list[BenchResult]:
+    """`bench_models` on model files, in the order given (a WaveNet once per width in `widths`).
+
+    A file that cannot be loaded, or a model that cannot run at a width or in any kernel, gives
+    a result with its `error` ("<file>: what is wrong"); the others are still timed. Results are
+    named by file name (the path when two names clash), "@width" appended for widths."""
+    if not (math.isfinite(seconds) and seconds > 0) or not (math.isfinite(rate) and rate > 0):
+        raise LeanampError("--seconds and --rate must be positive")
+    names = [Path(p).name for p in paths]
+    order, loaded, by_width, failed = [], {}, {}, []
+    for path, name in zip(paths, names, strict=True):
+        key = name if names.count(name) == 1 else str(path)
+        keys = [f"{key}@{w}" for w in widths] or [key]
+        order += keys
+        try:
+            model, _ = load_any(path)
+            if widths and not hasattr(model, "sliced"):
+                raise LeanampError(f"{path}: --width applies to WaveNets, not this model")
+            for w in widths:
+                check_width(model, w, path)
+        except LeanampError as e:
+            failed.append(BenchResult.failure(key, str(e), block, rate))
+            order[-len(keys) :] = [key]
+            continue
+        for k, w in zip(keys, widths or [None], strict=True):
+            loaded[k] = model
+            if w is not None:
+                by_width[k] = w
+    results = failed + bench_models(
+        loaded, block=block, rate=rate, seconds=seconds, widths=by_width, **options
+    )
+    return sorted(results, key=lambda r: order.index(r.name))
+
+
+def check_width(model: nn.Module, width: int, path) -> None:
+    """Refuse a width the (slimmable) WaveNet cannot run at, naming the file."""
+    try:
+        model.array_widths(width)
+    except ValueError as e:
+        raise LeanampError(f"{path}: --width {width}: {e}") from None
+
+
 def format_results(results: list[BenchResult]) -> str:
     """A plain-text table of `bench_models` results, one row per model and processor."""
     header = (
@@ -263,6 +316,8 @@ def format_results(results: list[BenchResult]) -> str:
     )
     lines = [header]
     for r in results:
+        if r.error is not None:
+            lines.append(f"error: {r.error}")
         for proc, t in r.timings.items():
             ratio = r.torch_ratio.get(proc)
             kernel = "torch" if proc == "torch" else r.kernel
@@ -275,8 +330,9 @@ def format_results(results: list[BenchResult]) -> str:
                 f"{t.samples_per_second / 1e6:>10.3f} "
                 f"{'' if ratio is None else f'{ratio:.1f}x':>8}"
             )
-    if results:
-        r = results[0]
+    timed = [r for r in results if r.error is None]
+    if timed:
+        r = timed[0]
         lines.append(
             f"block {r.block} samples at {r.rate:g} Hz, {r.seconds:g} s of audio per run, "
             f"median of {next(iter(r.timings.values())).repeats} runs; one thread. RTF cpu = "
@@ -306,5 +362,7 @@ def real_time_factor(
         modes=("fast", "exact"), with_torch=False,
         widths=None if width is None else {"model": width},
     )[0]
+    if result.error is not None:
+        raise LeanampError(result.error)
     exact = result.timings["exact"].rtf
     return RealTimeFactor(result.timings["fast"].rtf, f"bench fast mode (exact {exact:.3g})")

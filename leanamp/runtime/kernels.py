@@ -17,6 +17,7 @@ KERNELS: dict[str, Callable[..., StreamingProcessor]] = {
     "lstm": lstm.build_processor,
     "lstm-sparse": sparse.build_processor,
     "wavenet": wavenet.build_processor,
+    "nam_wavenet": wavenet.build_processor,  # NAM 0.7 WaveNets (A2) run in the same kernel
 }
 
 

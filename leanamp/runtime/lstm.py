@@ -28,9 +28,9 @@ from leanamp.errors import LeanampError
 from leanamp.models.lstm import (
     LSTMModel,
     gate_rows,
-    initial_state_arrays,
     live_units,
     lstm_weights,
+    start_state_arrays,
 )
 from leanamp.runtime.activations import exact_sigmoid, exact_tanh
 from leanamp.runtime.base import as_input_block
@@ -164,11 +164,11 @@ class LSTMWeights:
             raise LeanampError(f"head weight of shape {self.head_w.shape}, expected ({n_in},)")
 
     @classmethod
-    def from_model(cls, model: LSTMModel, compact: bool = True, initial_state=None):
-        """The model's weights, restricted to its live units when `compact`."""
+    def from_model(cls, model: LSTMModel, compact: bool = True):
+        """The model's weights and initial state, restricted to its live units when `compact`."""
         _check_model(model)
         layers = lstm_weights(model)
-        h0, c0 = initial_state_arrays(model, initial_state)
+        h0, c0 = start_state_arrays(model)
         head_w = model.head.weight.detach().cpu().double().numpy().reshape(-1)
         head_b = float(model.head.bias.detach().cpu().double().numpy().reshape(-1)[0])
         if not compact:
@@ -176,7 +176,7 @@ class LSTMWeights:
         kept, kept_h0, kept_c0 = [], [], []
         previous = None
         for index, ((w_ih, w_hh, b), mask) in enumerate(
-            zip(layers, live_units(model, initial_state), strict=True)
+            zip(layers, live_units(model), strict=True)
         ):
             units = np.flatnonzero(mask)
             rows = gate_rows(units, w_hh.shape[1])
@@ -242,13 +242,11 @@ class StreamingLSTMBase:
         model: LSTMModel,
         exact: bool = True,
         compact: bool = True,
-        initial_state=None,
         sample_rate: float | None = None,
     ):
-        """Build from an `LSTMModel`. `compact` drops units that cannot affect the output;
-        `initial_state` (h, c), each (layers, H) or (layers, 1, H), is the state at time 0 and
-        after every reset (default zeros, as the torch model's)."""
-        weights = LSTMWeights.from_model(model, compact, initial_state)
+        """Build from an `LSTMModel`. `compact` drops units that cannot affect the output; the
+        model's initial state is the state at time 0 and after every reset."""
+        weights = LSTMWeights.from_model(model, compact)
         return cls(weights, exact=exact, sample_rate=sample_rate)
 
     @property

@@ -1,4 +1,10 @@
+# long: one numba kernel, its state (rings, steady state under silence) and driver belong together
 """Streaming WaveNet (NAM layer arrays): a numba kernel with one ring buffer per dilated layer.
+
+Both WaveNets run through it: leanamp's (legacy layer arrays, slimmable) and NAM 0.7's
+NamWaveNet (A2: per-layer kernel sizes and activations with their parameters, a bottleneck B
+between the C-channel residual stream and the activations, gates of any activation, a head
+rechannel of K_h taps over the head sum, whose last K_h - 1 values a small ring keeps).
 
 Every layer keeps the last dilation * (kernel_size - 1) values of its input (the residual stream
 entering it) in a channel-major ring buffer, so any block size works. A block is processed layer
@@ -54,15 +60,22 @@ ACTIVATION_CODES = {
     "SiLU": 5,
     "Softsign": 6,
 }
+# Parameters (p0, p1) of each activation and their defaults (torch's and NAM's).
+_ACTIVATION_PARAMS = {"Hardtanh": (("min_val", -1.0), ("max_val", 1.0)),
+                      "LeakyReLU": (("negative_slope", 0.01), ("", 0.0))}  # fmt: skip
 
 # arr_meta columns
-_C, _HEAD_FULL, _FIRST, _N_LAYERS, _OFF_RECH, _OFF_HEAD_W, _OFF_HEAD_B, _GATED, _ACT = range(9)
+(_C, _B, _HEAD_FULL, _HEAD_K, _FIRST, _N_LAYERS, _OFF_RECH, _OFF_HEAD_W, _OFF_HEAD_B,
+ _HEAD_RING_OFF) = range(10)  # fmt: skip
 # lay_meta columns
-_DIL, _K, _OFF_W, _OFF_B, _OFF_MIX, _OFF_1X1_W, _OFF_1X1_B, _RING_OFF, _RING_LEN = range(9)
+(_DIL, _K, _OFF_W, _OFF_B, _OFF_MIX, _OFF_1X1_W, _OFF_1X1_B, _RING_OFF, _RING_LEN, _GATED,
+ _ACT, _GATE_ACT) = range(12)  # fmt: skip
+# lay_params columns: (p0, p1) of the activation, then of the gate activation
+_ACT_P, _GATE_P = 0, 2
 
 
 @njit(cache=True, inline="always")
-def _activate(v, code, fast):
+def _activate(v, code, fast, p0, p1):
     if code == 0:
         return fast_tanh(v) if fast else exact_tanh(v)
     if code == 1:
@@ -70,9 +83,9 @@ def _activate(v, code, fast):
     if code == 2:
         return fast_sigmoid(v) if fast else exact_sigmoid(v)
     if code == 3:
-        return min(max(v, np.float32(-1.0)), np.float32(1.0))
+        return min(max(v, p0), p1)
     if code == 4:
-        return v if v >= 0 else np.float32(0.01) * v
+        return v if v >= 0 else p0 * v
     if code == 5:
         return v * (fast_sigmoid(v) if fast else exact_sigmoid(v))
     return v / (np.float32(1.0) + abs(v))
@@ -80,8 +93,8 @@ def _activate(v, code, fast):
 
 @njit(cache=True)
 def _wavenet_block(
-    xt, out, params, arr_meta, lay_meta, ring, ring_pos, widths, head_scale,
-    z, z_prev, u, a, head, head_out, taps, fast,
+    xt, out, params, arr_meta, lay_meta, lay_params, ring, ring_pos, widths, head_scale,
+    z, z_prev, u, a, head, head_out, taps, head_taps, fast,
 ):  # fmt: skip
     """Process a block: xt (input_size, n) channel-major input into out (n,).
 
@@ -92,10 +105,10 @@ def _wavenet_block(
     n = xt.shape[1]
     for ai in range(n_arrays):
         c_full = arr_meta[ai, _C]
+        b_full = arr_meta[ai, _B]
         c = widths[ai]
-        gated = arr_meta[ai, _GATED] != 0
-        act = arr_meta[ai, _ACT]
-        c_mid = 2 * c if gated else c
+        # The bottleneck follows the width when it is the channel count (slimmable WaveNets).
+        bn = c if b_full == c_full else b_full
         # rechannel (1x1, no bias) of the raw input or of the previous array's stream
         off = arr_meta[ai, _OFF_RECH]
         c_in = n_in if ai == 0 else widths[ai - 1]
@@ -111,7 +124,7 @@ def _wavenet_block(
                 else:
                     for t in range(n):
                         z[o, t] += w * z_prev[i, t]
-        for o in range(c):
+        for o in range(bn):
             for t in range(n):
                 head[o, t] = 0.0 if ai == 0 else head_out[o, t]
         first = arr_meta[ai, _FIRST]
@@ -124,6 +137,8 @@ def _wavenet_block(
             off_w = lay_meta[li, _OFF_W]
             off_b = lay_meta[li, _OFF_B]
             off_mix = lay_meta[li, _OFF_MIX]
+            gated = lay_meta[li, _GATED] != 0
+            c_mid = 2 * bn if gated else bn
             # Gather every tap into contiguous source rows, row k * c + i = channel i delayed by
             # (K - 1 - k) * d, once per layer: time before the block comes from the ring (oldest
             # at column pos), the rest from z.
@@ -180,15 +195,18 @@ def _wavenet_block(
                     for t in range(n):
                         u_row[t] += w * s0[t]
                     r += 1
-            for o in range(c):
+            act = lay_meta[li, _ACT]
+            p0, p1 = lay_params[li, _ACT_P], lay_params[li, _ACT_P + 1]
+            gate_act = lay_meta[li, _GATE_ACT]
+            q0, q1 = lay_params[li, _GATE_P], lay_params[li, _GATE_P + 1]
+            for o in range(bn):
                 a_row, u_row, h_row = a[o], u[o], head[o]
                 for t in range(n):
-                    a_row[t] = _activate(u_row[t], act, fast)
+                    a_row[t] = _activate(u_row[t], act, fast, p0, p1)
                 if gated:
-                    g_row = u[c + o]
+                    g_row = u[bn + o]
                     for t in range(n):
-                        g = g_row[t]
-                        a_row[t] *= fast_sigmoid(g) if fast else exact_sigmoid(g)
+                        a_row[t] *= _activate(g_row[t], gate_act, fast, q0, q1)
                 for t in range(n):
                     h_row[t] += a_row[t]
             # remember this layer's input (the last ring_len samples), oldest first
@@ -209,22 +227,22 @@ def _wavenet_block(
                                 col = 0
                 new_pos = 0 if n >= ring_len else (pos + n_keep) % ring_len
                 ring_pos[li] = new_pos
-            # residual stream update
+            # residual stream update: z += layer1x1(a), (C x B) with bias
             off_1 = lay_meta[li, _OFF_1X1_W]
             off_1b = lay_meta[li, _OFF_1X1_B]
             for o in range(c):
                 z_row = z[o]
                 b = params[off_1b + o]
-                w_row = off_1 + o * c_full
+                w_row = off_1 + o * b_full
                 i = 0
-                while i + 4 <= c:
+                while i + 4 <= bn:
                     w0, w1 = params[w_row + i], params[w_row + i + 1]
                     w2, w3 = params[w_row + i + 2], params[w_row + i + 3]
                     a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
                     for t in range(n):
                         z_row[t] += w0 * a0[t] + w1 * a1[t] + w2 * a2[t] + w3 * a3[t]
                     i += 4
-                while i < c:
+                while i < bn:
                     w0 = params[w_row + i]
                     a0 = a[i]
                     for t in range(n):
@@ -232,18 +250,40 @@ def _wavenet_block(
                     i += 1
                 for t in range(n):
                     z_row[t] += b
-        # head rechannel: to the next array's head width, or to the single output channel
-        h = widths[ai + 1] if ai + 1 < n_arrays else 1
+        # head rechannel (K_h taps over the head sum) to the next array's head width (its
+        # bottleneck), or to the single output channel; the taps before the block come from the
+        # head ring (the last K_h - 1 head sums, oldest first), which then takes the newest.
+        k_head = arr_meta[ai, _HEAD_K]
+        head_ring = arr_meta[ai, _HEAD_RING_OFF]
+        keep = k_head - 1
+        for i in range(bn):
+            ext = head_taps[i]
+            for j in range(keep):
+                ext[j] = ring[head_ring + i * keep + j]
+            h_row = head[i]
+            for t in range(n):
+                ext[keep + t] = h_row[t]
+            for j in range(keep):
+                ring[head_ring + i * keep + j] = ext[n + j]
+        if ai + 1 < n_arrays:
+            nb_full = arr_meta[ai + 1, _B]
+            h = widths[ai + 1] if nb_full == arr_meta[ai + 1, _C] else nb_full
+        else:
+            h = 1
         off_hw = arr_meta[ai, _OFF_HEAD_W]
         off_hb = arr_meta[ai, _OFF_HEAD_B]
         for o in range(h):
             b = params[off_hb + o] if off_hb >= 0 else np.float32(0.0)
+            ho = head_out[o]
             for t in range(n):
-                head_out[o, t] = b
-            for i in range(c):
-                w = params[off_hw + o * c_full + i]
-                for t in range(n):
-                    head_out[o, t] += w * head[i, t]
+                ho[t] = b
+            for i in range(bn):
+                ext = head_taps[i]
+                for k in range(k_head):
+                    w = params[off_hw + (o * b_full + i) * k_head + k]
+                    src = ext[k:]
+                    for t in range(n):
+                        ho[t] += w * src[t]
         for o in range(c):
             for t in range(n):
                 z_prev[o, t] = z[o, t]
@@ -251,18 +291,62 @@ def _wavenet_block(
         out[t] = head_scale * head_out[0, t]
 
 
+def _activation(spec) -> tuple[int, float, float]:
+    """(kernel code, p0, p1) of a NAM activation: a name or {"type": name, **params}."""
+    name, given = (spec, {}) if isinstance(spec, str) else (spec["type"], spec)
+    if name not in ACTIVATION_CODES:
+        raise LeanampError(f"the streaming WaveNet has no activation {name!r}")
+    params = [float(given.get(key, default)) for key, default in _ACTIVATION_PARAMS.get(name, ())]
+    return (ACTIVATION_CODES[name], *(params + [0.0, 0.0])[:2])
+
+
+def _layer_arrays(model) -> list[dict]:
+    """Both WaveNets (leanamp.models.wavenet.WaveNet, NAM 0.7's NamWaveNet) as one description:
+    per layer array its tensors, bottleneck and head taps, per layer its conv, activations and
+    gating (a legacy array has bottleneck = channels, one head tap, sigmoid gates)."""
+    arrays = []
+    for arr, cfg in zip(model.arrays, model.layer_configs, strict=True):
+        if model.architecture == "nam_wavenet":
+            layers = [
+                {
+                    "conv": layer.conv, "mixer": layer.mixer, "one": layer.layer1x1,
+                    "dilation": layer.dilation, "gated": layer.gated,
+                    "act": _activation(cfg["activation"][k]),
+                    "gate": _activation(cfg["secondary_activation"][k] or "Sigmoid"),
+                }
+                for k, layer in enumerate(arr.layers)
+            ]  # fmt: skip
+            channels, bottleneck = cfg["channels"], cfg["bottleneck"]
+        else:
+            layers = [
+                {"conv": conv, "mixer": mixer, "one": one, "dilation": d, "gated": arr.gated,
+                 "act": _activation(cfg["activation"]), "gate": _activation("Sigmoid")}
+                for conv, mixer, one, d in zip(
+                    arr.convs, arr.mixers, arr.one_by_ones, arr.dilations, strict=True
+                )
+            ]  # fmt: skip
+            channels = bottleneck = arr.channels
+        arrays.append({
+            "rechannel": arr.rechannel.weight, "head": arr.head_rechannel, "layers": layers,
+            "channels": channels, "bottleneck": bottleneck,
+        })  # fmt: skip
+    return arrays
+
+
 class StreamingWaveNet:
-    """Streaming NAM WaveNet with a width that can change between blocks (slimmable models).
+    """Streaming NAM WaveNet: leanamp's WaveNet, with a width that can change between blocks
+    (slimmable models), and NAM 0.7's NamWaveNet (per-layer kernel sizes and activations,
+    bottleneck, gates of any activation, a head of several taps; full width only).
 
     `exact=True` uses libm tanh/exp (matches torch to float32 rounding); `exact=False` the fast
     rational activations of `leanamp.runtime.activations` (their stated error bounds apply).
     """
 
-    architecture = "wavenet"
     latency_samples = 0
 
     def __init__(self, model, exact: bool = True, sample_rate: float | None = None):
-        if getattr(model, "architecture", None) != "wavenet":
+        self.architecture = getattr(model, "architecture", None)
+        if self.architecture not in ("wavenet", "nam_wavenet"):
             raise LeanampError(
                 f"StreamingWaveNet needs a WaveNet model, got {type(model).__name__}"
             )
@@ -270,16 +354,25 @@ class StreamingWaveNet:
         self.sample_rate = sample_rate
         self.input_size = int(model.input_size)
         self.receptive_field = int(model.receptive_field)
-        self.channels = tuple(int(c) for c in model.channels)
-        self._array_widths = model.array_widths
         self._build(model)
-        self._widths = np.array(model.width, dtype=np.int64)
+        if self.architecture == "wavenet":
+            self._array_widths = model.array_widths
+            widths = model.width
+        else:
+            self._array_widths = self._full_width_only
+            widths = self.channels
+        self._widths = np.array(widths, dtype=np.int64)
         self._history = np.zeros((self.receptive_field - 1, self.input_size), dtype=np.float32)
         self.reset()
 
     @classmethod
     def from_model(cls, model, exact: bool = True, sample_rate: float | None = None):
         return cls(model, exact=exact, sample_rate=sample_rate)
+
+    def _full_width_only(self, c) -> tuple[int, ...]:
+        if c is not None and c not in (self.channels[0], self.channels):
+            raise ValueError("this WaveNet is not slimmable: it runs at its full width only")
+        return self.channels
 
     def _build(self, model) -> None:
         chunks: list[np.ndarray] = []
@@ -293,47 +386,55 @@ class StreamingWaveNet:
             size += flat.size
             return size - flat.size
 
-        arrays = list(model.arrays)
-        arr_meta = np.zeros((len(arrays), 9), dtype=np.int64)
-        lay_rows = []
+        arrays = _layer_arrays(model)
+        self.channels = tuple(int(a["channels"]) for a in arrays)
+        arr_meta = np.zeros((len(arrays), 10), dtype=np.int64)
+        lay_rows, par_rows = [], []
         ring_size = 0
         tap_rows = 0
+        rows = 1
         for ai, arr in enumerate(arrays):
-            c = arr.channels
-            hr = arr.head_rechannel
-            arr_meta[ai, _C] = c
-            arr_meta[ai, _HEAD_FULL] = hr.out_channels
+            c, b = arr["channels"], arr["bottleneck"]
+            hr = arr["head"]
+            k_head = hr.kernel_size[0]
+            arr_meta[ai, _C], arr_meta[ai, _B] = c, b
+            arr_meta[ai, _HEAD_FULL], arr_meta[ai, _HEAD_K] = hr.out_channels, k_head
             arr_meta[ai, _FIRST] = len(lay_rows)
-            arr_meta[ai, _N_LAYERS] = len(arr.dilations)
-            arr_meta[ai, _OFF_RECH] = put(arr.rechannel.weight)
-            arr_meta[ai, _GATED] = int(arr.gated)
-            arr_meta[ai, _ACT] = ACTIVATION_CODES[model.layer_configs[ai]["activation"]]
-            for conv, mixer, one, d in zip(
-                arr.convs, arr.mixers, arr.one_by_ones, arr.dilations, strict=True
-            ):
-                k = conv.kernel_size[0]
-                row = np.zeros(9, dtype=np.int64)
+            arr_meta[ai, _N_LAYERS] = len(arr["layers"])
+            arr_meta[ai, _OFF_RECH] = put(arr["rechannel"])
+            for layer in arr["layers"]:
+                conv = layer["conv"]
+                k, d = conv.kernel_size[0], layer["dilation"]
+                row = np.zeros(12, dtype=np.int64)
                 row[_DIL], row[_K] = d, k
                 row[_OFF_W] = put(conv.weight)
                 row[_OFF_B] = put(conv.bias)
-                row[_OFF_MIX] = put(mixer.weight)
-                row[_OFF_1X1_W] = put(one.weight)
-                row[_OFF_1X1_B] = put(one.bias)
+                row[_OFF_MIX] = put(layer["mixer"].weight)
+                row[_OFF_1X1_W] = put(layer["one"].weight)
+                row[_OFF_1X1_B] = put(layer["one"].bias)
                 row[_RING_OFF] = ring_size
                 row[_RING_LEN] = d * (k - 1)
+                row[_GATED] = int(layer["gated"])
+                row[_ACT], row[_GATE_ACT] = layer["act"][0], layer["gate"][0]
+                par_rows.append([*layer["act"][1:], *layer["gate"][1:]])
                 ring_size += d * (k - 1) * c
                 tap_rows = max(tap_rows, k * c)
                 lay_rows.append(row)
             arr_meta[ai, _OFF_HEAD_W] = put(hr.weight)
             arr_meta[ai, _OFF_HEAD_B] = -1 if hr.bias is None else put(hr.bias)
+            arr_meta[ai, _HEAD_RING_OFF] = ring_size
+            ring_size += b * (k_head - 1)
+            rows = max(rows, 2 * c, 2 * b, hr.out_channels)
         self._params = np.concatenate(chunks)
         self._arr_meta = arr_meta
         self._lay_meta = np.stack(lay_rows)
+        self._lay_params = np.array(par_rows, dtype=np.float32).reshape(-1, 4)
         self._ring = np.zeros(max(ring_size, 1), dtype=np.float32)
         self._ring_pos = np.zeros(len(lay_rows), dtype=np.int64)
         self._head_scale = np.float32(float(model.head_scale))
-        self._rows = max(2 * c for c in self.channels)
+        self._rows = rows
         self._tap_rows = max(1, tap_rows)
+        self._head_keep = int(max(arr_meta[:, _HEAD_K])) - 1
         self._capacity = 0
         self._ensure_capacity(256)
         self.parameters = int(model.num_nam_weights())
@@ -348,6 +449,7 @@ class StreamingWaveNet:
             np.zeros(shape, np.float32) for _ in range(6)
         )
         self._taps = np.zeros((self._tap_rows, self._capacity), np.float32)
+        self._head_taps = np.zeros((self._rows, self._head_keep + self._capacity), np.float32)
 
     # ---- state -------------------------------------------------------------------------------
     def _run(self, x: np.ndarray) -> np.ndarray:
@@ -358,49 +460,66 @@ class StreamingWaveNet:
         self._ensure_capacity(n)
         xt = np.ascontiguousarray(x.T)
         _wavenet_block(
-            xt, out, self._params, self._arr_meta, self._lay_meta, self._ring, self._ring_pos,
-            self._widths, self._head_scale, self._z, self._z_prev, self._u, self._a, self._head,
-            self._head_out, self._taps, not self.exact,
+            xt, out, self._params, self._arr_meta, self._lay_meta, self._lay_params, self._ring,
+            self._ring_pos, self._widths, self._head_scale, self._z, self._z_prev, self._u,
+            self._a, self._head, self._head_out, self._taps, self._head_taps, not self.exact,
         )  # fmt: skip
         return out
 
     def _fill_steady_state(self) -> None:
-        """Fill every ring with the layer's constant input under silence (at the current width).
+        """Fill every ring with the values its layer (or head) sees under silence, at the
+        current width.
 
         With constant input every tap of a dilated conv sees the same vector, so one pass of
-        matrix-vector products gives each layer's steady input exactly."""
+        matrix-vector products gives each layer's steady input, and each head's steady sum."""
         p, act_fast = self._params, not self.exact
         z_prev = np.zeros(0, np.float32)
-        for ai in range(len(self._arr_meta)):
+        head_out = np.zeros(0, np.float32)
+        n_arrays = len(self._arr_meta)
+        for ai in range(n_arrays):
             meta = self._arr_meta[ai]
-            c_full, c = int(meta[_C]), int(self._widths[ai])
-            gated = bool(meta[_GATED])
-            c_mid_full, c_mid = (2 * c_full, 2 * c) if gated else (c_full, c)
+            c_full, b_full, c = int(meta[_C]), int(meta[_B]), int(self._widths[ai])
+            bn = c if b_full == c_full else b_full
             if ai == 0:
                 z = np.zeros(c, np.float32)  # rechannel has no bias: silence maps to zero
+                head = np.zeros(bn, np.float32)
             else:
                 in_full = int(self._arr_meta[ai - 1, _C])
                 rech = p[meta[_OFF_RECH] : meta[_OFF_RECH] + c_full * in_full]
                 z = rech.reshape(c_full, in_full)[:c, : len(z_prev)] @ z_prev
+                head = head_out[:bn].copy()
             first = int(meta[_FIRST])
             for li in range(first, first + int(meta[_N_LAYERS])):
-                row = self._lay_meta[li]
+                row, par = self._lay_meta[li], self._lay_params[li]
                 k = int(row[_K])
-                w = p[row[_OFF_W] : row[_OFF_W] + c_mid_full * c_full * k]
-                w = w.reshape(c_mid_full, c_full, k)[:c_mid, :c].sum(axis=2)
-                u = w @ z + p[row[_OFF_B] : row[_OFF_B] + c_mid]
-                a = _activate_numpy(u[:c], int(meta[_ACT]), act_fast)
+                gated = bool(row[_GATED])
+                mid_full, mid = (2 * b_full, 2 * bn) if gated else (b_full, bn)
+                w = p[row[_OFF_W] : row[_OFF_W] + mid_full * c_full * k]
+                w = w.reshape(mid_full, c_full, k)[:mid, :c].sum(axis=2)
+                u = w @ z + p[row[_OFF_B] : row[_OFF_B] + mid]
+                a = _activate_numpy(u[:bn], int(row[_ACT]), act_fast, par[0], par[1])
                 if gated:
-                    a = a * _activate_numpy(u[c:c_mid], 2, act_fast)
+                    a = a * _activate_numpy(u[bn:mid], int(row[_GATE_ACT]), act_fast, *par[2:])
+                head = head + a
                 ring_len = int(row[_RING_LEN])
                 ring = self._ring[row[_RING_OFF] : row[_RING_OFF] + c_full * ring_len]
                 ring.reshape(c_full, ring_len)[:c] = z[:, None]
                 self._ring_pos[li] = 0
-                w1 = p[row[_OFF_1X1_W] : row[_OFF_1X1_W] + c_full * c_full]
-                z = z + w1.reshape(c_full, c_full)[:c, :c] @ a + p[
+                w1 = p[row[_OFF_1X1_W] : row[_OFF_1X1_W] + c_full * b_full]
+                z = z + w1.reshape(c_full, b_full)[:c, :bn] @ a + p[
                     row[_OFF_1X1_B] : row[_OFF_1X1_B] + c
                 ]
                 z = z.astype(np.float32)
+            head = head.astype(np.float32)
+            k_head, h_full = int(meta[_HEAD_K]), int(meta[_HEAD_FULL])
+            keep = k_head - 1
+            head_ring = self._ring[meta[_HEAD_RING_OFF] : meta[_HEAD_RING_OFF] + b_full * keep]
+            head_ring.reshape(b_full, keep)[:bn] = head[:, None]
+            wh = p[meta[_OFF_HEAD_W] : meta[_OFF_HEAD_W] + h_full * b_full * k_head]
+            head_out = wh.reshape(h_full, b_full, k_head)[:, :bn].sum(axis=2) @ head
+            if meta[_OFF_HEAD_B] >= 0:
+                head_out = head_out + p[meta[_OFF_HEAD_B] : meta[_OFF_HEAD_B] + h_full]
+            head_out = head_out.astype(np.float32)
             z_prev = z
 
     def reset(self) -> None:
@@ -455,23 +574,31 @@ class StreamingWaveNet:
         total = 0
         n = len(self.channels)
         for ai in range(n):
+            meta = self._arr_meta[ai]
             c = int(self._widths[ai])
+            bn = c if meta[_B] == meta[_C] else int(meta[_B])
             c_in = self.input_size if ai == 0 else int(self._widths[ai - 1])
-            gated = bool(self._arr_meta[ai, _GATED])
-            c_mid = 2 * c if gated else c
-            h = int(self._widths[ai + 1]) if ai + 1 < n else 1
-            first = int(self._arr_meta[ai, _FIRST])
-            total += c_in * c + c * h
-            for li in range(first, first + int(self._arr_meta[ai, _N_LAYERS])):
+            if ai + 1 < n:
+                following = self._arr_meta[ai + 1]
+                h = int(self._widths[ai + 1]) if following[_B] == following[_C] else int(
+                    following[_B]
+                )
+            else:
+                h = 1
+            first = int(meta[_FIRST])
+            total += c_in * c + bn * h * int(meta[_HEAD_K])
+            for li in range(first, first + int(meta[_N_LAYERS])):
                 k = int(self._lay_meta[li, _K])
-                total += k * c * c_mid + self.input_size * c_mid + c * c
+                mid = 2 * bn if self._lay_meta[li, _GATED] else bn
+                total += k * c * mid + self.input_size * mid + c * bn
         return total
 
 
-def _activate_numpy(v: np.ndarray, code: int, fast: bool) -> np.ndarray:
+def _activate_numpy(v: np.ndarray, code: int, fast: bool, p0, p1) -> np.ndarray:
     out = np.empty_like(v)
+    p0, p1 = np.float32(p0), np.float32(p1)
     for i in range(v.shape[0]):
-        out[i] = _activate(v[i], code, fast)
+        out[i] = _activate(v[i], code, fast, p0, p1)
     return out
 
 

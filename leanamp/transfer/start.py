@@ -88,6 +88,8 @@ def _lstm_tensors(model: LSTMModel) -> dict[str, torch.Tensor]:
         "b_hh": lstm.bias_hh_l0.detach().clone(),
         "head_w": model.head.weight.detach().clone(),
         "head_b": model.head.bias.detach().clone(),
+        "h0": model.initial_hidden.detach().clone(),
+        "c0": model.initial_cell.detach().clone(),
     }
 
 
@@ -101,6 +103,8 @@ def _build(tensors: dict[str, torch.Tensor], residual: bool) -> LSTMModel:
         model.lstm.bias_hh_l0.copy_(tensors["b_hh"])
         model.head.weight.copy_(tensors["head_w"])
         model.head.bias.copy_(tensors["head_b"])
+        model.initial_hidden.copy_(tensors["h0"])
+        model.initial_cell.copy_(tensors["c0"])
     return model
 
 
@@ -182,6 +186,9 @@ def grow_hidden(model: LSTMModel, hidden_size: int, seed: int = 0) -> LSTMModel:
         "b_hh": torch.cat(b_hh),
         "head_w": torch.cat([t["head_w"], torch.zeros(1, new)], dim=1),
         "head_b": t["head_b"],
+        # The new units start from zero; the old ones keep their initial state.
+        "h0": torch.cat([t["h0"], torch.zeros(1, new)], dim=1),
+        "c0": torch.cat([t["c0"], torch.zeros(1, new)], dim=1),
     }
     return _build(grown, model.residual)
 

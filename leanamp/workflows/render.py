@@ -17,11 +17,10 @@ from torch import nn
 from leanamp.audio.io import read_audio, resample, write_audio
 from leanamp.errors import DataWarning, LeanampError
 from leanamp.files import check_output_file
-from leanamp.formats import load_any, start_state
-from leanamp.inference import run_model
+from leanamp.formats import load_any
+from leanamp.inference import model_input, run_model
 
 DEFAULT_SAMPLE_RATE = 48000
-CHUNK_SAMPLES = 1 << 16
 
 
 def best_device() -> torch.device:
@@ -38,8 +37,8 @@ class ModelDevice:
 
     knobs: values in 0..1 for the model's knob inputs (channels 1..), used when `render` gets
     mono audio; a (time, channels) input carries its own knob channels instead.
-    The model starts from its file's initial state (NAM LSTMs store one) or from silence, and
-    every `render` call starts afresh, so rendering is deterministic.
+    Every `render` call starts afresh from the model's own initial state (`run_model`), so
+    rendering is deterministic.
     """
 
     def __init__(
@@ -71,45 +70,14 @@ class ModelDevice:
             raise LeanampError(f"{self.name}: knob values must be within 0..1, got {knobs}")
         self.knobs = knobs
 
-    def _input(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim == 2 and x.shape[1] == 1:
-            x = x[:, 0]
-        if x.ndim == 1:
-            if self.input_size == 1:
-                return x[:, None]
-            if not self.knobs:
-                raise LeanampError(
-                    f"{self.name}: this model has {self.input_size - 1} knob input(s); give "
-                    "their values (knobs=..., `--knob` on the command line) or pass "
-                    f"(time, {self.input_size}) input with the knob values in columns 1.."
-                )
-            columns = [x] + [np.full_like(x, k) for k in self.knobs]
-            return np.stack(columns, axis=1)
-        if x.ndim != 2 or x.shape[1] != self.input_size:
-            raise LeanampError(
-                f"{self.name}: input of shape {x.shape} does not fit a model with "
-                f"{self.input_size} input channel(s)"
-            )
-        return np.ascontiguousarray(x)
-
-    @torch.inference_mode()
     def render(self, x: np.ndarray) -> np.ndarray:
         """x (time,) or (time, channels) -> (time,) float32 output of the model."""
-        x = self._input(x)
-        if not np.isfinite(x).all():
-            raise LeanampError(f"{self.name}: input contains NaN or infinite samples")
-        context = int(getattr(self.model, "receptive_field", 1)) - 1
-        state = start_state(self.model, self.metadata)
-        out = np.empty(len(x), dtype=np.float32)
-        for start in range(0, len(x), CHUNK_SAMPLES):
-            stop = min(start + CHUNK_SAMPLES, len(x))
-            # Convolutional models see the preceding receptive field; recurrent ones carry state.
-            begin = max(0, start - context)
-            block = torch.from_numpy(x[begin:stop])[None].to(self.torch_device)
-            y, state = self.model(block, state)
-            out[start:stop] = y[0, start - begin :].float().cpu().numpy()
-        return out
+        x = np.asarray(x, dtype=np.float32)
+        mono = x.ndim == 1 or x.shape[1] == 1
+        x = model_input(
+            self.model, x, self.sample_rate, knobs=self.knobs if mono else None, name=self.name
+        )
+        return run_model(self.model, x)
 
 
 def render_file(
@@ -123,10 +91,12 @@ def render_file(
     The output has the input's sample rate and length, so it pairs with the input as a dataset.
     If the model runs at another rate the input is resampled to it and the output back (warned).
     """
-
-    device = ModelDevice(model_path, knobs=knobs)
+    device = ModelDevice(model_path)
     audio = read_audio(input_path)
-    x = audio.samples
+    x = model_input(
+        device.model, audio.samples, audio.sample_rate, device.sample_rate, knobs, str(model_path)
+    )
+    y = run_model(device.model, x)
     if device.sample_rate != audio.sample_rate:
         warnings.warn(
             f"{input_path}: {audio.sample_rate} Hz input resampled to the model's "
@@ -134,11 +104,8 @@ def render_file(
             DataWarning,
             stacklevel=2,
         )
-        y = device.render(resample(x, audio.sample_rate, int(device.sample_rate)))
         y = resample(y, int(device.sample_rate), audio.sample_rate)
-        y = np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
-    else:
-        y = device.render(x)
+        y = np.pad(y, (0, max(0, len(audio.samples) - len(y))))[: len(audio.samples)]
     return write_audio(output_path, y, audio.sample_rate)
 
 
@@ -171,26 +138,15 @@ def process_file(
     audio = read_audio(input_path)
     rate = int(metadata.get("sample_rate") or audio.sample_rate)
     input_size = int(model.config.get("input_size", 1))
-    knobs = list(knobs or [])
-    channels = audio.samples.shape[1]
-    if channels == input_size and not knobs:
-        x = audio.samples
-    elif len(knobs) == input_size - 1:
-        if channels > 1:
-            warnings.warn(
-                f"{input_path}: {channels} channels; the model takes one audio channel, so only "
-                "channel 1 (left) is processed (mix to mono first to use both)",
-                DataWarning,
-                stacklevel=2,
-            )
-        x = np.concatenate(
-            [audio.samples[:, :1], np.tile(np.float32(knobs), (audio.num_samples, 1))], axis=1
+    samples = audio.samples
+    if samples.shape[1] > 1 and (knobs or samples.shape[1] != input_size):
+        warnings.warn(
+            f"{input_path}: {samples.shape[1]} channels; the model takes one audio channel, so "
+            "only channel 1 (left) is processed (mix to mono first to use both)",
+            DataWarning,
+            stacklevel=2,
         )
-    else:
-        raise LeanampError(
-            f"{model_path} takes {input_size - 1} knob value(s): pass --knob that many times "
-            f"(got {len(knobs)})"
-        )
+        samples = samples[:, :1]
     if audio.sample_rate != rate:
         warnings.warn(
             f"{input_path}: {audio.sample_rate} Hz input resampled to the model's {rate} Hz; "
@@ -198,6 +154,6 @@ def process_file(
             DataWarning,
             stacklevel=2,
         )
-        x = resample(x, audio.sample_rate, rate)
+    x = model_input(model, samples, audio.sample_rate, rate, knobs, str(model_path))
     path = write_audio(output_path, run_model(model, x), rate)
     return path, len(x) / rate, rate

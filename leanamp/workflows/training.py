@@ -194,7 +194,7 @@ def evaluate_recordings(
     model, metadata = load_any(model_path)
     input_size = int(model.config.get("input_size", 1))
     knobs = list(knobs or [])
-    if len(knobs) != input_size - 1:
+    if knobs and len(knobs) != input_size - 1:  # without --knob, the files' channels 2.. are knobs
         raise LeanampError(
             f"{model_path}: takes {input_size - 1} knob value(s) besides the audio: pass --knob "
             f"that many times (got {len(knobs)})"

@@ -11,7 +11,7 @@ import torch
 
 from leanamp.errors import ModelFileError
 from leanamp.formats.agm import export_agm, load_agm
-from leanamp.formats.common import run
+from leanamp.inference import run_model
 from leanamp.models.lstm import LSTMModel
 
 AGM_FILES = [
@@ -73,7 +73,7 @@ def test_reference_files_match_independent_forward_pass(reference_models, rng, n
     assert metadata["format"] == "agm" and metadata["sample_rate"] == 44100
     x = guitar_like(rng, 1500, model.input_size)
     expected = agm_forward(data["state_dict"], x)
-    assert np.max(np.abs(run(model, x) - expected)) < 1e-5
+    assert np.max(np.abs(run_model(model, x) - expected)) < 1e-5
     # The model must actually do something beyond the residual path.
     assert np.max(np.abs(expected - x[:, 0])) > 1e-2
 
@@ -85,7 +85,7 @@ def test_round_trip_is_exact(tmp_path, rng, input_size):
     again, _ = load_agm(path)
     assert again.config == model.config
     x = guitar_like(rng, 800, input_size)
-    assert np.max(np.abs(run(again, x) - run(model, x))) <= 1e-5
+    assert np.max(np.abs(run_model(again, x) - run_model(model, x))) <= 1e-5
 
 
 @pytest.mark.parametrize("player,size", [("proteus", 40), ("neuralpi", 20)])
@@ -97,9 +97,9 @@ def test_player_export_pads_exactly(tmp_path, rng, player, size):
     assert np.array(data["state_dict"]["rec.weight_hh_l0"]).shape == (4 * size, size)
     again, _ = load_agm(path)
     x = guitar_like(rng, 800, 2)
-    assert np.max(np.abs(run(again, x) - run(model, x))) <= 1e-5
+    assert np.max(np.abs(run_model(again, x) - run_model(model, x))) <= 1e-5
     # And against the independent implementation of the players' forward pass.
-    assert np.max(np.abs(agm_forward(data["state_dict"], x) - run(model, x))) < 1e-5
+    assert np.max(np.abs(agm_forward(data["state_dict"], x) - run_model(model, x))) < 1e-5
 
 
 def test_player_export_refuses_larger_models(tmp_path):
@@ -120,7 +120,7 @@ def test_generic_export_keeps_no_residual_as_skip_zero(tmp_path, rng):
     again, _ = load_agm(path)
     assert not again.residual
     x = guitar_like(rng, 500, 1)
-    assert np.max(np.abs(run(again, x) - run(model, x))) <= 1e-5
+    assert np.max(np.abs(run_model(again, x) - run_model(model, x))) <= 1e-5
 
 
 def test_gru_files_are_refused_clearly(tmp_path):

@@ -11,7 +11,8 @@ import torch
 
 from leanamp.errors import ModelFileError
 from leanamp.formats.aidax import SUPPORTED_HIDDEN, export_aidax, load_aidax
-from leanamp.formats.common import padded_lstm, run
+from leanamp.formats.common import padded_lstm
+from leanamp.inference import run_model
 from leanamp.models.lstm import LSTMModel
 
 EXAMPLE = "aidax_tw40_california_clean_deerinkstudios.json"
@@ -54,7 +55,7 @@ def test_round_trip_is_exact(tmp_path, rng, suffix, input_size):
     assert again.config == model.config
     assert metadata["sample_rate"] == 44100 and metadata["name"] == "test"
     x = signal(rng, 800, input_size)
-    assert np.max(np.abs(run(again, x) - run(model, x))) <= 1e-5
+    assert np.max(np.abs(run_model(again, x) - run_model(model, x))) <= 1e-5
 
 
 def test_weights_are_transposed_not_permuted(tmp_path):
@@ -76,7 +77,7 @@ def test_pruned_sizes_pad_up_exactly(tmp_path, rng, hidden, padded):
     assert data["layers"][0]["shape"][-1] == padded
     again, _ = load_aidax(path)
     x = signal(rng, 600)
-    assert np.max(np.abs(run(again, x) - run(model, x))) <= 1e-5
+    assert np.max(np.abs(run_model(again, x) - run_model(model, x))) <= 1e-5
 
 
 def test_padding_leaves_every_extra_unit_silent(rng):

@@ -11,18 +11,15 @@ import torch
 
 from leanamp.errors import ModelFileError
 from leanamp.formats import load_any, load_model, save_model
-from leanamp.formats.common import run
 from leanamp.formats.nam import (
-    SILENCE_BURN_IN,
     export_nam,
     export_nam_slimmable,
     legacy_weight_count,
     load_nam,
     load_nam_slimmable,
     measure_loudness,
-    silence_state,
-    start_state,
 )
+from leanamp.inference import run_model
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.nam_wavenet import NamWaveNet
 from leanamp.models.wavenet import WaveNet, preset
@@ -59,37 +56,42 @@ def signal(rng, n=2000):
 
 
 @pytest.mark.parametrize("num_layers", [1, 2])
-def test_lstm_round_trip_is_exact_with_nams_initial_state(tmp_path, rng, num_layers):
+def test_lstm_round_trip_is_exact_with_the_models_initial_state(tmp_path, rng, num_layers):
     model = lstm(5, num_layers)
+    model.set_start_state(torch.rand(num_layers, 5) - 0.5, torch.rand(num_layers, 5) - 0.5)
     path = export_nam(model, tmp_path / "m.nam", {"name": "Test", "sample_rate": 48000})
     data = json.loads(path.read_text())
     assert data["version"] == "0.5.4" and data["architecture"] == "LSTM"
     assert data["config"] == {"input_size": 1, "hidden_size": 5, "num_layers": num_layers}
     again, metadata = load_nam(path)
     assert again.config == model.config and metadata["name"] == "Test"
-    # The file starts from NAM's state: the one reached after 48,000 samples of silence.
-    state = silence_state(model)
-    stored = start_state(again, metadata)
-    assert torch.allclose(stored[0], state[0], atol=1e-7)
-    assert torch.allclose(stored[1], state[1], atol=1e-7)
+    assert "nam_initial_state" not in metadata
+    # The file carries the model's state, and the reloaded model starts from it.
+    assert torch.equal(again.initial_hidden, model.initial_hidden)
+    assert torch.equal(again.initial_cell, model.initial_cell)
     x = signal(rng)
-    assert np.max(np.abs(run(again, x, stored) - run(model, x, state))) <= 1e-5
-    # Starting from the stored state is the same as running the silence first.
-    warm = np.concatenate([np.zeros((SILENCE_BURN_IN, 1), np.float32), x])
-    assert np.max(np.abs(run(model, warm)[SILENCE_BURN_IN:] - run(again, x, stored))) < 1e-5
+    assert np.max(np.abs(run_model(again, x) - run_model(model, x))) <= 1e-5
+
+
+def test_a_model_trained_from_zeros_is_written_with_zeros(tmp_path, rng):
+    """A model that starts from zeros in leanamp plays from zeros in NAM: same first sample."""
+    model = lstm(4)
+    again, _ = load_nam(export_nam(model, tmp_path / "z.nam"))
+    assert not again.initial_hidden.any() and not again.initial_cell.any()
+    x = signal(rng)
+    assert np.max(np.abs(run_model(again, x) - run_model(model, x))) <= 1e-5
 
 
 def test_lstm_initial_state_survives_import_export_import(tmp_path, rng):
     model = lstm(4)
-    custom = (torch.full((1, 1, 4), 0.3), torch.full((1, 1, 4), -0.2))
-    first = export_nam(model, tmp_path / "a.nam", initial_state=custom)
+    model.set_start_state(torch.full((1, 4), 0.3), torch.full((1, 4), -0.2))
+    first = export_nam(model, tmp_path / "a.nam")
     model_a, meta_a = load_nam(first)
     second = export_nam(model_a, tmp_path / "b.nam", meta_a)
     assert json.loads(first.read_text())["weights"] == json.loads(second.read_text())["weights"]
-    model_b, meta_b = load_nam(second)
+    model_b, _ = load_nam(second)
     x = signal(rng)
-    expected = run(model, x, custom)
-    assert np.max(np.abs(run(model_b, x, start_state(model_b, meta_b)) - expected)) <= 1e-5
+    assert np.max(np.abs(run_model(model_b, x) - run_model(model, x))) <= 1e-5
 
 
 def test_residual_lstm_is_refused_with_the_measured_difference(tmp_path):
@@ -118,7 +120,7 @@ def test_wavenet_round_trip_is_exact(tmp_path, rng, layers):
     again, metadata = load_nam(path)
     assert metadata["sample_rate"] == 44100 and metadata["training_esr"] == 0.02
     x = signal(rng, 3000)
-    assert np.max(np.abs(run(again, x) - run(model, x))) <= 1e-5
+    assert np.max(np.abs(run_model(again, x) - run_model(model, x))) <= 1e-5
 
 
 def test_preset_weight_counts_match_nams():
@@ -132,7 +134,7 @@ def test_metadata_loudness_is_measured_and_validated(tmp_path):
     data = json.loads(export_nam(model, tmp_path / "m.nam", meta).read_text())["metadata"]
     assert data["gear_type"] == "pedal" and data["input_level_dbu"] == 12.0
     assert data["loudness"] == pytest.approx(
-        measure_loudness(model, 48000, silence_state(model)), abs=1e-9
+        measure_loudness(model, 48000), abs=1e-9
     )
     assert 0.0 <= data["gain"] <= 1.0
     with pytest.raises(ModelFileError, match="gear_type 'guitar'"):
@@ -149,9 +151,9 @@ def test_slimmable_container_round_trip(tmp_path, rng):
     assert [value for value, _, _ in submodels] == [0.5, 1.0]
     x = signal(rng)
     for (_, original), (_, again, _) in zip([(0.5, narrow), (1.0, full)], submodels, strict=True):
-        assert np.max(np.abs(run(again, x) - run(original, x))) <= 1e-5
+        assert np.max(np.abs(run_model(again, x) - run_model(original, x))) <= 1e-5
     largest, metadata = load_nam(path)
-    assert np.max(np.abs(run(largest, x) - run(full, x))) <= 1e-5
+    assert np.max(np.abs(run_model(largest, x) - run_model(full, x))) <= 1e-5
     assert metadata["nam_submodel_max_values"] == [0.5, 1.0]
 
 
@@ -166,7 +168,7 @@ def test_reference_files_import(reference_models, rng, name):
         assert model.num_nam_weights() == len(data["weights"])
         assert model.nam_weights().tolist() == pytest.approx(data["weights"], abs=1e-7)
     x = signal(rng)
-    y = run(model, x, start_state(model, metadata))
+    y = run_model(model, x)
     assert np.isfinite(y).all() and np.max(np.abs(y)) > 1e-3
 
 
@@ -174,10 +176,10 @@ def test_reference_files_import(reference_models, rng, name):
 def test_reference_files_export_again(reference_models, tmp_path, rng, name):
     model, metadata = load_nam(reference_models / "nam" / name)
     x = signal(rng)
-    y = run(model, x, start_state(model, metadata))
+    y = run_model(model, x)
     path = export_nam(model, tmp_path / name, metadata)
-    again, again_meta = load_nam(path)
-    assert np.max(np.abs(run(again, x, start_state(again, again_meta)) - y)) <= 1e-5
+    again, _ = load_nam(path)
+    assert np.max(np.abs(run_model(again, x) - y)) <= 1e-5
 
 
 def test_a2_slimmable_container_imports_and_exports_again(reference_models, tmp_path, rng):
@@ -201,12 +203,12 @@ def test_a2_slimmable_container_imports_and_exports_again(reference_models, tmp_
         )
     largest, metadata = load_nam(path)
     assert metadata["nam_submodel_max_values"] == [0.5, 1.0]
-    y = run(largest, x)
-    assert np.max(np.abs(y - run(submodels[-1][1], x))) == 0 and np.max(np.abs(y)) > 1e-3
+    y = run_model(largest, x)
+    assert np.max(np.abs(y - run_model(submodels[-1][1], x))) == 0 and np.max(np.abs(y)) > 1e-3
     single = export_nam(submodels[0][1], tmp_path / "a2_small.nam", metadata)
     assert json.loads(single.read_text())["version"] == "0.7.0"
     again, _ = load_nam(single)
-    assert np.max(np.abs(run(again, x) - run(submodels[0][1], x))) <= 1e-5
+    assert np.max(np.abs(run_model(again, x) - run_model(submodels[0][1], x))) <= 1e-5
 
 
 def test_a2_submodel_saves_natively(reference_models, tmp_path, rng):
@@ -214,23 +216,24 @@ def test_a2_submodel_saves_natively(reference_models, tmp_path, rng):
     save_model(model, tmp_path / "a2.leanamp", metadata)
     again, _ = load_model(tmp_path / "a2.leanamp")
     x = signal(rng, 1000)
-    assert np.array_equal(run(again, x), run(model, x))
+    assert np.array_equal(run_model(again, x), run_model(model, x))
 
 
-def test_a_pruned_import_is_written_with_nams_silence_state(tmp_path, reference_models):
-    """Units removed since the import: the stored state no longer fits, NAM's convention does."""
-    from leanamp.errors import DataWarning
+def test_a_compressed_import_keeps_its_state_cut_with_the_units(tmp_path, reference_models):
+    """Units removed after the import take their initial state with them; the rest keep theirs,
+    so the compressed model, its .nam and the original play the same from sample 0."""
     from leanamp.prune import compress
 
     model, metadata = load_any(reference_models / "nam" / "lstm.nam")
+    assert model.initial_hidden.any()
     with torch.no_grad():  # cut unit 0 off from the output
         model.head.weight[0, 0] = 0.0
         model.lstm.weight_hh_l0[:, 0] = 0.0
     small = compress(model)
     assert small.hidden_size == model.hidden_size - 1
-    with pytest.warns(DataWarning, match="silence"):
-        export_nam(small, tmp_path / "pruned.nam", metadata)
-    again, again_meta = load_any(tmp_path / "pruned.nam")
-    h, c = start_state(again, again_meta)
-    expected_h, expected_c = silence_state(small)
-    assert torch.allclose(h, expected_h, atol=1e-6) and torch.allclose(c, expected_c, atol=1e-6)
+    assert torch.equal(small.initial_hidden, model.initial_hidden[:, 1:])
+    assert torch.equal(small.initial_cell, model.initial_cell[:, 1:])
+    again, _ = load_any(export_nam(small, tmp_path / "pruned.nam", metadata))
+    assert torch.equal(again.initial_hidden, small.initial_hidden)
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (2000, 1)).astype(np.float32)
+    assert np.max(np.abs(run_model(again, x) - run_model(model, x))) <= 1e-5

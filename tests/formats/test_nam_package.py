@@ -21,15 +21,14 @@ import numpy as np
 import pytest
 import torch
 
-from leanamp.formats.common import run
 from leanamp.formats.nam import (
     export_nam,
     export_nam_slimmable,
     load_nam,
     load_nam_slimmable,
     measure_loudness,
-    start_state,
 )
+from leanamp.inference import run_model
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.slim import container_submodels, make_slimmable
 from leanamp.models.wavenet import WaveNet, preset
@@ -140,12 +139,13 @@ def test_nam_plays_leanamp_exports_and_leanamp_plays_nam_examples(
         ("wavenet nano", random_wavenet(preset("nano"), 3)),
     ]:
         path = export_nam(model, tmp_path / f"{label.replace(' ', '_')}.nam")
-        again, metadata = load_nam(path)
-        cases.append((label, path, None, run(again, x[:, None], start_state(again, metadata))))
+        again, _ = load_nam(path)
+        cases.append((label, path, None, run_model(again, x[:, None])))
     slim = [(0.5, random_wavenet(preset("nano"), 4)), (1.0, random_wavenet(preset("nano"), 5))]
     slim_path = export_nam_slimmable(slim, tmp_path / "slim.nam")
     for k, (_, model) in enumerate(slim):
-        cases.append((f"slimmable container submodel {k}", slim_path, k, run(model, x[:, None])))
+        y = run_model(model, x[:, None])
+        cases.append((f"slimmable container submodel {k}", slim_path, k, y))
     # One slimmable model: each exported width must sound like the model run at that width.
     slimmable = make_slimmable(random_wavenet(preset("nano"), 6))
     container = export_nam_slimmable(container_submodels(slimmable, [1, 3, 4]), tmp_path / "c.nam")
@@ -153,7 +153,7 @@ def test_nam_plays_leanamp_exports_and_leanamp_plays_nam_examples(
     for path, submodel, width in [(container, 0, 1), (container, 1, 3), (container, 2, 4),
                                   (plain, None, 2)]:  # fmt: skip
         slimmable.set_width(width)
-        y = run(slimmable, x[:, None])
+        y = run_model(slimmable, x[:, None])
         cases.append((f"slimmable model at width {width}", path, submodel, y))
     slimmable.set_width(None)
     for name in ["lstm.nam", "wavenet.nam", "wavenet_a1_standard.nam"]:
@@ -163,14 +163,14 @@ def test_nam_plays_leanamp_exports_and_leanamp_plays_nam_examples(
     # NAM's trained example models (random-weight models filter too oddly to compare).
     for (label, path, _, _), theirs in zip(cases, nam_run.loudness, strict=True):
         if label.startswith("reference"):
-            model, metadata = load_nam(path)
-            ours = measure_loudness(model, 48000, start_state(model, metadata))
+            model, _ = load_nam(path)
+            ours = measure_loudness(model, 48000)
             assert abs(ours - theirs) < 1.0, f"{label}: loudness {ours:.2f} vs nam {theirs:.2f} dB"
 
 
 def reference_case(path, x):
-    model, metadata = load_nam(path)
-    y = run(model, x[:, None], start_state(model, metadata))
+    model, _ = load_nam(path)
+    y = run_model(model, x[:, None])
     return (f"reference {path.name}", path, None, y)
 
 
@@ -186,12 +186,12 @@ def test_nam_0_13_agrees_on_0_7_models_and_head_scale(nam_run, tmp_path, referen
     ]
     model = random_wavenet(GATED_WAVENET, 6)
     path = export_nam(model, tmp_path / "gated.nam")
-    cases.append(("leanamp gated export", path, None, run(model, x[:, None])))
+    cases.append(("leanamp gated export", path, None, run_model(model, x[:, None])))
     # NAM's A2 (0.7 layout: per-layer kernels, LeakyReLU, 16-tap head), as read and as written.
     a2 = reference_models / "nam" / "A2.nam"
     submodels = load_nam_slimmable(a2)
     for k, (_, model, _) in enumerate(submodels):
-        cases.append((f"A2 submodel {k}", a2, k, run(model, x[:, None])))
+        cases.append((f"A2 submodel {k}", a2, k, run_model(model, x[:, None])))
     written = export_nam_slimmable([(v, m) for v, m, _ in submodels], tmp_path / "a2.nam")
     cases.append(("A2 re-exported, submodel 1", written, 1, cases[-1][3]))
     compare(cases, nam_run([(path, x, submodel) for _, path, submodel, _ in cases], nam_0_13=True))

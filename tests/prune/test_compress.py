@@ -159,3 +159,40 @@ def test_a_unit_whose_candidate_biases_cancel_is_removed_exactly(rng):
     x = (0.3 * rng.standard_normal(4800)).astype(np.float32)
     assert small.hidden_size == 4
     assert np.max(np.abs(run_model(small, x) - run_model(model, x))) < 1e-6
+
+
+def test_compression_cuts_the_initial_state_with_the_units():
+    """A model with its own start state (an imported NAM LSTM): kept units keep theirs, so the
+    compressed model equals the original from sample 0; a silent unit with a non-zero start
+    state speaks until it decays, so it is live."""
+    model = pruned_model(seed=1)
+    rng = np.random.default_rng(2)
+    model.set_start_state(rng.uniform(-0.5, 0.5, (1, H)), rng.uniform(-1, 1, (1, H)))
+    with torch.no_grad():
+        model.head.weight[0, 2] = 0  # unit 2 is dead
+        model.lstm.weight_hh_l0[:, 2] = 0
+        for row in (9 + 2 * H,):  # unit 9: silent candidate gate, but c0 != 0
+            model.lstm.weight_ih_l0[row] = 0
+            model.lstm.weight_hh_l0[row] = 0
+            model.lstm.bias_ih_l0[row] = 0
+            model.lstm.bias_hh_l0[row] = 0
+    removable = removable_units(model)
+    assert removable[2] and not removable[9]
+    small = compress(model)
+    kept = np.flatnonzero(~removable)
+    assert torch.equal(small.initial_hidden, model.initial_hidden[:, kept])
+    assert torch.equal(small.initial_cell, model.initial_cell[:, kept])
+    x = guitar_like(0.5)
+    assert np.max(np.abs(run_model(small, x) - run_model(model, x))) < 1e-5
+
+
+def test_constant_units_settle_from_the_initial_state():
+    model = constant_unit_model()
+    from_zero = {u.unit: u for u in constant_unit_trajectories(model)}
+    cell = torch.zeros(1, H)
+    cell[0, 1] = 50.0  # far from its fixed point: it takes longer to settle
+    model.set_start_state(torch.zeros(1, H), cell)
+    from_state = {u.unit: u for u in constant_unit_trajectories(model)}
+    assert from_state[1].settled_h == from_zero[1].settled_h
+    assert from_state[1].settle_samples > from_zero[1].settle_samples
+    assert from_state[4].settle_samples == from_zero[4].settle_samples

@@ -78,6 +78,19 @@ def test_trimmed_lstm_computes_the_masked_function():
     assert np.abs(output(model, x) - output(masked, x)).max() > 1e-2
 
 
+def test_trimming_keeps_the_initial_state_of_the_kept_units():
+    model = lively_lstm()
+    rng = np.random.default_rng(3)
+    model.set_start_state(rng.uniform(-0.5, 0.5, (1, 12)), rng.uniform(-1, 1, (1, 12)))
+    keep = {"lstm": np.zeros(12, dtype=bool)}
+    keep["lstm"][[1, 2, 5, 8]] = True
+    masked, small = mask_units(model, keep), trim(model, keep)
+    assert torch.equal(small.initial_hidden, model.initial_hidden[:, [1, 2, 5, 8]])
+    assert not masked.initial_hidden[:, ~keep["lstm"]].any()
+    x = signal(2000)
+    np.testing.assert_allclose(output(small, x), output(masked, x), atol=1e-5)
+
+
 @pytest.mark.parametrize(
     ("gated", "activation"), [(False, "Tanh"), (True, "Tanh"), (False, "Sigmoid")]
 )

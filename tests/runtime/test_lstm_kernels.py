@@ -213,26 +213,29 @@ def test_fast_mode_stays_close_to_exact_mode_on_a_large_model():
     assert 0 < difference < TOLERANCE
 
 
-def test_initial_state_is_the_start_and_the_reset_state():
+def test_the_models_initial_state_is_the_start_and_the_reset_state():
     model = prune_units(make_model(10, layers=1), dead_outputs=[1], silent=[6])
     rng = np.random.default_rng(5)
-    h0 = torch.from_numpy(rng.uniform(-0.5, 0.5, (1, 1, 10)).astype(np.float32))
-    c0 = torch.from_numpy(rng.uniform(-1, 1, (1, 1, 10)).astype(np.float32))
+    h0 = torch.from_numpy(rng.uniform(-0.5, 0.5, (1, 10)).astype(np.float32))
+    c0 = torch.from_numpy(rng.uniform(-1, 1, (1, 10)).astype(np.float32))
     x = guitar_like(6000)
-    with torch.no_grad():
-        reference = model(torch.from_numpy(x)[None], (h0, c0))[0][0].numpy()
     # unit 6 is silent only from a zero start: with c0 != 0 it decays but still speaks
     assert effective_hidden_sizes(model) == [8]
-    assert effective_hidden_sizes(model, (h0, c0)) == [9]
+    model.set_start_state(h0, c0)
+    assert effective_hidden_sizes(model) == [9]
+    with torch.no_grad():
+        reference = model(torch.from_numpy(x)[None])[0][0].numpy()
+        given = model(torch.from_numpy(x)[None], (h0[:, None], c0[:, None]))[0][0].numpy()
+    assert np.array_equal(reference, given)  # no state given: the model's own
     for kernel in ("lstm", "lstm-sparse"):
-        processor = make_processor(model, kernel=kernel, initial_state=(h0, c0))
+        processor = make_processor(model, kernel=kernel)
         assert processor.hidden_sizes == [9]
         first = stream(processor, x[:, 0], [300])
         assert np.max(np.abs(first - reference)) < TOLERANCE
         processor.reset()
         assert np.array_equal(stream(processor, x[:, 0], [77]), first)
     with pytest.raises(LeanampError, match="initial LSTM state"):
-        StreamingLSTM.from_model(model, initial_state=(np.zeros(3), np.zeros(10)))
+        model.set_start_state(np.zeros(3), np.zeros(10))
 
 
 @pytest.mark.shared
@@ -241,15 +244,13 @@ def test_initial_state_is_the_start_and_the_reset_state():
     ["neuralpi_HT40_Overdrive.json", "agm_DS1_parameterized_lstm20_in3.json", "nam/lstm.nam"],
 )
 def test_trained_reference_models_stream_like_torch(name, reference_models):
-    from leanamp.formats import load_any, start_state
+    from leanamp.formats import load_any
 
-    model, metadata = load_any(reference_models / name)
-    state = start_state(model, metadata)
+    model, _ = load_any(reference_models / name)
     x = guitar_like(2 * RATE, knobs=model.input_size - 1)
     with torch.no_grad():
-        reference = model(torch.from_numpy(x)[None], state)[0][0].numpy()
-    options = {} if state is None else {"initial_state": state}
+        reference = model(torch.from_numpy(x)[None])[0][0].numpy()
     for exact in (True, False):
-        processor = make_processor(model, exact=exact, **options)
+        processor = make_processor(model, exact=exact)
         y = stream(processor, x if model.input_size > 1 else x[:, 0], [256, 64])
         assert np.max(np.abs(y - reference)) < TOLERANCE

@@ -156,3 +156,21 @@ def test_freeze_rejects_unknown_parts_and_freezing_everything():
         freeze(random_model(3), ["decoder"])
     with pytest.raises(LeanampError, match="nothing to train"):
         freeze(random_model(3), ["lstm", "head"])
+
+
+def test_grow_and_shrink_keep_the_initial_state_of_the_kept_units():
+    model = random_model(6)
+    rng = np.random.default_rng(4)
+    model.set_start_state(rng.uniform(-0.5, 0.5, (1, 6)), rng.uniform(-1, 1, (1, 6)))
+    x = signal(0.3, 2)
+    grown = grow_hidden(model, 9, seed=1)
+    assert torch.equal(grown.initial_hidden[:, :6], model.initial_hidden)
+    assert not grown.initial_hidden[:, 6:].any() and not grown.initial_cell[:, 6:].any()
+    np.testing.assert_allclose(run_model(grown, x), run_model(model, x), atol=1e-6)
+    with torch.no_grad():  # unit 3 can no longer reach the output: shrinking drops it exactly
+        model.head.weight[0, 3] = 0
+        model.lstm.weight_hh_l0[:, 3] = 0
+    shrunk = shrink_hidden(model, 5, x)
+    kept = [0, 1, 2, 4, 5]
+    assert torch.equal(shrunk.initial_cell, model.initial_cell[:, kept])
+    np.testing.assert_allclose(run_model(shrunk, x), run_model(model, x), atol=1e-5)

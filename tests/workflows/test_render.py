@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from safetensors.torch import save_file
 
-import leanamp.workflows.render as model_device
-from leanamp.errors import LeanampError, ModelFileError
-from leanamp.formats import export_model, load_any, load_model, save_model, start_state
-from leanamp.formats.common import run
+from leanamp.errors import DataWarning, LeanampError, ModelFileError
+from leanamp.formats import export_model, load_any, load_model, save_model
+from leanamp.inference import run_model
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.wavenet import WaveNet, preset
 from leanamp.workflows.render import ModelDevice, render_file
@@ -61,10 +61,7 @@ def test_every_format_round_trips_through_load_any(tmp_path, name, fmt, detected
     if detected != "native":
         assert metadata["format"] == detected
     x = audio(1500)[:, None]
-    ours = run(model, x)
-    if detected == "nam":  # NAM files start from the silence state they store
-        ours = run(model, np.concatenate([np.zeros((48000, 1), np.float32), x]))[48000:]
-    assert np.max(np.abs(run(again, x, start_state(again, metadata)) - ours)) <= 1e-5
+    assert np.max(np.abs(run_model(again, x) - run_model(model, x))) <= 1e-5
 
 
 def test_json_needs_a_format_and_unknown_suffixes_are_refused(tmp_path):
@@ -80,30 +77,70 @@ def test_native_file_keeps_nam_initial_state(tmp_path, reference_models):
     model, metadata = load_any(reference_models / "nam" / "lstm.nam")
     save_model(model, tmp_path / "m.leanamp", metadata)
     again, again_meta = load_any(tmp_path / "m.leanamp")
+    assert torch.equal(again.initial_hidden, model.initial_hidden) and model.initial_hidden.any()
+    assert torch.equal(again.initial_cell, model.initial_cell)
     x = audio(800)[:, None]
-    expected = run(model, x, start_state(model, metadata))
-    assert np.max(np.abs(run(again, x, start_state(again, again_meta)) - expected)) == 0
+    assert np.max(np.abs(run_model(again, x) - run_model(model, x))) == 0
+
+
+def _old_leanamp_file(path, model, metadata):
+    """A .leanamp as written before the initial state was part of the model: no state buffers."""
+    tensors = {
+        k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("initial_")
+    }
+    header = {
+        "leanamp_format": "1",
+        "leanamp_config": json.dumps(model.config),
+        "leanamp_metadata": json.dumps(metadata),
+    }
+    save_file(tensors, str(path), metadata=header)
+    return path
+
+
+def test_old_native_files_load_their_state_from_the_metadata_or_start_from_zeros(
+    tmp_path, reference_models
+):
+    model, metadata = load_any(reference_models / "nam" / "lstm.nam")
+    state = {"hidden": model.initial_hidden.tolist(), "cell": model.initial_cell.tolist()}
+    metadata = {**metadata, "nam_initial_state": state}
+    old = _old_leanamp_file(tmp_path / "old.leanamp", model, metadata)
+    again, again_meta = load_any(old)
+    assert "nam_initial_state" not in again_meta
+    assert torch.equal(again.initial_hidden, model.initial_hidden)
+    assert torch.equal(again.initial_cell, model.initial_cell)
+    bare, _ = load_any(_old_leanamp_file(tmp_path / "bare.leanamp", model, {}))
+    assert not bare.initial_hidden.any() and not bare.initial_cell.any()
+    # A stored state of the wrong size (an old import compressed afterwards) is dropped, warned.
+    small = lstm(2, residual=False)
+    stale = _old_leanamp_file(tmp_path / "stale.leanamp", small, {"nam_initial_state": state})
+    with pytest.warns(DataWarning, match="does not fit"):
+        loaded, _ = load_any(stale)
+    assert not loaded.initial_hidden.any()
 
 
 @pytest.mark.parametrize("make", [lambda: lstm(8), nano_wavenet], ids=["lstm", "wavenet"])
-def test_model_device_renders_in_chunks_like_one_call(monkeypatch, make):
+def test_model_device_renders_in_chunks_like_one_call(make):
     model = make()
-    monkeypatch.setattr(model_device, "CHUNK_SAMPLES", 700)
     device = ModelDevice(model, {"sample_rate": 44100}, device="cpu")
     assert device.sample_rate == 44100
     x = audio(2600)
     y = device.render(x)
     assert y.dtype == np.float32 and y.shape == x.shape
-    assert np.max(np.abs(y - run(model, x[:, None]))) < 1e-6
+    one_call = model(torch.from_numpy(x)[None, :, None])[0][0].detach().numpy()
+    assert np.max(np.abs(run_model(model, x, chunk_samples=700) - one_call)) < 1e-6
+    assert np.max(np.abs(y - one_call)) < 1e-6
     assert np.array_equal(device.render(x), y)  # fresh state every call
 
 
 def test_model_device_uses_nams_initial_state(reference_models):
     device = ModelDevice(reference_models / "nam" / "lstm.nam", device="cpu")
-    model, metadata = load_any(reference_models / "nam" / "lstm.nam")
+    model, _ = load_any(reference_models / "nam" / "lstm.nam")
     x = audio(500)
-    expected = run(model, x[:, None], start_state(model, metadata))
-    assert np.max(np.abs(device.render(x) - expected)) < 1e-6
+    assert np.max(np.abs(device.render(x) - run_model(model, x))) < 1e-6
+    zero_start = LSTMModel(model.hidden_size, 1, residual=False)
+    zero_start.load_state_dict({**model.state_dict(), "initial_hidden": zero_start.initial_hidden,
+                                "initial_cell": zero_start.initial_cell})  # fmt: skip
+    assert np.max(np.abs(device.render(x)[:10] - run_model(zero_start, x)[:10])) > 1e-3
 
 
 def test_model_device_knobs(reference_models):
@@ -149,7 +186,7 @@ def test_cli_import_export_render(tmp_path, reference_models, run_cli):
     )
     assert code == 0, err
     wet, _ = sf.read(tmp_path / "w.wav", dtype="float32")
-    expected = run(model, audio(2000)[:, None])
+    expected = run_model(model, audio(2000)[:, None])
     assert np.max(np.abs(wet - expected)) < 1e-5
 
 
@@ -192,7 +229,7 @@ def test_imported_models_run_in_the_streaming_engine(reference_models, name):
     if model.input_size == 1:
         x = x[:, 0]
     blocks = [processor.process(x[i : i + 256]) for i in range(0, len(x), 256)]
-    expected = run(model, x.reshape(len(x), -1))  # the engine starts from silence (zero state)
+    expected = run_model(model, x.reshape(len(x), -1))  # both start from the model's own state
     assert np.max(np.abs(np.concatenate(blocks) - expected)) < 1e-4
 
 
@@ -209,7 +246,7 @@ def test_cli_exports_wavenet_widths_and_slimmable_containers(tmp_path, run_cli):
     narrow, _ = load_any(tmp_path / "w2.nam")
     x = audio(1500)[:, None]
     assert narrow.channels == (2, 1)
-    assert np.max(np.abs(run(narrow, x) - run(model.sliced(2), x))) <= 1e-5
+    assert np.max(np.abs(run_model(narrow, x) - run_model(model.sliced(2), x))) <= 1e-5
     code, out, err = run_cli(
         ["export", str(tmp_path / "slim.leanamp"), str(tmp_path / "c.nam"), "--slim-widths",
          "1,2,4"],
