@@ -11,15 +11,14 @@ from pathlib import Path
 from torch import nn
 
 import leanamp
-from leanamp.audio.io import write_audio
 from leanamp.data import DeviceData
 from leanamp.files import write_text_atomic
 from leanamp.formats.native import save_model
-from leanamp.inference import run_model
 from leanamp.losses import esr_db
 from leanamp.models import LSTMModel
 from leanamp.plots import plot_loss_curves
-from leanamp.train import TrainConfig, Trainer, evaluate, evaluate_by_width
+from leanamp.train import TrainConfig
+from leanamp.workflows.steps import held_out_clips, render_test_audio, train_and_evaluate
 
 
 def train_on_data(
@@ -48,31 +47,15 @@ def train_on_data(
     }
     if data.alignment is not None:
         metadata.update(latency=data.alignment.latency, polarity=data.alignment.polarity)
-    trainer = Trainer(
-        model, data.train, data.validation, config, out_dir / "run", metadata, progress
-    )
-    result = trainer.fit(resume=resume)
-    test_clips = data.test or data.validation
-    evaluation = evaluate(model, test_clips)
+    trained = train_and_evaluate(model, data, out_dir / "run", config, metadata, resume, progress)
+    result, evaluation, by_width = trained.result, trained.evaluation, trained.by_width
     metadata.update(test_esr=evaluation.overall, validation_loss=result.best_validation_loss)
-    by_width = {}
-    if getattr(model, "slimmable", False):
-
-        by_width = {str(w): e for w, e in evaluate_by_width(model, test_clips).items()}
-        metadata["test_esr_by_width"] = by_width
+    if by_width:
+        metadata["test_esr_by_width"] = {str(w): e for w, e in by_width.items()}
     model_path = save_model(model, out_dir / f"{name}.leanamp", metadata)
     plot_loss_curves(result.history, out_dir / "loss_curves.png")
-    rendered = []
-    for clip in test_clips:
-        n = len(clip.target) if render_seconds is None else int(render_seconds * clip.sample_rate)
-        stem = clip.name.replace("/", "_").replace("[", "_").replace("]", "")
-        for kind, audio in (
-            ("input", clip.input[:n, 0]),
-            ("target", clip.target[:n]),
-            ("model", run_model(model, clip.input[:n])),
-        ):
-            path = write_audio(out_dir / "audio" / f"{stem}_{kind}.wav", audio, clip.sample_rate)
-            rendered.append(str(path))
+    clips, _ = held_out_clips(data)
+    rendered = render_test_audio(model, clips, out_dir / "audio", render_seconds)
     summary = {
         "model": str(model_path),
         "architecture": model.config,
@@ -80,16 +63,16 @@ def train_on_data(
         "test_esr": evaluation.overall,
         "test_esr_db": esr_db(evaluation.overall),
         "test_esr_per_clip": evaluation.per_clip,
-        **({"test_esr_by_width": by_width} if by_width else {}),
+        **({"test_esr_by_width": metadata["test_esr_by_width"]} if by_width else {}),
         "best_validation_loss": result.best_validation_loss,
         "best_epoch": result.best_epoch,
         "epochs": result.epochs,
         "train_seconds": result.seconds,
         "stopped_because": result.stopped_because,
         "data": data.summary(),
-        "train_config": asdict(trainer.config),
+        "train_config": asdict(trained.config),
         "loss_curves": str(out_dir / "loss_curves.png"),
-        "audio": rendered,
+        "audio": [entry[kind] for entry in rendered for kind in ("input", "target", "model")],
         **(extra_summary or {}),
     }
     write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=1))
