@@ -20,13 +20,6 @@ def _start_options(model, metadata: dict) -> dict:
     return {} if state is None else {"initial_state": state}
 
 
-def _check_width(model, width: int, path: Path) -> None:
-    try:
-        model.array_widths(width)
-    except ValueError as e:
-        raise LeanampError(f"{path}: --width {width}: {e}") from None
-
-
 @app.command("bench")
 def bench_command(
     models: list[Path] = typer.Argument(..., help="Model files to benchmark."),
@@ -47,7 +40,7 @@ def bench_command(
     """Real-time factor of each model's streaming kernel, single-threaded, with the same model
     through torch in the same run for the ratio."""
     from leanamp.formats import load_any
-    from leanamp.runtime.bench import bench_models, format_results
+    from leanamp.runtime.bench import bench_models, check_width, format_results
 
     if not (math.isfinite(seconds) and seconds > 0) or not (math.isfinite(rate) and rate > 0):
         raise LeanampError("--seconds and --rate must be positive")
@@ -63,7 +56,7 @@ def bench_command(
         if not hasattr(model, "sliced"):
             raise LeanampError(f"{path}: --width applies to WaveNets, not this model")
         for w in width:
-            _check_width(model, w, path)
+            check_width(model, w, path)
             loaded[f"{key}@{w}"] = model
             widths[f"{key}@{w}"] = w
     modes = ("fast", "exact") if exact else ("fast",)
@@ -99,36 +92,11 @@ def play_command(
 ):
     """Play live through a model: audio-interface input -> model -> outputs (needs sounddevice
     and an audio device)."""
-    from leanamp.formats import load_any
-    from leanamp.runtime.kernels import make_processor
-    from leanamp.runtime.play import import_sounddevice, play
+    from leanamp.runtime.play import play_file
 
-    sd = import_sounddevice()  # fail on a missing library before loading the model
-    model, metadata = load_any(model_path)
-    sample_rate = rate or float(metadata.get("sample_rate") or 48000.0)
-    if input_channel < 1:
-        raise LeanampError(f"--input-channel is 1-based, got {input_channel}")
-
-    def device(value):
-        return int(value) if value is not None and value.isdigit() else value
-
-    processor = make_processor(model, exact=exact, **_start_options(model, metadata))
-    if width is not None:
-        if not hasattr(model, "sliced"):
-            raise LeanampError(f"{model_path}: --width applies to WaveNets, not this model")
-        _check_width(model, width, model_path)
-        processor.set_width(width)
-
-    def announce():
-        typer.echo(
-            f"playing {model_path} at {sample_rate:g} Hz, {block}-sample blocks; Ctrl-C to stop",
-            err=True,
-        )
-
-    stats = play(
-        processor, sample_rate, block=block, knobs=knob, level=10 ** (level_db / 20),
-        input_device=device(input_device), output_device=device(output_device),
-        input_channel=input_channel - 1, seconds=seconds, sd=sd, on_start=announce,
+    stats = play_file(
+        model_path, knob, block, rate, level_db, input_device, output_device, input_channel,
+        seconds, exact, width, log=lambda line: typer.echo(line, err=True),
     )  # fmt: skip
     typer.echo(
         f"played {stats.seconds:.1f} s, {stats.blocks} blocks, {stats.status_events} driver "

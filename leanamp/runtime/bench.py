@@ -254,6 +254,14 @@ def bench_models(
     return results
 
 
+def check_width(model: nn.Module, width: int, path) -> None:
+    """Refuse a width the (slimmable) WaveNet cannot run at, naming the file."""
+    try:
+        model.array_widths(width)
+    except ValueError as e:
+        raise LeanampError(f"{path}: --width {width}: {e}") from None
+
+
 def format_results(results: list[BenchResult]) -> str:
     """A plain-text table of `bench_models` results, one row per model and processor."""
     header = (

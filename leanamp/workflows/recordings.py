@@ -14,6 +14,7 @@ from leanamp.data import DeviceData, load_device_data
 from leanamp.data.knobs import load_knob_data, parse_knob_setting
 from leanamp.errors import LeanampError
 from leanamp.models import new_model
+from leanamp.models.slim import parse_widths
 from leanamp.models.wavenet import PRESETS
 from leanamp.train import TrainConfig, default_segment_seconds
 from leanamp.transfer import initial_model
@@ -72,12 +73,7 @@ def check_model_options(
         raise LeanampError("--slimmable and --widths apply to --architecture wavenet")
     if widths and not slimmable:
         raise LeanampError("--widths lists the widths of slimmable training: add --slimmable")
-    if not isinstance(widths, str):
-        return None if widths is None else [int(w) for w in widths]
-    try:
-        return [int(w) for w in widths.split(",")] if widths else None
-    except ValueError:
-        raise LeanampError(f"--widths {widths!r}: give widths like 4,8,16") from None
+    return parse_widths(widths)
 
 
 def fresh_model(
