@@ -152,10 +152,11 @@ def train_method(ctx: RunContext) -> MethodOutput:
 def _train(ctx: RunContext, model: nn.Module, metrics: dict | None = None) -> MethodOutput:
     trained = train_and_evaluate(
         model, ctx.data, ctx.run_dir / "train", ctx.train_config,
-        {"sample_rate": ctx.data.sample_rate, "sweep_run": ctx.spec.name}, True, ctx.progress,
+        {"sample_rate": ctx.data.sample_rate, "sweep_run": ctx.spec.name}, resume=True,
+        progress=ctx.progress,
     )  # fmt: skip
     result = trained.result
-    by_width = {"test_esr_by_width": {str(w): e for w, e in trained.by_width.items()}}
+    by_width = {str(w): e for w, e in trained.by_width.items()}  # slimmable models
     return MethodOutput(
         model=model,
         history=result.history,
@@ -164,7 +165,7 @@ def _train(ctx: RunContext, model: nn.Module, metrics: dict | None = None) -> Me
             "best_epoch": result.best_epoch,
             "best_validation_loss": result.best_validation_loss,
             "stopped_because": result.stopped_because,
-            **(by_width if trained.by_width else {}),
+            **({"test_esr_by_width": by_width} if by_width else {}),
             **(metrics or {}),
         },
         artefacts={"history": str(ctx.run_dir / "train" / "history.json")},
