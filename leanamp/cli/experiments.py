@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from leanamp.cli.app import app
-from leanamp.errors import LeanampError
 
 
 @app.command("sweep")
@@ -25,11 +24,8 @@ def sweep_command(
     running it again resumes a killed sweep. Results land in <out>/results.sqlite."""
     from leanamp.sweep import run_sweep, sweep_table
 
-    if num_cpus is not None and num_cpus < 1:
-        raise LeanampError("--num-cpus must be at least 1")
-    sweep_dir = out or Path("sweeps") / config.stem
-    summary = run_sweep(config, sweep_dir, address=address, num_cpus=num_cpus)
-    print(sweep_table(sweep_dir))
+    summary = run_sweep(config, out, address=address, num_cpus=num_cpus)
+    print(sweep_table(summary.sweep_dir))
     if summary.failed:
         raise typer.Exit(1)
 

@@ -68,6 +68,7 @@ def test_import_file_picks_a_container_submodel(slimmable_file, tmp_path):
     assert model.channels[0] == 2 and load_any(tmp_path / "narrow.leanamp")[0].channels[0] == 2
     with pytest.raises(LeanampError, match="--submodel must be 0..1"):
         import_file(tmp_path / "c.nam", tmp_path / "x.leanamp", submodel=2)
-    export_model(LSTMModel(3, residual=False), tmp_path / "plain.nam", metadata={"sample_rate": 48000})
+    plain = LSTMModel(3, residual=False)
+    export_model(plain, tmp_path / "plain.nam", metadata={"sample_rate": 48000})
     model, metadata = import_file(tmp_path / "plain.nam", tmp_path / "plain.leanamp")
     assert describe_model(model).startswith("lstm (") and metadata["format"]
