@@ -52,6 +52,7 @@ def train_on_data(
     metadata.update(test_esr=evaluation.overall, validation_loss=result.best_validation_loss)
     if by_width:
         metadata["test_esr_by_width"] = {str(w): e for w, e in by_width.items()}
+        metadata["slim_rule"] = model.width_sampler.rule
     model_path = save_model(model, out_dir / f"{name}.leanamp", metadata)
     plot_loss_curves(result.history, out_dir / "loss_curves.png")
     clips, _ = held_out_clips(data)
