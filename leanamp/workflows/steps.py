@@ -6,12 +6,14 @@ train`, `leanamp prune`, the demo and the sweep do them the same way:
 - `magnitude_prune`: the mask search, the level to keep (`choose_pruning_level`), compression;
 - `choose_pruning_level`: a given level (checked), else the most pruned one whose validation loss
   is finite and within a tolerance of the unpruned model's (`leanamp.prune.choose_level`);
+  `nan_last` ranks losses where the lowest wins, a diverged (NaN) model never first;
 - `render_test_audio`: input, target and model output of the held-out clips as WAV files, named
   by `clip_file_stem`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +84,11 @@ def choose_pruning_level(
     if not 0 <= level < len(records):
         raise LeanampError(f"--level {level}: the run has levels 0..{len(records) - 1}")
     return records[level]
+
+
+def nan_last(loss: float) -> float:
+    """A loss as a sort key: NaN (a diverged model) ranks after every real loss."""
+    return loss if math.isfinite(loss) else math.inf
 
 
 @dataclass

@@ -20,6 +20,7 @@ from leanamp.workflows.steps import (
     choose_pruning_level,
     clip_file_stem,
     held_out_clips,
+    nan_last,
     render_test_audio,
     train_and_evaluate,
 )
@@ -62,6 +63,12 @@ def test_the_chosen_level_is_the_last_finite_one_within_tolerance(losses, tolera
     limit = losses[0] * (1 + tolerance)
     within = [i for i, v in enumerate(losses) if math.isfinite(v) and v <= limit]
     assert chosen["level"] == (within[-1] if within else 0)
+
+
+def test_nan_ranks_last_where_the_lowest_loss_wins():
+    losses = [float("nan"), 0.3, 0.1]
+    assert min(range(3), key=lambda i: nan_last(losses[i])) == 2
+    assert sorted(losses, key=nan_last)[:2] == [0.1, 0.3]
 
 
 @given(st.text(min_size=1, max_size=30))
