@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from leanamp.cli.app import app
-from leanamp.errors import LeanampError
 
 
 @app.command("sweep")
@@ -25,11 +24,8 @@ def sweep_command(
     running it again resumes a killed sweep. Results land in <out>/results.sqlite."""
     from leanamp.sweep import run_sweep, sweep_table
 
-    if num_cpus is not None and num_cpus < 1:
-        raise LeanampError("--num-cpus must be at least 1")
-    sweep_dir = out or Path("sweeps") / config.stem
-    summary = run_sweep(config, sweep_dir, address=address, num_cpus=num_cpus)
-    print(sweep_table(sweep_dir))
+    summary = run_sweep(config, out, address=address, num_cpus=num_cpus)
+    print(sweep_table(summary.sweep_dir))
     if summary.failed:
         raise typer.Exit(1)
 
@@ -69,26 +65,13 @@ def listen_command(
 ):
     """Serve a MUSHRA listening test on localhost, or (--results) post-screen the answers and
     plot mean scores with 95% confidence intervals."""
-    from leanamp.listen import prepare_listening_test, serve_forever, write_listening_results
-    from leanamp.listen.session import TEST_FILE
+    from leanamp.listen import open_listening_test, serve_listening_test, write_listening_results
 
-    if (source / TEST_FILE).exists():
-        test_dir = source
-    else:
-        test_dir = out or source / "listening"
-        if not (test_dir / TEST_FILE).exists():
-            if results:
-                raise LeanampError(f"{test_dir}: no listening test here yet; run it first")
-            if seconds <= 0:
-                raise LeanampError("--seconds must be positive")
-            prepare_listening_test(source, test_dir, seconds, runs or None)
-    if results:
-        outcome, plot = write_listening_results(test_dir)
-        print(outcome.table())
-        for participant, reason in outcome.dropped.items():
-            print(f"dropped {participant}: {reason}")
-        print(plot)
+    if not results:
+        serve_listening_test(source, out, port, seconds, runs or None)
         return
-    if not 0 <= port <= 65535:
-        raise LeanampError("--port must be within 0..65535")
-    serve_forever(test_dir, port)
+    outcome, plot = write_listening_results(open_listening_test(source, out, prepare=False))
+    print(outcome.table())
+    for participant, reason in outcome.dropped.items():
+        print(f"dropped {participant}: {reason}")
+    print(plot)

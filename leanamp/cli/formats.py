@@ -14,15 +14,6 @@ _FORMAT_HELP = (
 )
 
 
-def _describe(model) -> str:
-    config = dict(getattr(model, "config", {}))
-    name = config.pop("architecture", type(model).__name__)
-    details = ", ".join(f"{k}={v}" for k, v in config.items() if k != "layers")
-    if "layers" in config:
-        details = f"{len(config['layers'])} layer arrays, {details}"
-    return f"{name} ({details})"
-
-
 @app.command("export")
 def export_command(
     model_path: Path = typer.Argument(..., help="Model file (any format leanamp reads)."),
@@ -47,41 +38,19 @@ def export_command(
 
     The written file is loaded back and checked to reproduce the model's audio.
     """
-    from leanamp.errors import LeanampError
-    from leanamp.formats import export_format, export_model, export_nam_slimmable, load_any
-    from leanamp.models.slim import container_submodels
+    from leanamp.workflows.model_files import describe_model, export_file
 
-    model, metadata = load_any(model_path)
-    if (width is not None or slim_widths is not None) and not hasattr(model, "sliced"):
-        raise LeanampError(
-            f"{model_path}: --width and --slim-widths apply to leanamp WaveNets; this model is "
-            f"{_describe(model)}"
-        )
-    if width is not None:
-        model = model.sliced(width)
     given = {
         "name": name, "modeled_by": modeled_by, "gear_type": gear_type, "gear_make": gear_make,
         "gear_model": gear_model, "tone_type": tone_type, "input_level_dbu": input_level_dbu,
         "output_level_dbu": output_level_dbu,
-    }
-    metadata.update({k: v for k, v in given.items() if v is not None})
-    fmt = export_format(out, fmt)
-    if slim_widths is not None:
-        if fmt != "nam":
-            raise LeanampError(f"{out}: --slim-widths writes a NAM .nam SlimmableContainer")
-        try:
-            widths = [int(w) for w in slim_widths.split(",")]
-        except ValueError:
-            raise LeanampError(f"--slim-widths {slim_widths!r}: give widths like 2,4,8") from None
-        try:
-            submodels = container_submodels(model, widths)
-        except ValueError as e:
-            raise LeanampError(f"--slim-widths {slim_widths!r}: {e}") from None
-        export_nam_slimmable(submodels, out, metadata)
-        typer.echo(f"wrote {out}: NAM SlimmableContainer of widths {widths}; checked by reloading")
-        return
-    export_model(model, out, fmt, metadata=metadata)
-    typer.echo(f"wrote {out} ({fmt}): {_describe(model)}; checked by reloading")
+    }  # fmt: skip
+    done = export_file(model_path, out, fmt, width=width, slim_widths=slim_widths, metadata=given)
+    if done.slim_widths is not None:
+        typer.echo(f"wrote {out}: NAM SlimmableContainer of widths {done.slim_widths}; checked by "
+                   "reloading")  # fmt: skip
+    else:
+        typer.echo(f"wrote {out} ({done.fmt}): {describe_model(done.model)}; checked by reloading")
 
 
 @app.command("import")
@@ -93,22 +62,11 @@ def import_command(
     ),
 ):
     """Import a plugin model file as a leanamp model (to train, prune, run, export again)."""
-    from leanamp.errors import LeanampError
-    from leanamp.formats import load_any, load_nam_slimmable, save_model
+    from leanamp.workflows.model_files import describe_model, import_file
 
-    if submodel is None:
-        model, metadata = load_any(model_path)
-    else:
-        submodels = load_nam_slimmable(model_path)
-        if not 0 <= submodel < len(submodels):
-            raise LeanampError(
-                f"{model_path}: has {len(submodels)} submodel(s); --submodel must be 0.."
-                f"{len(submodels) - 1}"
-            )
-        _, model, metadata = submodels[submodel]
-    save_model(model, out, metadata)
+    model, metadata = import_file(model_path, out, submodel)
     rate = metadata.get("sample_rate")
-    typer.echo(f"wrote {out}: {_describe(model)}, {rate} Hz, from {metadata.get('format')}")
+    typer.echo(f"wrote {out}: {describe_model(model)}, {rate} Hz, from {metadata.get('format')}")
 
 
 @app.command("render")

@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from leanamp.cli.app import app
-from leanamp.errors import LeanampError
 
 
 @app.command("bench")
@@ -70,37 +69,11 @@ def play_command(
 ):
     """Play live through a model: audio-interface input -> model -> outputs (needs sounddevice
     and an audio device)."""
-    from leanamp.formats import load_any
-    from leanamp.runtime.bench import check_width
-    from leanamp.runtime.kernels import make_processor
-    from leanamp.runtime.play import import_sounddevice, play
+    from leanamp.runtime.play import play_file
 
-    sd = import_sounddevice()  # fail on a missing library before loading the model
-    model, metadata = load_any(model_path)
-    sample_rate = rate or float(metadata.get("sample_rate") or 48000.0)
-    if input_channel < 1:
-        raise LeanampError(f"--input-channel is 1-based, got {input_channel}")
-
-    def device(value):
-        return int(value) if value is not None and value.isdigit() else value
-
-    processor = make_processor(model, exact=exact)
-    if width is not None:
-        if not hasattr(model, "sliced"):
-            raise LeanampError(f"{model_path}: --width applies to WaveNets, not this model")
-        check_width(model, width, model_path)
-        processor.set_width(width)
-
-    def announce():
-        typer.echo(
-            f"playing {model_path} at {sample_rate:g} Hz, {block}-sample blocks; Ctrl-C to stop",
-            err=True,
-        )
-
-    stats = play(
-        processor, sample_rate, block=block, knobs=knob, level=10 ** (level_db / 20),
-        input_device=device(input_device), output_device=device(output_device),
-        input_channel=input_channel - 1, seconds=seconds, sd=sd, on_start=announce,
+    stats = play_file(
+        model_path, knob, block, rate, level_db, input_device, output_device, input_channel,
+        seconds, exact, width, log=lambda line: typer.echo(line, err=True),
     )  # fmt: skip
     typer.echo(
         f"played {stats.seconds:.1f} s, {stats.blocks} blocks, {stats.status_events} driver "

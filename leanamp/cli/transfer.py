@@ -34,8 +34,6 @@ def suggest_start_command(
     """
     from leanamp.transfer import RANKING_LEGEND, best_start, suggest_start
 
-    if seconds <= 0:
-        raise LeanampError(f"--seconds must be positive, got {seconds}")
     ranking = suggest_start(
         input_path, target_path, library, target_prefix, seconds=seconds, align=align
     )

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from leanamp.errors import LeanampError
-from leanamp.listen.session import REFERENCE, AnswerStore
+from leanamp.listen.session import REFERENCE, AnswerStore, open_listening_test
 
 HOST = "127.0.0.1"  # never reachable from another machine
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
@@ -135,6 +135,7 @@ class ListeningServer:
     """A running test server (in a background thread); `stop()` shuts it down."""
 
     def __init__(self, test_dir: str | os.PathLike, port: int = 0):
+        check_port(port)
         store = AnswerStore(test_dir)
         handler = type("Handler", (_Handler,), {"store": store})
         try:
@@ -178,3 +179,23 @@ def serve_forever(test_dir: str | os.PathLike, port: int = 8000, log=print) -> N
         pass
     finally:
         server.httpd.server_close()
+
+
+def check_port(port: int) -> None:
+    """Refuse a port number no socket can have (0 asks for any free port)."""
+    if not 0 <= port <= 65535:
+        raise LeanampError(f"--port must be within 0..65535, got {port}")
+
+
+def serve_listening_test(
+    source: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    port: int = 8000,
+    seconds: float | None = 8.0,
+    runs: list[str] | None = None,
+    log=print,
+) -> None:
+    """`leanamp listen`: the test of `source` (prepared on first use: `open_listening_test`)
+    served on 127.0.0.1:`port` until Ctrl-C; the port is checked before any preparation."""
+    check_port(port)
+    serve_forever(open_listening_test(source, out, seconds, runs), port, log)

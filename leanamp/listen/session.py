@@ -66,7 +66,8 @@ def prepare_listening_test(
     `runs` restricts the models under test to those run names; `seconds` cuts every stimulus.
     Returns the folder.
     """
-
+    if seconds is not None and not seconds > 0:
+        raise LeanampError(f"--seconds must be positive, got {seconds}")
     report_title, all_runs = load_report_runs(source)
     chosen = [r for r in all_runs if r.done and (runs is None or r.name in runs)]
     if runs is not None:
@@ -111,6 +112,28 @@ def prepare_listening_test(
     write_text_atomic(out_dir / TEST_FILE, json.dumps(test, indent=1))
     (out_dir / "answers").mkdir(exist_ok=True)
     return out_dir
+
+
+def open_listening_test(
+    source: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    seconds: float | None = 8.0,
+    runs: list[str] | None = None,
+    prepare: bool = True,
+) -> Path:
+    """The test folder of `source`: `source` itself when it holds a test, else `out` (default
+    `<source>/listening`), prepared there from the sweep or run folder `source` on first use
+    (`prepare_listening_test` with `seconds` and `runs`). With `prepare=False` (to analyse the
+    answers) a test not prepared yet is an error."""
+    source = Path(source)
+    if (source / TEST_FILE).exists():
+        return source
+    test_dir = Path(out) if out is not None else source / "listening"
+    if (test_dir / TEST_FILE).exists():
+        return test_dir
+    if not prepare:
+        raise LeanampError(f"{test_dir}: no listening test here yet; run it first")
+    return prepare_listening_test(source, test_dir, seconds, runs)
 
 
 def load_test(test_dir: str | os.PathLike) -> dict:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
+from leanamp.errors import LeanampError
 from leanamp.models.wavenet import SLIMMABLE_METHOD, WaveNet
 from leanamp.models.widths import WidthSampler
 
@@ -69,3 +70,16 @@ def container_submodels(model, widths: Sequence[int]) -> list[tuple[float, objec
     if not widths or widths != sorted(set(widths)) or widths[-1] != full:
         raise ValueError(f"widths must increase and end at the full width {full}, got {widths}")
     return [(w / full, model.sliced(w)) for w in widths]
+
+
+def parse_widths(widths: str | Sequence[int] | None, option: str = "--widths") -> list[int] | None:
+    """Widths as ints, given as numbers or as text like "4,8,16" (the command line's form);
+    None and empty stay None. Text that is not such a list is refused, naming `option`."""
+    if not widths:
+        return None
+    if not isinstance(widths, str):
+        return [int(w) for w in widths]
+    try:
+        return [int(w) for w in widths.split(",")]
+    except ValueError:
+        raise LeanampError(f"{option} {widths!r}: give widths like 4,8,16") from None

@@ -418,22 +418,24 @@ def mask_search(
     return runner.run(resume)
 
 
-def choose_level(records: list[dict], tolerance: float = 0.1) -> dict:
-    """The most pruned level whose validation loss is within (1 + tolerance) x level 0's.
+def choose_level(records: list[dict], tolerance: float = 0.1, loss="validation_loss") -> dict:
+    """The most pruned record (the last in order) whose `loss` is within (1 + tolerance) x the
+    unpruned first record's; the first when none is.
 
     The paper picks the sparsity from the validation losses of the search (section V-A, Fig. 3):
     the achievable pruning depends on the device, so no fixed level fits all. The last level
     within tolerance is taken, not the one before the first excess: validation losses of short
     searches are noisy, and one unlucky level should not end the choice while deeper levels
-    (trained further under their masks) are as good. A NaN loss never counts as within.
+    (trained further under their masks) are as good. A NaN loss never counts as within. The same
+    rule chooses a structured run's iteration (`loss="validation_esr"`).
     """
     if not records:
         raise LeanampError("no finished levels to choose from: run the mask search first")
     if tolerance < 0:
         raise LeanampError(f"the tolerance must be >= 0, got {tolerance}")
-    limit = records[0]["validation_loss"] * (1.0 + tolerance)
-    within = [r for r in records if r["validation_loss"] <= limit]
-    return max(within, key=lambda r: r["level"]) if within else records[0]
+    limit = records[0][loss] * (1.0 + tolerance)
+    within = [r for r in records if math.isfinite(r[loss]) and r[loss] <= limit]
+    return within[-1] if within else records[0]
 
 
 @dataclass

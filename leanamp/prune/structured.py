@@ -736,14 +736,3 @@ def evaluate_esr(model: nn.Module, clips: list[Clip]) -> float:
     prediction = np.concatenate([run_model(model, c.input) for c in clips])
     target = np.concatenate([c.target for c in clips])
     return float(esr(prediction, target))
-
-
-def choose_iteration(records: list[dict], tolerance: float) -> int:
-    """The last (smallest) iteration whose validation ESR is within `tolerance` (a share) of the
-    untrimmed model's; 0 when none is."""
-    limit = records[0]["validation_esr"] * (1.0 + tolerance)
-    chosen = 0
-    for r in records[1:]:
-        if r["validation_esr"] <= limit:
-            chosen = r["iteration"]
-    return chosen

@@ -2,13 +2,15 @@
 
 `AudioCallback` is the whole real-time path and is a plain class: sounddevice calls it with
 (indata, outdata, frames, time, status) once per block, and tests call it the same way with
-arrays. `play` opens the stream. sounddevice (optional extra `play`) is imported only by `play`,
-so the rest of leanamp works without PortAudio.
+arrays. `play` opens the stream; `play_file` is `leanamp play`: a model file, its defaults and
+checks, then `play`. sounddevice (optional extra `play`) is imported only when playing, so the
+rest of leanamp works without PortAudio.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from leanamp.errors import LeanampError
+from leanamp.formats import load_any
 from leanamp.runtime.base import StreamingProcessor
+from leanamp.runtime.bench import check_width
+from leanamp.runtime.kernels import make_processor
 
 
 class AudioCallback:
@@ -211,3 +216,56 @@ def play(
         last_status=callback.last_status,
         max_callback_load=callback.max_seconds * rate / block,
     )
+
+
+DEFAULT_PLAY_RATE = 48000.0  # for a model file that records no sample rate
+
+
+def play_file(
+    model_path: str | os.PathLike,
+    knobs: Sequence[float] = (),
+    block: int = 128,
+    rate: float | None = None,
+    level_db: float = 0.0,
+    input_device: int | str | None = None,
+    output_device: int | str | None = None,
+    input_channel: int = 1,
+    seconds: float | None = None,
+    exact: bool = False,
+    width: int | None = None,
+    sd=None,
+    log: Callable[[str], None] | None = None,
+) -> PlayStats:
+    """`leanamp play`: stream the input through the model of `model_path` (any format leanamp
+    reads) until Ctrl-C or `seconds` (see `play`).
+
+    rate: default the model's sample rate, else 48 kHz. input_channel: 1-based. Devices: a name,
+    or an index (also as text: "2"). width: a slimmable WaveNet's width. exact: libm activations
+    (slower). `log` gets the line saying what plays once the stream runs."""
+    sd = sd if sd is not None else import_sounddevice()  # a missing library fails before loading
+    if input_channel < 1:
+        raise LeanampError(f"--input-channel is 1-based, got {input_channel}")
+    model, metadata = load_any(model_path)
+    sample_rate = rate or float(metadata.get("sample_rate") or DEFAULT_PLAY_RATE)
+    processor = make_processor(model, exact=exact)  # the model's own initial state
+    if width is not None:
+        if not hasattr(model, "sliced"):
+            raise LeanampError(f"{model_path}: --width applies to WaveNets, not this model")
+        check_width(model, width, model_path)
+        processor.set_width(width)
+
+    def announce():
+        if log is not None:
+            log(f"playing {model_path} at {sample_rate:g} Hz, {block}-sample blocks; Ctrl-C to "
+                "stop")  # fmt: skip
+
+    return play(
+        processor, sample_rate, block=block, knobs=knobs, level=10 ** (level_db / 20),
+        input_device=_device_choice(input_device), output_device=_device_choice(output_device),
+        input_channel=input_channel - 1, seconds=seconds, sd=sd, on_start=announce,
+    )  # fmt: skip
+
+
+def _device_choice(value: int | str | None) -> int | str | None:
+    """An audio device by index (digits given as text count as one) or by name."""
+    return int(value) if isinstance(value, str) and value.isdigit() else value

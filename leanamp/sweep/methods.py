@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from leanamp.audio.align import apply_alignment, estimate_alignment
-from leanamp.audio.io import write_audio
 from leanamp.data import Clip, DeviceData, load_device_data, split_by_time
 from leanamp.devices.circuits import get_device
 from leanamp.devices.signals import guitar_signal
@@ -37,21 +36,26 @@ from leanamp.distill import (
 from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
 from leanamp.formats.native import load_model, save_model
-from leanamp.inference import run_model
 from leanamp.losses import esr_db
 from leanamp.models import LSTMModel
 from leanamp.models.slim import make_slimmable
 from leanamp.models.wavenet import WaveNet, preset
 from leanamp.models.widths import SLIM_RULES
-from leanamp.prune import SearchConfig, choose_level, compress, effective_hidden_size, mask_search
+from leanamp.prune import SearchConfig, effective_hidden_size
 from leanamp.prune.settling import impulse_response
 from leanamp.prune.structured import StructuredConfig
 from leanamp.results import RESULT_FILE
 from leanamp.runtime.bench import real_time_factor
 from leanamp.sweep.spec import RunSpec
-from leanamp.train import TrainConfig, Trainer, evaluate, evaluate_by_width
+from leanamp.train import Evaluation, TrainConfig, evaluate
 from leanamp.transfer import initial_model
 from leanamp.workflows.prune import run_structured
+from leanamp.workflows.steps import (
+    held_out_clips,
+    magnitude_prune,
+    render_test_audio,
+    train_and_evaluate,
+)
 
 MODEL_FILE = "model.leanamp"
 # Every virtual device is driven by the same generated performance, so its runs are comparable.
@@ -75,6 +79,8 @@ class MethodOutput:
     artefacts: dict = field(default_factory=dict)
     # Models to measure beside the final one (e.g. the unpruned model): {label: model}
     baselines: dict[str, nn.Module] = field(default_factory=dict)
+    # The final model's held-out evaluation, when the method already made it (not redone)
+    evaluation: Evaluation | None = None
 
 
 MethodFn = Callable[[RunContext], MethodOutput]
@@ -152,11 +158,13 @@ def train_method(ctx: RunContext) -> MethodOutput:
 
 
 def _train(ctx: RunContext, model: nn.Module, metrics: dict | None = None) -> MethodOutput:
-    trainer = Trainer(
-        model, ctx.data.train, ctx.data.validation, ctx.train_config, ctx.run_dir / "train",
-        {"sample_rate": ctx.data.sample_rate, "sweep_run": ctx.spec.name}, ctx.progress,
-    )
-    result = trainer.fit(resume=True)
+    trained = train_and_evaluate(
+        model, ctx.data, ctx.run_dir / "train", ctx.train_config,
+        {"sample_rate": ctx.data.sample_rate, "sweep_run": ctx.spec.name}, resume=True,
+        progress=ctx.progress,
+    )  # fmt: skip
+    result = trained.result
+    by_width = {str(w): e for w, e in trained.by_width.items()}  # slimmable models
     return MethodOutput(
         model=model,
         history=result.history,
@@ -165,9 +173,11 @@ def _train(ctx: RunContext, model: nn.Module, metrics: dict | None = None) -> Me
             "best_epoch": result.best_epoch,
             "best_validation_loss": result.best_validation_loss,
             "stopped_because": result.stopped_because,
+            **({"test_esr_by_width": by_width} if by_width else {}),
             **(metrics or {}),
         },
         artefacts={"history": str(ctx.run_dir / "train" / "history.json")},
+        evaluation=trained.evaluation,
     )
 
 
@@ -216,11 +226,9 @@ def slim_method(ctx: RunContext) -> MethodOutput:
     output.metrics["slim_rule"] = rule
     output.metrics["width_draws"] = {str(w): n for w, n in model.width_sampler.counts().items()}
     model = model.cpu().eval()
-    by_width = evaluate_by_width(model, ctx.data.test or ctx.data.validation)
-    output.metrics["test_esr_by_width"] = {str(w): value for w, value in by_width.items()}
     output.metrics["rtf_by_width"] = {
         str(w): real_time_factor(model, ctx.data.sample_rate, ctx.spec.rtf_seconds, width=w).value
-        for w in by_width
+        for w in model.widths
     }
     return output
 
@@ -247,21 +255,18 @@ def prune_method(ctx: RunContext) -> MethodOutput:
     _refuse_unknown_options("prune", options, set(SearchConfig.__dataclass_fields__))
     model = build_model(ctx.spec, ctx.data.input_size)
     search_dir = ctx.run_dir / "search"
-    result = mask_search(
-        model, ctx.data.train, ctx.data.validation, search_dir, SearchConfig.from_dict(options),
-        ctx.train_config, resume=True, progress=ctx.progress,
+    pruned = magnitude_prune(
+        model, ctx.data, search_dir, SearchConfig.from_dict(options), ctx.train_config, tolerance,
+        progress=ctx.progress,
         metadata={"sample_rate": ctx.data.sample_rate, "sweep_run": ctx.spec.name},
-    )
-    chosen = choose_level(result.records, tolerance)
-    pruned, _ = result.load(chosen["level"])
-    unpruned, _ = result.load(0)
-    compressed = compress(pruned)
+    )  # fmt: skip
+    result, chosen = pruned.search, pruned.chosen
     history_path = search_dir / "pretrain" / "history.json"
     history = json.loads(history_path.read_text()) if history_path.exists() else []
     records_path = ctx.run_dir / "search_records.json"
     write_text_atomic(records_path, json.dumps(result.records, indent=1))
     return MethodOutput(
-        model=compressed,
+        model=pruned.compressed,
         history=history,
         metrics={
             "chosen_level": chosen["level"],
@@ -281,7 +286,7 @@ def prune_method(ctx: RunContext) -> MethodOutput:
             "search_records": str(records_path),
             "search_dir": str(search_dir),
         },
-        baselines={"unpruned": unpruned},
+        baselines={"unpruned": pruned.unpruned},
     )
 
 
@@ -382,12 +387,13 @@ def _parameters(model: nn.Module) -> tuple[int, int]:
     return total, nonzero
 
 
-def measure_model(model: nn.Module, data: DeviceData, rtf_seconds: float) -> dict:
-    """Test ESR, parameter counts, effective hidden size, real-time factor, settling time."""
-
+def measure_model(
+    model: nn.Module, data: DeviceData, rtf_seconds: float, evaluation: Evaluation | None = None
+) -> dict:
+    """Test ESR (`evaluation`, if given, is the model's on the held-out clips), parameter counts,
+    effective hidden size, real-time factor, settling time."""
     model = model.cpu().eval()
-    clips = data.test or data.validation
-    evaluation = evaluate(model, clips)
+    evaluation = evaluation or evaluate(model, held_out_clips(data)[0])
     total, nonzero = _parameters(model)
     metrics = {
         "test_esr": evaluation.overall,
@@ -411,25 +417,6 @@ def measure_model(model: nn.Module, data: DeviceData, rtf_seconds: float) -> dic
         None if response.settling_samples is None else 1000 * response.settling_seconds
     )
     return metrics
-
-
-def render_test_audio(model: nn.Module, data: DeviceData, out_dir: Path, seconds: float) -> list:
-    """Input, target and model output of every test clip's first `seconds`, as WAV files."""
-
-    rendered = []
-    for clip in data.test or data.validation:
-        n = min(len(clip.target), int(seconds * clip.sample_rate))
-        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in clip.name)
-        entry = {"clip": clip.name, "sample_rate": clip.sample_rate}
-        for kind, audio in (
-            ("input", clip.input[:n, 0]),
-            ("target", clip.target[:n]),
-            ("model", run_model(model, clip.input[:n])),
-        ):
-            path = write_audio(out_dir / f"{stem}_{kind}.wav", audio, clip.sample_rate)
-            entry[kind] = str(path)
-        rendered.append(entry)
-    return rendered
 
 
 def _relative_to(value, folder: Path):
@@ -467,7 +454,8 @@ def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict
     ctx = RunContext(spec, run_dir, data, train_config, progress)
     output = METHODS[spec.method](ctx)
     rtf_seconds = spec.rtf_seconds
-    metrics = {**output.metrics, **measure_model(output.model, data, rtf_seconds)}
+    metrics = {**output.metrics, **measure_model(output.model, data, rtf_seconds,
+                                                 output.evaluation)}
     for label, baseline in output.baselines.items():
         for key, value in measure_model(baseline, data, rtf_seconds).items():
             metrics[f"{key}_{label}"] = value
@@ -475,7 +463,8 @@ def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict
         output.model, run_dir / MODEL_FILE,
         {"sample_rate": data.sample_rate, "sweep_run": spec.name, "test_esr": metrics["test_esr"]},
     )
-    audio = render_test_audio(output.model, data, run_dir / "audio", spec.render_seconds)
+    clips, _ = held_out_clips(data)
+    audio = render_test_audio(output.model, clips, run_dir / "audio", spec.render_seconds)
     artefacts = {**output.artefacts, "model": str(model_path), "audio": audio}
     result = {
         "run_id": spec.run_id,

@@ -81,14 +81,19 @@ def _start_ray(address: str | None, num_cpus: int | None) -> bool:
 
 def run_sweep(
     config: str | os.PathLike | SweepConfig,
-    sweep_dir: str | os.PathLike,
+    sweep_dir: str | os.PathLike | None = None,
     address: str | None = None,
     num_cpus: int | None = None,
     log: Callable[[str], None] = print,
 ) -> SweepSummary:
-    """Run every run of `config` not yet done into `sweep_dir`, on local Ray or at `address`."""
+    """Run every run of `config` not yet done into `sweep_dir` (default: sweeps/<the config
+    file's name>), on local Ray (`num_cpus` CPUs, default all) or at `address`."""
+    if num_cpus is not None and num_cpus < 1:
+        raise LeanampError(f"--num-cpus must be at least 1, got {num_cpus}")
     ray = _import_ray()
     sweep = config if isinstance(config, SweepConfig) else load_sweep_config(config)
+    if sweep_dir is None:
+        sweep_dir = Path("sweeps") / (Path(sweep.source).stem if sweep.source else sweep.name)
     sweep_dir = Path(sweep_dir).resolve()
     table = ResultsTable(sweep_dir)
     table.set_info(name=sweep.name, config_file=sweep.source, config=sweep.raw)

@@ -488,8 +488,10 @@ def suggest_start(
     align: bool = True,
     **load_options,
 ) -> list[StartCandidate]:
-    """`leanamp suggest-start`: rank the models in `library` on recordings, best first."""
-
+    """`leanamp suggest-start`: rank the models in `library` on `seconds` of the recordings,
+    best first."""
+    if not seconds > 0:
+        raise LeanampError(f"--seconds must be positive, got {seconds}")
     model_files(library)  # a wrong library is reported before any audio is read
     clips, _, _ = load_clips(find_pairs(input_path, target_path, target_prefix), align=align,
                              **load_options)

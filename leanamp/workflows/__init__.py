@@ -1,2 +1,3 @@
 """Workflows: the orchestrations that the CLI and the sweep both call (train on data and write
-a run folder, the demo, render a file through any model, prune a device, a structured run)."""
+a run folder, the demo, render a file through any model, prune a device, a structured run,
+export and import model files), built from the shared steps of `steps`."""

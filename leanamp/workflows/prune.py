@@ -25,18 +25,18 @@ from leanamp.plots.pruning import (
     pruning_table,
     search_table,
 )
-from leanamp.prune.compress import compress, count_parameters, summarize
-from leanamp.prune.search import SearchConfig, choose_level, fine_tune_dense, mask_search
+from leanamp.prune.compress import count_parameters, summarize
+from leanamp.prune.search import SearchConfig, fine_tune_dense
 from leanamp.prune.settling import impulse_response
 from leanamp.prune.structured import (
     StructuredConfig,
-    choose_iteration,
     evaluate_esr,
     structured_prune,
 )
 from leanamp.runtime.bench import real_time_factor
 from leanamp.train import TrainConfig, evaluate
 from leanamp.workflows.recordings import load_training_data
+from leanamp.workflows.steps import choose_pruning_level, held_out_clips, magnitude_prune
 
 
 def prune_device(
@@ -79,21 +79,12 @@ def check_prune_folder(run_dir: str | os.PathLike, resume: bool) -> Path:
 def _prune_device(data, run_dir: Path, model, search, train, tolerance, level, finetune_epochs,
                   resume, progress, name) -> dict:  # fmt: skip
     metadata = {"sample_rate": data.sample_rate}
-    result = mask_search(model, data.train, data.validation, run_dir / "search", search, train,
-                         resume, progress, metadata)
-    records = result.records
-    if level is None:
-        chosen = choose_level(records, tolerance)
-    elif not 0 <= level < len(records):
-        raise LeanampError(f"--level {level}: the search has levels 0..{len(records) - 1}")
-    else:
-        chosen = records[level]
-    unpruned, _ = result.load(0)
-    pruned, _ = result.load(chosen["level"])
-    compressed = compress(pruned)
-    compression = summarize(pruned, compressed)
-    test_clips = data.test or data.validation
-    split = "test" if data.test else "validation"
+    pruned = magnitude_prune(model, data, run_dir / "search", search, train, tolerance, level,
+                             resume, progress, metadata)  # fmt: skip
+    records, chosen = pruned.search.records, pruned.chosen
+    unpruned, compressed = pruned.unpruned, pruned.compressed
+    compression = summarize(pruned.masked, compressed)
+    test_clips, split = held_out_clips(data)
     esr_unpruned = evaluate(unpruned, test_clips).overall
     esr_pruned = evaluate(compressed, test_clips).overall
     finetune = None
@@ -168,19 +159,18 @@ def run_structured(
     name: str = "pruned",
     progress=None,
 ) -> dict:
-    """`structured_prune` on a DeviceData, then choose an iteration (`level`, or by
-    `choose_iteration`) and write it to OUT/<name>.leanamp with OUT/summary.json."""
+    """`structured_prune` on a DeviceData, then choose an iteration (`choose_pruning_level`:
+    `level`, or the last within `tolerance`) and write it to OUT/<name>.leanamp with
+    OUT/summary.json."""
     out = Path(out)
     if (out / "structured.json").exists():
         raise LeanampError(f"{out} already holds a structured run: choose another --out folder")
     result = structured_prune(
         model, data.train, data.validation, config, train_config, run_dir=out, progress=progress
     )
-    chosen = choose_iteration(result.records, tolerance) if level is None else level
-    if not 0 <= chosen < len(result.records):
-        raise LeanampError(f"--level must be within 0..{len(result.records) - 1}, got {chosen}")
-    record = result.records[chosen]
-    clips, split = (data.test, "test") if data.test else (data.validation, "validation")
+    record = choose_pruning_level(result.records, tolerance, level, loss="validation_esr")
+    chosen = record["iteration"]
+    clips, split = held_out_clips(data)
     summary = {
         **record,
         "chosen_iteration": chosen,

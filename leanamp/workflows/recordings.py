@@ -15,6 +15,7 @@ from leanamp.data import DeviceData, load_device_data
 from leanamp.data.knobs import load_knob_data, parse_knob_setting
 from leanamp.errors import LeanampError
 from leanamp.models import check_hidden_size, new_model
+from leanamp.models.slim import parse_widths
 from leanamp.models.wavenet import PRESETS
 from leanamp.models.widths import SLIM_RULES
 from leanamp.train import TrainConfig, default_segment_seconds
@@ -79,12 +80,7 @@ def check_model_options(
         raise LeanampError("--slim-rule chooses the widths of slimmable training: add --slimmable")
     if slim_rule is not None and slim_rule not in SLIM_RULES:
         raise LeanampError(f"--slim-rule {slim_rule!r}: choose one of {', '.join(SLIM_RULES)}")
-    if not isinstance(widths, str):
-        return None if widths is None else [int(w) for w in widths]
-    try:
-        return [int(w) for w in widths.split(",")] if widths else None
-    except ValueError:
-        raise LeanampError(f"--widths {widths!r}: give widths like 4,8,16") from None
+    return parse_widths(widths)
 
 
 def fresh_model(

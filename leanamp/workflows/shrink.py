@@ -66,6 +66,7 @@ from leanamp.prune.structured import memory_bytes as model_memory_bytes
 from leanamp.runtime.bench import bench_models
 from leanamp.train import TrainConfig, Trainer, evaluate
 from leanamp.workflows.recordings import load_training_data
+from leanamp.workflows.steps import held_out_clips, nan_last
 
 # Named targets: the resource bounds of leanamp.prune.structured (planning figures, not
 # measurements), by the names `--target` takes.
@@ -234,8 +235,8 @@ def choose_candidate(results: list[dict]) -> dict:
             "no candidate met the budget (" + " | ".join(closest) + "): measured figures vary from "
             "run to run near a budget; allow a little more (--max-rtf, --max-macs)"
         )
-    return min(fitting, key=lambda ir: (ir[1]["validation_esr"], ir[1]["macs_per_sample"],
-                                        ir[0]))[1]
+    return min(fitting, key=lambda ir: (nan_last(ir[1]["validation_esr"]),
+                                        ir[1]["macs_per_sample"], ir[0]))[1]
 
 
 # --- running the candidates -----------------------------------------------------------------------
@@ -351,7 +352,7 @@ def _run_structured(ctx, candidate, folder, seconds):
     fitting = [i for i, r in enumerate(result.records)
                if _within_target(ctx, candidate, r["macs_per_sample"], r["memory_bytes"])]
     best = min(fitting or [len(result.records) - 1],
-               key=lambda i: result.records[i]["validation_esr"])
+               key=lambda i: nan_last(result.records[i]["validation_esr"]))
     return result.models[best], {"iteration": best, "iterations": steps,
                                  "units": result.records[best]["units"]}
 
@@ -370,7 +371,7 @@ def _run_unit_prune(ctx, candidate, folder, seconds):
     fitting = [i for i, m in enumerate(compressed)
                if _within_target(ctx, candidate, macs_per_sample(m), model_memory_bytes(m))]
     best = min(fitting or [len(compressed) - 1],
-               key=lambda i: result.records[i]["validation_loss"])
+               key=lambda i: nan_last(result.records[i]["validation_loss"]))
     record = result.records[best]
     return compressed[best], {"level": best, "sparsity": record["sparsity"],
                               "effective_hidden_size": record["effective_hidden_size"]}
@@ -392,7 +393,7 @@ def _measure(ctx: _Context, model: nn.Module) -> dict:
     misses = ctx.budget.misses(macs, memory, rtf)
     return {
         "validation_esr": evaluate(model, ctx.data.validation).overall,
-        "test_esr": evaluate(model, ctx.data.test or ctx.data.validation).overall,
+        "test_esr": evaluate(model, held_out_clips(ctx.data)[0]).overall,
         "rtf": rtf,
         "macs_per_sample": macs,
         "memory_bytes": memory,

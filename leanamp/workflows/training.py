@@ -13,7 +13,6 @@ import numpy as np
 from torch import nn
 
 import leanamp
-from leanamp.audio.io import write_audio
 from leanamp.data import DeviceData, find_pairs, load_clips
 from leanamp.errors import DataWarning, LeanampError
 from leanamp.files import check_output_dir, run_folder_lock, write_text_atomic
@@ -24,7 +23,8 @@ from leanamp.losses import esr, esr_db
 from leanamp.models import LSTMModel
 from leanamp.plots import plot_loss_curves
 from leanamp.progress import clock_text, print_plan
-from leanamp.train import TrainConfig, Trainer, TrainingInterrupted, evaluate, evaluate_by_width
+from leanamp.train import TrainConfig, Trainer, TrainingInterrupted
+from leanamp.workflows.steps import held_out_clips, render_test_audio, train_and_evaluate
 
 
 def check_run_folder(out_dir: str | os.PathLike, resume: bool) -> Path:
@@ -99,42 +99,32 @@ def _train_locked(
         for role, clips in (("train", data.train), ("validation", data.validation),
                             ("test", data.test))
     }  # fmt: skip
-    trainer = Trainer(
-        model, data.train, data.validation, config, out_dir / "run", metadata, progress
-    )
-    if progress:
-        print_plan(_plan(data, trainer, model, trainer.config))
+
+    def show_plan(trainer: Trainer) -> None:
+        if progress:
+            print_plan(_plan(data, trainer, model, trainer.config))
+
     try:
-        result = trainer.fit(resume=resume)
+        trained = train_and_evaluate(
+            model, data, out_dir / "run", config, metadata, resume, progress, on_start=show_plan
+        )
     except TrainingInterrupted as interrupted:
         if not interrupted.result.best_epoch:
             raise
         path = save_model(model, out_dir / f"{name}.leanamp", metadata)
         raise TrainingInterrupted(interrupted.result, path) from None
+    result, evaluation, by_width = trained.result, trained.evaluation, trained.by_width
     best = [r for r in result.history if r["epoch"] == result.best_epoch and "validation_esr" in r]
     if best:
         metadata["validation_esr"] = best[0]["validation_esr"]
-    test_clips = data.test or data.validation
-    evaluation = evaluate(model, test_clips)
     metadata.update(test_esr=evaluation.overall, validation_loss=result.best_validation_loss)
-    by_width = {}
-    if getattr(model, "slimmable", False):
-        by_width = {str(w): e for w, e in evaluate_by_width(model, test_clips).items()}
-        metadata["test_esr_by_width"] = by_width
+    if by_width:
+        metadata["test_esr_by_width"] = {str(w): e for w, e in by_width.items()}
         metadata["slim_rule"] = model.width_sampler.rule
     model_path = save_model(model, out_dir / f"{name}.leanamp", metadata)
     plot_loss_curves(result.history, out_dir / "loss_curves.png")
-    rendered = []
-    for clip in test_clips:
-        n = len(clip.target) if render_seconds is None else int(render_seconds * clip.sample_rate)
-        stem = clip.name.replace("/", "_").replace("[", "_").replace("]", "")
-        for kind, audio in (
-            ("input", clip.input[:n, 0]),
-            ("target", clip.target[:n]),
-            ("model", run_model(model, clip.input[:n])),
-        ):
-            path = write_audio(out_dir / "audio" / f"{stem}_{kind}.wav", audio, clip.sample_rate)
-            rendered.append(str(path))
+    clips, _ = held_out_clips(data)
+    rendered = render_test_audio(model, clips, out_dir / "audio", render_seconds)
     summary = {
         "model": str(model_path),
         "architecture": model.config,
@@ -142,16 +132,16 @@ def _train_locked(
         "test_esr": evaluation.overall,
         "test_esr_db": esr_db(evaluation.overall),
         "test_esr_per_clip": evaluation.per_clip,
-        **({"test_esr_by_width": by_width} if by_width else {}),
+        **({"test_esr_by_width": metadata["test_esr_by_width"]} if by_width else {}),
         "best_validation_loss": result.best_validation_loss,
         "best_epoch": result.best_epoch,
         "epochs": result.epochs,
         "train_seconds": result.seconds,
         "stopped_because": result.stopped_because,
         "data": data.summary(),
-        "train_config": asdict(trainer.config),
+        "train_config": asdict(trained.config),
         "loss_curves": str(out_dir / "loss_curves.png"),
-        "audio": rendered,
+        "audio": [entry[kind] for entry in rendered for kind in ("input", "target", "model")],
         **(extra_summary or {}),
     }
     write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=1))

@@ -298,3 +298,38 @@ def test_play_command_starts_a_wavenet_at_the_chosen_width(wavenet_file, run_cli
     assert tuple(played["widths"]) == (3, 2)
     code, _, err = run_cli(["play", str(wavenet_file), "--width", "9"])
     assert code == 2 and "--width 9" in err
+
+
+def test_play_file_takes_its_defaults_and_checks_from_the_api(tmp_path, rng):
+    from leanamp.runtime.play import play_file
+
+    path = tmp_path / "amp.leanamp"
+    save_model(LSTMModel(3).eval(), path, {"sample_rate": 44100})
+    signal = (0.3 * rng.standard_normal(512)).astype(np.float32)
+    streams, lines = [], []
+
+    class ContextStream(FakeStream):
+        def __init__(self, **kw):
+            super().__init__(signal, kw["blocksize"], input_channels=kw["channels"][0])
+            self.callback, self.kwargs = kw["callback"], kw
+            streams.append(self)
+
+        def __enter__(self):
+            self.run(self.callback)
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    sd = fake_sounddevice([{"name": "fake"}], ContextStream)
+    stats = play_file(path, block=64, input_device="3", output_device="fake", input_channel=2,
+                      seconds=0.0, sd=sd, log=lines.append)
+    kwargs = streams[0].kwargs
+    assert kwargs["samplerate"] == 44100  # the model's rate when none is given
+    assert kwargs["device"] == (3, "fake") and kwargs["channels"][0] == 2
+    assert stats.blocks == 8 and lines == [f"playing {path} at 44100 Hz, 64-sample blocks; "
+                                           "Ctrl-C to stop"]
+    with pytest.raises(LeanampError, match="1-based"):
+        play_file(tmp_path / "never read.leanamp", input_channel=0, sd=sd)
+    with pytest.raises(LeanampError, match="--width applies to WaveNets"):
+        play_file(path, width=2, sd=sd)

@@ -10,6 +10,9 @@ import sys
 import textwrap
 import time
 
+import pytest
+
+from leanamp.errors import LeanampError
 from leanamp.sweep import open_results, run_sweep, sweep_table
 
 
@@ -78,3 +81,16 @@ def test_killed_sweep_resumes_without_redoing_finished_runs(write_config, tmp_pa
     rows = open_results(sweep_dir).rows()
     assert all(r["status"] == "done" for r in rows)
     assert {r["name"]: r["attempts"] for r in rows}[finished_first] == 1
+
+
+def test_the_sweep_folder_defaults_to_the_config_name(write_config, tmp_path, ray_address,
+                                                      monkeypatch):
+    config = write_config(name="tiny", sizes=[3], methods=["train"],
+                          devices=[{"name": "broken", "input": "no.wav", "target": "no.wav"}])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LeanampError, match="--num-cpus must be at least 1"):
+        run_sweep(config, num_cpus=0)
+    summary = run_sweep(config, address=ray_address, log=lambda line: None)
+    assert summary.sweep_dir == (tmp_path / "sweeps" / "tiny").resolve()
+    assert list(summary.failed) == ["broken-lstm3-train-s0"]  # the run went into that folder
+    assert open_results(summary.sweep_dir).rows()[0]["status"] == "failed"

@@ -103,6 +103,14 @@ def test_ranking_needs_model_files(tmp_path):
         rank_start_models(clips_from(make_model(4, 0)), tmp_path / "missing")
 
 
+
+def test_suggest_start_refuses_no_seconds_before_reading_anything(tmp_path):
+    from leanamp.transfer import suggest_start
+
+    missing = tmp_path / "missing"
+    with pytest.raises(LeanampError, match="--seconds must be positive, got 0"):
+        suggest_start(missing, missing, missing, seconds=0)
+
 def device_data(clips: list[Clip]) -> DeviceData:
     return DeviceData(clips[:1], clips[1:], [], RATE)
 

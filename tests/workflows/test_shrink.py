@@ -50,6 +50,11 @@ def test_ties_go_to_fewer_multiply_adds_then_to_the_earlier_candidate():
     assert choose_candidate([_result("a", 0.02, 200), _result("b", 0.02, 200)])["name"] == "a"
 
 
+def test_a_diverged_candidate_never_wins():
+    results = [_result("diverged", float("nan"), 10), _result("dense", 0.03, 300)]
+    assert choose_candidate(results)["name"] == "dense"
+
+
 def test_no_candidate_within_budget_is_a_clear_error():
     with pytest.raises(LeanampError, match="no candidate met the budget.*big: 5000"):
         choose_candidate([_result("big", 0.001, 5000, fits=False)])
