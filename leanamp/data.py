@@ -158,10 +158,10 @@ def load_clips(
         blip_clips = []
         for (x, y), capture, name in zip(arrays, captures, names, strict=True):
             if capture is not None:
-                blip_clips.append(capture.blip_clip(y, name))
+                blip_clips.append(capture.blip_clip(x[:, 0], y, name))
             elif blips := find_blips(x, before=BLIP_BACKGROUND_START):
                 background = (blips[0] - BLIP_BACKGROUND_START, blips[0] - BLIP_BACKGROUND_STOP)
-                blip_clips.append(BlipClip(y, blips, background, name))
+                blip_clips.append(BlipClip(x[:, 0], y, blips, background, name))
         alignment = align_device(
             [(x[:, 0], y) for x, y in arrays], rate, names=names, blip_clips=blip_clips,
             latency=latency, polarity=polarity,

@@ -54,8 +54,8 @@ override the estimate, which is still reported beside them (or why it could not 
 
 Ambiguity is refused with DataError: an input that is nearly a pure tone (its power in fewer than
 NARROW_BAND_BINS frequency bins); a response too weak to see; a rival arrival (outside the
-response, step 5) nearly as tall as the response's peak (an echo, a mix of two signals); a target that leads its input; a clip the joint
-response does not predict about as well as the clip's own response does (a wrong pair, or a
+response, step 5) nearly as tall as the response's peak (an echo, a mix of two signals); a
+target that leads its input; a clip the joint response does not predict about as well as the clip's own response does (a wrong pair, or a
 clip recorded with another latency or polarity). Comparing predictions rather than per-clip
 peaks lets a bass clip, whose own response is broad and whose own peak wanders, agree with the
 rest. `confidence` is 1 - (tallest rival / tallest peak of the response) of the joint
@@ -565,17 +565,18 @@ BLIP_SAFETY = 1  # samples: the latency is one before the first triggered sample
 BLIP_LOOKAHEAD = 1000  # samples scanned before each blip (an arrival there: misaligned files)
 BLIP_LOOKBACK = 10000  # and after it
 BLIP_DISAGREEMENT = 20  # samples between blips' own arrivals that NAM calls anomalous
-BLIP_POLARITY_SECONDS = 0.002
+BLIP_PRE_RINGING = 32  # samples an answer may start early: linear-phase converters ring ahead
 
 
 @dataclass
 class BlipClip:
-    """A clip whose input holds blips: the target, the blip positions and a silent interval.
+    """A clip whose input holds blips: input, target, the blip positions, a silent interval.
 
     background: (start, stop) of a stretch where the input is silent and the device's output
     is only its noise floor; its peak sets the trigger level.
     """
 
+    input: np.ndarray
     target: np.ndarray
     blips: list[int]
     background: tuple[int, int]
@@ -601,11 +602,13 @@ def find_blips(
 
 
 def estimate_blip_alignment(clips: list[BlipClip], sample_rate: int) -> Alignment:
-    """Latency and polarity from the output's answer to the input's blips (NAM's method).
+    """Latency from the output's answer to the input's blips (NAM's method); polarity from
+    the first strong lobe of the clips' joint linear response from that latency on.
 
     DataError when no averaged answer crosses the trigger (no response to the blips), when the
-    answer arrives before the blips (the files are shifted or swapped). Blips whose own
-    arrivals differ by BLIP_DISAGREEMENT samples or more give a DataWarning, as NAM's trainer.
+    answer arrives more than BLIP_PRE_RINGING samples before the blips (the files are shifted
+    or swapped). Blips whose own arrivals differ by BLIP_DISAGREEMENT samples or more give a
+    DataWarning, as in NAM's trainer.
     """
     scans, delays, backgrounds = [], [], []
     names = ", ".join(c.name for c in clips)
@@ -638,7 +641,7 @@ def estimate_blip_alignment(clips: list[BlipClip], sample_rate: int) -> Alignmen
             "through the device? If the latency is known, pass it (--latency N)."
         )
     delay = int(hits[0]) - BLIP_LOOKAHEAD
-    if delay <= -BLIP_LOOKAHEAD or delay < -2:
+    if delay < -BLIP_PRE_RINGING:
         raise DataError(
             f"{names}: the output answers the blips {-delay} samples BEFORE them: the output "
             "was moved earlier, the files are swapped, or the background is noisy. Export both "
@@ -653,15 +656,14 @@ def estimate_blip_alignment(clips: list[BlipClip], sample_rate: int) -> Alignmen
             stacklevel=2,
         )
     latency = max(0, delay - BLIP_SAFETY)
-    window = average[BLIP_LOOKAHEAD + delay :][: max(4, int(BLIP_POLARITY_SECONDS * sample_rate))]
-    polarity = 1 if window[np.argmax(np.abs(window))] >= 0 else -1
+    answer = np.abs(average[BLIP_LOOKAHEAD + delay :])
     return Alignment(
         latency=latency,
-        polarity=polarity,
+        polarity=_response_polarity([(c.input, c.target) for c in clips], latency),
         confidence=1.0,
         sample_rate=int(sample_rate),
-        response_peak_lag=delay + int(np.argmax(np.abs(window))),
-        snr_db=float(20 * np.log10(np.abs(window).max() / max(background, 1e-12))),
+        response_peak_lag=delay + int(np.argmax(answer)),
+        snr_db=float(20 * np.log10(answer.max() / max(background, 1e-12))),
         method="blips",
         blip_delays=delays,
     )
@@ -711,7 +713,7 @@ def align_device(
                             "estimated: pass --latency as well)")
         latency = estimated.latency
     if polarity is None:
-        polarity = estimated.polarity if estimated else _polarity_at(pairs, int(latency))
+        polarity = estimated.polarity if estimated else _response_polarity(pairs, int(latency))
     return Alignment(
         latency=int(latency),
         polarity=int(polarity),
@@ -723,15 +725,20 @@ def align_device(
     )
 
 
-def _polarity_at(pairs: list[tuple[np.ndarray, np.ndarray]], latency: int) -> int:
-    """The sign of the target's correlation with the input delayed by `latency`, summed over
-    the first 2 ms of lags (where a device's impulse response holds its first lobe)."""
-    total = 0.0
-    for x, y in pairs:
-        x, y = _channel0(x, "input"), _channel0(y, "target")
-        for lag in range(latency, min(latency + 96, len(y) - 1)):
-            total += float(np.dot(x[: len(x) - lag], y[lag:]))
-    return 1 if total >= 0 else -1
+def _response_polarity(
+    pairs: list[tuple[np.ndarray, np.ndarray]], latency: int, input_range_db: float = 60.0
+) -> int:
+    """The sign of the first lobe of the joint linear response, from `latency` on, that reaches
+    half its tallest peak (the response's first strong excursion, as in `_estimate`)."""
+    nfft = 1 << int(np.ceil(np.log2(max(4096, 3 * (latency + 512)))))
+    spectra = [_spectra(_channel0(x, "input"), _channel0(y, "target"), nfft) for x, y in pairs]
+    joint = spectra[0]
+    for more in spectra[1:]:
+        joint = joint + more
+    resp = _response(joint, nfft, input_range_db)
+    h = resp.h[(resp.lags >= latency - 2) & (resp.lags <= latency + nfft // 8)]
+    first = int(np.argmax(np.abs(h) >= 0.5 * np.abs(h).max()))
+    return 1 if h[first] >= 0 else -1
 
 
 def apply_alignment(

@@ -83,8 +83,8 @@ class CaptureFile:
         )
         return f"{self.kind} (recognised by its {self.matched_by}): {sections}"
 
-    def blip_clip(self, target: np.ndarray, name: str) -> BlipClip:
-        return BlipClip(target, list(self.layout.blips), self.background, name)
+    def blip_clip(self, x: np.ndarray, target: np.ndarray, name: str) -> BlipClip:
+        return BlipClip(x, target, list(self.layout.blips), self.background, name)
 
 
 def _md5(x: np.ndarray) -> str:

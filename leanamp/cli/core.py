@@ -14,6 +14,19 @@ from leanamp.errors import LeanampError
 INPUT_HELP = "Dry input recording, or a folder of them."
 TARGET_HELP = "The device's output recording, or a folder with one per input file."
 PREFIX_HELP = "Target file names are PREFIX + input name (e.g. a_zendrive_g5_t3_)."
+LATENCY_HELP = (
+    "Latency in samples (the target lags the input by N), given by hand: overrides the "
+    "estimate, which is shown beside it when they differ."
+)
+POLARITY_HELP = "+1, or -1 when the device inverts; given by hand, overrides the estimate."
+
+
+def latency_option():
+    return typer.Option(None, "--latency", min=0, help=LATENCY_HELP)
+
+
+def polarity_option():
+    return typer.Option(None, "--polarity", help=POLARITY_HELP)
 
 
 def _load_data(
@@ -25,6 +38,8 @@ def _load_data(
     align: bool,
     resample: bool,
     sample_rate: int | None,
+    latency: int | None = None,
+    polarity: int | None = None,
 ):
     from leanamp.data import load_device_data
 
@@ -37,6 +52,8 @@ def _load_data(
         align=align,
         resample_target=resample,
         sample_rate=sample_rate,
+        latency=latency,
+        polarity=polarity,
     )
 
 
@@ -74,14 +91,25 @@ def check_data(
         True, help="Resample the target to the input's rate if they differ."
     ),
     sample_rate: int = typer.Option(None, help="Resample everything to this rate."),
+    latency: int = latency_option(),
+    polarity: int = polarity_option(),
 ):
-    """Check recordings (readable, not silent, not clipped, matching) and estimate alignment."""
+    """Check recordings (readable, not silent, not clipped, matching) and estimate alignment.
+
+    NAM's standard reamp files (v1.1.1, v2.0.0, v3.0.0), Proteus's capture file and leanamp's
+    capture signal are recognised: latency from their blips, NAM's checks, their own split.
+    """
     from leanamp.data import find_pairs, load_clips
 
     pairs = find_pairs(input_path, target_path, target_prefix)
-    clips, alignment, checks = load_clips(pairs, resample_target=resample, sample_rate=sample_rate)
+    clips, alignment, checks = load_clips(
+        pairs, resample_target=resample, sample_rate=sample_rate, latency=latency,
+        polarity=polarity,
+    )  # fmt: skip
     for (i, t), clip, check in zip(pairs, clips, checks, strict=True):
         typer.echo(f"{i.name} -> {t.name}: {clip.seconds:.1f} s, {clip.input_size} channel(s)")
+        if clip.capture is not None:
+            typer.echo(f"  {clip.capture.describe()}")
         for warning in getattr(check, "warnings", []):
             typer.echo(f"  warning: {warning}")
     typer.echo(alignment.describe())
@@ -157,6 +185,8 @@ def train(
     accelerator: str = typer.Option("auto", help="cpu, cuda, mps or auto."),
     devices: int = typer.Option(1, help="Number of GPUs for data-parallel training."),
     align: bool = typer.Option(True, help="Estimate and apply latency and polarity."),
+    latency: int = latency_option(),
+    polarity: int = polarity_option(),
     resample: bool = typer.Option(True, help="Resample the target to the input's rate if needed."),
     sample_rate: int = typer.Option(None, help="Resample everything to this rate."),
     resume: bool = typer.Option(False, help="Continue the run in OUT where it stopped."),
@@ -181,11 +211,14 @@ def train(
             align=align,
             resample_target=resample,
             sample_rate=sample_rate,
+            latency=latency,
+            polarity=polarity,
         )
     else:
         data = _load_data(
-            input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
-        )
+            input_path, target_path, target_prefix, validation, test, align, resample, sample_rate,
+            latency, polarity,
+        )  # fmt: skip
     typer.echo(data.summary())
     start = None
     if init_from:
@@ -284,6 +317,8 @@ def evaluate_command(
     target_path: Path = typer.Argument(..., metavar="TARGET", help=TARGET_HELP),
     target_prefix: str = typer.Option("", help=PREFIX_HELP),
     align: bool = typer.Option(True, help="Estimate and apply latency and polarity."),
+    latency: int = latency_option(),
+    polarity: int = polarity_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
     """ESR of a model on recordings, per clip and overall."""
@@ -292,7 +327,10 @@ def evaluate_command(
     from leanamp.train import evaluate
 
     model, _ = load_any(model_path)
-    clips, _, _ = load_clips(find_pairs(input_path, target_path, target_prefix), align=align)
+    clips, _, _ = load_clips(
+        find_pairs(input_path, target_path, target_prefix), align=align, latency=latency,
+        polarity=polarity,
+    )  # fmt: skip
     evaluation = evaluate(model, clips)
     if as_json:
         typer.echo(json.dumps({"per_clip": evaluation.per_clip, "overall": evaluation.overall}))

@@ -7,7 +7,14 @@ from pathlib import Path
 import typer
 
 from leanamp.cli.app import app
-from leanamp.cli.core import INPUT_HELP, PREFIX_HELP, TARGET_HELP, _load_data
+from leanamp.cli.core import (
+    INPUT_HELP,
+    PREFIX_HELP,
+    TARGET_HELP,
+    _load_data,
+    latency_option,
+    polarity_option,
+)
 from leanamp.errors import LeanampError
 
 
@@ -52,6 +59,8 @@ def prune(
     seed: int = typer.Option(0),
     accelerator: str = typer.Option("auto", help="cpu, cuda, mps or auto."),
     align: bool = typer.Option(True, help="Estimate and apply latency and polarity."),
+    latency: int = latency_option(),
+    polarity: int = polarity_option(),
     resample: bool = typer.Option(True, help="Resample the target to the input's rate if needed."),
     sample_rate: int = typer.Option(None, help="Resample everything to this rate."),
     resume: bool = typer.Option(False, help="Continue the search in OUT where it stopped."),
@@ -90,7 +99,8 @@ def prune(
     if method not in ("magnitude", "structured"):
         raise LeanampError(f"unknown --method {method!r}: use magnitude or structured")
     data = _load_data(
-        input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
+        input_path, target_path, target_prefix, validation, test, align, resample, sample_rate,
+        latency, polarity,
     )
     typer.echo(data.summary())
     if model_path is not None:
