@@ -54,14 +54,14 @@ override the estimate, which is still reported beside them (or why it could not 
 
 Ambiguity is refused with DataError: an input that is nearly a pure tone (its power in fewer than
 NARROW_BAND_BINS frequency bins); a response too weak to see; a rival arrival (outside the
-response, step 5) nearly as tall as the response's peak (an echo, a mix of two signals); a
-target that leads its input; a clip the joint response does not predict about as well as the
-clip's own response does (a wrong pair, or a clip recorded with another latency or polarity). Comparing predictions rather than per-clip
-peaks lets a bass clip, whose own response is broad and whose own peak wanders, agree with the
-rest. `confidence` is 1 - (tallest rival / tallest peak of the response) of the joint
-response: 1 for a clean single response, 0 for two equal arrivals. Not detected: a strictly
-periodic input (a short loop) is ambiguous modulo its period; the estimate then picks the
-smallest-lag explanation.
+response, step 5) nearly as tall as the response's peak (an echo, a mix of two signals); a target
+that leads its input; a clip the joint response does not predict about as well as the clip's own
+response does (a wrong pair, or a clip recorded with another latency or polarity). Comparing
+predictions rather than per-clip peaks lets a bass clip, whose own response is broad and whose own
+peak wanders, agree with the rest. `confidence` is 1 - (tallest rival / tallest peak of the
+response) of the joint response: 1 for a clean single response, 0 for two equal arrivals. Not
+detected: a strictly periodic input (a short loop) is ambiguous modulo its period; the estimate
+then picks the smallest-lag explanation.
 """
 
 from __future__ import annotations
