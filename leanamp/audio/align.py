@@ -46,7 +46,10 @@ When the input holds blips (isolated single-sample impulses, as NAM's standard c
 and leanamp's capture signal do), `estimate_blip_alignment` measures the latency as NAM's
 trainer does (nam/train/core.py, _calibrate_latency_v_all): average the output around every
 blip, the first sample whose magnitude exceeds the silent background's peak by 0.0003 (and by
-0.1%) is the arrival; the latency is one sample before it (NAM's safety margin). Its polarity
+0.1%) triggers; leanamp then walks back down that front while it keeps falling, to a quarter
+of the trigger's height over the background (NAM stops at the trigger, which on a slow front is
+samples late); the latency is
+one sample before the arrival (NAM's safety margin). Its polarity
 is the sign of the averaged response's largest value in the first `BLIP_POLARITY_SECONDS`.
 
 `align_device` chooses between the two, and applies latency and polarity given by hand: they
@@ -561,6 +564,7 @@ def estimate_alignment(
 # NAM's trigger (nam/train/core.py): an arrival exceeds the background's peak by this much.
 BLIP_ABS_THRESHOLD = 0.0003
 BLIP_REL_THRESHOLD = 0.001
+BLIP_FOOT = 0.25  # the walk down the front stops at this share of the trigger's height
 BLIP_SAFETY = 1  # samples: the latency is one before the first triggered sample, as NAM
 BLIP_LOOKAHEAD = 1000  # samples scanned before each blip (an arrival there: misaligned files)
 BLIP_LOOKBACK = 10000  # and after it
@@ -640,7 +644,15 @@ def estimate_blip_alignment(clips: list[BlipClip], sample_rate: int) -> Alignmen
             f"{trigger:.5f} within {BLIP_LOOKBACK} samples). Is this the reamp of this input "
             "through the device? If the latency is known, pass it (--latency N)."
         )
-    delay = int(hits[0]) - BLIP_LOOKAHEAD
+    # Walk back down the arrival's front to where it leaves the background: a cabinet's
+    # low-pass makes the front rise over several samples, and the trigger fires part-way up.
+    arrival = int(hits[0])
+    foot = background + BLIP_FOOT * (trigger - background)
+    while (arrival > 0 and abs(average[arrival - 1]) > foot
+           and average[arrival - 1] * average[arrival] > 0
+           and abs(average[arrival - 1]) < abs(average[arrival])):
+        arrival -= 1
+    delay = arrival - BLIP_LOOKAHEAD
     if delay < -BLIP_PRE_RINGING:
         raise DataError(
             f"{names}: the output answers the blips {-delay} samples BEFORE them: the output "
