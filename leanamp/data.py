@@ -115,6 +115,12 @@ def find_pairs(
     return pairs
 
 
+# Blips found in an input that is no known layout: the output's background is measured in
+# [blip - START, blip - STOP), where the input was silent long enough for the device to be quiet.
+BLIP_BACKGROUND_START = 6000
+BLIP_BACKGROUND_STOP = 2000
+
+
 def load_clips(
     pairs: list[tuple[Path, Path]],
     align: bool = True,
@@ -181,12 +187,6 @@ def load_clips(
         for (i, _), (x, y), capture in zip(pairs, arrays, captures, strict=True)
     ]
     return clips, alignment, [c for _, _, c in loaded]
-
-
-# Blips found in an input that is no known layout: the output's background is measured in
-# [blip - START, blip - STOP), where the input was silent long enough for the device to be quiet.
-BLIP_BACKGROUND_START = 6000
-BLIP_BACKGROUND_STOP = 2000
 
 
 def split_by_layout(clips: list[Clip]) -> tuple[list[Clip], list[Clip], list[Clip]]:

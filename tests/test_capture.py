@@ -6,13 +6,11 @@ import json
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
+from leanamp.audio.io import read_audio, write_audio
 from leanamp.capture import GearInfo, capture
-from leanamp.cli.app import app
 from leanamp.devices.circuits import get_device
 from leanamp.devices.file_tools import write_capture_file
-from leanamp.audio.io import read_audio, write_audio
 from leanamp.errors import LeanampError
 from leanamp.formats import load_any
 
@@ -74,13 +72,27 @@ def test_capture_refuses_bad_options_before_loading(tmp_path):
         capture("missing.wav", "missing.wav", tmp_path, gear=GearInfo(tone_type="loud"))
 
 
-def test_cli_latency_overrides_and_shows_the_estimate(tmp_path):
+def test_cli_latency_overrides_and_shows_the_estimate(tmp_path, run_cli):
     inp, out = reamp(tmp_path, "overdrive", 40, seconds=10.0)
-    runner = CliRunner()
-    result = runner.invoke(app, ["check-data", str(inp), str(out), "--latency", "35"])
-    assert result.exit_code == 0, result.output
-    assert "latency 35 samples" in result.output
-    assert "given by hand; the estimate (blips) is latency 39" in result.output
-    assert "leanamp capture signal" in result.output
-    result = runner.invoke(app, ["check-data", str(inp), str(out), "--latency", "39"])
-    assert "the estimate agrees" in result.output
+    code, text, _ = run_cli(["check-data", str(inp), str(out), "--latency", "35"])
+    assert code == 0
+    assert "latency 35 samples" in text
+    assert "given by hand; the estimate (blips) is latency 39" in text
+    assert "leanamp capture signal" in text
+    code, text, _ = run_cli(["check-data", str(inp), str(out), "--latency", "39"])
+    assert "the estimate agrees" in text
+    code, _, err = run_cli(["check-data", str(inp), str(out), "--polarity", "2"])
+    assert code == 2 and err.startswith("error: polarity must be +1 or -1")
+
+
+def test_cli_capture_prints_where_everything_is(tmp_path, run_cli):
+    inp, out = reamp(tmp_path, "overdrive", 40, seconds=10.0)
+    code, text, _ = run_cli([
+        "capture", str(inp), str(out), "--out", str(tmp_path / "run"), "--for", "aidax",
+        "--minutes", "0.05", "--hidden-size", "4", "--name", "My OD", "--latency", "38",
+    ])
+    assert code == 0
+    assert f"plugin file:    {tmp_path / 'run' / 'My_OD.aidax'}  (for AIDA-X)" in text
+    assert (tmp_path / "run" / "My_OD.aidax").exists()
+    assert (tmp_path / "run" / "capture.json").exists()
+    assert "latency 38 samples" in text

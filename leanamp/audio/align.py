@@ -42,15 +42,18 @@ What this module does instead:
    rise slow, so the onset comes out 1-4 samples LATE (overdrive-cab +3, amp-cab +4). Blips
    measure these rigs exactly: capture with a file that has them.
 
-When the input holds blips (isolated single-sample impulses, as NAM's standard capture files
-and leanamp's capture signal do), `estimate_blip_alignment` measures the latency as NAM's
-trainer does (nam/train/core.py, _calibrate_latency_v_all): average the output around every
-blip, the first sample whose magnitude exceeds the silent background's peak by 0.0003 (and by
-0.1%) triggers; leanamp then walks back down that front while it keeps falling, to a quarter
-of the trigger's height over the background (NAM stops at the trigger, which on a slow front is
-samples late); the latency is
-one sample before the arrival (NAM's safety margin). Its polarity
-is the sign of the averaged response's largest value in the first `BLIP_POLARITY_SECONDS`.
+When the input holds blips (isolated single-sample impulses, as NAM's standard capture files and
+leanamp's capture signal do), `estimate_blip_alignment` measures the latency as NAM's trainer does
+(nam/train/core.py, _calibrate_latency_v_all): average the output around every blip, the first
+sample whose magnitude exceeds the silent background's peak by 0.0003 (and by 0.1%) triggers;
+leanamp then walks back down that front while it keeps falling, to 3% of the trigger's height over
+the background (NAM stops at the trigger, which on a cabinet's slow front is 2-4 samples late); the
+latency is one sample before the arrival (NAM's safety margin). Measured on leanamp's virtual rigs
+at 300 samples of latency: overdrive -1 sample (the margin), overdrive-cab 0, amp-cab -6, amp -12,
+diode-clipper -13 (their linear-phase oversampling filters ring ahead of a blip's distortion, as
+linear-phase converters do). The polarity is the sign of the first strong lobe of the clips' joint
+linear response (steps 1 and 5) from that latency on: a blip through a clipping pedal can answer
+with its largest swing of either sign.
 
 `align_device` chooses between the two, and applies latency and polarity given by hand: they
 override the estimate, which is still reported beside them (or why it could not be made).
@@ -564,8 +567,8 @@ def estimate_alignment(
 # NAM's trigger (nam/train/core.py): an arrival exceeds the background's peak by this much.
 BLIP_ABS_THRESHOLD = 0.0003
 BLIP_REL_THRESHOLD = 0.001
-BLIP_FOOT = 0.25  # the walk down the front stops at this share of the trigger's height
-BLIP_SAFETY = 1  # samples: the latency is one before the first triggered sample, as NAM
+BLIP_FOOT = 0.03  # the walk down the front stops at this share of the trigger's height
+BLIP_SAFETY = 1  # samples: the latency is one before the arrival, as NAM's safety margin
 BLIP_LOOKAHEAD = 1000  # samples scanned before each blip (an arrival there: misaligned files)
 BLIP_LOOKBACK = 10000  # and after it
 BLIP_DISAGREEMENT = 20  # samples between blips' own arrivals that NAM calls anomalous

@@ -138,8 +138,8 @@ CABINET_NOISE_DECAY_MS = 1.0
 
 @functools.lru_cache(maxsize=8)
 def cabinet_ir(sample_rate: int, seconds: float = 0.01, seed: int = 0) -> np.ndarray:
-    """A synthetic speaker cabinet + close microphone impulse response (read-only), scaled to
-    an energy sum(h^2) of 0.5 so that a full-scale circuit output stays below full scale.
+    """A synthetic speaker cabinet + close microphone impulse response (read-only), scaled so
+    its gain peaks at 0 dB (at its strongest resonance): a circuit's sine stays below full scale.
 
     A modal filter bank, h[n] = sum_m a_m exp(-n / (tau_m fs)) sin(2 pi f_m n / fs + phi_m)
     (CABINET_MODES), plus decaying white noise (the cone's dense break-up) and a sharp positive
@@ -166,6 +166,6 @@ def cabinet_ir(sample_rate: int, seconds: float = 0.01, seed: int = 0) -> np.nda
         butterworth(4, min(5000.0, 0.45 * sample_rate), "lowpass", sample_rate),
     ])
     h = signal.sosfilt(sos, h) * np.hanning(2 * n)[n:] ** 0.5  # a smooth end, not a cut
-    h *= np.sqrt(0.5 / np.sum(h**2))
+    h /= np.abs(np.fft.rfft(h, 8 * n)).max()
     h.flags.writeable = False
     return h

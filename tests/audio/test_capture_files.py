@@ -64,7 +64,7 @@ def test_v3_layout_is_split_by_its_layout(tmp_path):
     assert capture is not None and capture.kind == "NAM v3.0.0"
     assert capture.matched_by == "layout"
     data = load_device_data(*write_pair(tmp_path, x, device(x)))
-    # Latency from the blips (NAM's method), one sample early at most (NAM's safety margin).
+    # Latency from the blips (NAM's method), one sample early at most (its safety margin).
     assert data.alignment.method == "blips"
     assert LATENCY - 1 <= data.alignment.latency <= LATENCY
     assert data.alignment.polarity == 1
