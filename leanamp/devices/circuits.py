@@ -435,7 +435,8 @@ class CabinetRig:
         self.circuit = self.circuit_class(gain, tone, sample_rate, latency, polarity)
         self.latency, self.polarity = self.circuit.latency, self.circuit.polarity
         self.circuit.latency, self.circuit.polarity = 0, 1
-        self.sample_rate = self.circuit.sample_rate
+        self.sample_rate, self.gain, self.tone = (
+            self.circuit.sample_rate, self.circuit.gain, self.circuit.tone)
         self.ir = flt.cabinet_ir(self.sample_rate)
 
     def __repr__(self) -> str:

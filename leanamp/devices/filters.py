@@ -134,10 +134,11 @@ CABINET_MODES = (
     (3500.0, 0.8, 0.7),
 )
 CABINET_NOISE_DECAY_MS = 1.0
+CABINET_NOISE = 0.2  # the break-up noise's level, relative to the modes
 
 
 @functools.lru_cache(maxsize=8)
-def cabinet_ir(sample_rate: int, seconds: float = 0.01, seed: int = 0) -> np.ndarray:
+def cabinet_ir(sample_rate: int, seconds: float = 0.006, seed: int = 0) -> np.ndarray:
     """A synthetic speaker cabinet + close microphone impulse response (read-only), scaled so
     its gain peaks at 0 dB (at its strongest resonance): a circuit's sine stays below full scale.
 
@@ -159,7 +160,7 @@ def cabinet_ir(sample_rate: int, seconds: float = 0.01, seed: int = 0) -> np.nda
         if freq < 0.45 * sample_rate:
             phase = rng.uniform(-0.5, 0.5)
             h += amplitude * np.exp(-t / (decay_ms / 1000)) * np.sin(2 * np.pi * freq * t + phase)
-    h += 0.8 * rng.standard_normal(n) * np.exp(-t / (CABINET_NOISE_DECAY_MS / 1000))
+    h += CABINET_NOISE * rng.standard_normal(n) * np.exp(-t / (CABINET_NOISE_DECAY_MS / 1000))
     h[0] += 2.0
     sos = np.vstack([
         butterworth(2, 70.0, "highpass", sample_rate),

@@ -120,7 +120,9 @@ def test_blips_measure_cabinet_rigs(name):
     blips = BlipClip(x, y, layout.blips, (layout.blips[0] - 6000, layout.blips[0] - 2000))
     alignment = estimate_blip_alignment([blips], RATE)
     assert alignment.method == "blips" and alignment.polarity == 1
-    assert 295 <= alignment.latency <= 301, alignment.describe()
+    # Never late; early by NAM's 1-sample margin, or by the pre-ringing of the virtual amp's
+    # linear-phase oversampling filters (6 samples).
+    assert 292 <= alignment.latency <= 300, alignment.describe()
 
 
 def test_given_latency_and_polarity_override_the_estimate():
