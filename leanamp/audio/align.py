@@ -1,3 +1,4 @@
+# long: the response-onset estimator with its checks and reporting, NAM's blip method, given values
 """Latency and polarity of a recorded device, estimated jointly over all its clips.
 
 Why not the cross-correlation peak: a device's own filters (tone, coupling, the recording chain's

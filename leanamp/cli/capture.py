@@ -44,8 +44,8 @@ def capture_command(
     leanamp's capture signal (`leanamp capture-signal`): latency from their blips, NAM's checks,
     their own training and validation ranges.
     """
-    from leanamp.capture import GearInfo, capture
     from leanamp.losses import esr_db
+    from leanamp.workflows.capture import GearInfo, capture
 
     gear = GearInfo(name, modeled_by, gear_type, gear_make, gear_model, tone_type,
                     input_level_dbu, output_level_dbu)  # fmt: skip

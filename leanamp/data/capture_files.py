@@ -37,7 +37,6 @@ from leanamp.audio.align import BlipClip
 from leanamp.devices.file_tools import layout_path_for, read_capture_layout
 from leanamp.devices.signals import CaptureLayout
 from leanamp.errors import DataError, DataWarning
-from leanamp.losses import esr
 
 NAM_RATE = 48000
 PROTEUS_RATE = 44100
@@ -208,7 +207,9 @@ def check_capture(capture: CaptureFile, target: np.ndarray, name: str) -> dict:
     if capture.repeated:
         length = min(b, len(target)) - a
         length = min(length, min(d, len(target)) - c)
-        replicate = esr(target[c : c + length], target[a : a + length])
+        first, second = target[c : c + length], target[a : a + length]
+        # NAM's ESR of the replicate: mean((copy 1 - copy 2)^2) / mean(copy 2^2).
+        replicate = float(np.sum((first - second) ** 2) / max(np.sum(second**2), 1e-300))
         measured["replicate_esr"] = replicate
         if not replicate <= REPLICATE_ESR_LIMIT:
             raise DataError(

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import scipy.signal as ss
 
-from leanamp.audio.capture_files import NAM_VALIDATION, recognise_capture
 from leanamp.audio.io import write_audio
 from leanamp.data import load_device_data
+from leanamp.data.capture_files import NAM_VALIDATION, recognise_capture
 from leanamp.errors import DataError
 
 RATE = 48000

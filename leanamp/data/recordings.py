@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from leanamp.audio.align import Alignment, BlipClip, align_device, apply_alignment, find_blips
-from leanamp.audio.capture_files import CaptureFile, check_capture, recognise_capture
 from leanamp.audio.checks import PairCheck, load_pair
+from leanamp.data.capture_files import CaptureFile, check_capture, recognise_capture
 from leanamp.errors import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff")
@@ -133,7 +133,7 @@ def load_clips(
     """Read, check and (jointly) align pairs of files; returns clips named by input file stem.
 
     A standard capture input (NAM's reamp files, Proteus's, leanamp's capture signal; see
-    leanamp.audio.capture_files) is recognised: its clip carries the layout (`Clip.capture`),
+    leanamp.data.capture_files) is recognised: its clip carries the layout (`Clip.capture`),
     its blips measure the latency, and NAM's checks run on its aligned output. Inputs holding
     blips of their own are measured on them too. latency / polarity: given by hand, they
     override the estimate (`leanamp.audio.align.align_device`).

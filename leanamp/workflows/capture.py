@@ -30,8 +30,8 @@ from leanamp.files import write_text_atomic
 from leanamp.formats import export_model
 from leanamp.formats.nam import GEAR_TYPES, TONE_TYPES
 from leanamp.models import LSTMModel
-from leanamp.pipeline import train_on_data
 from leanamp.train import TrainConfig, evaluate
+from leanamp.workflows.training import train_on_data
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from leanamp.audio.io import read_audio, write_audio
-from leanamp.capture import GearInfo, capture
 from leanamp.devices.circuits import get_device
 from leanamp.devices.file_tools import write_capture_file
 from leanamp.errors import LeanampError
 from leanamp.formats import load_any
+from leanamp.workflows.capture import GearInfo, capture
 
 RATE = 48000
 
