@@ -119,3 +119,19 @@ def test_wavenet_runs_take_their_size_as_channels(write_config, tmp_path):
     model, _ = load_model(tmp_path / "run" / result["artefacts"]["model"])
     assert model.channels[0] == 2 and result["metrics"]["hidden_size"] is None
     assert np.isfinite(result["metrics"]["test_esr"])
+
+
+def test_recorded_devices_take_latency_and_polarity_by_hand(write_config, tmp_path):
+    from leanamp.sweep.methods import build_device_data
+
+    rng = np.random.default_rng(0)
+    x = 0.3 * rng.standard_normal(32000)
+    y = -np.concatenate([np.zeros(7), np.tanh(3 * x)[:-7]])
+    sf.write(tmp_path / "dry.wav", x, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "wet.wav", y, 16000, subtype="FLOAT")
+    device = {"name": "pedal", "input": "dry.wav", "target": "wet.wav", "latency": 5,
+              "polarity": -1}
+    spec = _runs(write_config, devices=[device], sizes=[3], methods=["train"])["train"]
+    alignment = build_device_data(spec).alignment
+    assert (alignment.latency, alignment.polarity, alignment.method) == (5, -1, "given")
+    assert alignment.estimate.latency == 7
