@@ -136,7 +136,7 @@ class Alignment:
     # and why there is none.
     estimate: Alignment | None = None
     estimate_problem: str | None = None
-    blip_delays: list[int] = field(default_factory=list)  # per blip, when measured on blips
+    blip_delays: list[int] = field(default_factory=list)  # each blip's trigger, when on blips
 
     def disagreement(self) -> str | None:
         """How the given latency/polarity differ from the estimate, or None when they agree."""
@@ -168,8 +168,9 @@ class Alignment:
         if self.method == "blips":
             return (
                 f"latency {self.latency} samples ({ms:.3f} ms), polarity {polarity}, measured "
-                f"on {len(self.blip_delays)} blip(s) (arrivals at "
-                f"{', '.join(str(d) for d in self.blip_delays)} samples; NAM's method)"
+                f"on {len(self.blip_delays)} blip(s) (NAM's method: each blip's trigger at "
+                f"{', '.join(str(d) for d in self.blip_delays)} samples, the latency from the "
+                "start of their averaged front)"
             )
         lines = [
             f"latency {self.latency} samples ({ms:.3f} ms), polarity {polarity}, confidence "
