@@ -13,8 +13,8 @@ import scipy.signal as ss
 
 from leanamp.audio.io import write_audio
 from leanamp.data import load_device_data
-from leanamp.data.capture_files import NAM_VALIDATION, recognise_capture
-from leanamp.errors import DataError
+from leanamp.data.capture_files import NAM_VALIDATION, check_capture, recognise_capture
+from leanamp.errors import DataError, DataWarning
 
 RATE = 48000
 LATENCY = 300
@@ -116,3 +116,13 @@ def test_an_unrecognised_file_keeps_the_time_split(tmp_path):
     assert data.alignment.method == "response onset"
     assert [c.name for c in data.train] == ["capture_input[train]"]
     assert len(data.train[0].target) == round(0.7 * (10 * RATE - data.alignment.latency))
+
+
+def test_checks_measure_the_replicate_and_flag_a_quiet_output():
+    x = nam_v3_input()
+    capture = recognise_capture(x, RATE)
+    aligned = device(x)[LATENCY:]
+    measured = check_capture(capture, aligned, "output.wav")
+    assert measured["replicate_esr"] < 1e-6 and measured["output_peak_dbfs"] > -20
+    with pytest.warns(DataWarning, match="output.wav: the output is quiet"):
+        check_capture(capture, 0.01 * aligned, "output.wav")
