@@ -25,7 +25,7 @@ LAYERS = [
     {"formats", "runtime"},
     {"losses"},
     {"train"},
-    {"prune", "transfer"},
+    {"prune", "transfer", "distill"},
     {"workflows"},
     {"report"},
     {"listen"},
