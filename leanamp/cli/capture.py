@@ -23,6 +23,9 @@ def capture_command(
         "nam", "--for", help="The plugin: nam (.nam), aidax (.aidax) or proteus (.json)."
     ),
     minutes: float = typer.Option(5.0, help="Training budget in CPU minutes."),
+    max_rtf: float = typer.Option(None, help="Budget: real-time factor (runs leanamp shrink)."),
+    max_macs: int = typer.Option(None, help="Budget: multiply-adds per sample (shrink)."),
+    target: str = typer.Option(None, help="Budget: a named target, pi4 or mcu-m7 (shrink)."),
     hidden_size: int = typer.Option(16, help="LSTM hidden size."),
     name: str = typer.Option(None, help="Model name (default: the output file's name)."),
     modeled_by: str = typer.Option(None, help="Who made the capture."),
@@ -46,20 +49,20 @@ def capture_command(
     """
     from leanamp.losses import esr_db
     from leanamp.workflows.capture import GearInfo, capture
+    from leanamp.workflows.shrink import ShrinkBudget
 
     gear = GearInfo(name, modeled_by, gear_type, gear_make, gear_model, tone_type,
                     input_level_dbu, output_level_dbu)  # fmt: skip
+    budgeted = any(v is not None for v in (max_rtf, max_macs, target))
+    budget = ShrinkBudget.make(max_rtf, max_macs, target) if budgeted else None
     summary = capture(input_path, output_path, out, player, minutes, gear, hidden_size,
-                      latency, polarity, seed)  # fmt: skip
+                      latency, polarity, seed, budget=budget)  # fmt: skip
     for line in summary["captures"]:
         typer.echo(f"input:          {line}")
     typer.echo(f"alignment:      {summary['alignment']}")
-    typer.echo(
-        f"trained:        {summary['epochs']} epochs, {summary['parameters']} parameters"
-    )
+    typer.echo(f"trained:        {summary.get('shrink') or str(summary['epochs']) + ' epochs'}")
     typer.echo(f"validation ESR: {summary['validation_esr']:.4f}")
     typer.echo(f"test ESR:       {summary['test_esr']:.4f} ({esr_db(summary['test_esr']):.1f} dB)")
     typer.echo(f"plugin file:    {summary['plugin_file']}  (for {summary['player']})")
     typer.echo(f"model:          {summary['model']}")
-    typer.echo(f"audio:          {Path(summary['audio'][0]).parent}/")
     typer.echo(f"summary:        {Path(out) / 'capture.json'}")

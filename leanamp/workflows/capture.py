@@ -13,6 +13,11 @@ recipe on a CPU-time budget:
   cabinet's ringing without a receptive-field limit.
 - aidax: with the residual path (AIDA-X's in_skip), an .aidax file.
 - proteus: with the residual path, a Proteus JSON zero-padded exactly to the player's 40 units.
+
+With a budget (`ShrinkBudget`: a real-time factor, multiply-adds per sample or a named target),
+`leanamp shrink` chooses the model instead (leanamp.workflows.shrink, in OUT/shrink): the most
+accurate of its candidates that fits. Its candidates keep the residual path, so a budget goes
+with --for aidax or proteus; NAM's LSTM has no residual path.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
 from leanamp.formats import export_model
 from leanamp.formats.nam import GEAR_TYPES, TONE_TYPES
+from leanamp.formats.native import load_model
 from leanamp.models import LSTMModel
 from leanamp.train import TrainConfig, evaluate
+from leanamp.workflows.shrink import ShrinkBudget, ShrinkConfig, run_shrink
 from leanamp.workflows.training import train_on_data
 
 
@@ -82,12 +89,14 @@ def capture(
     seed: int = 0,
     max_epochs: int = 1000,
     progress: bool = True,
+    budget: ShrinkBudget | None = None,
 ) -> dict:
     """Check, train, evaluate and export a capture; returns the summary (also capture.json).
 
     minutes: the training budget in CPU minutes of this process. latency / polarity: given by
-    hand, they override the estimate. The summary names the plugin file ("plugin_file"), the
-    native model, the rendered audio and the curves.
+    hand, they override the estimate. budget: the model must fit it (`leanamp shrink` chooses
+    it; not for NAM). The summary names the plugin file ("plugin_file"), the native model and,
+    without a budget, the rendered audio and the curves.
     """
     if player not in PLAYERS:
         raise LeanampError(f"--for {player!r}: choose one of {', '.join(PLAYERS)}")
@@ -96,10 +105,25 @@ def capture(
     gear = gear or GearInfo()
     gear.check()
     chosen = PLAYERS[player]
+    if budget is not None and not chosen.residual:
+        raise LeanampError(
+            f"a budget runs leanamp shrink, whose candidates are LSTMs with the residual path, "
+            f"which {chosen.label}'s LSTM lacks: capture for --for aidax or --for proteus with "
+            "a budget, or drop the budget"
+        )
     name = gear.name or Path(output_path).stem
     data = load_device_data(input_path, output_path, latency=latency, polarity=polarity)
-    model, summary = _train(data, Path(out_dir), chosen, hidden_size, minutes, seed, max_epochs,
-                            name, progress)
+    if budget is None:
+        model, summary = _train(data, Path(out_dir), chosen, hidden_size, minutes, seed,
+                                max_epochs, name, progress)
+    else:
+        config = ShrinkConfig(minutes=minutes, max_epochs=max_epochs, seed=seed,
+                              progress=progress)
+        shrunk = run_shrink(data, Path(out_dir) / "shrink", budget, config,
+                            say=print if progress else None)
+        model, _ = load_model(shrunk["model"])
+        summary = {k: shrunk[k] for k in ("model", "test_esr", "rtf", "macs_per_sample")}
+        summary["shrink"] = shrunk["chosen"]
     validation_esr = evaluate(model, data.validation).overall
     metadata = {
         **{k: v for k, v in vars(gear).items() if v is not None},
@@ -123,8 +147,7 @@ def capture(
 
 def _train(data: DeviceData, out_dir: Path, player: Player, hidden_size: int, minutes: float,
            seed: int, max_epochs: int, name: str, progress: bool):
-    """The model the player expects, trained on the budget. `leanamp shrink`'s budget options
-    (smaller, faster models for a target CPU) take this step over when they land."""
+    """The model the player expects (an LSTM of `hidden_size`), trained for `minutes` of CPU."""
     torch.manual_seed(seed)
     model = LSTMModel(hidden_size=hidden_size, input_size=data.input_size,
                       residual=player.residual)

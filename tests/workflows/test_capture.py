@@ -14,7 +14,10 @@ from leanamp.devices.circuits import get_device
 from leanamp.devices.file_tools import write_capture_file
 from leanamp.errors import LeanampError
 from leanamp.formats import load_any
+from leanamp.models import LSTMModel
+from leanamp.prune.structured import macs_per_sample
 from leanamp.workflows.capture import GearInfo, capture
+from leanamp.workflows.shrink import ShrinkBudget
 
 RATE = 48000
 
@@ -73,6 +76,19 @@ def test_capture_exports_the_players_file_with_metadata(tmp_path):
     proteus = capture(inp, out, tmp_path / "proteus", "proteus", minutes=1, hidden_size=4,
                       max_epochs=1, progress=False)
     assert load_any(proteus["plugin_file"])[0].hidden_size == 40  # padded for the player
+
+
+def test_a_budget_lets_shrink_choose_the_model(tmp_path):
+    inp, out = reamp(tmp_path, "overdrive", 40, seconds=10.0)
+    budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
+    summary = capture(inp, out, tmp_path / "run", "aidax", minutes=0.3, budget=budget,
+                      max_epochs=1, progress=False)
+    chosen, _ = load_any(summary["model"])
+    assert summary["shrink"] and macs_per_sample(chosen) <= budget.max_macs
+    assert load_any(summary["plugin_file"])[0].hidden_size == 8  # AIDA-X's smallest, padded
+    assert (tmp_path / "run" / "shrink" / "report.md").exists()
+    with pytest.raises(LeanampError, match="residual path.*--for aidax"):
+        capture(inp, out, tmp_path / "nam", "nam", budget=budget)
 
 
 def test_capture_refuses_bad_options_before_loading(tmp_path):
