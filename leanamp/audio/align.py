@@ -1,4 +1,4 @@
-# long: one estimator (latency and polarity by cross-correlation) with its checks and reporting
+# long: the response-onset estimator with its checks and reporting, NAM's blip method, given values
 """Latency and polarity of a recorded device, estimated jointly over all its clips.
 
 Why not the cross-correlation peak: a device's own filters (tone, coupling, the recording chain's
@@ -30,19 +30,45 @@ What this module does instead:
    broadband input, gave the exact onset; a real onset's rises climb to the main rise at once.
    Known limits, measured on virtual devices: a response that rises very slowly from zero (a
    4th-order low-pass at 2 kHz) is found 1 sample late; sparse, purely harmonic input makes the
-   onset noisy, up to ~5 samples early; on guitar-only input the virtual amp's bipolar response
-   (tone stack, cabinet) can look like two peaks and be refused as ambiguous for some clips.
+   onset noisy, up to ~5 samples early.
+5. An amplifier through a cabinet and microphone rings for milliseconds, and its tallest peak
+   can come well after the response begins, with other peaks nearly as tall. The response is
+   the run of lags around the tallest peak where it never falls below `gap_fraction` of that
+   peak for `gap_seconds` or longer; the onset is sought before the FIRST lobe in it that
+   reaches `early_fraction` of the tallest peak (that lobe's sign is the polarity). Peaks
+   inside the run are the response's own tail; only a peak outside it (after a gap: an echo,
+   a second copy, crosstalk; or before the onset) counts as a rival. Known limit, measured on
+   leanamp's cabinet rigs (a pedal or the amp into a 10 ms cabinet IR low-passed at 5 kHz,
+   guitar input): the linear fit of such a chain is noisy (its floor 4% of its peak) and its
+   rise slow, so the onset comes out 1-4 samples LATE (overdrive-cab +3, amp-cab +4). Blips
+   measure these rigs exactly: capture with a file that has them.
+
+When the input holds blips (isolated single-sample impulses, as NAM's standard capture files and
+leanamp's capture signal do), `estimate_blip_alignment` measures the latency as NAM's trainer does
+(nam/train/core.py, _calibrate_latency_v_all): average the output around every blip, the first
+sample whose magnitude exceeds the silent background's peak by 0.0003 (and by 0.1%) triggers;
+leanamp then walks back down that front while it keeps falling, to 3% of the trigger's height over
+the background (NAM stops at the trigger, which on a cabinet's slow front is 2-4 samples late); the
+latency is one sample before the arrival (NAM's safety margin). Measured on leanamp's virtual rigs
+at 300 samples of latency: overdrive -1 sample (the margin), overdrive-cab 0, amp-cab -6, amp -12,
+diode-clipper -13 (their linear-phase oversampling filters ring ahead of a blip's distortion, as
+linear-phase converters do). The polarity is the sign of the first strong lobe of the clips' joint
+linear response (steps 1 and 5) from that latency on: a blip through a clipping pedal can answer
+with its largest swing of either sign.
+
+`align_device` chooses between the two, and applies latency and polarity given by hand: they
+override the estimate, which is still reported beside them (or why it could not be made).
 
 Ambiguity is refused with DataError: an input that is nearly a pure tone (its power in fewer than
-NARROW_BAND_BINS frequency bins); a response too weak to see; a second peak nearly as tall
-as the first (an echo, a mix of two signals); a target that leads its input; a clip the joint
-response does not predict about as well as the clip's own response does (a wrong pair, or a
-clip recorded with another latency or polarity). Comparing predictions rather than per-clip
-peaks lets a bass clip, whose own response is broad and whose own peak wanders, agree with the
-rest. `confidence` is 1 - (tallest peak outside the main lobe / main peak) of the joint
-response: 1 for a clean single response, 0 for two equal peaks. Not detected: a strictly
-periodic input (a short loop) is ambiguous modulo its period; the estimate then picks the
-smallest-lag explanation.
+NARROW_BAND_BINS frequency bins); a response too weak to see; a rival arrival (outside the
+response, step 5) nearly as tall as the response's peak (an echo, a mix of two signals); a target
+that leads its input; a clip the joint response does not predict about as well as the clip's own
+response does (a wrong pair, or a clip recorded with another latency or polarity). Comparing
+predictions rather than per-clip peaks lets a bass clip, whose own response is broad and whose own
+peak wanders, agree with the rest. `confidence` is 1 - (tallest rival / tallest peak of the
+response) of the joint response: 1 for a clean single response, 0 for two equal arrivals. Not
+detected: a strictly periodic input (a short loop) is ambiguous modulo its period; the estimate
+then picks the smallest-lag explanation.
 """
 
 from __future__ import annotations
@@ -52,6 +78,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import maximum_filter1d
 
 from leanamp.errors import DataError, DataWarning
 
@@ -104,15 +131,50 @@ class Alignment:
     response_peak_lag: int = 0  # where the joint response peaks (latency + group delay)
     xcorr_peak_lag: int = 0  # where the summed plain cross-correlation peaks
     snr_db: float = 0.0  # joint response peak over its noise floor
+    method: str = "response onset"  # "response onset", "blips" or "given"
+    # When latency or polarity were given by hand: what the estimate said (None: no estimate),
+    # and why there is none.
+    estimate: Alignment | None = None
+    estimate_problem: str | None = None
+    blip_delays: list[int] = field(default_factory=list)  # each blip's trigger, when on blips
+
+    def disagreement(self) -> str | None:
+        """How the given latency/polarity differ from the estimate, or None when they agree."""
+        if self.method != "given":
+            return None
+        if self.estimate is None:
+            return f"no estimate to compare with: {self.estimate_problem}"
+        parts = []
+        if self.estimate.latency != self.latency:
+            parts.append(f"latency {self.estimate.latency}")
+        if self.estimate.polarity != self.polarity:
+            parts.append(f"polarity {self.estimate.polarity:+d}")
+        if not parts:
+            return None
+        return f"the estimate ({self.estimate.method}) is {' and '.join(parts)}"
 
     def describe(self, verbose: bool = False) -> str:
         """One line of result; with `verbose` also the evidence: where the joint response and
         the cross-correlation peak, and each clip's own estimate."""
         ms = 1000.0 * self.latency / self.sample_rate if self.sample_rate else float("nan")
-        result = (
-            f"alignment: latency {self.latency} samples ({ms:.3f} ms), polarity "
-            f"{'inverted' if self.polarity < 0 else 'normal'}, confidence {self.confidence:.2f}"
-        )
+        polarity = "inverted (-1)" if self.polarity < 0 else "normal (+1)"
+        result = f"alignment: latency {self.latency} samples ({ms:.3f} ms), polarity {polarity}"
+        if self.method == "given":
+            differs = self.disagreement()
+            lines = [f"{result}, given by hand; " + (differs if differs else "the estimate agrees")]
+            if self.estimate is not None and verbose:
+                lines += ["estimate: " + self.estimate.describe(verbose)]
+            return "\n".join(lines)
+        if self.method == "blips":
+            result += f", measured on {len(self.blip_delays)} blip(s)"
+            if not verbose:
+                return result
+            return (
+                f"{result} (NAM's method: each blip's trigger at "
+                f"{', '.join(str(d) for d in self.blip_delays)} samples, the latency from the "
+                "start of their averaged front)"
+            )
+        result += f", confidence {self.confidence:.2f}"
         if not verbose:
             return result
         lines = [
@@ -243,14 +305,35 @@ def _estimate(
     rise_window: int,
     main_rise_fraction: float,
     max_foot: int,
+    gap_samples: int,
+    gap_fraction: float,
+    early_fraction: float,
 ) -> _Estimate:
     lags, h = resp.lags, resp.h
     window = (lags >= -max_latency) & (lags <= max_latency + nfft // 8)
     idx = np.flatnonzero(window)
-    k = int(idx[np.argmax(np.abs(h[idx]))])
+    level = np.abs(h)
+    tallest = int(idx[np.argmax(level[idx])])
+    peak = float(level[tallest])
+    # The response: the run of lags around the tallest peak where the response never falls to
+    # the floor for `gap_samples` or longer. A cabinet's or room's ringing stays inside it (its
+    # later peaks are its tail, not rivals); an echo, a loop or a second copy is separated by a
+    # gap and stays outside.
+    envelope = maximum_filter1d(level, size=gap_samples)
+    floor = max(gap_fraction * peak, onset_snr * resp.noise)
+    lo = tallest
+    while lo - 1 >= idx[0] and envelope[lo - 1] >= floor:
+        lo -= 1
+    hi = tallest
+    while hi + 1 <= idx[-1] and envelope[hi + 1] >= floor:
+        hi += 1
+    # The onset belongs to the response's first strong lobe, not its tallest peak: a cabinet's
+    # tallest peak can come several ms after it begins. That lobe's sign is the polarity.
+    k = lo + int(np.argmax(level[lo : hi + 1] >= early_fraction * peak))
     polarity = 1 if h[k] >= 0 else -1
     g = polarity * h
-    peak = float(g[k])
+    while k + 1 <= hi and g[k + 1] >= g[k]:
+        k += 1
     # The onset is where the response starts to climb: walking back from its steepest rise,
     # the earliest lag whose rise over the previous lag is still above `onset_fraction` of the
     # steepest one and above the noise. Rises, not levels: a nonlinear device's best linear
@@ -271,14 +354,7 @@ def _estimate(
     while main_index - 1 > idx[0] and rise[main_index - 1] > main_threshold:
         main_index -= 1
     onset_index = max(onset_index, main_index - max_foot)
-    # Main lobe: the same-sign region around the peak; anything tall outside it is a rival.
-    lo = k
-    while lo - 1 >= idx[0] and g[lo - 1] > 0:
-        lo -= 1
-    hi = k
-    while hi + 1 <= idx[-1] and g[hi + 1] > 0:
-        hi += 1
-    outside = np.concatenate([np.abs(h[idx[0] : lo]), np.abs(h[hi + 1 : idx[-1] + 1])])
+    outside = np.concatenate([level[idx[0] : lo], level[hi + 1 : idx[-1] + 1]])
     second = float(outside.max()) if outside.size else 0.0
     return _Estimate(
         onset=int(lags[onset_index]),
@@ -313,6 +389,9 @@ def estimate_alignment(
     input_range_db: float = 60.0,
     main_rise_fraction: float = 0.25,
     max_foot: int = 1,
+    gap_seconds: float = 0.001,
+    gap_fraction: float = 0.1,
+    early_fraction: float = 0.5,
 ) -> Alignment:
     """One latency and one polarity for all (input, target) clips of one device setting.
 
@@ -344,6 +423,7 @@ def estimate_alignment(
     nfft = 1 << int(np.ceil(np.log2(max(4096, 3 * max_latency))))
     # The steepest rise is sought this far before the peak (1.3 ms).
     rise_window = max(8, int(round(64 * sample_rate / 48000)))
+    gap_samples = max(4, int(round(gap_seconds * sample_rate)))
 
     clips = []
     for (x, y), name in zip(pairs, names, strict=True):
@@ -378,7 +458,7 @@ def estimate_alignment(
     def estimate(response: _Response) -> _Estimate:
         return _estimate(
             response, max_latency, onset_snr, onset_fraction, nfft, rise_window,
-            main_rise_fraction, max_foot,
+            main_rise_fraction, max_foot, gap_samples, gap_fraction, early_fraction,
         )  # fmt: skip
 
     joint = estimate(joint_resp)
@@ -391,10 +471,11 @@ def estimate_alignment(
         )
     if joint.second_ratio >= ambiguity_ratio:
         raise DataError(
-            f"{everything}: ambiguous alignment: a second peak {100 * joint.second_ratio:.0f}% as "
-            f"tall as the main one (at {joint.peak_lag} samples). The target holds an echo or "
-            "a repeated copy, or the input is periodic; record a varied input without loops "
-            "and check the routing."
+            f"{everything}: ambiguous alignment: a second arrival, separate from the response "
+            f"that starts at {joint.onset} samples, {100 * joint.second_ratio:.0f}% as tall "
+            "as it. The target holds an echo or a repeated copy (or crosstalk), or the input is "
+            "periodic. If you know the latency, pass it (--latency N, and --polarity); "
+            "otherwise record a varied input without loops and check the routing."
         )
     if joint.peak_lag < 0 or joint.onset < -2:
         raise DataError(
@@ -487,6 +568,198 @@ def estimate_alignment(
         xcorr_peak_lag=xcorr_peak,
         snr_db=float(snr_db),
     )
+
+
+# NAM's trigger (nam/train/core.py): an arrival exceeds the background's peak by this much.
+BLIP_ABS_THRESHOLD = 0.0003
+BLIP_REL_THRESHOLD = 0.001
+BLIP_FOOT = 0.03  # the walk down the front stops at this share of the trigger's height
+BLIP_SAFETY = 1  # samples: the latency is one before the arrival, as NAM's safety margin
+BLIP_LOOKAHEAD = 1000  # samples scanned before each blip (an arrival there: misaligned files)
+BLIP_LOOKBACK = 10000  # and after it
+BLIP_DISAGREEMENT = 20  # samples between blips' own arrivals that NAM calls anomalous
+BLIP_PRE_RINGING = 32  # samples an answer may start early: linear-phase converters ring ahead
+
+
+@dataclass
+class BlipClip:
+    """A clip whose input holds blips: input, target, the blip positions, a silent interval.
+
+    background: (start, stop) of a stretch where the input is silent and the device's output
+    is only its noise floor; its peak sets the trigger level.
+    """
+
+    input: np.ndarray
+    target: np.ndarray
+    blips: list[int]
+    background: tuple[int, int]
+    name: str = "clip"
+
+
+def find_blips(
+    x: np.ndarray,
+    min_level: float = 0.1,
+    silence: float = 1e-3,
+    before: int = BLIP_LOOKAHEAD,
+    after: int = BLIP_LOOKBACK,
+) -> list[int]:
+    """Positions of the blips of an input: single samples of at least `min_level` with only
+    silence (below `silence`) `before` samples before and `after` samples after them."""
+    x = _channel0(x, "input")
+    loud = np.abs(x) >= silence
+    count = np.concatenate([[0], np.cumsum(loud)])
+    candidates = np.flatnonzero(np.abs(x) >= min_level)
+    candidates = candidates[(candidates >= before) & (candidates + after <= len(x))]
+    around = count[candidates + after] - count[candidates - before]
+    return [int(i) for i in candidates[around == 1]]
+
+
+def estimate_blip_alignment(clips: list[BlipClip], sample_rate: int) -> Alignment:
+    """Latency from the output's answer to the input's blips (NAM's method); polarity from
+    the first strong lobe of the clips' joint linear response from that latency on.
+
+    DataError when no averaged answer crosses the trigger (no response to the blips), when the
+    answer arrives more than BLIP_PRE_RINGING samples before the blips (the files are shifted
+    or swapped). Blips whose own arrivals differ by BLIP_DISAGREEMENT samples or more give a
+    DataWarning, as in NAM's trainer.
+    """
+    scans, delays, backgrounds = [], [], []
+    names = ", ".join(c.name for c in clips)
+    for clip in clips:
+        y = _channel0(clip.target, f"{clip.name} target")
+        start, stop = clip.background
+        if not 0 <= start < stop <= len(y):
+            raise DataError(f"{clip.name}: the background interval {clip.background} is outside "
+                            f"the recording ({len(y)} samples)")
+        backgrounds.append(float(np.max(np.abs(y[start:stop]))))
+        for b in clip.blips:
+            if b - BLIP_LOOKAHEAD < 0 or b + BLIP_LOOKBACK > len(y):
+                raise DataError(f"{clip.name}: the blip at {b} is too close to an end of the "
+                                "recording to measure the latency on it")
+            scans.append(y[b - BLIP_LOOKAHEAD : b + BLIP_LOOKBACK])
+    if not scans:
+        raise DataError(f"{names}: no blips to measure the latency on")
+    background = max(backgrounds)
+    trigger = max(background + BLIP_ABS_THRESHOLD, (1 + BLIP_REL_THRESHOLD) * background)
+    for scan in scans:
+        hits = np.flatnonzero(np.abs(scan) > trigger)
+        if hits.size:
+            delays.append(int(hits[0]) - BLIP_LOOKAHEAD)
+    average = np.mean(scans, axis=0)
+    hits = np.flatnonzero(np.abs(average) > trigger)
+    if not hits.size:
+        raise DataError(
+            f"{names}: the output does not answer the input's blips (nothing above "
+            f"{trigger:.5f} within {BLIP_LOOKBACK} samples). Is this the reamp of this input "
+            "through the device? If the latency is known, pass it (--latency N)."
+        )
+    # Walk back down the arrival's front to where it leaves the background: a cabinet's
+    # low-pass makes the front rise over several samples, and the trigger fires part-way up.
+    arrival = int(hits[0])
+    foot = background + BLIP_FOOT * (trigger - background)
+    while (arrival > 0 and abs(average[arrival - 1]) > foot
+           and average[arrival - 1] * average[arrival] > 0
+           and abs(average[arrival - 1]) < abs(average[arrival])):
+        arrival -= 1
+    delay = arrival - BLIP_LOOKAHEAD
+    if delay < -BLIP_PRE_RINGING:
+        raise DataError(
+            f"{names}: the output answers the blips {-delay} samples BEFORE them: the output "
+            "was moved earlier, the files are swapped, or the background is noisy. Export both "
+            "files from the same start; or pass the latency (--latency N)."
+        )
+    if delays and max(delays) - min(delays) >= BLIP_DISAGREEMENT:
+        warnings.warn(
+            f"{names}: the blips' own arrivals differ by {max(delays) - min(delays)} samples "
+            f"({', '.join(map(str, delays))}); if the model turns out poor, pass the latency "
+            "by hand (--latency N)",
+            DataWarning,
+            stacklevel=2,
+        )
+    latency = max(0, delay - BLIP_SAFETY)
+    answer = np.abs(average[BLIP_LOOKAHEAD + delay :])
+    return Alignment(
+        latency=latency,
+        polarity=_response_polarity([(c.input, c.target) for c in clips], latency),
+        confidence=1.0,
+        sample_rate=int(sample_rate),
+        response_peak_lag=delay + int(np.argmax(answer)),
+        snr_db=float(20 * np.log10(answer.max() / max(background, 1e-12))),
+        method="blips",
+        blip_delays=delays,
+    )
+
+
+def align_device(
+    pairs: list[tuple[np.ndarray, np.ndarray]],
+    sample_rate: int,
+    *,
+    names: list[str] | None = None,
+    blip_clips: list[BlipClip] | None = None,
+    latency: int | None = None,
+    polarity: int | None = None,
+    **options,
+) -> Alignment:
+    """The one latency and polarity of a device's clips: given, measured on blips, or estimated.
+
+    blip_clips: the clips whose inputs hold blips (BlipClip); when there are any, the latency
+    is measured on them (`estimate_blip_alignment`), otherwise on the response of all `pairs`
+    (`estimate_alignment`, with `options`). latency / polarity: values given by hand; they
+    override the estimate, which is kept in `.estimate` (or why it failed, in
+    `.estimate_problem`) so that a disagreement can be shown. A polarity not given is the
+    estimate's, or, when there is none, the sign of the response at the given latency.
+    """
+    if latency is not None and (isinstance(latency, bool) or int(latency) != latency
+                                or latency < 0):
+        raise DataError(f"latency must be a whole number of samples >= 0, got {latency!r}")
+    if polarity is not None and polarity not in (1, -1):
+        raise DataError(f"polarity must be +1 or -1, got {polarity!r}")
+
+    def estimate() -> Alignment:
+        if blip_clips:
+            return estimate_blip_alignment(blip_clips, sample_rate)
+        return estimate_alignment(pairs, sample_rate, names=names, **options)
+
+    if latency is None and polarity is None:
+        return estimate()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            estimated, problem = estimate(), None
+    except DataError as e:
+        estimated, problem = None, str(e)
+    if latency is None:
+        if estimated is None:
+            raise DataError(f"{problem}\n(--polarity was given, but the latency could not be "
+                            "estimated: pass --latency as well)")
+        latency = estimated.latency
+    if polarity is None:
+        polarity = estimated.polarity if estimated else _response_polarity(pairs, int(latency))
+    return Alignment(
+        latency=int(latency),
+        polarity=int(polarity),
+        confidence=estimated.confidence if estimated else 0.0,
+        sample_rate=int(sample_rate),
+        method="given",
+        estimate=estimated,
+        estimate_problem=problem,
+    )
+
+
+def _response_polarity(
+    pairs: list[tuple[np.ndarray, np.ndarray]], latency: int, input_range_db: float = 60.0
+) -> int:
+    """The sign of the first lobe of the joint linear response, from `latency` on, that reaches
+    half its tallest peak (the response's first strong excursion, as in `_estimate`)."""
+    nfft = 1 << int(np.ceil(np.log2(max(4096, 3 * (latency + 512)))))
+    spectra = [_spectra(_channel0(x, "input"), _channel0(y, "target"), nfft) for x, y in pairs]
+    joint = spectra[0]
+    for more in spectra[1:]:
+        joint = joint + more
+    resp = _response(joint, nfft, input_range_db)
+    h = resp.h[(resp.lags >= latency - 2) & (resp.lags <= latency + nfft // 8)]
+    first = int(np.argmax(np.abs(h) >= 0.5 * np.abs(h).max()))
+    return 1 if h[first] >= 0 else -1
 
 
 def apply_alignment(

@@ -12,6 +12,19 @@ from leanamp.cli.app import app
 INPUT_HELP = "Dry input recording, or a folder of them."
 TARGET_HELP = "The device's output recording, or a folder with one per input file."
 PREFIX_HELP = "Target file names are PREFIX + input name (e.g. a_zendrive_g5_t3_)."
+LATENCY_HELP = (
+    "Latency in samples (the target lags the input by N), given by hand: overrides the "
+    "estimate, which is shown beside it when they differ."
+)
+POLARITY_HELP = "+1, or -1 when the device inverts; given by hand, overrides the estimate."
+
+
+def latency_option():
+    return typer.Option(None, "--latency", min=0, help=LATENCY_HELP)
+
+
+def polarity_option():
+    return typer.Option(None, "--polarity", help=POLARITY_HELP)
 
 
 @app.command("demo")
@@ -41,14 +54,25 @@ def check_data(
     ),
     sample_rate: int = typer.Option(None, help="Resample everything to this rate."),
     verbose: bool = typer.Option(False, help="Show the alignment's evidence per clip."),
+    latency: int = latency_option(),
+    polarity: int = polarity_option(),
 ):
-    """Check recordings (readable, not silent, not clipped, matching) and estimate alignment."""
+    """Check recordings (readable, not silent, not clipped, matching) and estimate alignment.
+
+    NAM's standard reamp files (v1.1.1, v2.0.0, v3.0.0), Proteus's capture file and leanamp's
+    capture signal are recognised: latency from their blips, NAM's checks, their own split.
+    """
     from leanamp.data import find_pairs, load_clips
 
     pairs = find_pairs(input_path, target_path, target_prefix)
-    clips, alignment, checks = load_clips(pairs, resample_target=resample, sample_rate=sample_rate)
+    clips, alignment, checks = load_clips(
+        pairs, resample_target=resample, sample_rate=sample_rate, latency=latency,
+        polarity=polarity,
+    )  # fmt: skip
     for (i, t), clip, check in zip(pairs, clips, checks, strict=True):
         typer.echo(f"{i.name} -> {t.name}: {clip.seconds:.1f} s, {clip.input_size} channel(s)")
+        if clip.capture is not None:
+            typer.echo(f"  {clip.capture.describe()}")
         for warning in getattr(check, "warnings", []):
             typer.echo(f"  warning: {warning}")
         for note in getattr(check, "notes", []):
@@ -131,6 +155,8 @@ def train(
     accelerator: str = typer.Option("auto", help="cpu, cuda, mps or auto."),
     devices: int = typer.Option(1, help="Number of GPUs for data-parallel training."),
     align: bool = typer.Option(True, help="Estimate and apply latency and polarity."),
+    latency: int = latency_option(),
+    polarity: int = polarity_option(),
     resample: bool = typer.Option(True, help="Resample the target to the input's rate if needed."),
     sample_rate: int = typer.Option(None, help="Resample everything to this rate."),
     resume: bool = typer.Option(False, help="Continue the run in OUT where it stopped."),
@@ -143,6 +169,7 @@ def train(
     summary = train_device(
         input_path, target_path, out, target_prefix=target_prefix, validation=validation,
         test=test, knobs=knob, align=align, resample=resample, sample_rate=sample_rate,
+        latency=latency, polarity=polarity,
         architecture=architecture, preset=preset, slimmable=slimmable, widths=widths,
         slim_rule=slim_rule, hidden_size=hidden_size, residual=residual, init_from=init_from,
         start_library=start_library, start_knobs=start_knob, freeze=freeze, recipe=recipe,
@@ -164,13 +191,15 @@ def evaluate_command(
         None, help="Knob value(s) 0..1 for a knob-conditioned model (repeat per knob)."
     ),
     align: bool = typer.Option(True, help="Estimate and apply latency and polarity."),
+    latency: int = latency_option(),
+    polarity: int = polarity_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
     """ESR of a model on recordings: per clip, over held-out clips, and over training clips."""
     from leanamp.workflows.training import evaluate_recordings, evaluation_table
 
     result = evaluate_recordings(
-        model_path, input_path, target_path, target_prefix, knob or None, align
+        model_path, input_path, target_path, target_prefix, knob or None, align, latency, polarity
     )
     typer.echo(json.dumps(result) if as_json else evaluation_table(result))
 

@@ -25,7 +25,9 @@ def capture_signal_command(
 
 @app.command("render-circuit")
 def render_circuit_command(
-    name: str = typer.Argument(..., help="diode-clipper, overdrive or amp."),
+    name: str = typer.Argument(
+        ..., help="diode-clipper, overdrive, amp, or into a cabinet: overdrive-cab, amp-cab."
+    ),
     input_path: Path = typer.Argument(..., metavar="IN", help="Dry input audio (channel 0)."),
     output_path: Path = typer.Argument(..., metavar="OUT", help="Output audio to write."),
     gain: float = typer.Option(0.5, help="Gain knob, 0..1."),

@@ -7,7 +7,13 @@ from pathlib import Path
 import typer
 
 from leanamp.cli.app import app
-from leanamp.cli.core import INPUT_HELP, PREFIX_HELP, TARGET_HELP
+from leanamp.cli.core import (
+    INPUT_HELP,
+    PREFIX_HELP,
+    TARGET_HELP,
+    latency_option,
+    polarity_option,
+)
 from leanamp.errors import LeanampError
 
 
@@ -60,6 +66,8 @@ def prune(
     seed: int = typer.Option(0),
     accelerator: str = typer.Option("auto", help="cpu, cuda, mps or auto."),
     align: bool = typer.Option(True, help="Estimate and apply latency and polarity."),
+    latency: int = latency_option(),
+    polarity: int = polarity_option(),
     resample: bool = typer.Option(True, help="Resample the target to the input's rate if needed."),
     sample_rate: int = typer.Option(None, help="Resample everything to this rate."),
     resume: bool = typer.Option(False, help="Continue the search in OUT where it stopped."),
@@ -100,7 +108,8 @@ def prune(
         hidden_size=hidden_size, residual=residual, tolerance=tolerance, level=level,
         finetune_epochs=finetune_epochs, resume=resume, name=name, log=typer.echo,
         data_options=dict(target_prefix=target_prefix, validation=validation, test=test,
-                          align=align, resample=resample, sample_rate=sample_rate),
+                          align=align, resample=resample, sample_rate=sample_rate,
+                          latency=latency, polarity=polarity),
         search=SearchConfig(
             iterations=iterations, prune_fraction=prune_fraction, distance_window=window,
             distance_threshold=threshold, max_epochs_per_iteration=max_epochs_per_iteration,

@@ -7,7 +7,13 @@ from pathlib import Path
 import typer
 
 from leanamp.cli.app import app
-from leanamp.cli.core import INPUT_HELP, PREFIX_HELP, TARGET_HELP
+from leanamp.cli.core import (
+    INPUT_HELP,
+    PREFIX_HELP,
+    TARGET_HELP,
+    latency_option,
+    polarity_option,
+)
 
 
 @app.command("shrink")
@@ -39,6 +45,8 @@ def shrink(
     rtf_seconds: float = typer.Option(0.5, help="Audio seconds timed per real-time factor."),
     seed: int = typer.Option(0),
     align: bool = typer.Option(True, help="Estimate and apply latency and polarity."),
+    latency: int = latency_option(),
+    polarity: int = polarity_option(),
     resample: bool = typer.Option(True, help="Resample the target to the input's rate if needed."),
     sample_rate: int = typer.Option(None, help="Resample everything to this rate."),
 ):
@@ -51,7 +59,7 @@ def shrink(
         from_model=from_model, minutes=minutes, methods=methods, max_epochs=max_epochs,
         rtf_seconds=rtf_seconds, seed=seed, progress=True, log=typer.echo,
         target_prefix=target_prefix, validation=validation, test=test, align=align,
-        resample=resample, sample_rate=sample_rate,
+        resample=resample, sample_rate=sample_rate, latency=latency, polarity=polarity,
     )  # fmt: skip
     typer.echo(f"chosen: {summary['chosen']} (validation ESR {summary['validation_esr']:.4g}, "
                f"test ESR {summary['test_esr']:.4g}, RTF {summary['rtf']:.4g})")

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from leanamp.cli.app import app
+from leanamp.cli.core import latency_option, polarity_option
 from leanamp.errors import LeanampError
 
 
@@ -24,6 +25,8 @@ def suggest_start_command(
     target_prefix: str = typer.Option("", help="Target file names are PREFIX + input name."),
     seconds: float = typer.Option(8.0, help="Seconds of audio to score every candidate on."),
     align: bool = typer.Option(True, help="Estimate and apply latency and polarity first."),
+    latency: int = latency_option(),
+    polarity: int = polarity_option(),
     top: int = typer.Option(10, help="Candidates to list."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole ranking as JSON."),
 ):
@@ -35,7 +38,8 @@ def suggest_start_command(
     from leanamp.transfer import RANKING_LEGEND, best_start, suggest_start
 
     ranking = suggest_start(
-        input_path, target_path, library, target_prefix, seconds=seconds, align=align
+        input_path, target_path, library, target_prefix, seconds=seconds, align=align,
+        latency=latency, polarity=polarity,
     )
     if as_json:
         typer.echo(json.dumps([asdict(c) for c in ranking], indent=1))

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from leanamp.audio.align import Alignment, apply_alignment, estimate_alignment
+from leanamp.audio.align import Alignment, BlipClip, align_device, apply_alignment, find_blips
 from leanamp.audio.checks import PairCheck, load_pair
+from leanamp.data.capture_files import CaptureFile, check_capture, recognise_capture
 from leanamp.errors import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff")
@@ -28,6 +29,7 @@ class Clip:
     input: np.ndarray  # (time, channels) float32; channel 0 audio, 1.. knobs
     target: np.ndarray  # (time,) float32
     sample_rate: int
+    capture: CaptureFile | None = None  # a standard capture input's layout (whole clips only)
 
     def __post_init__(self):
         if self.input.ndim == 1:
@@ -59,6 +61,7 @@ class DeviceData:
     sample_rate: int
     alignment: Alignment | None = None
     checks: list[PairCheck] = field(default_factory=list)
+    captures: list[CaptureFile] = field(default_factory=list)  # recognised capture inputs
 
     @property
     def input_size(self) -> int:
@@ -74,6 +77,7 @@ class DeviceData:
             f"validation: {part(self.validation)}",
             f"test: {part(self.test)}",
         ]
+        lines += [f"split by the layout of {c.describe()}" for c in self.captures]
         if self.alignment is not None:
             lines.append(self.alignment.describe())
         return "\n".join(lines)
@@ -111,14 +115,32 @@ def find_pairs(
     return pairs
 
 
+# Blips found in an input that is no known layout: the output's background is measured in
+# [blip - START, blip - STOP), where the input was silent long enough for the device to be quiet.
+BLIP_BACKGROUND_START = 6000
+BLIP_BACKGROUND_STOP = 2000
+
+
 def load_clips(
     pairs: list[tuple[Path, Path]],
     align: bool = True,
     resample_target: bool = True,
     sample_rate: int | None = None,
+    latency: int | None = None,
+    polarity: int | None = None,
     **check_options,
 ) -> tuple[list[Clip], Alignment | None, list[PairCheck]]:
-    """Read, check and (jointly) align pairs of files; returns clips named by input file stem."""
+    """Read, check and (jointly) align pairs of files; returns clips named by input file stem.
+
+    A standard capture input (NAM's reamp files, Proteus's, leanamp's capture signal; see
+    leanamp.data.capture_files) is recognised: its clip carries the layout (`Clip.capture`),
+    its blips measure the latency, and NAM's checks run on its aligned output. Inputs holding
+    blips of their own are measured on them too. latency / polarity: given by hand, they
+    override the estimate (`leanamp.audio.align.align_device`).
+    """
+    if not align and (latency is not None or polarity is not None):
+        raise DataError("latency and polarity given by hand apply to aligned data: drop "
+                        "--no-align (align=False)")
     loaded = [
         load_pair(i, t, resample_target=resample_target, sample_rate=sample_rate, **check_options)
         for i, t in pairs
@@ -131,21 +153,52 @@ def load_clips(
         )
     rate = rates.pop()
     arrays = [(x.samples, y.samples[:, 0]) for x, y, _ in loaded]
+    names = [Path(t).name for _, t in pairs]
+    # Layouts are positions in the input as recorded: a resampled input has none.
+    captures = [
+        recognise_capture(x, rate, i) if "input" not in check.resampled else None
+        for (i, _), (x, _), (_, _, check) in zip(pairs, arrays, loaded, strict=True)
+    ]
     alignment = None
     if align:
-        names = [Path(t).name for _, t in pairs]
-        alignment = estimate_alignment([(x[:, 0], y) for x, y in arrays], rate, names=names)
+        blip_clips = []
+        for (x, y), capture, name in zip(arrays, captures, names, strict=True):
+            if capture is not None:
+                blip_clips.append(capture.blip_clip(x[:, 0], y, name))
+            elif blips := find_blips(x, before=BLIP_BACKGROUND_START):
+                background = (blips[0] - BLIP_BACKGROUND_START, blips[0] - BLIP_BACKGROUND_STOP)
+                blip_clips.append(BlipClip(x[:, 0], y, blips, background, name))
+        alignment = align_device(
+            [(x[:, 0], y) for x, y in arrays], rate, names=names, blip_clips=blip_clips,
+            latency=latency, polarity=polarity,
+        )  # fmt: skip
         arrays = [apply_alignment(x, y, alignment) for x, y in arrays]
+    for (_, y), capture, name in zip(arrays, captures, names, strict=True):
+        if capture is not None:
+            check_capture(capture, y, name)
     clips = [
         Clip(
             Path(i).stem,
             np.ascontiguousarray(x, np.float32),
             np.ascontiguousarray(y, np.float32),
             rate,
+            capture,
         )
-        for (i, _), (x, y) in zip(pairs, arrays, strict=True)
+        for (i, _), (x, y), capture in zip(pairs, arrays, captures, strict=True)
     ]
     return clips, alignment, [c for _, _, c in loaded]
+
+
+def split_by_layout(clips: list[Clip]) -> tuple[list[Clip], list[Clip], list[Clip]]:
+    """Each clip cut by its capture layout: its "train", "validation" and "test" ranges."""
+    train, val, tst = [], [], []
+    for c in clips:
+        for part, into in (("train", train), ("validation", val), ("test", tst)):
+            start, stop = c.capture.layout.sections[part]
+            stop = min(stop, len(c.target))
+            if stop - start > 0:
+                into.append(c.slice(start, stop, f"{c.name}[{part}]"))
+    return train, val, tst
 
 
 def split_by_names(
@@ -200,17 +253,23 @@ def load_device_data(
 ) -> DeviceData:
     """Everything from files to split clips: pair, read, check, align, split.
 
-    With `validation`/`test` clip names the split is by clip; otherwise by time range.
+    With `validation`/`test` clip names the split is by clip; otherwise by the layout of a
+    standard capture input (NAM's, Proteus's, leanamp's), or else by time range.
+    `load_options` go to `load_clips` (latency, polarity, resampling, checks).
     """
     pairs = find_pairs(input_path, target_path, target_prefix)
     clips, alignment, checks = load_clips(pairs, align=align, **load_options)
+    captures = []
     if validation or test:
         train, val, tst = split_by_names(clips, validation or [], test or [])
+    elif all(c.capture is not None for c in clips):
+        train, val, tst = split_by_layout(clips)
+        captures = [c.capture for c in clips]
     else:
         train, val, tst = split_by_time(clips, validation_fraction, test_fraction)
     if not val:
         raise DataError("no validation audio: name a validation clip or use a time split")
-    return DeviceData(train, val, tst, clips[0].sample_rate, alignment, checks)
+    return DeviceData(train, val, tst, clips[0].sample_rate, alignment, checks, captures)
 
 
 def make_segments(clips: list[Clip], segment_samples: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -419,15 +419,66 @@ class AmpChain(_Circuit):
         return self.OUTPUT_GAIN * y, stats
 
 
+class CabinetRig:
+    """A circuit into a speaker cabinet and microphone (`filters.cabinet_ir`), then the
+    recording interface's latency and polarity: a pedal or amp captured through a cabinet.
+
+    Renders like a circuit: (time,) or (time, channels) in, (time,) float32 out, same length.
+    """
+
+    circuit_class: ClassVar[type[_Circuit]]
+    name: ClassVar[str]
+
+    def __init__(self, gain: float = 0.5, tone: float = 0.5, sample_rate: int = 48000,
+                 latency: int = 0, polarity: int = +1):
+        # The circuit itself at latency 0 and polarity +1: both belong to the interface.
+        self.circuit = self.circuit_class(gain, tone, sample_rate, latency, polarity)
+        self.latency, self.polarity = self.circuit.latency, self.circuit.polarity
+        self.circuit.latency, self.circuit.polarity = 0, 1
+        self.sample_rate, self.gain, self.tone = (
+            self.circuit.sample_rate, self.circuit.gain, self.circuit.tone)
+        self.ir = flt.cabinet_ir(self.sample_rate)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.circuit!r} into a {self.ir.size}-sample cabinet, "
+                f"latency={self.latency}, polarity={self.polarity:+d})")
+
+    def render(self, x: np.ndarray) -> np.ndarray:
+        """Render `x` through circuit and cabinet from rest. Returns (time,) float32."""
+        dry = self.circuit.render(x).astype(np.float64)
+        y = self.polarity * signal.oaconvolve(dry, self.ir)[: dry.size]
+        out = np.zeros_like(y)
+        if self.latency < y.size:
+            out[self.latency:] = y[: y.size - self.latency]
+        return out.astype(np.float32)
+
+
+class OverdriveCabinet(CabinetRig):
+    """The virtual overdrive pedal into the synthetic cabinet."""
+
+    circuit_class = Overdrive
+    name = "overdrive-cab"
+
+
+class AmpCabinet(CabinetRig):
+    """The virtual valve amp, miked through the synthetic cabinet."""
+
+    circuit_class = AmpChain
+    name = "amp-cab"
+
+
 DEVICES: dict[str, type] = {
     DiodeClipper.name: DiodeClipper,
     Overdrive.name: Overdrive,
     AmpChain.name: AmpChain,
+    OverdriveCabinet.name: OverdriveCabinet,
+    AmpCabinet.name: AmpCabinet,
 }
 
 
 def get_device(name: str, **kwargs) -> Device:
-    """A virtual device by name: "diode-clipper", "overdrive" or "amp"."""
+    """A virtual device by name: "diode-clipper", "overdrive", "amp", or a rig into a cabinet:
+    "overdrive-cab", "amp-cab"."""
     try:
         cls = DEVICES[name]
     except (KeyError, TypeError):

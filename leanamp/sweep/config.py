@@ -10,6 +10,7 @@ of silently reusing old ones.
     devices:
       - {name: od, device: overdrive, gain: 0.5, tone: 0.5}        # a virtual device
       - {name: pedal, input: dry/, target: wet/, target_prefix: a_}  # recordings
+      - {name: amp, input: in.wav, target: out.wav, latency: 312, polarity: 1}  # given by hand
     architectures: [lstm]
     sizes: [8, 16]               # LSTM hidden size (WaveNet: channels)
     methods: [train, prune]
@@ -41,7 +42,7 @@ except ModuleNotFoundError:  # Python 3.10: YAML configs only
 VIRTUAL_DEVICE_KEYS = {"name", "device", "gain", "tone", "latency", "polarity"}
 RECORDED_DEVICE_KEYS = {
     "name", "input", "target", "target_prefix", "validation", "test", "validation_fraction",
-    "test_fraction", "sample_rate",
+    "test_fraction", "sample_rate", "latency", "polarity",
 }
 TOP_LEVEL_KEYS = {
     "name", "sample_rate", "data_seconds", "render_seconds", "rtf_seconds", "devices",

@@ -144,7 +144,7 @@ def build_device_data(spec: RunSpec) -> DeviceData:
         k: v
         for k, v in device.items()
         if k in ("target_prefix", "validation", "test", "validation_fraction", "test_fraction",
-                 "sample_rate")
+                 "sample_rate", "latency", "polarity")
     }
     return load_device_data(base / device["input"], base / device["target"], **options)
 

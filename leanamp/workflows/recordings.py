@@ -36,18 +36,21 @@ def load_training_data(
     align: bool = True,
     resample: bool = True,
     sample_rate: int | None = None,
+    latency: int | None = None,
+    polarity: int | None = None,
 ) -> DeviceData:
     """Recordings as checked, aligned, split clips; with `knobs` ("PREFIX=VALUE[,VALUE..]", one
-    per recorded setting) a knob-conditioned dataset instead of `target_prefix`'s one setting."""
+    per recorded setting) a knob-conditioned dataset instead of `target_prefix`'s one setting.
+    latency / polarity: given by hand, they override the estimate."""
     if knobs:
         return load_knob_data(
             input_path, target_path, [parse_knob_setting(k) for k in knobs],
             validation=validation, test=test, align=align, resample_target=resample,
-            sample_rate=sample_rate,
+            sample_rate=sample_rate, latency=latency, polarity=polarity,
         )  # fmt: skip
     return load_device_data(
         input_path, target_path, target_prefix, validation=validation, test=test, align=align,
-        resample_target=resample, sample_rate=sample_rate,
+        resample_target=resample, sample_rate=sample_rate, latency=latency, polarity=polarity,
     )  # fmt: skip
 
 
@@ -113,6 +116,8 @@ def train_device(
     align: bool = True,
     resample: bool = True,
     sample_rate: int | None = None,
+    latency: int | None = None,
+    polarity: int | None = None,
     architecture: str = "lstm",
     preset: str = "standard",
     slimmable: bool = False,
@@ -147,7 +152,7 @@ def train_device(
     config = TrainConfig.recipe(recipe or DEFAULT_RECIPES[architecture], seed=seed, **options)
     data = load_training_data(
         input_path, target_path, target_prefix, validation, test, knobs, align, resample,
-        sample_rate,
+        sample_rate, latency, polarity,
     )  # fmt: skip
     log(data.summary())
     start = None

@@ -173,6 +173,8 @@ def evaluate_recordings(
     target_prefix: str = "",
     knobs: list[float] | None = None,
     align: bool = True,
+    latency: int | None = None,
+    polarity: int | None = None,
 ) -> dict:
     """ESR of a model file on recordings, per clip with its role in the model's training
     ("train", "validation", "test", "new" for clips it never saw), pooled over the held-out
@@ -191,7 +193,10 @@ def evaluate_recordings(
         )
     pairs = find_pairs(input_path, target_path, target_prefix)
     rate = metadata.get("sample_rate")
-    clips, _, checks = load_clips(pairs, align=align, sample_rate=int(rate) if rate else None)
+    clips, _, checks = load_clips(
+        pairs, align=align, sample_rate=int(rate) if rate else None, latency=latency,
+        polarity=polarity,
+    )  # fmt: skip
     for check in checks:
         if check.resampled:
             warnings.warn(

@@ -21,11 +21,11 @@ from leanamp.devices.circuits import (
     get_device,
     plate_load_line,
 )
-from leanamp.devices.filters import ToneStackParts, tone_stack_analog
+from leanamp.devices.filters import ToneStackParts, cabinet_ir, tone_stack_analog
 from leanamp.errors import DataError, LeanampError
 
 SR = 48000
-NAMES = sorted(DEVICES)
+NAMES = sorted(name for name in DEVICES if not name.endswith("-cab"))  # the circuits
 
 
 def tone_burst(seconds=0.1, freq=220.0, amplitude=0.1, sample_rate=SR):
@@ -48,8 +48,8 @@ def spectral_centroid(y, sample_rate=SR):
 
 
 def test_registry_and_protocol():
-    assert set(DEVICES) == {"diode-clipper", "overdrive", "amp"}
-    for name in NAMES:
+    assert set(DEVICES) == {"diode-clipper", "overdrive", "amp", "overdrive-cab", "amp-cab"}
+    for name in DEVICES:
         device = get_device(name, gain=0.3, tone=0.7, sample_rate=44100)
         assert isinstance(device, Device)
         assert device.sample_rate == 44100 and device.gain == 0.3 and device.tone == 0.7
@@ -332,3 +332,18 @@ def test_antialias_filter_is_flat_then_deep(sample_rate):
     passband = min(20000.0, 0.42 * sample_rate)  # 18.5 kHz at 44.1 kHz
     assert np.abs(db[f <= passband]).max() < 1e-3
     assert db[f >= sample_rate - passband].max() < -95
+
+
+def test_cabinet_rig_is_its_circuit_into_the_cabinet_then_the_interface():
+    x = 0.3 * np.random.default_rng(0).standard_normal(4800)
+    ir = cabinet_ir(SR)
+    # A cabinet's look: a sharp first arrival, later peaks nearly as tall (its ringing), gain
+    # peaking at 0 dB.
+    assert np.argmax(np.abs(ir)) < 0.002 * SR
+    assert np.sort(np.abs(ir))[-5] > 0.8 * np.abs(ir).max()
+    assert np.abs(np.fft.rfft(ir, 8 * ir.size)).max() == pytest.approx(1.0)
+    dry = get_device("overdrive", sample_rate=SR).render(x)
+    rig = get_device("overdrive-cab", sample_rate=SR, latency=30, polarity=-1).render(x)
+    expected = -np.convolve(dry.astype(np.float64), ir)[: x.size - 30]
+    np.testing.assert_allclose(rig[30:], expected, atol=1e-5)
+    assert not rig[:30].any()

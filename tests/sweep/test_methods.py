@@ -121,6 +121,22 @@ def test_wavenet_runs_take_their_size_as_channels(write_config, tmp_path):
     assert np.isfinite(result["metrics"]["test_esr"])
 
 
+def test_recorded_devices_take_latency_and_polarity_by_hand(write_config, tmp_path):
+    from leanamp.sweep.methods import build_device_data
+
+    rng = np.random.default_rng(0)
+    x = 0.3 * rng.standard_normal(32000)
+    y = -np.concatenate([np.zeros(7), np.tanh(3 * x)[:-7]])
+    sf.write(tmp_path / "dry.wav", x, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "wet.wav", y, 16000, subtype="FLOAT")
+    device = {"name": "pedal", "input": "dry.wav", "target": "wet.wav", "latency": 5,
+              "polarity": -1}
+    spec = _runs(write_config, devices=[device], sizes=[3], methods=["train"])["train"]
+    alignment = build_device_data(spec).alignment
+    assert (alignment.latency, alignment.polarity, alignment.method) == (5, -1, "given")
+    assert alignment.estimate.latency == 7
+
+
 def test_slim_run_takes_the_width_rule(write_config, tmp_path):
     spec = _runs(write_config, devices=["overdrive"], architectures=["wavenet"], sizes=[3],
                  methods=["slim"], slim={"rule": "sandwich"},

@@ -10,7 +10,8 @@ def test_demo_writes_model_audio_curves_and_summary(tmp_path):
         tmp_path, minutes=0.02, hidden_size=4, seconds=max(CAPTURE_MIN_SECONDS, 20), progress=False
     )
     model, metadata = load_model(summary["model"])
-    assert metadata["latency"] == DEMO_LATENCY and metadata["polarity"] == 1
+    # Measured on the capture signal's blips, one sample early: NAM's safety margin.
+    assert metadata["latency"] == DEMO_LATENCY - 1 and metadata["polarity"] == 1
     assert metadata["sample_rate"] == 48000 and "test_esr" in metadata
     assert (tmp_path / "loss_curves.png").stat().st_size > 1000
     kinds = sorted(p.name.rsplit("_", 1)[1] for p in (tmp_path / "audio").iterdir())
