@@ -4,9 +4,12 @@ The file runs through the engine that plays it (leanamp.engines: NAM Core for .n
 JSON) in 256-sample blocks after the plugin's reset, and through `leanamp process`'s path
 (leanamp.inference.run_model) with the same start: the zeros the engine's prewarm ran are put in
 front of leanamp's input and their output dropped. Difference d = engine - leanamp, reported as
-max |d| and RMS(d), against a bound: EXACT_BOUND with exact activations, FAST_TANH_BOUND with
-NAM Core's fast tanh (as the plugin runs it; its rational approximation differs from tanh by up
-to ~1e-4 and the error compounds through the layers, measured in tests/engines).
+max |d| and RMS(d), against a bound. A .nam is checked twice: with NAM Core's exact tanh
+against EXACT_BOUND (is the file right?), and with the fast tanh the plugin runs against
+FAST_TANH_BOUND (what a player hears). The fast tanh's rational approximation is off by up to
+4.4e-4 per call and the error compounds through the layers: measured on 10 s of real guitar, max
+|d| 2e-4 for LSTMs, 2.0e-2 for NAM's trained standard WaveNet (4% of its peak, RMS 8e-4) and
+4.5e-2 for a random-weight one (tests/engines). RTNeural uses exact activations.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from leanamp.formats.nam import load_nam_slimmable
 from leanamp.inference import run_model
 
 EXACT_BOUND = 1e-4
-FAST_TANH_BOUND = 2e-2
+FAST_TANH_BOUND = 6e-2
 DEFAULT_KNOB = 0.5
 TEST_SIGNAL_SECONDS = 10.0
 
@@ -78,6 +81,7 @@ def compare(
     path: Path, model, x: np.ndarray, label: str, block: int, exact_tanh: bool,
     slim: float | None = None,
 ) -> Verification:  # fmt: skip
+    """One run of the engine on `x` against `model`'s own output."""
     engine = engine_for(path)
     played = run_engine(path, x, block=block, exact_tanh=exact_tanh, slim=slim)
     ours = leanamp_output(model, x, played.prewarm_samples).astype(np.float64)
@@ -88,6 +92,8 @@ def compare(
         )
     difference = played.output.astype(np.float64) - ours
     fast = engine == "nam" and not exact_tanh
+    if engine == "nam":
+        label += " (fast tanh, as the plugin)" if fast else " (exact tanh)"
     return Verification(
         label=label,
         engine=engine,
@@ -103,11 +109,11 @@ def verify_model_file(
     audio: np.ndarray | None = None,
     knobs: list[float] | None = None,
     block: int = DEFAULT_BLOCK,
-    exact_tanh: bool = False,
 ) -> list[Verification]:
     """Compare `path` in its plugin engine with leanamp's output, on `audio` ((time,) or (time,
-    channels) at the model's rate; default 10 s of built-in guitar-like playing). A NAM
-    SlimmableContainer is checked submodel by submodel (the Slim knob set inside each range)."""
+    channels) at the model's rate; default 10 s of built-in guitar-like playing). A .nam runs
+    with exact and with fast tanh; a NAM SlimmableContainer is checked submodel by submodel (the
+    Slim knob set inside each range)."""
     path = Path(path)
     engine_for(path)  # refuses a file no engine plays before loading anything
     if path.suffix.lower() == ".nam":
@@ -118,6 +124,7 @@ def verify_model_file(
         submodels = [(1.0, model, metadata)]
         rate = int(metadata.get("sample_rate") or 48000)
     x = guitar_signal(TEST_SIGNAL_SECONDS, rate) if audio is None else audio
+    tanh_modes = (True, False) if engine_for(path) == "nam" else (True,)
     results = []
     lower = 0.0
     for k, (max_value, model, _) in enumerate(submodels):
@@ -125,6 +132,7 @@ def verify_model_file(
         label = f"{path.name} submodel {k}" if container else path.name
         given = with_knobs(x, int(model.config.get("input_size", 1)), knobs)
         slim = (lower + max_value) / 2 if container else None
-        results.append(compare(path, model, given, label, block, exact_tanh, slim))
+        for exact_tanh in tanh_modes:
+            results.append(compare(path, model, given, label, block, exact_tanh, slim))
         lower = max_value
     return results

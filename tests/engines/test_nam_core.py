@@ -2,8 +2,8 @@
 `leanamp process`, on 10 s of real guitar, in 256-sample blocks after the plugin's reset.
 
 Bounds (max |engine - leanamp|): EXACT_BOUND (1e-4) with NAM Core's exact tanh; with the fast
-tanh the plugin runs, FAST_TANH_BOUND (the fast tanh's own error is up to ~1e-4 per activation
-and compounds through the layers; the measured worst case is in the README).
+tanh the plugin runs, FAST_TANH_BOUND (the fast tanh is off by up to 4.4e-4 per call and the
+error compounds through the layers; measured figures in leanamp.engines.verify and the README).
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from leanamp.engines import run_engine
 from leanamp.engines.verify import EXACT_BOUND, FAST_TANH_BOUND, compare, verify_model_file
+from leanamp.errors import ModelFileError
 from leanamp.formats.nam import export_nam, export_nam_slimmable, load_nam_slimmable
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.wavenet import WaveNet, preset
@@ -45,7 +47,7 @@ def pruned_compressed_lstm():
     """A 16-unit LSTM with 85% of its weights zeroed by magnitude, then compressed."""
     model = random_lstm(16, seed=3)
     with torch.no_grad():
-        for p in model.parameters():
+        for p in (model.lstm.weight_ih_l0, model.lstm.weight_hh_l0, model.head.weight):
             threshold = p.abs().flatten().kthvalue(int(0.85 * p.numel())).values
             p.mul_(p.abs() > threshold)
         model.lstm.weight_hh_l0[:, :4] = 0  # units 0..3 feed nothing: compression drops them
@@ -84,6 +86,7 @@ MODELS = {
 
 def check(results, label):
     for r in results:
+        assert r.bound == (FAST_TANH_BOUND if "fast tanh" in r.label else EXACT_BOUND)
         print(f"\n{label} [{r.label}]: max {r.max_difference:.3g} rms {r.rms_difference:.3g} "
               f"bound {r.bound:g} peak {r.output_peak:.3g}")  # fmt: skip
         assert r.output_peak > 1e-3, f"{label}: silent output proves nothing"
@@ -93,43 +96,44 @@ def check(results, label):
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_exported_nam_plays_the_same_in_nam_core(name, nam_core, guitar, tmp_path):
     path = export_nam(MODELS[name](), tmp_path / "model.nam")
-    x = guitar()
-    exact = verify_model_file(path, x, exact_tanh=True)
-    fast = verify_model_file(path, x)
-    assert exact[0].bound == EXACT_BOUND and fast[0].bound == FAST_TANH_BOUND
-    check(exact, f"{name} exact tanh")
-    check(fast, f"{name} fast tanh")
+    results = verify_model_file(path, guitar())
+    assert len(results) == 2  # exact and fast tanh
+    check(results, name)
 
 
 def test_slimmable_container_plays_each_width_in_nam_core(nam_core, guitar, tmp_path):
     """The Slim knob inside each submodel's range plays that width as the model runs it."""
     slimmable = make_slimmable(random_wavenet(preset("feather"), 15))
     path = export_nam_slimmable(container_submodels(slimmable, [2, 4, 8]), tmp_path / "c.nam")
-    x = guitar()
-    for exact_tanh in (True, False):
-        results = verify_model_file(path, x, exact_tanh=exact_tanh)
-        assert len(results) == 3
-        check(results, f"slimmable container exact={exact_tanh}")
+    results = verify_model_file(path, guitar())
+    assert len(results) == 6  # three submodels, exact and fast tanh
+    check(results, "slimmable container")
 
 
 def test_nam_core_example_models_import_run_and_reexport(nam_core, guitar, tmp_path):
-    """NAM Core's own example files (LSTM, WaveNets, A2 / SlimmableContainer, slimmable WaveNet,
-    a WaveNet with a condition DSP): leanamp imports each, plays it like the engine, and
-    re-exports it to a file the engine plays the same."""
+    """NAM Core's own example files (LSTM, WaveNets, A2 / SlimmableContainer, slimmable WaveNet):
+    leanamp imports each, plays it like the engine, and re-exports it to a file the engine plays
+    the same. The two with a condition DSP (and FiLM, grouped convolutions) are refused by
+    leanamp's import with a message saying so, while the engine plays them."""
     from leanamp.engines import _snapshot
 
     examples = sorted((_snapshot("nam") / "example_models").glob("*.nam"))
     assert len(examples) >= 8
     x = guitar()
     for path in examples:
-        check(verify_model_file(path, x, exact_tanh=True), f"example {path.name}")
+        if "condition_dsp" in path.read_text():
+            with pytest.raises(ModelFileError, match="condition_dsp"):
+                load_nam_slimmable(path)
+            assert np.max(np.abs(run_engine(path, x).output)) > 1e-3
+            continue
+        check(verify_model_file(path, x), f"example {path.name}")
         submodels = load_nam_slimmable(path)
         if len(submodels) > 1:
             again = export_nam_slimmable([(v, m) for v, m, _ in submodels], tmp_path / path.name)
         else:
             _, model, metadata = submodels[0]
             again = export_nam(model, tmp_path / path.name, metadata)
-        check(verify_model_file(again, x, exact_tanh=True), f"re-exported {path.name}")
+        check(verify_model_file(again, x), f"re-exported {path.name}")
 
 
 def test_one_submodel_compare_matches_engine_slim_knob(nam_core, guitar, tmp_path):

@@ -61,3 +61,28 @@ def test_exported_json_plays_the_same_in_rtneural(
 def test_reference_files_play_as_leanamp_imports_them(rtneural, guitar, reference_models):
     for path in sorted(reference_models.glob("*.json")):
         show(verify_model_file(path, guitar(48000)), f"reference {path.name}")
+
+
+def test_verify_command_prints_the_difference_and_a_verdict(rtneural, run_cli, tmp_path):
+    path = export_model(random_lstm(8, 2), tmp_path / "knob.json", fmt="aidax")
+    code, out, _ = run_cli(["verify", str(path), "--knob", "0.25"])
+    assert code == 0, out
+    assert "RTNeural vs leanamp: max |diff|" in out and "PASS" in out
+
+
+def test_verify_command_refuses_files_no_engine_plays(run_cli, tmp_path):
+    path = tmp_path / "model.leanamp"
+    path.write_bytes(b"not a model")
+    code, _, err = run_cli(["verify", str(path)])
+    assert code == 2
+    assert err.startswith(f"error: {path}: no plugin engine plays this kind of file")
+
+
+def test_missing_peers_is_a_clear_error(monkeypatch, tmp_path):
+    from leanamp.engines import build_driver
+    from leanamp.errors import LeanampError
+
+    monkeypatch.setenv("LEANAMP_PEERS", str(tmp_path))
+    monkeypatch.setenv("LEANAMP_ENGINE_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(LeanampError, match="no RTNeural-.*tar.gz source snapshot"):
+        build_driver("rtneural")
