@@ -239,9 +239,11 @@ def time_engine(
     native: bool = False,
     slim: float | None = None,
     engine: str | None = None,
+    rate: float | None = None,
 ) -> dict[str, float]:
     """The engine's real-time factor on `model_path`: thread CPU time and wall time to process
-    `seconds` of audio in `block`-sample blocks, each over the audio's duration."""
+    `seconds` of audio in `block`-sample blocks, each over the audio's duration at `rate` (default:
+    the rate the engine reports for the model, else 48 kHz)."""
     model_path = Path(model_path)
     engine = engine or engine_for(model_path)
     command = [str(build_driver(engine, native=native)), str(model_path), "time", str(seconds),
@@ -249,7 +251,7 @@ def time_engine(
     if engine == "nam" and slim is not None:
         command += ["--slim", repr(slim)]
     info = _run(command, model_path)
-    rate = float(info.get("sample_rate", 48000))
+    rate = rate or float(info.get("sample_rate", 48000))
     audio_seconds = int(info["samples"]) / rate
     return {"rtf_cpu": float(info["cpu_seconds"]) / audio_seconds,
             "rtf_wall": float(info["wall_seconds"]) / audio_seconds}  # fmt: skip
