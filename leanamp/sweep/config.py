@@ -43,8 +43,8 @@ RECORDED_DEVICE_KEYS = {
     "test_fraction", "sample_rate",
 }
 TOP_LEVEL_KEYS = {
-    "name", "sample_rate", "data_seconds", "render_seconds", "rtf_seconds", "devices",
-    "architectures", "sizes", "methods", "seeds", "train", "resources",
+    "name", "sample_rate", "data_seconds", "render_seconds", "rtf_seconds", "engine_rtf",
+    "devices", "architectures", "sizes", "methods", "seeds", "train", "resources",
 }
 
 
@@ -64,6 +64,9 @@ class RunSpec:
     render_seconds: float
     rtf_seconds: float
     base_dir: str  # folder of the config file: relative data paths are resolved against it
+    # Also time the model in its plugin's C++ engine (leanamp.engines.timing). A measurement
+    # option, not part of the run's identity: turning it on does not re-run finished runs.
+    engine_rtf: bool = False
 
     @property
     def name(self) -> str:
@@ -73,6 +76,7 @@ class RunSpec:
     def run_id(self) -> str:
         identity = asdict(self)
         identity.pop("base_dir")
+        identity.pop("engine_rtf")
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
         return f"{self.name}-{digest[:8]}"
 
@@ -203,6 +207,9 @@ def load_sweep_config(path: str | os.PathLike) -> SweepConfig:
     data_seconds = float(values.get("data_seconds", 60.0))
     render_seconds = float(values.get("render_seconds", 10.0))
     rtf_seconds = float(values.get("rtf_seconds", 1.0))  # the paper timed one second of audio
+    engine_rtf = values.get("engine_rtf", False)
+    if not isinstance(engine_rtf, bool):
+        raise LeanampError(f"{path}: engine_rtf must be true or false")
     if sample_rate < 8000 or min(data_seconds, render_seconds, rtf_seconds) <= 0:
         raise LeanampError(
             f"{path}: sample_rate must be >= 8000 and data_seconds, render_seconds, rtf_seconds "
@@ -231,6 +238,7 @@ def load_sweep_config(path: str | os.PathLike) -> SweepConfig:
                                 render_seconds=render_seconds,
                                 rtf_seconds=rtf_seconds,
                                 base_dir=str(path.parent),
+                                engine_rtf=engine_rtf,
                             )
                         )
     return SweepConfig(

@@ -217,6 +217,12 @@ def slim_method(ctx: RunContext) -> MethodOutput:
         str(w): real_time_factor(model, ctx.data.sample_rate, ctx.spec.rtf_seconds, width=w).value
         for w in by_width
     }
+    if ctx.spec.engine_rtf:
+        output.metrics["engine_rtf_by_width"] = {
+            str(w): engine_rtf_metrics(model.sliced(w), ctx.data.sample_rate,
+                                       ctx.spec.rtf_seconds)["engine_rtf"]
+            for w in by_width
+        }  # fmt: skip
     return output
 
 
@@ -315,8 +321,24 @@ def _parameters(model: nn.Module) -> tuple[int, int]:
     return total, nonzero
 
 
-def measure_model(model: nn.Module, data: DeviceData, rtf_seconds: float) -> dict:
-    """Test ESR, parameter counts, effective hidden size, real-time factor, settling time."""
+def engine_rtf_metrics(model: nn.Module, sample_rate: float, seconds: float) -> dict:
+    """The model's real-time factor in its plugin's C++ engine (wall median like "rtf", and
+    thread CPU time), or why it has none (no engine plays it, none can be built)."""
+    from leanamp.engines.timing import engine_timing
+
+    try:
+        timed = engine_timing(model, sample_rate, seconds)
+    except LeanampError as e:
+        return {"engine_rtf": None, "engine_error": str(e)}
+    return {"engine": timed.label, "engine_rtf": timed.timing.rtf,
+            "engine_rtf_cpu": timed.timing.rtf_cpu}  # fmt: skip
+
+
+def measure_model(
+    model: nn.Module, data: DeviceData, rtf_seconds: float, engine_rtf: bool = False
+) -> dict:
+    """Test ESR, parameter counts, effective hidden size, real-time factor (also in the plugin's
+    engine with `engine_rtf`), settling time."""
     from leanamp.losses import esr_db
     from leanamp.prune.settling import impulse_response
     from leanamp.report.pruning import real_time_factor
@@ -345,6 +367,8 @@ def measure_model(model: nn.Module, data: DeviceData, rtf_seconds: float) -> dic
     rtf = real_time_factor(model, data.sample_rate, seconds=rtf_seconds)
     metrics["rtf"] = rtf.value
     metrics["rtf_method"] = rtf.method
+    if engine_rtf:
+        metrics.update(engine_rtf_metrics(model, data.sample_rate, rtf_seconds))
     response = impulse_response(model, data.sample_rate)
     metrics["settling_ms"] = (
         None if response.settling_samples is None else 1000 * response.settling_seconds
@@ -409,9 +433,9 @@ def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict
     ctx = RunContext(spec, run_dir, data, train_config, progress)
     output = METHODS[spec.method](ctx)
     rtf_seconds = spec.rtf_seconds
-    metrics = {**output.metrics, **measure_model(output.model, data, rtf_seconds)}
+    metrics = {**output.metrics, **measure_model(output.model, data, rtf_seconds, spec.engine_rtf)}
     for label, baseline in output.baselines.items():
-        for key, value in measure_model(baseline, data, rtf_seconds).items():
+        for key, value in measure_model(baseline, data, rtf_seconds, spec.engine_rtf).items():
             metrics[f"{key}_{label}"] = value
     model_path = save_model(
         output.model, run_dir / MODEL_FILE,
