@@ -17,22 +17,24 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 from lightning_fabric import Fabric
+from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
 
 from leanamp.data import Clip, make_segments
+from leanamp.data.knobs import knob_values
 from leanamp.errors import LeanampError
 from leanamp.files import atomic_path, write_text_atomic
 from leanamp.formats.native import save_model
 from leanamp.inference import run_model
-from leanamp.losses import build_loss, esr
+from leanamp.losses import NAM_RECIPE, build_loss, esr, esr_db
 
 
 @dataclass
@@ -405,7 +407,6 @@ class Trainer:
     def _restore_best(self) -> None:
         best = self.run_dir / "best.leanamp" if self.run_dir else None
         if best is not None and best.exists():
-            from safetensors.torch import load_file
 
             self.model.load_state_dict(load_file(str(best)))
 
@@ -424,7 +425,6 @@ class Trainer:
 def default_segment_seconds(model: nn.Module, sample_rate: int) -> float:
     """Training segment length: the paper's 0.5 s for recurrent models; for convolutional ones
     NAM's 8192 output samples plus the receptive field they need before the first output."""
-    from leanamp.losses_nam import NAM_RECIPE
 
     receptive_field = int(getattr(model, "receptive_field", 1))
     if receptive_field == 1:
@@ -442,8 +442,6 @@ class Evaluation:
     overall: float  # ESR pooled over all clips
 
     def table(self) -> str:
-        from leanamp.losses import esr_db
-
         rows = [f"{'clip':<32} {'ESR':>9} {'dB':>7}"]
         for name, value in [*self.per_clip.items(), ("overall", self.overall)]:
             rows.append(f"{name:<32} {value:>9.4f} {esr_db(value):>7.1f}")
@@ -458,3 +456,30 @@ def evaluate(model: nn.Module, clips: list[Clip]) -> Evaluation:
     per_clip = {c.name: esr(o, c.target) for c, o in zip(clips, outputs, strict=True)}
     overall = esr(np.concatenate(outputs), np.concatenate([c.target for c in clips]))
     return Evaluation(per_clip, overall)
+
+
+def evaluate_by_width(model, clips, widths: Sequence[int] | None = None) -> dict[int, float]:
+    """Test ESR pooled over whole clips (`evaluate`) at each width (default: the
+    model's widths); the model's own width setting is restored afterwards."""
+    saved = model.width
+    try:
+        out = {}
+        for width in model.widths if widths is None else widths:
+            model.set_width(int(width))
+            out[int(width)] = evaluate(model, clips).overall
+        return out
+    finally:
+        model.set_width(saved)
+
+
+def evaluate_per_setting(model: nn.Module, clips: Sequence[Clip]) -> dict[tuple[float, ...], float]:
+    """ESR pooled over the clips of each knob setting, by setting, in ascending order."""
+    groups: dict[tuple[float, ...], list[Clip]] = {}
+    for clip in clips:
+        groups.setdefault(knob_values(clip), []).append(clip)
+    result = {}
+    for setting in sorted(groups):
+        group = groups[setting]
+        outputs = np.concatenate([run_model(model, c.input) for c in group])
+        result[setting] = esr(outputs, np.concatenate([c.target for c in group]))
+    return result

@@ -10,13 +10,17 @@ from __future__ import annotations
 from torch import nn
 
 from leanamp.models.lstm import LSTMModel
+from leanamp.models.nam_wavenet import NamWaveNet
+from leanamp.models.slim import slimmable_layers
+from leanamp.models.wavenet import WaveNet
+from leanamp.models.wavenet import preset as preset_layers
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"lstm": LSTMModel}
-
-
-def register(cls: type[nn.Module]) -> type[nn.Module]:
-    ARCHITECTURES[cls.architecture] = cls
-    return cls
+# Every trainable architecture, by the name stored in model files' configs.
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    LSTMModel.architecture: LSTMModel,
+    WaveNet.architecture: WaveNet,
+    NamWaveNet.architecture: NamWaveNet,
+}
 
 
 def build_model(config: dict) -> nn.Module:
@@ -44,10 +48,6 @@ def new_model(
             raise ValueError("slimmable training is for WaveNets")
         return LSTMModel(hidden_size, input_size=input_size, residual=residual)
     if architecture == "wavenet":
-        from leanamp.models.wavenet import WaveNet
-        from leanamp.models.wavenet import preset as preset_layers
-        from leanamp.slim import slimmable_layers
-
         layers = preset_layers(preset, input_size)
         if slimmable:
             layers = slimmable_layers(layers, widths)
@@ -55,5 +55,4 @@ def new_model(
     raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
 
 
-__all__ = ["ARCHITECTURES", "LSTMModel", "build_model", "new_model", "register"]
-from leanamp.models.wavenet import WaveNet  # noqa: E402,F401  isort: skip  (registers "wavenet")
+__all__ = ["ARCHITECTURES", "LSTMModel", "NamWaveNet", "WaveNet", "build_model", "new_model"]

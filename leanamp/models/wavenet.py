@@ -37,12 +37,10 @@ import copy
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from leanamp.models import register
-from leanamp.slim import SLIMMABLE_METHOD, WidthSampler
 
 # Activations NAM's legacy WaveNet accepts by name that torch and the streaming kernel share.
 ACTIVATIONS = {
@@ -54,6 +52,30 @@ ACTIVATIONS = {
     "SiLU": F.silu,
     "Softsign": F.softsign,
 }
+
+# NAM's slimmable marker (0.7.0): {"method": "slice_channels_uniform", "kwargs": {...}}.
+SLIMMABLE_METHOD = "slice_channels_uniform"
+
+
+class WidthSampler:
+    """Draws training widths uniformly from `widths` and records every draw."""
+
+    def __init__(self, widths: Sequence[int]):
+        widths = [int(w) for w in widths]
+        if not widths or any(w < 1 for w in widths) or len(set(widths)) != len(widths):
+            raise ValueError(f"widths must be distinct positive integers, got {widths}")
+        self.widths = sorted(widths)
+        self.history: list[int] = []
+
+    def draw(self, rng: np.random.Generator) -> int:
+        width = self.widths[int(rng.integers(len(self.widths)))]
+        self.history.append(width)
+        return width
+
+    def counts(self) -> dict[int, int]:
+        """How many times each width was drawn so far."""
+        return {w: self.history.count(w) for w in self.widths}
+
 
 _REQUIRED_KEYS = (
     "input_size",
@@ -240,7 +262,7 @@ class _LayerArray(nn.Module):
 
 class NamLayerArrays(nn.Module):
     """What leanamp's two WaveNets (`WaveNet`, and NAM 0.7's `NamWaveNet` in
-    leanamp.formats.nam_wavenet) share: layer arrays run in sequence, each with its receptive
+    leanamp.models.nam_wavenet) share: layer arrays run in sequence, each with its receptive
     field, and NAM's flat weight vector (every array's parameters in .nam order, head_scale last).
 
     A subclass sets `architecture` and, in its __init__, `input_size`, `layer_configs` (the
@@ -297,7 +319,6 @@ class NamLayerArrays(nn.Module):
             self.head_scale.fill_(float(flat[i]))
 
 
-@register
 class WaveNet(NamLayerArrays):
     """NAM's WaveNet: `layers` are NAM layer-array dicts exactly as in a .nam "config"."layers".
 
@@ -422,7 +443,7 @@ class WaveNet(NamLayerArrays):
         return small
 
     def on_train_batch_start(self, rng) -> None:
-        """Trainer hook: a slimmable model draws this batch's width (see leanamp.slim)."""
+        """Trainer hook: a slimmable model draws this batch's width (see leanamp.models.slim)."""
         if self.width_sampler is not None:
             self._train_width = self.array_widths(self.width_sampler.draw(rng))
 

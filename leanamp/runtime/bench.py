@@ -18,15 +18,15 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from leanamp.errors import LeanampError
-from leanamp.models.lstm import LSTMModel
-from leanamp.runtime.base import StreamingProcessor, as_input_block, make_processor
+from leanamp.models.lstm import LSTMModel, effective_hidden_sizes
+from leanamp.runtime.base import StreamingProcessor, as_input_block
+from leanamp.runtime.kernels import make_processor
 
 
 class TorchStreamingLSTM:
@@ -153,7 +153,6 @@ def effective_hidden_size(model: nn.Module) -> int | None:
     """Hidden units of the last layer that can still affect the output (None if not an LSTM)."""
     if not isinstance(model, LSTMModel):
         return None
-    from leanamp.models.lstm import effective_hidden_sizes
 
     return effective_hidden_sizes(model)[-1]
 
@@ -184,7 +183,8 @@ class BenchResult:
     timings: dict[str, Timing] = field(default_factory=dict)
     torch_ratio: dict[str, float] = field(default_factory=dict)  # torch RTF / kernel RTF
     width: int | None = None  # the WaveNet width the kernel ran at (None: full)
-    engine: str | None = None  # the plugin engine timed as timings["engine"] ("NAM Core"...)
+    # The plugin engine timed as timings["engine"] ("NAM Core"...; leanamp.engines.timing)
+    engine: str | None = None
     engine_build: str | None = None  # "native" (-O3 -march=native) or "O3"
 
     def to_dict(self) -> dict:
@@ -203,17 +203,10 @@ def bench_models(
     progress: Callable[[str], None] | None = None,
     initial_states: dict[str, tuple] | None = None,
     widths: dict[str, int] | None = None,
-    engine: bool = False,
-    engine_native: bool = True,
-    model_paths: dict[str, Path] | None = None,
 ) -> list[BenchResult]:
     """Benchmark each model through its streaming kernel in each mode ("fast", "exact"), and
     through torch (LSTM models) in the same interleaved run.
-
-    `engine`: also time the model in its plugin's C++ engine (leanamp.engines.timing; built on
-    first use, -O3 -march=native unless not `engine_native`) as timings["engine"], right after
-    the kernels, in the driver's own process. `model_paths` maps model names to plugin files
-    (.nam, .json) to time as they are, instead of the model written as its player loads it.
+    The plugin's C++ engine is added by leanamp.engines.timing.add_engine_timings.
 
     `kernel` picks a registered kernel variant ("lstm-sparse"); default: the model's own.
     `initial_states` maps model names to the LSTM (h, c) state to start from (NAM files).
@@ -258,17 +251,6 @@ def bench_models(
             timings=timings,
             width=width,
         )
-        if engine:
-            from leanamp.engines.timing import engine_timing  # it imports this module
-
-            path = (model_paths or {}).get(name) if width is None else None
-            played = engine_timing(
-                model if width is None else model.sliced(width), rate, signal.shape[0] / rate,
-                block, repeats, native=engine_native, path=path,
-            )  # fmt: skip
-            timings["engine"] = played.timing
-            result.engine = played.label
-            result.engine_build = "native" if played.native else "O3"
         if "torch" in timings:
             for mode in modes:
                 result.torch_ratio[mode] = timings["torch"].rtf / timings[mode].rtf
@@ -311,3 +293,26 @@ def format_results(results: list[BenchResult]) -> str:
                 "-O3 -march=native), the model as its plugin loads it, timed after the kernels"
             )
     return "\n".join(lines)
+
+
+@dataclass
+class RealTimeFactor:
+    value: float  # processing time / audio duration
+    method: str  # what measured it: "streaming runtime"
+
+
+def real_time_factor(
+    model: nn.Module,
+    sample_rate: float,
+    seconds: float = 1.0,
+    repeats: int = 3,
+    width: int | None = None,
+) -> RealTimeFactor:
+    """Processing time / audio time (median of `repeats` runs over `seconds` of audio; the paper
+    used one second, three times). From `leanamp.runtime.bench` (streaming kernel, exact mode,
+    blocks of 256, one thread, a WaveNet at `width` if given)."""
+    result = bench_models(
+        {"model": model}, rate=sample_rate, seconds=seconds, repeats=repeats, modes=("exact",),
+        with_torch=False, widths=None if width is None else {"model": width},
+    )[0]
+    return RealTimeFactor(result.timings["exact"].rtf, "streaming runtime")

@@ -43,7 +43,7 @@ from numba import njit
 
 from leanamp.errors import LeanampError
 from leanamp.runtime.activations import exact_sigmoid, exact_tanh, fast_sigmoid, fast_tanh
-from leanamp.runtime.base import as_input_block, register_processor
+from leanamp.runtime.base import as_input_block
 
 ACTIVATION_CODES = {
     "Tanh": 0,
@@ -479,10 +479,8 @@ def _w(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().to("cpu", dtype=torch.float32).numpy()
 
 
-def _factory(model, exact: bool = True, **options) -> StreamingWaveNet:
+def build_processor(model, exact: bool = True, **options) -> StreamingWaveNet:
     return StreamingWaveNet(model, exact=exact, **options)
 
-
-register_processor("wavenet", _factory)
 
 __all__ = ["ACTIVATION_CODES", "StreamingWaveNet"]

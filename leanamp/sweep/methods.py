@@ -12,21 +12,40 @@ both checkpoint): a sweep killed midway re-executes unfinished runs, which then 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch import nn
 
+from leanamp.audio.align import apply_alignment, estimate_alignment
+from leanamp.audio.io import write_audio
 from leanamp.data import Clip, DeviceData, load_device_data, split_by_time
+from leanamp.devices.circuits import get_device
+from leanamp.devices.signals import guitar_signal
+from leanamp.engines.timing import engine_timing
 from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
-from leanamp.sweep.config import RunSpec
-from leanamp.train import TrainConfig, Trainer
+from leanamp.formats.native import load_model, save_model
+from leanamp.inference import run_model
+from leanamp.losses import esr_db
+from leanamp.models import LSTMModel
+from leanamp.models.slim import make_slimmable
+from leanamp.models.wavenet import WaveNet, preset
+from leanamp.prune import SearchConfig, choose_level, compress, effective_hidden_size, mask_search
+from leanamp.prune.settling import impulse_response
+from leanamp.prune.structured import StructuredConfig
+from leanamp.results import RESULT_FILE
+from leanamp.runtime.bench import real_time_factor
+from leanamp.sweep.spec import RunSpec
+from leanamp.train import TrainConfig, Trainer, evaluate, evaluate_by_width
+from leanamp.transfer import initial_model
+from leanamp.workflows.prune import run_structured
 
-RESULT_FILE = "result.json"
 MODEL_FILE = "model.leanamp"
 # Every virtual device is driven by the same generated performance, so its runs are comparable.
 VIRTUAL_DATA_SEED = 0
@@ -52,17 +71,6 @@ class MethodOutput:
 
 
 MethodFn = Callable[[RunContext], MethodOutput]
-METHODS: dict[str, MethodFn] = {}
-
-
-def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
-    def decorate(fn: MethodFn) -> MethodFn:
-        METHODS[name] = fn
-        return fn
-
-    return decorate
-
-
 def method_options_key(method: str) -> str:
     """The config key holding a method's options (`prune: {iterations: 3}`)."""
     return method
@@ -72,14 +80,10 @@ def method_options_key(method: str) -> str:
 
 
 def _lstm(size: int, input_size: int) -> nn.Module:
-    from leanamp.models import LSTMModel
-
     return LSTMModel(hidden_size=size, input_size=input_size)
 
 
 def _wavenet(size: int, input_size: int) -> nn.Module:
-    from leanamp.models.wavenet import WaveNet, preset
-
     layers = preset("standard", input_size)
     layers[0] = {**layers[0], "channels": size, "head_size": max(1, size // 2)}
     layers[1] = {**layers[1], "input_size": size, "channels": max(1, size // 2)}
@@ -94,8 +98,6 @@ ARCHITECTURE_SIZES: dict[str, Callable[[int, int], nn.Module]] = {
 
 
 def build_model(spec: RunSpec, input_size: int) -> nn.Module:
-    import torch
-
     torch.manual_seed(spec.seed)
     return ARCHITECTURE_SIZES[spec.architecture](spec.size, input_size)
 
@@ -107,9 +109,6 @@ def build_device_data(spec: RunSpec) -> DeviceData:
     """A virtual device's rendered performance split in time, or a device's recordings."""
     device = spec.device
     if "device" in device:
-        from leanamp.audio.align import apply_alignment, estimate_alignment
-        from leanamp.devices.circuits import get_device
-        from leanamp.devices.signals import guitar_signal
 
         settings = {k: v for k, v in device.items() if k not in ("name", "device")}
         circuit = get_device(device["device"], sample_rate=spec.sample_rate, **settings)
@@ -140,7 +139,6 @@ def build_device_data(spec: RunSpec) -> DeviceData:
 # --- methods --------------------------------------------------------------------------------------
 
 
-@register_method("train")
 def train_method(ctx: RunContext) -> MethodOutput:
     """Plain training with the paper's recipe (resumes from the trainer's checkpoint)."""
     return _train(ctx, build_model(ctx.spec, ctx.data.input_size))
@@ -166,11 +164,9 @@ def _train(ctx: RunContext, model: nn.Module, metrics: dict | None = None) -> Me
     )
 
 
-@register_method("transfer")
 def transfer_method(ctx: RunContext) -> MethodOutput:
     """Training that starts from another model (options: init_from FILE or auto, library,
     freeze, knob_values), mapped to this run's size by leanamp.transfer."""
-    from leanamp.transfer import initial_model
 
     if ctx.spec.architecture != "lstm":
         raise LeanampError("transfer starts LSTM models: use architectures [lstm]")
@@ -197,12 +193,9 @@ def transfer_method(ctx: RunContext) -> MethodOutput:
     return _train(ctx, model, {"start": start.to_dict()})
 
 
-@register_method("slim")
 def slim_method(ctx: RunContext) -> MethodOutput:
     """Slimmable WaveNet training (a width drawn per batch; option widths: allowed channel
     counts), then the test ESR and the real-time factor at every width."""
-    from leanamp.report.pruning import real_time_factor
-    from leanamp.slim import evaluate_by_width, make_slimmable
 
     if ctx.spec.architecture != "wavenet":
         raise LeanampError("slimmable training is for WaveNets: use architectures [wavenet]")
@@ -238,10 +231,8 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-@register_method("prune")
 def prune_method(ctx: RunContext) -> MethodOutput:
     """The paper's mask search, the level chosen from validation losses, compressed to dense."""
-    from leanamp.prune import SearchConfig, choose_level, compress, mask_search
 
     if ctx.spec.architecture != "lstm":
         raise LeanampError("the mask search prunes LSTM models: use architectures [lstm]")
@@ -283,14 +274,10 @@ def prune_method(ctx: RunContext) -> MethodOutput:
     )
 
 
-@register_method("structured")
 def structured_method(ctx: RunContext) -> MethodOutput:
     """Structured lottery: whole units (LSTM) or channels (WaveNet) trimmed by a global criterion
     (options: those of leanamp.prune.structured.StructuredConfig, plus choose_tolerance)."""
-    import shutil
 
-    from leanamp.formats.native import load_model
-    from leanamp.prune.structured import StructuredConfig, run_structured
 
     options = dict(ctx.spec.method_options)
     tolerance = float(options.pop("choose_tolerance", 0.1))
@@ -315,6 +302,16 @@ def structured_method(ctx: RunContext) -> MethodOutput:
 # --- one run --------------------------------------------------------------------------------------
 
 
+# Every sweep method, by the name a config's `methods` list uses.
+METHODS: dict[str, MethodFn] = {
+    "train": train_method,
+    "transfer": transfer_method,
+    "slim": slim_method,
+    "prune": prune_method,
+    "structured": structured_method,
+}
+
+
 def _parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     nonzero = int(sum(int((p != 0).sum()) for p in model.parameters()))
@@ -324,8 +321,6 @@ def _parameters(model: nn.Module) -> tuple[int, int]:
 def engine_rtf_metrics(model: nn.Module, sample_rate: float, seconds: float) -> dict:
     """The model's real-time factor in its plugin's C++ engine (wall median like "rtf", and
     thread CPU time), or why it has none (no engine plays it, none can be built)."""
-    from leanamp.engines.timing import engine_timing
-
     try:
         timed = engine_timing(model, sample_rate, seconds)
     except LeanampError as e:
@@ -339,10 +334,6 @@ def measure_model(
 ) -> dict:
     """Test ESR, parameter counts, effective hidden size, real-time factor (also in the plugin's
     engine with `engine_rtf`), settling time."""
-    from leanamp.losses import esr_db
-    from leanamp.prune.settling import impulse_response
-    from leanamp.report.pruning import real_time_factor
-    from leanamp.train import evaluate
 
     model = model.cpu().eval()
     clips = data.test or data.validation
@@ -357,8 +348,6 @@ def measure_model(
         "hidden_size": getattr(model, "hidden_size", None),
     }
     try:
-        from leanamp.prune import effective_hidden_size
-
         metrics["effective_hidden_size"] = (
             effective_hidden_size(model) if getattr(model, "hidden_size", None) else None
         )
@@ -378,8 +367,6 @@ def measure_model(
 
 def render_test_audio(model: nn.Module, data: DeviceData, out_dir: Path, seconds: float) -> list:
     """Input, target and model output of every test clip's first `seconds`, as WAV files."""
-    from leanamp.audio.io import write_audio
-    from leanamp.inference import run_model
 
     rendered = []
     for clip in data.test or data.validation:
@@ -416,7 +403,6 @@ def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict
 
     A run whose result.json already says "done" is returned as it is, never redone.
     """
-    from leanamp.formats.native import save_model
 
     spec = RunSpec.from_dict(spec_values)
     run_dir = Path(run_dir).resolve()

@@ -17,10 +17,10 @@ from leanamp.engines.verify import EXACT_BOUND, FAST_TANH_BOUND, compare, verify
 from leanamp.errors import ModelFileError
 from leanamp.formats.nam import export_nam, export_nam_slimmable, load_nam_slimmable
 from leanamp.models.lstm import LSTMModel
+from leanamp.models.slim import container_submodels, make_slimmable
 from leanamp.models.wavenet import WaveNet, preset
 from leanamp.prune.compress import compress
 from leanamp.prune.structured import trim
-from leanamp.slim import container_submodels, make_slimmable
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

@@ -10,7 +10,8 @@ import torch
 
 from leanamp.errors import LeanampError
 from leanamp.models.wavenet import WaveNet, preset
-from leanamp.runtime.base import StreamingProcessor, make_processor
+from leanamp.runtime.base import StreamingProcessor
+from leanamp.runtime.kernels import make_processor
 from leanamp.runtime.wavenet import StreamingWaveNet
 
 RATE = 48_000

@@ -13,30 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-import numpy as np
-
-# NAM's slimmable marker (0.7.0): {"method": "slice_channels_uniform", "kwargs": {...}}.
-SLIMMABLE_METHOD = "slice_channels_uniform"
-
-
-class WidthSampler:
-    """Draws training widths uniformly from `widths` and records every draw."""
-
-    def __init__(self, widths: Sequence[int]):
-        widths = [int(w) for w in widths]
-        if not widths or any(w < 1 for w in widths) or len(set(widths)) != len(widths):
-            raise ValueError(f"widths must be distinct positive integers, got {widths}")
-        self.widths = sorted(widths)
-        self.history: list[int] = []
-
-    def draw(self, rng: np.random.Generator) -> int:
-        width = self.widths[int(rng.integers(len(self.widths)))]
-        self.history.append(width)
-        return width
-
-    def counts(self) -> dict[int, int]:
-        """How many times each width was drawn so far."""
-        return {w: self.history.count(w) for w in self.widths}
+from leanamp.models.wavenet import SLIMMABLE_METHOD, WaveNet
 
 
 def slimmable_layers(
@@ -48,8 +25,6 @@ def slimmable_layers(
     arrays get the widths they run at for those (proportional mapping of WaveNet.array_widths),
     written out explicitly so NAM's core, which needs a list per array, can read the file.
     """
-    from leanamp.models.wavenet import WaveNet
-
     plain = [{k: v for k, v in cfg.items() if k != "slimmable"} for cfg in layers]
     probe = WaveNet(plain, input_size=plain[0]["condition_size"])
     full = probe.channels
@@ -68,8 +43,6 @@ def slimmable_layers(
 
 def make_slimmable(model, allowed_channels: Sequence[int] | None = None):
     """A slimmable copy of a WaveNet (same weights), ready for slimmable training."""
-    from leanamp.models.wavenet import WaveNet
-
     layers = slimmable_layers(model.layer_configs, allowed_channels)
     new = WaveNet(layers, head_scale=float(model.head_scale), input_size=model.input_size)
     new.load_state_dict(model.state_dict())
@@ -84,19 +57,3 @@ def container_submodels(model, widths: Sequence[int]) -> list[tuple[float, objec
     if not widths or widths != sorted(set(widths)) or widths[-1] != full:
         raise ValueError(f"widths must increase and end at the full width {full}, got {widths}")
     return [(w / full, model.sliced(w)) for w in widths]
-
-
-def evaluate_by_width(model, clips, widths: Sequence[int] | None = None) -> dict[int, float]:
-    """Test ESR pooled over whole clips (leanamp.train.evaluate) at each width (default: the
-    model's widths); the model's own width setting is restored afterwards."""
-    from leanamp.train import evaluate
-
-    saved = model.width
-    try:
-        out = {}
-        for width in model.widths if widths is None else widths:
-            model.set_width(int(width))
-            out[int(width)] = evaluate(model, clips).overall
-        return out
-    finally:
-        model.set_width(saved)

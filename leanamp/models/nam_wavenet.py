@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from leanamp.models import ARCHITECTURES, register
 from leanamp.models.wavenet import NamLayerArrays
 
 _ACTIVATIONS = {
@@ -264,6 +263,3 @@ class NamWaveNet(NamLayerArrays):
             z, head = array(z, cond, head)
         return self.head_scale * head[:, 0, :], None
 
-
-if NamWaveNet.architecture not in ARCHITECTURES:
-    register(NamWaveNet)

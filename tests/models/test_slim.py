@@ -9,16 +9,14 @@ import torch
 from auraloss.freq import MultiResolutionSTFTLoss
 
 from leanamp.data import Clip
-from leanamp.losses_nam import NAMLoss, nam_pre_emphasis
-from leanamp.models.wavenet import WaveNet, preset
-from leanamp.slim import (
-    WidthSampler,
+from leanamp.losses import NAMLoss, nam_pre_emphasis
+from leanamp.models.slim import (
     container_submodels,
-    evaluate_by_width,
     make_slimmable,
     slimmable_layers,
 )
-from leanamp.train import TrainConfig, Trainer, evaluate
+from leanamp.models.wavenet import WaveNet, WidthSampler, preset
+from leanamp.train import TrainConfig, Trainer, evaluate, evaluate_by_width
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
