@@ -197,6 +197,10 @@ class Trainer:
     def _step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         self.fabric.backward(loss)
+        self._update()
+
+    def _update(self) -> None:
+        """Clip the accumulated gradients, take the optimizer step, run the after-step hooks."""
         if self.config.grad_clip is not None:
             self.fabric.clip_gradients(
                 self.setup_model, self.optimizer, max_norm=self.config.grad_clip
@@ -233,18 +237,28 @@ class Trainer:
             x = self.fabric.to_device(self.inputs[index])
             y = self.fabric.to_device(self.targets[index])
             hook = getattr(self.model, "on_train_batch_start", None)
-            if hook is not None:
-                hook(self._batch_rng)
-            losses.extend(self._train_batch(x, y))
+            passes = (hook(self._batch_rng) or 1) if hook is not None else 1
+            losses.extend(self._train_batch(x, y, passes))
             bar.set_postfix(loss=f"{np.mean(losses):.4f}", lr=f"{self.learning_rate:.1e}")
         return float(np.mean(losses)) if losses else math.nan
 
-    def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    def _train_batch(self, x: torch.Tensor, y: torch.Tensor, passes: int = 1) -> list[float]:
         if not self.recurrent:
-            prediction, _ = self.setup_model(x)
-            loss = self.loss_fn(prediction[:, self.skip_samples :], y[:, self.skip_samples :])
-            self._step(loss)
-            return [loss.item()]
+            # One step whose loss sums `passes` forwards (a slimmable model's widths, by its rule,
+            # leanamp.models.slim); in-place distillation: later passes learn from the first's.
+            skip, distill = self.skip_samples, getattr(self.model, "distills_in_place", False)
+            self.optimizer.zero_grad(set_to_none=True)
+            target, total = y[:, skip:], 0.0
+            for k in range(passes):
+                if passes > 1:
+                    self.model.select_pass(k)
+                prediction = self.setup_model(x)[0][:, skip:]
+                loss = self.loss_fn(prediction, target)
+                self.fabric.backward(loss)
+                total += loss.item()
+                target = prediction.detach() if distill and k == 0 else target
+            self._update()
+            return [total]
         # Truncated backpropagation through time: warm up, then update every tbptt_samples.
         with torch.no_grad():
             _, state = self.setup_model(x[:, : self.skip_samples])

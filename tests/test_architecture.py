@@ -26,7 +26,7 @@ LAYERS = [
     {"engines"},
     {"losses"},
     {"train"},
-    {"prune", "transfer"},
+    {"prune", "transfer", "distill"},
     {"workflows"},
     {"report"},
     {"listen"},

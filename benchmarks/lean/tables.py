@@ -23,6 +23,29 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 PLANNED_SEEDS = 3
 
 
+def method_label(config: dict) -> str:
+    """The method, with the option that tells its variants apart (slimmable rule, unit-aware
+    pruning, the distillation teacher)."""
+    method, options = config["method"], config.get("method_options") or {}
+    if method == "slim":
+        return f"slim ({options.get('rule', 'uniform')})"
+    if method == "prune" and options.get("unit_aware"):
+        return "prune (unit-aware)"
+    if method == "distill":
+        teacher = "file" if "teacher_model" in options else options.get("teacher_size", 32)
+        return f"distill (from {teacher})"
+    return method
+
+
+def charged_cpu_seconds(result: dict) -> float | None:
+    """All the compute of a run: its process's CPU time, or the phases it recorded when they
+    say more (a distillation teacher loaded from a file was trained elsewhere)."""
+    charged = result["metrics"].get("cpu_seconds_charged")
+    if charged is None or result.get("cpu_seconds") is None:
+        return result.get("cpu_seconds")
+    return max(result["cpu_seconds"], charged)
+
+
 def load_results(grid: Path) -> list[dict]:
     """Every finished run of every stage, flattened to the fields the tables use."""
     rows = []
@@ -37,14 +60,14 @@ def load_results(grid: Path) -> list[dict]:
                 "device": config["device"]["name"],
                 "architecture": config["architecture"],
                 "size": config["size"],
-                "method": config["method"],
+                "method": method_label(config),
                 "seed": config["seed"],
                 "test_esr": metrics["test_esr"],
                 "hidden_size": metrics.get("effective_hidden_size") or metrics.get("hidden_size"),
                 "parameters": metrics.get("nonzero_parameters", metrics.get("parameters")),
                 "epochs": metrics.get("epochs"),
                 "stopped_because": metrics.get("stopped_because", ""),
-                "cpu_seconds": result.get("cpu_seconds"),
+                "cpu_seconds": charged_cpu_seconds(result),
                 "resumed": result.get("resumed", False),
                 "rtf": metrics.get("rtf"),
                 "run_dir": str(path.parent),

@@ -82,6 +82,11 @@ def train(
     widths: str = typer.Option(
         None, help="Slimmable: the widths to train, e.g. 4,8,16 (default: every width 1..full)."
     ),
+    slim_rule: str = typer.Option(
+        None, help="Slimmable: widths per step: uniform (one drawn, the paper), sandwich "
+        "(largest, smallest, 2 random) or inplace (sandwich, smaller widths learn from the "
+        "largest's output)."
+    ),
     hidden_size: int = typer.Option(
         None, help="LSTM hidden size (default 16, or the --init-from model's)."
     ),
@@ -145,7 +150,7 @@ def train(
         input_path, target_path, out, target_prefix=target_prefix, validation=validation,
         test=test, knobs=knob, align=align, resample=resample, sample_rate=sample_rate,
         architecture=architecture, preset=preset, slimmable=slimmable, widths=widths,
-        hidden_size=hidden_size, residual=residual, init_from=init_from,
+        slim_rule=slim_rule, hidden_size=hidden_size, residual=residual, init_from=init_from,
         start_library=start_library, start_knobs=start_knob, freeze=freeze, recipe=recipe,
         seed=seed, resume=resume, name=name, log=typer.echo, batch_size=batch_size,
         learning_rate=learning_rate, loss=loss, segment_seconds=segment_seconds,

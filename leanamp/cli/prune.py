@@ -38,6 +38,14 @@ def prune(
         "only the learning rate)."
     ),
     include_biases: bool = typer.Option(False, help="Prune biases too."),
+    unit_aware: bool = typer.Option(
+        False, help="Rank weights by their hidden unit's pooled norm, so whole units die and "
+        "compression removes them."
+    ),
+    protect_head: bool = typer.Option(
+        False, help="Prune the head on its own (never below one weight), so a global threshold "
+        "cannot take every head weight."
+    ),
     tolerance: float = typer.Option(
         0.1, help="Choose the most pruned level whose validation loss is within this share of "
         "the unpruned model's."
@@ -97,7 +105,8 @@ def prune(
             iterations=iterations, prune_fraction=prune_fraction, distance_window=window,
             distance_threshold=threshold, max_epochs_per_iteration=max_epochs_per_iteration,
             fully_train_first=fully_train_first, pretrain_epochs=pretrain_epochs,
-            rewind_epoch=rewind_epoch, include_biases=include_biases),
+            rewind_epoch=rewind_epoch, include_biases=include_biases, unit_aware=unit_aware,
+            protect_head=protect_head),
         structured=StructuredConfig(
             criterion=criterion, selection=selection, fraction=unit_fraction,
             iterations=iterations, rewind=rewind,

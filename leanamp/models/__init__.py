@@ -14,6 +14,7 @@ from leanamp.models.nam_wavenet import NamWaveNet
 from leanamp.models.slim import slimmable_layers
 from leanamp.models.wavenet import WaveNet
 from leanamp.models.wavenet import preset as preset_layers
+from leanamp.models.widths import WidthSampler
 
 # Every trainable architecture, by the name stored in model files' configs.
 ARCHITECTURES: dict[str, type[nn.Module]] = {
@@ -40,9 +41,11 @@ def new_model(
     preset: str = "standard",
     slimmable: bool = False,
     widths: list[int] | None = None,
+    slim_rule: str = "uniform",
 ) -> nn.Module:
     """A freshly initialised model: an LSTM of `hidden_size` (residual as in the paper), or a
-    WaveNet of NAM's `preset`, slimmable over `widths` (default every width) if asked."""
+    WaveNet of NAM's `preset`, slimmable over `widths` (default every width) if asked, trained
+    by the width rule `slim_rule` (leanamp.models.widths.SLIM_RULES)."""
     if architecture == "lstm":
         if slimmable:
             raise ValueError("slimmable training is for WaveNets")
@@ -51,7 +54,10 @@ def new_model(
         layers = preset_layers(preset, input_size)
         if slimmable:
             layers = slimmable_layers(layers, widths)
-        return WaveNet(layers, input_size=input_size)
+        model = WaveNet(layers, input_size=input_size)
+        if slimmable:
+            model.width_sampler = WidthSampler(model.widths, slim_rule)
+        return model
     raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
 
 

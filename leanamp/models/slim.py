@@ -3,9 +3,19 @@
 A slimmable WaveNet is a `leanamp.models.wavenet.WaveNet` whose layer-array configs carry NAM's
 marker {"method": "slice_channels_uniform", "kwargs": {"allowed_channels": [...]}}. Before each
 training batch the trainer calls `model.on_train_batch_start(rng)`; the model's `WidthSampler`
-draws a width uniformly from the allowed widths (every width 1..c unless restricted) and the batch
-runs truncated to it. Evaluation runs at the width set with `model.set_width` (full by default).
-Every draw is recorded in `WidthSampler.history`, so a run can show which widths it trained.
+chooses the widths of that batch's step by its rule, and the step's loss is the sum over them:
+
+- "uniform" (Atkinson, the paper): one width drawn uniformly from the allowed widths (every width
+  1..c unless restricted);
+- "sandwich" (Yu & Huang 2019, "Universally Slimmable Networks and Improved Training
+  Techniques", the sandwich rule): the largest width, the smallest and `random_widths` widths
+  drawn uniformly from those in between, L = sum_w loss(f_w(x), y), one optimizer step;
+- "inplace" (same paper, in-place distillation): the sandwich rule's widths, the largest trained
+  on the target and every other on the largest's output, detached:
+  L = loss(f_max(x), y) + sum_{w < max} loss(f_w(x), stopgrad(f_max(x))).
+
+Evaluation runs at the width set with `model.set_width` (full by default). Every width trained is
+recorded in `WidthSampler.history`, so a run can show which widths it trained.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import copy
 from collections.abc import Sequence
 
 from leanamp.models.wavenet import SLIMMABLE_METHOD, WaveNet
+from leanamp.models.widths import WidthSampler
 
 
 def slimmable_layers(
@@ -41,11 +52,12 @@ def slimmable_layers(
     return out
 
 
-def make_slimmable(model, allowed_channels: Sequence[int] | None = None):
-    """A slimmable copy of a WaveNet (same weights), ready for slimmable training."""
+def make_slimmable(model, allowed_channels: Sequence[int] | None = None, rule: str = "uniform"):
+    """A slimmable copy of a WaveNet (same weights), ready for slimmable training by `rule`."""
     layers = slimmable_layers(model.layer_configs, allowed_channels)
     new = WaveNet(layers, head_scale=float(model.head_scale), input_size=model.input_size)
     new.load_state_dict(model.state_dict())
+    new.width_sampler = WidthSampler(new.widths, rule)
     return new.to(model.head_scale.device)
 
 

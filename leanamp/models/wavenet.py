@@ -37,10 +37,11 @@ import copy
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from leanamp.models.widths import WidthSampler
 
 # Activations NAM's legacy WaveNet accepts by name that torch and the streaming kernel share.
 ACTIVATIONS = {
@@ -56,25 +57,6 @@ ACTIVATIONS = {
 # NAM's slimmable marker (0.7.0): {"method": "slice_channels_uniform", "kwargs": {...}}.
 SLIMMABLE_METHOD = "slice_channels_uniform"
 
-
-class WidthSampler:
-    """Draws training widths uniformly from `widths` and records every draw."""
-
-    def __init__(self, widths: Sequence[int]):
-        widths = [int(w) for w in widths]
-        if not widths or any(w < 1 for w in widths) or len(set(widths)) != len(widths):
-            raise ValueError(f"widths must be distinct positive integers, got {widths}")
-        self.widths = sorted(widths)
-        self.history: list[int] = []
-
-    def draw(self, rng: np.random.Generator) -> int:
-        width = self.widths[int(rng.integers(len(self.widths)))]
-        self.history.append(width)
-        return width
-
-    def counts(self) -> dict[int, int]:
-        """How many times each width was drawn so far."""
-        return {w: self.history.count(w) for w in self.widths}
 
 
 _REQUIRED_KEYS = (
@@ -342,6 +324,7 @@ class WaveNet(NamLayerArrays):
         self._width: tuple[int, ...] | None = None
         # Width drawn for the current training batch (slimmable training); None outside training.
         self._train_width: tuple[int, ...] | None = None
+        self._step_widths: list[tuple[int, ...]] = []
         self.width_sampler = WidthSampler(self.widths) if self.slimmable else None
 
     # ---- description -------------------------------------------------------------------
@@ -442,10 +425,23 @@ class WaveNet(NamLayerArrays):
         small.to(self.head_scale.device)
         return small
 
-    def on_train_batch_start(self, rng) -> None:
-        """Trainer hook: a slimmable model draws this batch's width (see leanamp.models.slim)."""
-        if self.width_sampler is not None:
-            self._train_width = self.array_widths(self.width_sampler.draw(rng))
+    def on_train_batch_start(self, rng) -> int:
+        """Trainer hook: a slimmable model chooses this batch's widths (see leanamp.models.slim);
+        returns how many passes the step makes (one per width; `select_pass` picks one)."""
+        if self.width_sampler is None:
+            return 1
+        self._step_widths = [self.array_widths(w) for w in self.width_sampler.draw_step(rng)]
+        self._train_width = self._step_widths[0]
+        return len(self._step_widths)
+
+    def select_pass(self, k: int) -> None:
+        """Run the next training forward at the k-th width chosen for this step."""
+        self._train_width = self._step_widths[k]
+
+    @property
+    def distills_in_place(self) -> bool:
+        """Trainer hook: the passes after the first learn from the first pass's output."""
+        return self.width_sampler is not None and self.width_sampler.distills_in_place
 
     def train(self, mode: bool = True) -> WaveNet:
         # A width drawn for a training batch never leaks into evaluation: eval runs at the width

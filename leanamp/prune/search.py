@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -56,6 +57,10 @@ class SearchConfig:
     # first update of epoch r + 1. None: learning-rate rewinding only (the paper's choice).
     rewind_epoch: int | None = None
     include_biases: bool = False
+    # Rank weights by their hidden unit's pooled norm so that whole units die (leanamp.prune.masks)
+    unit_aware: bool = False
+    # Prune the head on its own, never below one weight (no global-threshold collapse)
+    protect_head: bool = False
 
     def __post_init__(self):
         if self.iterations < 1:
@@ -159,6 +164,7 @@ class MaskSearch:
         self.masks = self.enforcer.masks  # the enforcer's copy, on the model's device
         self.records: list[dict] = []
         self.rewind_state: dict[str, torch.Tensor] | None = None
+        self._level_started = time.process_time()
 
     # --- files ----------------------------------------------------------------------------------
     def _phase_path(self) -> Path:
@@ -238,6 +244,8 @@ class MaskSearch:
             "stopped_because": stopped,
             "mask_distances": distances,
             "train_loss": train_loss,
+            # CPU seconds of this level's training (its last attempt, if it was resumed)
+            "cpu_seconds": time.process_time() - self._level_started,
             **validation,
         }
         self.records.append(record)
@@ -295,7 +303,7 @@ class MaskSearch:
             phase["train_loss"] = self.trainer.train_epoch()
             self.trainer.epoch += 1
             phase["epochs"] += 1
-            candidate = self.masks.prune(self.model, search.prune_fraction)
+            candidate = self._next_mask()
             if previous is not None:
                 phase["distances"].append(candidate.distance(previous, reference=self.masks))
             previous = candidate
@@ -305,9 +313,15 @@ class MaskSearch:
                               phase["train_loss"])
         self._save_level(record)
 
+    def _next_mask(self) -> PruningMasks:
+        search = self.search
+        return self.masks.prune(
+            self.model, search.prune_fraction, search.unit_aware, search.protect_head
+        )
+
     def _advance_mask(self) -> None:
         """m_{j+1} from the current weights; apply it, rewind if asked, reset the optimizer."""
-        new_masks = self.masks.prune(self.model, self.search.prune_fraction)
+        new_masks = self._next_mask()
         if self.rewind_state is not None:
             self.model.load_state_dict(self.rewind_state)
         self.enforcer.update(new_masks)
@@ -342,8 +356,10 @@ class MaskSearch:
                     f"{self.run_dir} holds a search of a model {saved.get('model')}, not "
                     f"{self.model.config}: use the same model settings or another folder"
                 )
-            for key in ("prune_fraction", "include_biases", "fully_train_first", "rewind_epoch"):
-                before = saved.get("search", {}).get(key)
+            for key in ("prune_fraction", "include_biases", "fully_train_first", "rewind_epoch",
+                        "unit_aware", "protect_head"):
+                default = SearchConfig.__dataclass_fields__[key].default  # older searches
+                before = saved.get("search", {}).get(key, default)
                 if before != getattr(self.search, key):
                     raise LeanampError(
                         f"{self.run_dir} was searched with {key}={before}, not "
@@ -358,6 +374,7 @@ class MaskSearch:
         if self.records:
             self._restore_level(len(self.records) - 1)
         for level in range(len(self.records), last + 1):
+            self._level_started = time.process_time()
             if level == 0:
                 self._prepare_rewind()
                 if self.search.fully_train_first:

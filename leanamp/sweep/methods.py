@@ -27,6 +27,13 @@ from leanamp.audio.io import write_audio
 from leanamp.data import Clip, DeviceData, load_device_data, split_by_time
 from leanamp.devices.circuits import get_device
 from leanamp.devices.signals import guitar_signal
+from leanamp.distill import (
+    DistillConfig,
+    distill_student,
+    load_teacher,
+    read_costs,
+    train_teacher,
+)
 from leanamp.engines.timing import engine_timing
 from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
@@ -36,6 +43,7 @@ from leanamp.losses import esr_db
 from leanamp.models import LSTMModel
 from leanamp.models.slim import make_slimmable
 from leanamp.models.wavenet import WaveNet, preset
+from leanamp.models.widths import SLIM_RULES
 from leanamp.prune import SearchConfig, choose_level, compress, effective_hidden_size, mask_search
 from leanamp.prune.settling import impulse_response
 from leanamp.prune.structured import StructuredConfig
@@ -194,15 +202,20 @@ def transfer_method(ctx: RunContext) -> MethodOutput:
 
 
 def slim_method(ctx: RunContext) -> MethodOutput:
-    """Slimmable WaveNet training (a width drawn per batch; option widths: allowed channel
-    counts), then the test ESR and the real-time factor at every width."""
-
+    """Slimmable WaveNet training (options: widths, the allowed channel counts; rule, how each
+    step's widths are chosen: uniform, sandwich or inplace, see leanamp.models.slim), then the
+    test ESR and the real-time factor at every width."""
     if ctx.spec.architecture != "wavenet":
         raise LeanampError("slimmable training is for WaveNets: use architectures [wavenet]")
     options = dict(ctx.spec.method_options)
-    _refuse_unknown_options("slim", options, {"widths"})
-    model = make_slimmable(build_model(ctx.spec, ctx.data.input_size), options.get("widths"))
+    _refuse_unknown_options("slim", options, {"widths", "rule"})
+    rule = options.get("rule", "uniform")
+    if rule not in SLIM_RULES:
+        raise LeanampError(f"slim option rule {rule!r}: choose one of {list(SLIM_RULES)}")
+    model = make_slimmable(build_model(ctx.spec, ctx.data.input_size), options.get("widths"), rule)
     output = _train(ctx, model)
+    output.metrics["slim_rule"] = rule
+    output.metrics["width_draws"] = {str(w): n for w, n in model.width_sampler.counts().items()}
     model = model.cpu().eval()
     by_width = evaluate_by_width(model, ctx.data.test or ctx.data.validation)
     output.metrics["test_esr_by_width"] = {str(w): value for w, value in by_width.items()}
@@ -264,6 +277,11 @@ def prune_method(ctx: RunContext) -> MethodOutput:
             "hidden_size_unpruned": ctx.spec.size,
             "validation_loss_unpruned": result.records[0]["validation_loss"],
             "best_validation_loss": chosen["validation_loss"],
+            # per phase: the big model's training (level 0) and the pruning levels after it
+            "cpu_seconds_pretrain": result.records[0].get("cpu_seconds"),
+            "cpu_seconds_search": sum(r.get("cpu_seconds", 0.0) for r in result.records[1:]),
+            "unit_aware": bool(options.get("unit_aware", False)),
+            "protect_head": bool(options.get("protect_head", False)),
         },
         artefacts={
             "history": str(history_path),
@@ -299,6 +317,58 @@ def structured_method(ctx: RunContext) -> MethodOutput:
     )
 
 
+DISTILL_OPTIONS = {"teacher_size", "teacher_model", "teacher_cpu_seconds", "alpha", "extra_seconds"}
+
+
+def distill_method(ctx: RunContext) -> MethodOutput:
+    """Knowledge distillation (leanamp.distill) of a teacher into this run's model, the student.
+    Options: teacher_size (default 32: a teacher of the run's architecture trained here with the
+    run's recipe) or teacher_model (a model file, charged its recorded training cost or
+    teacher_cpu_seconds), alpha (weight of the recorded target, default 0.5), extra_seconds
+    (generated audio labelled by the teacher alone, default 0)."""
+    options = dict(ctx.spec.method_options)
+    _refuse_unknown_options("distill", options, DISTILL_OPTIONS)
+    if "teacher_model" in options and "teacher_size" in options:
+        raise LeanampError(
+            "distill takes teacher_size (train a teacher) or teacher_model, not both"
+        )
+    config = DistillConfig(float(options.get("alpha", 0.5)), float(options.get("extra_seconds", 0)))
+    if "teacher_model" in options:
+        teacher = load_teacher(Path(ctx.spec.base_dir) / options["teacher_model"], ctx.run_dir,
+                               options.get("teacher_cpu_seconds"))
+    else:
+        teacher_size = options.get("teacher_size", 32)
+        if not isinstance(teacher_size, int) or teacher_size < 1:
+            raise LeanampError(f"distill option teacher_size must be a positive integer, got "
+                               f"{teacher_size!r}")
+        torch.manual_seed(ctx.spec.seed)
+        teacher = ARCHITECTURE_SIZES[ctx.spec.architecture](teacher_size, ctx.data.input_size)
+        train_teacher(teacher, ctx.data, ctx.run_dir, ctx.train_config, ctx.progress)
+    student = build_model(ctx.spec, ctx.data.input_size)
+    result, _ = distill_student(student, teacher, ctx.data, ctx.run_dir, config,
+                                ctx.train_config, ctx.progress)
+    costs = read_costs(ctx.run_dir)
+    return MethodOutput(
+        model=student,
+        history=result.history,
+        metrics={
+            "epochs": result.epochs,
+            "best_epoch": result.best_epoch,
+            "best_validation_loss": result.best_validation_loss,
+            "stopped_because": result.stopped_because,
+            "alpha": config.alpha,
+            "extra_seconds": config.extra_seconds,
+            "teacher": teacher.config,
+            **{f"cpu_seconds_{phase}": cost["cpu_seconds"] for phase, cost in costs.items()},
+            # what the method cost in all: the teacher's training (here or recorded) + student's
+            "cpu_seconds_charged": sum(cost["cpu_seconds"] for cost in costs.values()),
+        },
+        artefacts={"history": str(ctx.run_dir / "student" / "history.json"),
+                   "costs": str(ctx.run_dir / "costs.json")},
+        baselines={"teacher": teacher},
+    )
+
+
 # --- one run --------------------------------------------------------------------------------------
 
 
@@ -309,6 +379,7 @@ METHODS: dict[str, MethodFn] = {
     "slim": slim_method,
     "prune": prune_method,
     "structured": structured_method,
+    "distill": distill_method,
 }
 
 

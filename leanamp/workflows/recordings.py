@@ -15,6 +15,7 @@ from leanamp.data.knobs import load_knob_data, parse_knob_setting
 from leanamp.errors import LeanampError
 from leanamp.models import new_model
 from leanamp.models.wavenet import PRESETS
+from leanamp.models.widths import SLIM_RULES
 from leanamp.train import TrainConfig, default_segment_seconds
 from leanamp.transfer import initial_model
 from leanamp.workflows.training import train_on_data
@@ -56,6 +57,7 @@ def check_model_options(
     hidden_size: int | None = None,
     residual: bool | None = None,
     init_from: str | None = None,
+    slim_rule: str | None = None,
 ) -> list[int] | None:
     """Refuse option combinations before the (slow) data loading; returns the widths as ints
     (`widths` may be text like "4,8,16")."""
@@ -72,6 +74,10 @@ def check_model_options(
         raise LeanampError("--slimmable and --widths apply to --architecture wavenet")
     if widths and not slimmable:
         raise LeanampError("--widths lists the widths of slimmable training: add --slimmable")
+    if slim_rule is not None and not slimmable:
+        raise LeanampError("--slim-rule chooses the widths of slimmable training: add --slimmable")
+    if slim_rule is not None and slim_rule not in SLIM_RULES:
+        raise LeanampError(f"--slim-rule {slim_rule!r}: choose one of {', '.join(SLIM_RULES)}")
     if not isinstance(widths, str):
         return None if widths is None else [int(w) for w in widths]
     try:
@@ -83,16 +89,16 @@ def check_model_options(
 def fresh_model(
     architecture: str, input_size: int, hidden_size: int | None = None,
     residual: bool | None = None, preset: str = "standard", slimmable: bool = False,
-    widths: list[int] | None = None, seed: int = 0,
+    widths: list[int] | None = None, seed: int = 0, slim_rule: str = "uniform",
 ) -> nn.Module:  # fmt: skip
     """A new model seeded with `seed`: an LSTM of `hidden_size` (default 16, residual unless
-    asked otherwise) or a WaveNet of NAM's `preset`."""
+    asked otherwise) or a WaveNet of NAM's `preset` (slimmable: trained by `slim_rule`)."""
     torch.manual_seed(seed)
     try:
         return new_model(
             architecture, input_size, hidden_size=hidden_size or 16,
             residual=True if residual is None else residual, preset=preset,
-            slimmable=slimmable, widths=widths,
+            slimmable=slimmable, widths=widths, slim_rule=slim_rule,
         )  # fmt: skip
     except ValueError as e:
         raise LeanampError(f"train: {e}") from None
@@ -114,6 +120,7 @@ def train_device(
     preset: str = "standard",
     slimmable: bool = False,
     widths: str | list[int] | None = None,
+    slim_rule: str | None = None,
     hidden_size: int | None = None,
     residual: bool | None = None,
     init_from: str | None = None,
@@ -132,7 +139,7 @@ def train_device(
     `recipe` (default: quick for LSTMs, nam for WaveNets) and `train_options` (TrainConfig
     fields; None means the recipe's value), and write the run into `out`. Returns the summary."""
     allowed_widths = check_model_options(
-        architecture, preset, slimmable, widths, hidden_size, residual, init_from
+        architecture, preset, slimmable, widths, hidden_size, residual, init_from, slim_rule
     )
     data = load_training_data(
         input_path, target_path, target_prefix, validation, test, knobs, align, resample,
@@ -148,7 +155,7 @@ def train_device(
         log(f"starting from {start.path}")
     else:
         model = fresh_model(architecture, data.input_size, hidden_size, residual, preset,
-                            slimmable, allowed_widths, seed)  # fmt: skip
+                            slimmable, allowed_widths, seed, slim_rule or "uniform")  # fmt: skip
     options = {k: v for k, v in train_options.items() if v is not None}
     options.setdefault("segment_seconds", default_segment_seconds(model, data.sample_rate))
     config = TrainConfig.recipe(recipe or DEFAULT_RECIPES[architecture], seed=seed, **options)

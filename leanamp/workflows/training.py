@@ -60,6 +60,7 @@ def train_on_data(
 
         by_width = {str(w): e for w, e in evaluate_by_width(model, test_clips).items()}
         metadata["test_esr_by_width"] = by_width
+        metadata["slim_rule"] = model.width_sampler.rule
     model_path = save_model(model, out_dir / f"{name}.leanamp", metadata)
     plot_loss_curves(result.history, out_dir / "loss_curves.png")
     rendered = []
