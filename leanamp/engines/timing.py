@@ -89,6 +89,17 @@ def engine_timing(
     return EngineTiming(engine, native, timing)
 
 
+def engine_rtf_metrics(model: nn.Module, sample_rate: float, seconds: float) -> dict:
+    """The model's real-time factor in its plugin's C++ engine (wall median like "rtf", and
+    thread CPU time), or why it has none (no engine plays it, none can be built)."""
+    try:
+        timed = engine_timing(model, sample_rate, seconds)
+    except LeanampError as e:
+        return {"engine_rtf": None, "engine_error": str(e)}
+    return {"engine": timed.label, "engine_rtf": timed.timing.rtf,
+            "engine_rtf_cpu": timed.timing.rtf_cpu}  # fmt: skip
+
+
 def add_engine_timings(
     results: list[BenchResult],
     models: dict[str, nn.Module],

@@ -1,3 +1,4 @@
+# long: the method registry and the measurements every method's runs share belong together
 """What one sweep run does: build its data and model, apply a method, measure, write result.json.
 
 Methods are a small registry (`METHODS`): a method takes a `RunContext` and returns a
@@ -34,7 +35,7 @@ from leanamp.distill import (
     read_costs,
     train_teacher,
 )
-from leanamp.engines.timing import engine_timing
+from leanamp.engines.timing import engine_rtf_metrics
 from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
 from leanamp.formats.native import load_model, save_model
@@ -224,11 +225,9 @@ def slim_method(ctx: RunContext) -> MethodOutput:
         for w in by_width
     }
     if ctx.spec.engine_rtf:
-        output.metrics["engine_rtf_by_width"] = {
-            str(w): engine_rtf_metrics(model.sliced(w), ctx.data.sample_rate,
-                                       ctx.spec.rtf_seconds)["engine_rtf"]
-            for w in by_width
-        }  # fmt: skip
+        output.metrics["engine_rtf_by_width"] = {str(w): engine_rtf_metrics(
+            model.sliced(w), ctx.data.sample_rate, ctx.spec.rtf_seconds)["engine_rtf"]
+            for w in by_width}  # fmt: skip
     return output
 
 
@@ -387,17 +386,6 @@ def _parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     nonzero = int(sum(int((p != 0).sum()) for p in model.parameters()))
     return total, nonzero
-
-
-def engine_rtf_metrics(model: nn.Module, sample_rate: float, seconds: float) -> dict:
-    """The model's real-time factor in its plugin's C++ engine (wall median like "rtf", and
-    thread CPU time), or why it has none (no engine plays it, none can be built)."""
-    try:
-        timed = engine_timing(model, sample_rate, seconds)
-    except LeanampError as e:
-        return {"engine_rtf": None, "engine_error": str(e)}
-    return {"engine": timed.label, "engine_rtf": timed.timing.rtf,
-            "engine_rtf_cpu": timed.timing.rtf_cpu}  # fmt: skip
 
 
 def measure_model(

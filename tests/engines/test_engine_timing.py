@@ -7,11 +7,10 @@ import json
 import pytest
 import torch
 
-from leanamp.engines.timing import engine_timing, player_engine
+from leanamp.engines.timing import engine_rtf_metrics, engine_timing, player_engine
 from leanamp.formats import save_model
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.wavenet import WaveNet, preset
-from leanamp.sweep.methods import engine_rtf_metrics
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
