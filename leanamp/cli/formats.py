@@ -33,6 +33,10 @@ def export_command(
         help="WaveNet to .nam: write a SlimmableContainer of these widths, e.g. 2,4,8 (the "
         "last must be the full width); the Slim knob's value v picks the first width >= v x full.",
     ),
+    nam_legacy: bool = typer.Option(
+        False, help="WaveNet to .nam: the 0.5.4 layout for plugin releases before NAM Core 0.7 "
+        "(and nam <= 0.12); default is the 0.7 layout NAM Core 0.7 and nam 0.13 read.",
+    ),
 ):
     """Write a model for a plugin (NAM, AIDA-X, Proteus/NeuralPi) or as a leanamp file.
 
@@ -45,7 +49,10 @@ def export_command(
         "gear_model": gear_model, "tone_type": tone_type, "input_level_dbu": input_level_dbu,
         "output_level_dbu": output_level_dbu,
     }  # fmt: skip
-    done = export_file(model_path, out, fmt, width=width, slim_widths=slim_widths, metadata=given)
+    options = {"legacy": True} if nam_legacy else {}
+    done = export_file(
+        model_path, out, fmt, width=width, slim_widths=slim_widths, metadata=given, **options
+    )
     if done.slim_widths is not None:
         typer.echo(f"wrote {out}: NAM SlimmableContainer of widths {done.slim_widths}; checked by "
                    "reloading")  # fmt: skip

@@ -25,17 +25,30 @@ def bench_command(
         [], "--width", help="WaveNets: time the kernel at this width (repeatable, e.g. a "
         "slimmable model at --width 4 --width 8 --width 16).",
     ),
+    engine: bool = typer.Option(
+        False, "--engine", help="Also time each model in its plugin's C++ engine (NAM Core for "
+        ".nam and WaveNets, RTNeural for AIDA-X / Proteus / NeuralPi JSON and LSTMs); builds "
+        "the engine from ../shared/peers on first use (minutes).",
+    ),
+    engine_o3: bool = typer.Option(
+        False, "--engine-o3", help="Time the engine built with -O3 only (default: "
+        "-O3 -march=native).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ):
     """Real-time factor of each model's streaming kernel, single-threaded, with the same model
-    through torch in the same run for the ratio. A model that cannot run is an error line; the
-    others still run (exit code 2 if any failed)."""
+    through torch in the same run for the ratio (and in the plugin's engine with --engine). A
+    model that cannot run is an error line; the others still run (exit code 2 if any failed)."""
     from leanamp.runtime.bench import bench_files, format_results
 
     results = bench_files(
         models, widths=width, block=block, rate=rate, seconds=seconds, repeats=repeats,
         modes=("fast", "exact") if exact else ("fast",), kernel="lstm-sparse" if sparse else None,
     )  # fmt: skip
+    if engine:
+        from leanamp.engines.timing import add_engine_timings_to_files
+
+        add_engine_timings_to_files(results, models, repeats, not engine_o3)
     errors = [r.error for r in results if r.error is not None]
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))

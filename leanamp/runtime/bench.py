@@ -186,6 +186,9 @@ class BenchResult:
     def failure(cls, name: str, error: str, block: int, rate: float) -> BenchResult:
         """A model that could not run: reported as an error line among the others."""
         return cls(name, "", "", 0, 0, None, None, block, rate, 0.0, error=error)
+    # The plugin engine timed as timings["engine"] ("NAM Core"...; leanamp.engines.timing)
+    engine: str | None = None
+    engine_build: str | None = None  # "native" (-O3 -march=native) or "O3"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -205,6 +208,7 @@ def bench_models(
 ) -> list[BenchResult]:
     """Benchmark each model through its streaming kernel in each mode ("fast", "exact"), and
     through torch (LSTM models) in the same interleaved run.
+    The plugin's C++ engine is added by leanamp.engines.timing.add_engine_timings.
 
     `kernel` picks a registered kernel variant ("lstm-sparse"); default: the model's own.
     A model no kernel can run gives a result with its `error` and the others go on.
@@ -258,6 +262,15 @@ def bench_models(
     return results
 
 
+def file_keys(paths: Sequence[str | os.PathLike]) -> dict[str, Path]:
+    """Result names of model files: the file name, or the path where two names clash."""
+    names = [Path(p).name for p in paths]
+    return {
+        name if names.count(name) == 1 else str(p): Path(p)
+        for p, name in zip(paths, names, strict=True)
+    }
+
+
 def bench_files(
     paths: Sequence[str | os.PathLike],
     widths: Sequence[int] = (),
@@ -273,10 +286,8 @@ def bench_files(
     named by file name (the path when two names clash), "@width" appended for widths."""
     if not (math.isfinite(seconds) and seconds > 0) or not (math.isfinite(rate) and rate > 0):
         raise LeanampError("--seconds and --rate must be positive")
-    names = [Path(p).name for p in paths]
     order, loaded, by_width, failed = [], {}, {}, []
-    for path, name in zip(paths, names, strict=True):
-        key = name if names.count(name) == 1 else str(path)
+    for key, path in file_keys(paths).items():
         keys = [f"{key}@{w}" for w in widths] or [key]
         order += keys
         try:
@@ -320,9 +331,10 @@ def format_results(results: list[BenchResult]) -> str:
             lines.append(f"error: {r.error}")
         for proc, t in r.timings.items():
             ratio = r.torch_ratio.get(proc)
-            kernel = "torch" if proc == "torch" else r.kernel
+            kernel = {"torch": "torch", "engine": r.engine}.get(proc, r.kernel)
+            mode = r.engine_build if proc == "engine" else proc
             lines.append(
-                f"{r.name[:24]:<24} {kernel[:12]:<12} {proc:<6} {r.parameters:>8} "
+                f"{r.name[:24]:<24} {kernel[:12]:<12} {mode:<6} {r.parameters:>8} "
                 f"{r.nonzero_parameters:>8} "
                 f"{'' if r.effective_hidden_size is None else r.effective_hidden_size:>5} "
                 f"{t.rtf:>9.5f} {t.rtf_min:>9.5f} {t.rtf_max:>9.5f} {t.rtf_cpu:>9.5f} "
@@ -338,6 +350,11 @@ def format_results(results: list[BenchResult]) -> str:
             f"median of {next(iter(r.timings.values())).repeats} runs; one thread. RTF cpu = "
             "thread CPU time / audio time (insensitive to other processes on a busy machine)"
         )
+        if any(r.engine for r in results):
+            lines.append(
+                "NAM Core / RTNeural rows: the plugin's C++ engine (leanamp's driver, native = "
+                "-O3 -march=native), the model as its plugin loads it, timed after the kernels"
+            )
     return "\n".join(lines)
 
 
