@@ -37,6 +37,10 @@ LANES = 8  # float32 lanes per vector: one AVX2 register, half an AVX-512 one
 GROUP = 4 * LANES  # gates in one unit block: i, f, g, o of 8 units
 WIDE = 16  # lanes per accumulator: two gate vectors in one AVX-512 register
 SPLIT = 2  # partial sums per gate vector (inputs k mod SPLIT): 2 x 4 independent FMA chains
+# Largest hidden size (in unit blocks) run by the size-compiled fast kernel. Measured (loaded
+# machine, thread CPU): faster at H 8-16, equal at 32, slower from 64 (its weights no longer fit
+# in L1 and the per-block kernel streams them better), so larger sizes keep the per-block kernel.
+MAX_SIZED_BLOCKS = 4
 
 
 def block_gate_order(padded: int) -> np.ndarray:
@@ -262,6 +266,120 @@ def _fused_fast_step(typingctx, bias, weights, layer, z, n_rows, h, c, hidden):
         with cgutils.for_range(builder, _unit_blocks(builder, intp, hidden)) as loop:
             gate = sums.emit(loop.index)
             offset = builder.add(state_row, builder.mul(loop.index, intp(LANES)))
+            _emit_cell(
+                builder, gate, _vector_at(builder, c_ary.data, offset),
+                _vector_at(builder, h_ary.data, offset),
+            )  # fmt: skip
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def sized_splits(n_blocks: int) -> int:
+    """Partial sums per gate vector in the sized step: enough independent FMA chains (>= 8) to
+    keep two FMA units busy through their 4-cycle latency, without running out of registers."""
+    return max(1, min(4, 8 // (2 * n_blocks)))
+
+
+def pack_gate_weights_by_input(matrix: np.ndarray) -> np.ndarray:
+    """(G, R) gate-by-input matrix, rows in block layout -> (R, G): one input's weights to all
+    gates contiguous, the order the sized step streams them in."""
+    return np.ascontiguousarray(matrix.T, dtype=np.float32)
+
+
+@intrinsic(prefer_literal=True)
+def fused_fast_step_sized(typingctx, bias, weights, layer, z, n_rows, h, c, n_blocks):
+    """One fast-mode LSTM step of layer `layer` for exactly `n_blocks` unit blocks (a
+    compile-time constant, one compiled kernel per padded hidden size, as RTNeural's compile-time
+    API): the gate sums of all blocks at once, input by input, in 2 * n_blocks 16-lane
+    accumulators (x `sized_splits` partial sums) held in registers; then the cell of every block.
+    weights: float32 (L, R, G) from `pack_gate_weights_by_input`; the rest as `_fused_fast_step`
+    (h(t-1) copied into z after the layer's input, z holding n_in + 8 * n_blocks values)."""
+    _check_arrays("fused_fast_step_sized", bias, weights, z, h, c)
+    if not isinstance(n_blocks, types.IntegerLiteral):
+        raise TypeError("fused_fast_step_sized needs n_blocks as a compile-time constant")
+    if weights.ndim != 3 or bias.ndim != 2 or h.ndim != 2 or c.ndim != 2 or z.ndim != 1:
+        raise TypeError("fused_fast_step_sized: bias (L, G), weights (L, R, G), h, c (L, Hp)")
+    blocks = n_blocks.literal_value
+    splits = sized_splits(blocks)
+    sig = types.void(bias, weights, types.intp, z, types.intp, h, c, n_blocks)
+
+    def codegen(context, builder, signature, args):
+        bias_arg, weights_arg, layer, z_arg, rows, h_arg, c_arg, _ = args
+        b_ary = context.make_array(signature.args[0])(context, builder, bias_arg)
+        w_ary = context.make_array(signature.args[1])(context, builder, weights_arg)
+        z_ary = context.make_array(signature.args[3])(context, builder, z_arg)
+        h_ary = context.make_array(signature.args[5])(context, builder, h_arg)
+        c_ary = context.make_array(signature.args[6])(context, builder, c_arg)
+        intp = context.get_value_type(types.intp)
+        wide = ir.VectorType(ir.FloatType(), WIDE)
+        fma_wide = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(wide, [wide] * 3), f"llvm.fma.v{WIDE}f32"
+        )
+        padded = builder.extract_value(h_ary.shape, 1)
+        n_gates = blocks * GROUP
+        n_wide = n_gates // WIDE
+        state_row = builder.mul(layer, padded)
+        n_in = builder.sub(rows, intp(blocks * LANES))
+        for b in range(blocks):  # z[n_in:] = h(t - 1)
+            start = intp(b * LANES)
+            value = builder.load(
+                _vector_at(builder, h_ary.data, builder.add(state_row, start)), align=4
+            )
+            builder.store(value, _vector_at(builder, z_ary.data, builder.add(n_in, start)), align=4)
+        layer_stride = builder.extract_value(w_ary.strides, 0)  # bytes
+        row_stride = builder.extract_value(w_ary.strides, 1)
+        w_base = builder.gep(
+            builder.bitcast(w_ary.data, ir.IntType(8).as_pointer()),
+            [builder.mul(layer, layer_stride)],
+        )
+        bias_row = builder.gep(b_ary.data, [builder.mul(layer, builder.mul(padded, intp(4)))])
+        partial = [
+            [cgutils.alloca_once(builder, wide) for _ in range(n_wide)] for _ in range(splits)
+        ]
+        for v in range(n_wide):
+            ptr = builder.bitcast(builder.gep(bias_row, [intp(v * WIDE)]), wide.as_pointer())
+            builder.store(builder.load(ptr, align=4), partial[0][v])
+            for s in range(1, splits):
+                builder.store(ir.Constant(wide, [0.0] * WIDE), partial[s][v])
+
+        def accumulate(k, accs):
+            zk = builder.load(builder.gep(z_ary.data, [k]))
+            zv = builder.insert_element(ir.Constant(wide, ir.Undefined), zk, intp(0))
+            zv = builder.shuffle_vector(
+                zv, ir.Constant(wide, ir.Undefined),
+                ir.Constant(ir.VectorType(ir.IntType(32), WIDE), [0] * WIDE),
+            )  # fmt: skip
+            row = builder.bitcast(
+                builder.gep(w_base, [builder.mul(k, row_stride)]), ir.FloatType().as_pointer()
+            )
+            for v, acc in enumerate(accs):
+                ptr = builder.bitcast(builder.gep(row, [intp(v * WIDE)]), wide.as_pointer())
+                w = builder.load(ptr, align=4)
+                builder.store(builder.call(fma_wide, [w, zv, builder.load(acc)]), acc)
+
+        chunks = builder.sdiv(rows, intp(splits))
+        with cgutils.for_range(builder, chunks) as loop:
+            k = builder.mul(loop.index, intp(splits))
+            for s in range(splits):
+                accumulate(builder.add(k, intp(s)), partial[s])
+        done = builder.mul(chunks, intp(splits))
+        with cgutils.for_range(builder, builder.sub(rows, done)) as loop:
+            accumulate(builder.add(done, loop.index), partial[0])
+        for b in range(blocks):
+            gate = []
+            for v in (2 * b, 2 * b + 1):
+                values = [builder.load(partial[s][v]) for s in range(splits)]
+                while len(values) > 1:  # pairwise: ((p0 + p1) + (p2 + p3))
+                    pairs = zip(values[::2], values[1::2], strict=True)
+                    values = [builder.fadd(x, y) for x, y in pairs]
+                for half in range(WIDE // LANES):
+                    lanes = ir.Constant(
+                        ir.VectorType(ir.IntType(32), LANES),
+                        list(range(half * LANES, (half + 1) * LANES)),
+                    )
+                    gate.append(builder.shuffle_vector(values[0], values[0], lanes))
+            offset = builder.add(state_row, intp(b * LANES))
             _emit_cell(
                 builder, gate, _vector_at(builder, c_ary.data, offset),
                 _vector_at(builder, h_ary.data, offset),
