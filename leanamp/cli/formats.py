@@ -42,6 +42,10 @@ def export_command(
         help="WaveNet to .nam: write a SlimmableContainer of these widths, e.g. 2,4,8 (the "
         "last must be the full width); the Slim knob's value v picks the first width >= v x full.",
     ),
+    nam_legacy: bool = typer.Option(
+        False, help="WaveNet to .nam: the 0.5.4 layout for plugin releases before NAM Core 0.7 "
+        "(and nam <= 0.12); default is the 0.7 layout NAM Core 0.7 and nam 0.13 read.",
+    ),
 ):
     """Write a model for a plugin (NAM, AIDA-X, Proteus/NeuralPi) or as a leanamp file.
 
@@ -66,6 +70,8 @@ def export_command(
     }
     metadata.update({k: v for k, v in given.items() if v is not None})
     fmt = export_format(out, fmt)
+    if nam_legacy and fmt != "nam":
+        raise LeanampError(f"{out}: --nam-legacy applies to .nam files only")
     if slim_widths is not None:
         if fmt != "nam":
             raise LeanampError(f"{out}: --slim-widths writes a NAM .nam SlimmableContainer")
@@ -80,7 +86,7 @@ def export_command(
         export_nam_slimmable(submodels, out, metadata)
         typer.echo(f"wrote {out}: NAM SlimmableContainer of widths {widths}; checked by reloading")
         return
-    export_model(model, out, fmt, metadata=metadata)
+    export_model(model, out, fmt, metadata=metadata, **({"legacy": True} if nam_legacy else {}))
     typer.echo(f"wrote {out} ({fmt}): {_describe(model)}; checked by reloading")
 
 

@@ -42,22 +42,33 @@ def bench_command(
         [], "--width", help="WaveNets: time the kernel at this width (repeatable, e.g. a "
         "slimmable model at --width 4 --width 8 --width 16).",
     ),
+    engine: bool = typer.Option(
+        False, "--engine", help="Also time each model in its plugin's C++ engine (NAM Core for "
+        ".nam and WaveNets, RTNeural for AIDA-X / Proteus / NeuralPi JSON and LSTMs); builds "
+        "the engine from ../shared/peers on first use (minutes).",
+    ),
+    engine_o3: bool = typer.Option(
+        False, "--engine-o3", help="Time the engine built with -O3 only (default: "
+        "-O3 -march=native).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ):
     """Real-time factor of each model's streaming kernel, single-threaded, with the same model
-    through torch in the same run for the ratio."""
+    through torch in the same run for the ratio (and in the plugin's engine with --engine)."""
     from leanamp.formats import load_any
     from leanamp.runtime.bench import bench_models, format_results
 
     if not (math.isfinite(seconds) and seconds > 0) or not (math.isfinite(rate) and rate > 0):
         raise LeanampError("--seconds and --rate must be positive")
-    loaded, initial_states, widths = {}, {}, {}
+    loaded, initial_states, widths, paths = {}, {}, {}, {}
     names = [path.name for path in models]
     for path, name in zip(models, names, strict=True):
         model, metadata = load_any(path)
         key = name if names.count(name) == 1 else str(path)
         if not width:
             loaded[key] = model
+            if path.suffix.lower() in (".nam", ".json", ".aidax"):
+                paths[key] = path
             initial_states[key] = _start_options(model, metadata).get("initial_state")
             continue
         if not hasattr(model, "sliced"):
@@ -70,6 +81,7 @@ def bench_command(
     results = bench_models(
         loaded, block=block, rate=rate, seconds=seconds, repeats=repeats, modes=modes,
         kernel="lstm-sparse" if sparse else None, initial_states=initial_states, widths=widths,
+        engine=engine, engine_native=not engine_o3, model_paths=paths,
     )  # fmt: skip
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))

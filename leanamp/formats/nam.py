@@ -1,7 +1,13 @@
 """NAM .nam files (Neural Amp Modeler plugin and core): LSTM, WaveNet and SlimmableContainer.
 
-Written as version 0.5.4 with the legacy config keys, which every released plugin loads; read
-0.5.x to 0.7.x. Facts used (checked against the `neural-amp-modeler` package's loader):
+Written as the current plugin engine (NeuralAmpModelerCore 0.7) and the current `nam` package
+(0.13) both load them: LSTMs as version 0.5.4, WaveNets (and every SlimmableContainer submodel)
+in NAM 0.7's layer-array layout as version 0.7.0 (a "head" object {out_channels, kernel_size 1,
+bias}, per-layer "activation", "gating_mode" and "secondary_activation" lists). `legacy=True`
+writes WaveNets in the 0.5.4 layout ("head_size", "head_bias", "gated") for plugin releases older
+than NAM Core 0.7 and `nam` up to 0.12, which cannot read the 0.7 layout. Reads 0.5.x to 0.7.x.
+Facts used (checked against the `nam` package's loaders and NAM Core, tests/formats and
+tests/engines):
 
 - LSTM: per layer the matrix [W_ih | W_hh] (4H x (in + H), row-major, gates i, f, g, o), the bias
   b_ih + b_hh (4H), the initial hidden state (H) and cell state (H); then the head weight (H) and
@@ -63,7 +69,7 @@ from leanamp.formats.nam_wavenet import (
 from leanamp.models.lstm import LSTMModel, LSTMState
 
 WHAT = "NAM .nam model file"
-WRITE_VERSION = "0.5.4"
+WRITE_VERSION = "0.5.4"  # LSTMs, and WaveNets with legacy=True
 SLIMMABLE_VERSION = "0.7.0"
 NAM07_VERSION = "0.7.0"
 READ_VERSIONS = ((0, 5), (0, 7))  # inclusive (major, minor) range
@@ -583,13 +589,32 @@ def _refuse_residual(model: LSTMModel, sample_rate: float, path: Path) -> None:
     )
 
 
+def layout_0_7(layer: dict) -> dict:
+    """A legacy (0.5) layer-array config in NAM 0.7's keys: same weights, same meaning."""
+    n = len(layer["dilations"])
+    gated = layer["gated"]
+    return {
+        "input_size": layer["input_size"],
+        "condition_size": layer["condition_size"],
+        "head": {"out_channels": layer["head_size"], "kernel_size": 1, "bias": layer["head_bias"]},
+        "channels": layer["channels"],
+        "kernel_size": layer["kernel_size"],
+        "dilations": layer["dilations"],
+        "activation": [layer["activation"]] * n,
+        "gating_mode": ["gated" if gated else "none"] * n,
+        "secondary_activation": ["Sigmoid" if gated else None] * n,
+    }
+
+
 def nam_dict(
     model: nn.Module,
     metadata: dict | None = None,
     state: LSTMState | None = None,
     path: Path | None = None,
+    legacy: bool = False,
 ) -> dict:
-    """The .nam JSON object (version 0.5.4, legacy config) for an LSTM or WaveNet model."""
+    """The .nam JSON object for an LSTM (0.5.4) or WaveNet model (0.7.0 layout; with `legacy`,
+    0.5.4 layout for old plugins)."""
     metadata = dict(metadata or {})
     path = Path(path or "model.nam")
     sample_rate = metadata.get("sample_rate") or DEFAULT_SAMPLE_RATE
@@ -625,6 +650,9 @@ def nam_dict(
             {k: v for k, v in layer.items() if k != "slimmable"}
             for layer in model.config["layers"]
         ]
+        if not legacy:
+            version = NAM07_VERSION
+            layers = [layout_0_7(layer) for layer in layers]
         config = {"layers": layers, "head": None, "head_scale": float(model.config["head_scale"])}
         weights = as_float_list(model.nam_weights())
         state = None
@@ -657,8 +685,11 @@ def export_nam(
     path: str | os.PathLike,
     metadata: dict | None = None,
     initial_state: LSTMState | None = None,
+    legacy: bool = False,
 ) -> Path:
-    """Write `model` (LSTM without residual, or WaveNet) as a .nam, version 0.5.4.
+    """Write `model` (LSTM without residual, or WaveNet) as a .nam: LSTMs as version 0.5.4,
+    WaveNets in the 0.7.0 layout (NAM Core 0.7, `nam` 0.13), or with `legacy` in the 0.5.4
+    layout every plugin release and `nam` 0.12 read.
 
     metadata: leanamp metadata (sample_rate, name, modeled_by, gear_type, gear_make, gear_model,
     tone_type, input_level_dbu, output_level_dbu, training_esr); loudness and gain are measured.
@@ -670,7 +701,7 @@ def export_nam(
     state = None
     if isinstance(model, LSTMModel) and not model.residual:  # nam_dict refuses a residual
         state = _state_for_file(model, metadata or {}, initial_state)
-    data = nam_dict(model, metadata, state, path)
+    data = nam_dict(model, metadata, state, path, legacy)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data))
         _check_reload(path, tmp, model, data, state)
@@ -683,8 +714,9 @@ def export_nam_slimmable(
     metadata: dict | None = None,
 ) -> Path:
     """Write a NAM SlimmableContainer (version 0.7.0): `submodels` as (max_value, model) with
-    increasing max_value in (0, 1], the last 1.0. Each submodel is a full 0.5.4 .nam inside.
-    Note: only NAM cores from 0.7.0 on load containers (the Slim knob picks the submodel)."""
+    increasing max_value in (0, 1], the last 1.0. Each submodel is a full .nam inside (WaveNets
+    in the 0.7 layout, as `nam` 0.13 writes them). Only NAM cores from 0.7.0 on load containers
+    (the Slim knob picks the submodel)."""
     path = Path(path)
     values = [float(v) for v, _ in submodels]
     if not submodels or values != sorted(set(values)) or values[-1] != 1.0 or values[0] <= 0:

@@ -18,6 +18,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -183,6 +184,8 @@ class BenchResult:
     timings: dict[str, Timing] = field(default_factory=dict)
     torch_ratio: dict[str, float] = field(default_factory=dict)  # torch RTF / kernel RTF
     width: int | None = None  # the WaveNet width the kernel ran at (None: full)
+    engine: str | None = None  # the plugin engine timed as timings["engine"] ("NAM Core"...)
+    engine_build: str | None = None  # "native" (-O3 -march=native) or "O3"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -200,9 +203,17 @@ def bench_models(
     progress: Callable[[str], None] | None = None,
     initial_states: dict[str, tuple] | None = None,
     widths: dict[str, int] | None = None,
+    engine: bool = False,
+    engine_native: bool = True,
+    model_paths: dict[str, Path] | None = None,
 ) -> list[BenchResult]:
     """Benchmark each model through its streaming kernel in each mode ("fast", "exact"), and
     through torch (LSTM models) in the same interleaved run.
+
+    `engine`: also time the model in its plugin's C++ engine (leanamp.engines.timing; built on
+    first use, -O3 -march=native unless not `engine_native`) as timings["engine"], right after
+    the kernels, in the driver's own process. `model_paths` maps model names to plugin files
+    (.nam, .json) to time as they are, instead of the model written as its player loads it.
 
     `kernel` picks a registered kernel variant ("lstm-sparse"); default: the model's own.
     `initial_states` maps model names to the LSTM (h, c) state to start from (NAM files).
@@ -247,6 +258,17 @@ def bench_models(
             timings=timings,
             width=width,
         )
+        if engine:
+            from leanamp.engines.timing import engine_timing  # it imports this module
+
+            path = (model_paths or {}).get(name) if width is None else None
+            played = engine_timing(
+                model if width is None else model.sliced(width), rate, signal.shape[0] / rate,
+                block, repeats, native=engine_native, path=path,
+            )  # fmt: skip
+            timings["engine"] = played.timing
+            result.engine = played.label
+            result.engine_build = "native" if played.native else "O3"
         if "torch" in timings:
             for mode in modes:
                 result.torch_ratio[mode] = timings["torch"].rtf / timings[mode].rtf
@@ -265,9 +287,10 @@ def format_results(results: list[BenchResult]) -> str:
     for r in results:
         for proc, t in r.timings.items():
             ratio = r.torch_ratio.get(proc)
-            kernel = "torch" if proc == "torch" else r.kernel
+            kernel = {"torch": "torch", "engine": r.engine}.get(proc, r.kernel)
+            mode = r.engine_build if proc == "engine" else proc
             lines.append(
-                f"{r.name[:24]:<24} {kernel[:12]:<12} {proc:<6} {r.parameters:>8} "
+                f"{r.name[:24]:<24} {kernel[:12]:<12} {mode:<6} {r.parameters:>8} "
                 f"{r.nonzero_parameters:>8} "
                 f"{'' if r.effective_hidden_size is None else r.effective_hidden_size:>5} "
                 f"{t.rtf:>9.5f} {t.rtf_min:>9.5f} {t.rtf_max:>9.5f} {t.rtf_cpu:>9.5f} "
@@ -282,4 +305,9 @@ def format_results(results: list[BenchResult]) -> str:
             f"median of {next(iter(r.timings.values())).repeats} runs; one thread. RTF cpu = "
             "thread CPU time / audio time (insensitive to other processes on a busy machine)"
         )
+        if any(r.engine for r in results):
+            lines.append(
+                "NAM Core / RTNeural rows: the plugin's C++ engine (leanamp's driver, native = "
+                "-O3 -march=native), the model as its plugin loads it, timed after the kernels"
+            )
     return "\n".join(lines)

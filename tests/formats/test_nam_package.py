@@ -5,8 +5,10 @@
 subprocess (nam_runner.py). Its Python is $LEANAMP_NAM_PYTHON, else venv-nam/bin/python beside
 the running environment (e.g. /work/venv-nam for /work/venv). Without it these tests skip, unless
 $LEANAMP_REQUIRE_NAM=1 (set in CI), where they fail so the check cannot silently vanish.
-nam 0.12.x is used: it reads the legacy 0.5 config that leanamp writes and the plugin loads
-(nam 0.13 reads only the 0.7 layout).
+Files are loaded exactly as leanamp writes them. nam 0.13 (the current package, installed beside
+0.12 as nam-0.13/) reads leanamp's default files: LSTMs (0.5.4) and WaveNets and
+SlimmableContainer submodels in the 0.7 layout. nam 0.12.x reads only the legacy 0.5.4 layout,
+which `export_nam(..., legacy=True)` writes for plugin releases before NAM Core 0.7.
 """
 
 from __future__ import annotations
@@ -54,8 +56,7 @@ def nam_python() -> Path | None:
 def nam_run(tmp_path_factory):
     """run(jobs, nam_0_13=False): (nam file, input (time,), submodel) jobs through `nam`.
 
-    nam 0.12 is the environment's own; nam 0.13 is installed beside it (--target nam-0.13) and
-    gets the 0.7 layer-array layout.
+    nam 0.12 is the environment's own; nam 0.13 is installed beside it (--target nam-0.13).
     """
     python = nam_python()
     if python is None:
@@ -78,7 +79,7 @@ def nam_run(tmp_path_factory):
             spec.append(
                 {"nam": str(path), "input": str(folder / f"in{tag}_{k}.npy"),
                  "output": str(folder / f"out{tag}_{k}.npy"), "submodel": submodel,
-                 "layout_0_7": nam_0_13, "loudness": True}
+                 "loudness": True}
             )  # fmt: skip
         (folder / f"jobs{tag}.json").write_text(json.dumps(spec))
         done = subprocess.run(
@@ -128,9 +129,10 @@ def random_wavenet(layers, seed):
     return model.eval()
 
 
-def test_nam_plays_leanamp_exports_and_leanamp_plays_nam_examples(
+def test_nam_0_12_plays_legacy_exports_and_leanamp_plays_nam_examples(
     nam_run, tmp_path, reference_models
 ):
+    """The legacy layout (legacy=True) for old plugins, as nam 0.12 reads it."""
     x = probe()
     cases = []  # (label, file, submodel, leanamp output)
     for label, model in [
@@ -139,23 +141,13 @@ def test_nam_plays_leanamp_exports_and_leanamp_plays_nam_examples(
         ("wavenet gated", random_wavenet(GATED_WAVENET, 2)),
         ("wavenet nano", random_wavenet(preset("nano"), 3)),
     ]:
-        path = export_nam(model, tmp_path / f"{label.replace(' ', '_')}.nam")
+        path = export_nam(model, tmp_path / f"{label.replace(' ', '_')}.nam", legacy=True)
         again, metadata = load_nam(path)
         cases.append((label, path, None, run(again, x[:, None], start_state(again, metadata))))
-    slim = [(0.5, random_wavenet(preset("nano"), 4)), (1.0, random_wavenet(preset("nano"), 5))]
-    slim_path = export_nam_slimmable(slim, tmp_path / "slim.nam")
-    for k, (_, model) in enumerate(slim):
-        cases.append((f"slimmable container submodel {k}", slim_path, k, run(model, x[:, None])))
-    # One slimmable model: each exported width must sound like the model run at that width.
     slimmable = make_slimmable(random_wavenet(preset("nano"), 6))
-    container = export_nam_slimmable(container_submodels(slimmable, [1, 3, 4]), tmp_path / "c.nam")
-    plain = export_nam(slimmable.sliced(2), tmp_path / "width2.nam")
-    for path, submodel, width in [(container, 0, 1), (container, 1, 3), (container, 2, 4),
-                                  (plain, None, 2)]:  # fmt: skip
-        slimmable.set_width(width)
-        y = run(slimmable, x[:, None])
-        cases.append((f"slimmable model at width {width}", path, submodel, y))
-    slimmable.set_width(None)
+    plain = export_nam(slimmable.sliced(2), tmp_path / "width2.nam", legacy=True)
+    slimmable.set_width(2)
+    cases.append(("slimmable model at width 2", plain, None, run(slimmable, x[:, None])))
     for name in ["lstm.nam", "wavenet.nam", "wavenet_a1_standard.nam"]:
         cases.append(reference_case(reference_models / "nam" / name, x))
     compare(cases, nam_run([(path, x, submodel) for _, path, submodel, _ in cases]))
@@ -174,19 +166,37 @@ def reference_case(path, x):
     return (f"reference {path.name}", path, None, y)
 
 
-def test_nam_0_13_agrees_on_0_7_models_and_head_scale(nam_run, tmp_path, reference_models):
-    """nam 0.13 reads the 0.7 layout: NAM's A2 container (both submodels, as read and as
-    re-exported by leanamp) and legacy files rewritten to that layout. slimmable_wavenet.nam's
-    last weight (head_scale 0.53) differs from its config (0.02): NAM's C++ core, like leanamp
-    and nam 0.13, uses the weight (nam 0.12 uses the config), so it is checked here."""
+def test_nam_0_13_plays_default_exports_as_written(nam_run, tmp_path, reference_models):
+    """nam 0.13 loads leanamp's default files with no key rewritten: LSTMs, WaveNets and
+    SlimmableContainer submodels in the 0.7 layout, exported widths of a slimmable model, and
+    NAM's A2 container as read and as re-exported. (NAM's own legacy-layout examples, e.g.
+    wavenet.nam, do not load in nam 0.13; NAM Core plays them, tests/engines.)"""
     x = probe()
-    cases = [
-        reference_case(reference_models / "nam" / name, x)
-        for name in ["slimmable_wavenet.nam", "wavenet.nam"]
-    ]
-    model = random_wavenet(GATED_WAVENET, 6)
-    path = export_nam(model, tmp_path / "gated.nam")
-    cases.append(("leanamp gated export", path, None, run(model, x[:, None])))
+    cases = []
+    for label, model in [
+        ("lstm 1x8", random_lstm(8, 1, 0)),
+        ("lstm 2x5", random_lstm(5, 2, 1)),
+        ("wavenet gated", random_wavenet(GATED_WAVENET, 2)),
+        ("wavenet nano", random_wavenet(preset("nano"), 3)),
+    ]:
+        path = export_nam(model, tmp_path / f"{label.replace(' ', '_')}.nam")
+        assert json.loads(path.read_text())["version"] in ("0.5.4", "0.7.0")
+        again, metadata = load_nam(path)
+        cases.append((label, path, None, run(again, x[:, None], start_state(again, metadata))))
+    slim = [(0.5, random_wavenet(preset("nano"), 4)), (1.0, random_wavenet(preset("nano"), 5))]
+    slim_path = export_nam_slimmable(slim, tmp_path / "slim.nam")
+    for k, (_, model) in enumerate(slim):
+        cases.append((f"slimmable container submodel {k}", slim_path, k, run(model, x[:, None])))
+    # One slimmable model: each exported width must sound like the model run at that width.
+    slimmable = make_slimmable(random_wavenet(preset("nano"), 6))
+    container = export_nam_slimmable(container_submodels(slimmable, [1, 3, 4]), tmp_path / "c.nam")
+    plain = export_nam(slimmable.sliced(2), tmp_path / "width2.nam")
+    for path, submodel, width in [(container, 0, 1), (container, 1, 3), (container, 2, 4),
+                                  (plain, None, 2)]:  # fmt: skip
+        slimmable.set_width(width)
+        cases.append((f"slimmable model at width {width}", path, submodel,
+                      run(slimmable, x[:, None])))  # fmt: skip
+    slimmable.set_width(None)
     # NAM's A2 (0.7 layout: per-layer kernels, LeakyReLU, 16-tap head), as read and as written.
     a2 = reference_models / "nam" / "A2.nam"
     submodels = load_nam_slimmable(a2)
