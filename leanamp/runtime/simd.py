@@ -37,10 +37,12 @@ LANES = 8  # float32 lanes per vector: one AVX2 register, half an AVX-512 one
 GROUP = 4 * LANES  # gates in one unit block: i, f, g, o of 8 units
 WIDE = 16  # lanes per accumulator: two gate vectors in one AVX-512 register
 SPLIT = 2  # partial sums per gate vector (inputs k mod SPLIT): 2 x 4 independent FMA chains
-# Largest hidden size (in unit blocks) run by the size-compiled fast kernel. Measured (loaded
-# machine, thread CPU): faster at H 8-16, equal at 32, slower from 64 (its weights no longer fit
-# in L1 and the per-block kernel streams them better), so larger sizes keep the per-block kernel.
-MAX_SIZED_BLOCKS = 4
+# Largest hidden size (in unit blocks) run by the size-compiled fast kernel. Measured interleaved
+# against the per-block kernel (loaded machine, thread CPU, min of 40): H 8 0.0036 vs 0.0040,
+# H 16 0.0067 vs 0.0071, but H 24 and 32 slower (0.0154 vs 0.0126 at 32): with all sums first
+# and all cells after, the cells' latency is exposed, where the per-block kernel overlaps block
+# b's cell with block b + 1's sums; from 64 units its weights leave L1 as well.
+MAX_SIZED_BLOCKS = 2
 
 
 def block_gate_order(padded: int) -> np.ndarray:
@@ -65,23 +67,23 @@ def _check_arrays(name, *arrays):
             raise TypeError(f"{name} needs C-contiguous float32 arrays")
 
 
-def _vec():
-    return ir.VectorType(ir.FloatType(), LANES)
+def _vec(lanes=LANES):
+    return ir.VectorType(ir.FloatType(), lanes)
 
 
-def _splat(value):
-    return ir.Constant(_vec(), [float(value)] * LANES)
+def _splat(value, lanes=LANES):
+    return ir.Constant(_vec(lanes), [float(value)] * lanes)
 
 
-def _fma(builder):
-    vec = _vec()
+def _fma(builder, lanes=LANES):
+    vec = _vec(lanes)
     return cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.v{LANES}f32"
+        builder.module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.v{lanes}f32"
     )
 
 
-def _vector_at(builder, base, offset):
-    return builder.bitcast(builder.gep(base, [offset]), _vec().as_pointer())
+def _vector_at(builder, base, offset, lanes=LANES):
+    return builder.bitcast(builder.gep(base, [offset]), _vec(lanes).as_pointer())
 
 
 def _vector_fast_tanh(builder, x):
@@ -90,28 +92,30 @@ def _vector_fast_tanh(builder, x):
     the error bound is measured on this path too, see `measure_activation_errors`)."""
     from leanamp.runtime import activations as act
 
-    fma = _fma(builder)
+    n = x.type.count
+    fma = _fma(builder, n)
     clamp = float(act._CLAMP)
-    x = builder.select(builder.fcmp_ordered(">", x, _splat(clamp)), _splat(clamp), x)
-    x = builder.select(builder.fcmp_ordered("<", x, _splat(-clamp)), _splat(-clamp), x)
+    x = builder.select(builder.fcmp_ordered(">", x, _splat(clamp, n)), _splat(clamp, n), x)
+    x = builder.select(builder.fcmp_ordered("<", x, _splat(-clamp, n)), _splat(-clamp, n), x)
     x2 = builder.fmul(x, x)
-    p = _splat(act._A13)
+    p = _splat(act._A13, n)
     for coefficient in (act._A11, act._A9, act._A7, act._A5, act._A3, act._A1):
-        p = builder.call(fma, [p, x2, _splat(coefficient)])
+        p = builder.call(fma, [p, x2, _splat(coefficient, n)])
     p = builder.fmul(p, x)
-    q = _splat(act._B6)
+    q = _splat(act._B6, n)
     for coefficient in (act._B4, act._B2, act._B0):
-        q = builder.call(fma, [q, x2, _splat(coefficient)])
+        q = builder.call(fma, [q, x2, _splat(coefficient, n)])
     return builder.fdiv(p, q)
 
 
 def _vector_fast_sigmoid(builder, x):
-    t = _vector_fast_tanh(builder, builder.fmul(x, _splat(0.5)))
-    return builder.call(_fma(builder), [_splat(0.5), t, _splat(0.5)])
+    n = x.type.count
+    t = _vector_fast_tanh(builder, builder.fmul(x, _splat(0.5, n)))
+    return builder.call(_fma(builder, n), [_splat(0.5, n), t, _splat(0.5, n)])
 
 
 def _emit_cell(builder, gate, c_ptr, h_ptr):
-    """Fast-mode cell of 8 units from their gate vectors [i, f, g, o]; updates c and h."""
+    """Fast-mode cell of the units of gate vectors [i, f, g, o] (8 or 16 lanes); updates c, h."""
     i = _vector_fast_sigmoid(builder, gate[0])
     f = _vector_fast_sigmoid(builder, gate[1])
     g = _vector_fast_tanh(builder, gate[2])
@@ -366,23 +370,40 @@ def fused_fast_step_sized(typingctx, bias, weights, layer, z, n_rows, h, c, n_bl
         done = builder.mul(chunks, intp(splits))
         with cgutils.for_range(builder, builder.sub(rows, done)) as loop:
             accumulate(builder.add(done, loop.index), partial[0])
-        for b in range(blocks):
-            gate = []
-            for v in (2 * b, 2 * b + 1):
-                values = [builder.load(partial[s][v]) for s in range(splits)]
-                while len(values) > 1:  # pairwise: ((p0 + p1) + (p2 + p3))
-                    pairs = zip(values[::2], values[1::2], strict=True)
-                    values = [builder.fadd(x, y) for x, y in pairs]
-                for half in range(WIDE // LANES):
-                    lanes = ir.Constant(
-                        ir.VectorType(ir.IntType(32), LANES),
-                        list(range(half * LANES, (half + 1) * LANES)),
-                    )
-                    gate.append(builder.shuffle_vector(values[0], values[0], lanes))
+        sums = []  # per wide vector v: gates [i, f] (v even) or [g, o] (v odd) of block v // 2
+        for v in range(n_wide):
+            values = [builder.load(partial[s][v]) for s in range(splits)]
+            while len(values) > 1:  # pairwise: ((p0 + p1) + (p2 + p3))
+                pairs = zip(values[::2], values[1::2], strict=True)
+                values = [builder.fadd(x, y) for x, y in pairs]
+            sums.append(values[0])
+
+        def pick(first, second, half):
+            """Lanes `half` (0: low 8, 1: high 8) of `first`, then the same lanes of `second`."""
+            order = [half * LANES + j for j in range(LANES)]
+            order += [WIDE + j for j in order]
+            mask = ir.Constant(ir.VectorType(ir.IntType(32), len(order)), order)
+            return builder.shuffle_vector(first, second, mask)
+
+        for b in range(0, blocks, 2):  # the cell 16 units at a time: half the vector work
             offset = builder.add(state_row, intp(b * LANES))
+            if b + 1 < blocks:
+                gate = [pick(sums[2 * b + v // 2], sums[2 * b + 2 + v // 2], v % 2)
+                        for v in range(4)]  # fmt: skip
+                lanes = WIDE
+            else:
+                undefined = ir.Constant(wide, ir.Undefined)
+                lanes_lo = ir.Constant(ir.VectorType(ir.IntType(32), LANES), list(range(LANES)))
+                lanes_hi = ir.Constant(
+                    ir.VectorType(ir.IntType(32), LANES), list(range(LANES, WIDE))
+                )
+                gate = [builder.shuffle_vector(sums[2 * b + v // 2], undefined,
+                                               lanes_hi if v % 2 else lanes_lo)
+                        for v in range(4)]  # fmt: skip
+                lanes = LANES
             _emit_cell(
-                builder, gate, _vector_at(builder, c_ary.data, offset),
-                _vector_at(builder, h_ary.data, offset),
+                builder, gate, _vector_at(builder, c_ary.data, offset, lanes),
+                _vector_at(builder, h_ary.data, offset, lanes),
             )  # fmt: skip
         return context.get_dummy_value()
 
