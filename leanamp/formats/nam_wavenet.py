@@ -2,9 +2,9 @@
 per-layer kernel sizes and activations (LeakyReLU with its slope...), a bottleneck, gated layers
 with any gate activation, and a head rechannel with more than one tap.
 
-`NamWaveNet` is a plain torch model (architecture "nam_wavenet"): it renders, trains and writes
-back to .nam 0.7.0; it has no streaming kernel and no slimming (leanamp.models.wavenet has
-those for the legacy layout). Semantics follow the `neural-amp-modeler` 0.13 loader, checked
+`NamWaveNet` is a plain torch model (architecture "nam_wavenet"): it renders, trains, writes
+back to .nam 0.7.0 and streams through leanamp.runtime.wavenet's kernel; it has no slimming
+(leanamp.models.wavenet has it for the legacy layout). Semantics follow the `neural-amp-modeler` 0.13 loader, checked
 sample for sample in tests/formats/test_nam_package.py:
 
 per layer array (input x, condition c = the model input):
