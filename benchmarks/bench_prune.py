@@ -36,6 +36,12 @@ from common import device_data, first_seconds  # benchmarks/common.py
 
 from leanamp.files import write_text_atomic
 from leanamp.models import LSTMModel
+from leanamp.plots.pruning import (
+    plot_impulse_responses,
+    plot_pruning_curve,
+    pruning_table,
+    search_table,
+)
 from leanamp.prune import (
     SearchConfig,
     choose_level,
@@ -48,13 +54,7 @@ from leanamp.prune import (
     one_shot_prune,
     summarize,
 )
-from leanamp.report.pruning import (
-    plot_impulse_responses,
-    plot_pruning_curve,
-    pruning_table,
-    real_time_factor,
-    search_table,
-)
+from leanamp.runtime.bench import real_time_factor
 from leanamp.train import TrainConfig, Trainer, evaluate
 
 ROOT = Path(__file__).resolve().parent

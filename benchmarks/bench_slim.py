@@ -37,11 +37,11 @@ import torch
 from common import device_data, result_suffix, slim_models_dir  # benchmarks/common.py
 
 from leanamp.formats.native import load_model, save_model
-from leanamp.losses_nam import NAM_RECIPE
+from leanamp.losses import NAM_RECIPE
+from leanamp.models.slim import make_slimmable
 from leanamp.models.wavenet import WaveNet, preset
-from leanamp.report.figures import pareto_front
+from leanamp.plots.figures import pareto_front
 from leanamp.runtime.wavenet import StreamingWaveNet
-from leanamp.slim import make_slimmable
 from leanamp.train import TrainConfig, Trainer, evaluate
 
 HERE = Path(__file__).resolve().parent

@@ -30,18 +30,17 @@ import numpy as np
 import torch
 
 from leanamp.data import Clip, load_device_data
-from leanamp.devices import guitar_signal
-from leanamp.files import write_text_atomic
-from leanamp.formats import load_any, save_model
-from leanamp.knobs import (
+from leanamp.data.knobs import (
     KnobSetting,
-    evaluate_per_setting,
     load_knob_data,
     render_knob_sweep,
 )
+from leanamp.devices import guitar_signal
+from leanamp.files import write_text_atomic
+from leanamp.formats import load_any, save_model
 from leanamp.losses import esr_db
 from leanamp.models import LSTMModel
-from leanamp.train import TrainConfig, Trainer, evaluate
+from leanamp.train import TrainConfig, Trainer, evaluate, evaluate_per_setting
 from leanamp.transfer import (
     adapt_model,
     compare_runs,

@@ -17,22 +17,24 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 from lightning_fabric import Fabric
+from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
 
 from leanamp.data import Clip, make_segments
+from leanamp.data.knobs import knob_values
 from leanamp.errors import LeanampError
 from leanamp.files import atomic_path, write_text_atomic
 from leanamp.formats.native import save_model
 from leanamp.inference import run_model
-from leanamp.losses import build_loss, esr
+from leanamp.losses import NAM_RECIPE, build_loss, esr, esr_db
 
 
 @dataclass
@@ -195,6 +197,10 @@ class Trainer:
     def _step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         self.fabric.backward(loss)
+        self._update()
+
+    def _update(self) -> None:
+        """Clip the accumulated gradients, take the optimizer step, run the after-step hooks."""
         if self.config.grad_clip is not None:
             self.fabric.clip_gradients(
                 self.setup_model, self.optimizer, max_norm=self.config.grad_clip
@@ -231,18 +237,28 @@ class Trainer:
             x = self.fabric.to_device(self.inputs[index])
             y = self.fabric.to_device(self.targets[index])
             hook = getattr(self.model, "on_train_batch_start", None)
-            if hook is not None:
-                hook(self._batch_rng)
-            losses.extend(self._train_batch(x, y))
+            passes = (hook(self._batch_rng) or 1) if hook is not None else 1
+            losses.extend(self._train_batch(x, y, passes))
             bar.set_postfix(loss=f"{np.mean(losses):.4f}", lr=f"{self.learning_rate:.1e}")
         return float(np.mean(losses)) if losses else math.nan
 
-    def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    def _train_batch(self, x: torch.Tensor, y: torch.Tensor, passes: int = 1) -> list[float]:
         if not self.recurrent:
-            prediction, _ = self.setup_model(x)
-            loss = self.loss_fn(prediction[:, self.skip_samples :], y[:, self.skip_samples :])
-            self._step(loss)
-            return [loss.item()]
+            # One step whose loss sums `passes` forwards (a slimmable model's widths, by its rule,
+            # leanamp.models.slim); in-place distillation: later passes learn from the first's.
+            skip, distill = self.skip_samples, getattr(self.model, "distills_in_place", False)
+            self.optimizer.zero_grad(set_to_none=True)
+            target, total = y[:, skip:], 0.0
+            for k in range(passes):
+                if passes > 1:
+                    self.model.select_pass(k)
+                prediction = self.setup_model(x)[0][:, skip:]
+                loss = self.loss_fn(prediction, target)
+                self.fabric.backward(loss)
+                total += loss.item()
+                target = prediction.detach() if distill and k == 0 else target
+            self._update()
+            return [total]
         # Truncated backpropagation through time: warm up, then update every tbptt_samples.
         with torch.no_grad():
             _, state = self.setup_model(x[:, : self.skip_samples])
@@ -405,7 +421,6 @@ class Trainer:
     def _restore_best(self) -> None:
         best = self.run_dir / "best.leanamp" if self.run_dir else None
         if best is not None and best.exists():
-            from safetensors.torch import load_file
 
             self.model.load_state_dict(load_file(str(best)))
 
@@ -424,7 +439,6 @@ class Trainer:
 def default_segment_seconds(model: nn.Module, sample_rate: int) -> float:
     """Training segment length: the paper's 0.5 s for recurrent models; for convolutional ones
     NAM's 8192 output samples plus the receptive field they need before the first output."""
-    from leanamp.losses_nam import NAM_RECIPE
 
     receptive_field = int(getattr(model, "receptive_field", 1))
     if receptive_field == 1:
@@ -442,8 +456,6 @@ class Evaluation:
     overall: float  # ESR pooled over all clips
 
     def table(self) -> str:
-        from leanamp.losses import esr_db
-
         rows = [f"{'clip':<32} {'ESR':>9} {'dB':>7}"]
         for name, value in [*self.per_clip.items(), ("overall", self.overall)]:
             rows.append(f"{name:<32} {value:>9.4f} {esr_db(value):>7.1f}")
@@ -458,3 +470,30 @@ def evaluate(model: nn.Module, clips: list[Clip]) -> Evaluation:
     per_clip = {c.name: esr(o, c.target) for c, o in zip(clips, outputs, strict=True)}
     overall = esr(np.concatenate(outputs), np.concatenate([c.target for c in clips]))
     return Evaluation(per_clip, overall)
+
+
+def evaluate_by_width(model, clips, widths: Sequence[int] | None = None) -> dict[int, float]:
+    """Test ESR pooled over whole clips (`evaluate`) at each width (default: the
+    model's widths); the model's own width setting is restored afterwards."""
+    saved = model.width
+    try:
+        out = {}
+        for width in model.widths if widths is None else widths:
+            model.set_width(int(width))
+            out[int(width)] = evaluate(model, clips).overall
+        return out
+    finally:
+        model.set_width(saved)
+
+
+def evaluate_per_setting(model: nn.Module, clips: Sequence[Clip]) -> dict[tuple[float, ...], float]:
+    """ESR pooled over the clips of each knob setting, by setting, in ascending order."""
+    groups: dict[tuple[float, ...], list[Clip]] = {}
+    for clip in clips:
+        groups.setdefault(knob_values(clip), []).append(clip)
+    result = {}
+    for setting in sorted(groups):
+        group = groups[setting]
+        outputs = np.concatenate([run_model(model, c.input) for c in group])
+        result[setting] = esr(outputs, np.concatenate([c.target for c in group]))
+    return result

@@ -12,6 +12,8 @@ leanamp="${LEANAMP:-$here/../../.venv/bin/leanamp}"
 stages=(
   zendrive-front-s0 zendrive-methods-s0 zendrive-front-s12 zendrive-front-more
   zendrive-methods-more honeybee-front souldriven-front
+  zendrive-distill-t32 zendrive-unitprune zendrive-distill-t64
+  zendrive-slim-uniform zendrive-slim-sandwich zendrive-slim-inplace
 )
 for stage in "${stages[@]}"; do
   echo "== stage $stage ($(date -u +%H:%M:%S))"

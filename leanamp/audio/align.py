@@ -1,3 +1,4 @@
+# long: one estimator (latency and polarity by cross-correlation) with its checks and reporting
 """Latency and polarity of a recorded device, estimated jointly over all its clips.
 
 Why not the cross-correlation peak: a device's own filters (tone, coupling, the recording chain's

@@ -16,30 +16,6 @@ TARGET_HELP = "The device's output recording, or a folder with one per input fil
 PREFIX_HELP = "Target file names are PREFIX + input name (e.g. a_zendrive_g5_t3_)."
 
 
-def _load_data(
-    input_path: Path,
-    target_path: Path,
-    target_prefix: str,
-    validation: list[str] | None,
-    test: list[str] | None,
-    align: bool,
-    resample: bool,
-    sample_rate: int | None,
-):
-    from leanamp.data import load_device_data
-
-    return load_device_data(
-        input_path,
-        target_path,
-        target_prefix,
-        validation=validation,
-        test=test,
-        align=align,
-        resample_target=resample,
-        sample_rate=sample_rate,
-    )
-
-
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("leanamp-demo"), help="Output folder."),
@@ -48,8 +24,8 @@ def demo(
     resume: bool = typer.Option(False, help="Continue an interrupted demo run in OUT."),
 ):
     """Generate a virtual-pedal dataset, train a small LSTM, evaluate, and write the results."""
-    from leanamp.demo import run_demo
     from leanamp.losses import esr_db
+    from leanamp.workflows.demo import run_demo
 
     summary = run_demo(out, minutes=minutes, hidden_size=hidden_size, resume=resume)
     typer.echo(f"device:     {summary['device']}")
@@ -105,6 +81,11 @@ def train(
     ),
     widths: str = typer.Option(
         None, help="Slimmable: the widths to train, e.g. 4,8,16 (default: every width 1..full)."
+    ),
+    slim_rule: str = typer.Option(
+        None, help="Slimmable: widths per step: uniform (one drawn, the paper), sandwich "
+        "(largest, smallest, 2 random) or inplace (sandwich, smaller widths learn from the "
+        "largest's output)."
     ),
     hidden_size: int = typer.Option(
         None, help="LSTM hidden size (default 16, or the --init-from model's)."
@@ -163,118 +144,23 @@ def train(
     name: str = typer.Option("model", help="Model file name (without suffix)."),
 ):
     """Train an LSTM or WaveNet model of a device from input/target recordings."""
-    from leanamp.pipeline import train_on_data
-    from leanamp.train import TrainConfig, default_segment_seconds
+    from leanamp.workflows.recordings import train_device
 
-    allowed_widths = _check_architecture_options(
-        architecture, preset, slimmable, widths, hidden_size, residual, init_from
-    )
-    if knob:
-        from leanamp.knobs import load_knob_data, parse_knob_setting
-
-        data = load_knob_data(
-            input_path,
-            target_path,
-            [parse_knob_setting(k) for k in knob],
-            validation=validation,
-            test=test,
-            align=align,
-            resample_target=resample,
-            sample_rate=sample_rate,
-        )
-    else:
-        data = _load_data(
-            input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
-        )
-    typer.echo(data.summary())
-    start = None
-    if init_from:
-        from leanamp.transfer import initial_model
-
-        model, start = initial_model(
-            init_from,
-            data,
-            hidden_size,
-            residual,
-            library=start_library or None,
-            freeze_parts=freeze or (),
-            knob_values=start_knob or None,
-            seed=seed,
-        )
-        typer.echo(f"starting from {start.path}")
-    else:
-        model = _new_model(architecture, data.input_size, hidden_size, residual, preset,
-                           slimmable, allowed_widths, seed)  # fmt: skip
-    overrides = {"batch_size": batch_size, "learning_rate": learning_rate, "loss": loss}
-    config = TrainConfig.recipe(
-        recipe or ("nam" if architecture == "wavenet" else "quick"),
-        **{k: v for k, v in overrides.items() if v is not None},
-        segment_seconds=segment_seconds or default_segment_seconds(model, data.sample_rate),
-        validate_every=validate_every,
-        early_stop_patience=patience,
-        max_epochs=epochs,
-        max_minutes=minutes,
-        budget_clock=budget_clock,
-        seed=seed,
-        accelerator=accelerator,
-        devices=devices,
-    )
-    summary = train_on_data(
-        data,
-        out,
-        model,
-        config,
-        resume=resume,
-        name=name,
-        extra_summary={"start": start.to_dict()} if start else None,
-    )
+    summary = train_device(
+        input_path, target_path, out, target_prefix=target_prefix, validation=validation,
+        test=test, knobs=knob, align=align, resample=resample, sample_rate=sample_rate,
+        architecture=architecture, preset=preset, slimmable=slimmable, widths=widths,
+        slim_rule=slim_rule, hidden_size=hidden_size, residual=residual, init_from=init_from,
+        start_library=start_library, start_knobs=start_knob, freeze=freeze, recipe=recipe,
+        seed=seed, resume=resume, name=name, log=typer.echo, batch_size=batch_size,
+        learning_rate=learning_rate, loss=loss, segment_seconds=segment_seconds,
+        validate_every=validate_every, early_stop_patience=patience, max_epochs=epochs,
+        max_minutes=minutes, budget_clock=budget_clock, accelerator=accelerator, devices=devices,
+    )  # fmt: skip
     typer.echo(f"test ESR {summary['test_esr']:.4f} ({summary['test_esr_db']:.1f} dB)")
     for width, value in summary.get("test_esr_by_width", {}).items():
         typer.echo(f"  at width {width}: {value:.4f}")
     typer.echo(f"model: {summary['model']}")
-
-
-def _check_architecture_options(
-    architecture: str, preset: str, slimmable: bool, widths: str | None, hidden_size, residual,
-    init_from,
-) -> list[int] | None:
-    """Refuse option combinations before the (slow) data loading; returns the parsed --widths."""
-    from leanamp.models import ARCHITECTURES
-    from leanamp.models.wavenet import PRESETS
-
-    if architecture not in ARCHITECTURES:
-        raise LeanampError(f"--architecture {architecture!r}: choose lstm or wavenet")
-    if preset not in PRESETS:
-        raise LeanampError(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    if architecture == "wavenet":
-        lstm_only = {"--hidden-size": hidden_size, "--residual": residual, "--init-from": init_from}
-        given = [name for name, value in lstm_only.items() if value is not None]
-        if given:
-            raise LeanampError(f"{', '.join(given)} apply to LSTMs, not --architecture wavenet")
-    elif slimmable or widths:
-        raise LeanampError("--slimmable and --widths apply to --architecture wavenet")
-    if widths and not slimmable:
-        raise LeanampError("--widths lists the widths of slimmable training: add --slimmable")
-    try:
-        return [int(w) for w in widths.split(",")] if widths else None
-    except ValueError:
-        raise LeanampError(f"--widths {widths!r}: give widths like 4,8,16") from None
-
-
-def _new_model(architecture, input_size, hidden_size, residual, preset, slimmable, widths, seed):
-    import torch
-
-    from leanamp.models import new_model
-
-    torch.manual_seed(seed)
-    try:
-        return new_model(
-            architecture, input_size, hidden_size=hidden_size or 16,
-            residual=True if residual is None else residual, preset=preset,
-            slimmable=slimmable, widths=widths,
-        )  # fmt: skip
-    except ValueError as e:
-        raise LeanampError(f"train: {e}") from None
 
 
 @app.command("eval")

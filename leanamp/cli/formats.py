@@ -53,7 +53,7 @@ def export_command(
     """
     from leanamp.errors import LeanampError
     from leanamp.formats import export_format, export_model, export_nam_slimmable, load_any
-    from leanamp.slim import container_submodels
+    from leanamp.models.slim import container_submodels
 
     model, metadata = load_any(model_path)
     if (width is not None or slim_widths is not None) and not hasattr(model, "sliced"):
@@ -127,7 +127,7 @@ def render_command(
     ),
 ):
     """Use a model as a virtual device: render the input through it, like recording a pedal."""
-    from leanamp.devices.model_device import render_file
+    from leanamp.workflows.render import render_file
 
     render_file(model_path, input_path, output_path, knobs=knob or None)
     typer.echo(f"wrote {output_path}")

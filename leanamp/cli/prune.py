@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from leanamp.cli.app import app
-from leanamp.cli.core import INPUT_HELP, PREFIX_HELP, TARGET_HELP, _load_data
+from leanamp.cli.core import INPUT_HELP, PREFIX_HELP, TARGET_HELP
 from leanamp.errors import LeanampError
 
 
@@ -38,6 +38,14 @@ def prune(
         "only the learning rate)."
     ),
     include_biases: bool = typer.Option(False, help="Prune biases too."),
+    unit_aware: bool = typer.Option(
+        False, help="Rank weights by their hidden unit's pooled norm, so whole units die and "
+        "compression removes them."
+    ),
+    protect_head: bool = typer.Option(
+        False, help="Prune the head on its own (never below one weight), so a global threshold "
+        "cannot take every head weight."
+    ),
     tolerance: float = typer.Option(
         0.1, help="Choose the most pruned level whose validation loss is within this share of "
         "the unpruned model's."
@@ -82,86 +90,52 @@ def prune(
     retraining, after --pretrain-epochs of training; the chosen model is the smallest whose
     validation ESR is within --tolerance of the untrimmed one's (or --level).
     """
-    from leanamp.formats import load_any
-    from leanamp.models import LSTMModel
-    from leanamp.prune.search import SearchConfig, prune_device
+    from leanamp.prune.search import SearchConfig
+    from leanamp.prune.structured import StructuredConfig
     from leanamp.train import TrainConfig
+    from leanamp.workflows.prune import prune_recordings
 
-    if method not in ("magnitude", "structured"):
-        raise LeanampError(f"unknown --method {method!r}: use magnitude or structured")
-    data = _load_data(
-        input_path, target_path, target_prefix, validation, test, align, resample, sample_rate
-    )
-    typer.echo(data.summary())
-    if model_path is not None:
-        model, _ = load_any(model_path)
-    else:
-        model = LSTMModel(hidden_size, input_size=data.input_size, residual=residual)
-    if method == "structured":
-        from leanamp.prune.structured import StructuredConfig, run_structured
-
-        config = StructuredConfig(
+    summary = prune_recordings(
+        input_path, target_path, out, method=method, model_path=model_path,
+        hidden_size=hidden_size, residual=residual, tolerance=tolerance, level=level,
+        finetune_epochs=finetune_epochs, resume=resume, name=name, log=typer.echo,
+        data_options=dict(target_prefix=target_prefix, validation=validation, test=test,
+                          align=align, resample=resample, sample_rate=sample_rate),
+        search=SearchConfig(
+            iterations=iterations, prune_fraction=prune_fraction, distance_window=window,
+            distance_threshold=threshold, max_epochs_per_iteration=max_epochs_per_iteration,
+            fully_train_first=fully_train_first, pretrain_epochs=pretrain_epochs,
+            rewind_epoch=rewind_epoch, include_biases=include_biases, unit_aware=unit_aware,
+            protect_head=protect_head),
+        structured=StructuredConfig(
             criterion=criterion, selection=selection, fraction=unit_fraction,
             iterations=iterations, rewind=rewind,
             rewind_epoch=1 if rewind_epoch is None else rewind_epoch,
-            pretrain_epochs=pretrain_epochs, epochs_per_iteration=max_epochs_per_iteration,
-        )  # fmt: skip
-        train_config = TrainConfig(
+            pretrain_epochs=pretrain_epochs, epochs_per_iteration=max_epochs_per_iteration),
+        train=TrainConfig(
             segment_seconds=segment_seconds, batch_size=batch_size, learning_rate=learning_rate,
-            loss=loss, seed=seed, accelerator=accelerator,
-        )  # fmt: skip
-        try:
-            summary = run_structured(
-                data, out, model, config, train_config, tolerance=tolerance, level=level,
-                name=name, progress=typer.echo,
-            )  # fmt: skip
-        except LeanampError as e:
-            raise LeanampError(f"{model_path or 'model'}: {e}") from None
-        typer.echo(
+            early_stop_patience=patience, max_epochs=pretrain_epochs, loss=loss, seed=seed,
+            accelerator=accelerator),
+    )  # fmt: skip
+    typer.echo(_describe(summary, out))
+
+
+def _describe(summary: dict, out: Path) -> str:
+    """The lines `leanamp prune` prints about its chosen model."""
+    if summary["method"] == "structured":
+        return (
             f"chosen iteration {summary['chosen_iteration']}: units {summary['units']}, "
-            f"{summary['parameters']} parameters, {summary['macs_per_sample']} MACs/sample"
+            f"{summary['parameters']} parameters, {summary['macs_per_sample']} MACs/sample\n"
+            f"{summary['esr_split']} ESR {summary['esr']:.4f}\nmodel: {summary['model']}"
         )
-        typer.echo(f"{summary['esr_split']} ESR {summary['esr']:.4f}")
-        typer.echo(f"model: {summary['model']}")
-        return
-    if not isinstance(model, LSTMModel):
-        raise LeanampError(f"{model_path}: pruning needs an LSTM model, not {model.config}")
-    search = SearchConfig(
-        iterations=iterations,
-        prune_fraction=prune_fraction,
-        distance_window=window,
-        distance_threshold=threshold,
-        max_epochs_per_iteration=max_epochs_per_iteration,
-        fully_train_first=fully_train_first,
-        pretrain_epochs=pretrain_epochs,
-        rewind_epoch=rewind_epoch,
-        include_biases=include_biases,
-    )
-    config = TrainConfig(
-        segment_seconds=segment_seconds,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        early_stop_patience=patience,
-        max_epochs=pretrain_epochs,
-        loss=loss,
-        seed=seed,
-        accelerator=accelerator,
-    )
-    summary = prune_device(
-        data, out, model, search, config, tolerance=tolerance, level=level,
-        finetune_epochs=finetune_epochs, resume=resume, name=name,
-    )
     compression = summary["compression"]
-    typer.echo(
+    return (
         f"chosen level {summary['chosen_level']}: {100 * summary['sparsity']:.1f}% pruned, hidden "
         f"size {compression['hidden_size']} -> {compression['compressed_hidden_size']}, "
-        f"{compression['compressed_nonzero_parameters']} non-zero parameters"
-    )
-    typer.echo(
+        f"{compression['compressed_nonzero_parameters']} non-zero parameters\n"
         f"{summary['esr_split']} ESR unpruned {summary['esr_unpruned']:.4f}, pruned "
-        f"{summary['esr_pruned']:.4f}"
+        f"{summary['esr_pruned']:.4f}\nmodel: {summary['model']}\nreport: {Path(out) / 'report.md'}"
     )
-    typer.echo(f"model: {summary['model']}\nreport: {Path(out) / 'report.md'}")
 
 
 @app.command("compress")

@@ -112,7 +112,7 @@ def play_command(
     """Play live through a model: audio-interface input -> model -> outputs (needs sounddevice
     and an audio device)."""
     from leanamp.formats import load_any
-    from leanamp.runtime.base import make_processor
+    from leanamp.runtime.kernels import make_processor
     from leanamp.runtime.play import import_sounddevice, play
 
     sd = import_sounddevice()  # fail on a missing library before loading the model

@@ -1,3 +1,4 @@
+# long: the whole .nam format (LSTM, WaveNet 0.5 and 0.7, SlimmableContainer) in one place
 """NAM .nam files (Neural Amp Modeler plugin and core): LSTM, WaveNet and SlimmableContainer.
 
 Written as the current plugin engine (NeuralAmpModelerCore 0.7) and the current `nam` package
@@ -19,7 +20,7 @@ tests/engines):
   weight vector in .nam order (`nam_weights`, `load_nam_weights`); the last weight is head_scale
   (NAM's core reads it from there, whatever the config says). 0.7 layer arrays that only use
   legacy features become a WaveNet; others (NAM's A2: per-layer kernel sizes, a 16-tap head...)
-  become a `NamWaveNet` (leanamp.formats.nam_wavenet), written back as version 0.7.0.
+  become a `NamWaveNet` (leanamp.models.nam_wavenet), written back as version 0.7.0.
 - SlimmableContainer (0.7.0): config.submodels = [{max_value, model: <a full .nam>}]; the plugin's
   Slim knob picks the first submodel whose max_value is >= the knob.
 
@@ -57,7 +58,8 @@ from leanamp.formats.common import (
     run,
     verify_export,
 )
-from leanamp.formats.nam_wavenet import (
+from leanamp.models.lstm import LSTMModel, LSTMState
+from leanamp.models.nam_wavenet import (
     MAX_CHANNELS,
     MAX_DILATION,
     MAX_KERNEL,
@@ -66,7 +68,7 @@ from leanamp.formats.nam_wavenet import (
     normalized_array,
     weight_count,
 )
-from leanamp.models.lstm import LSTMModel, LSTMState
+from leanamp.models.wavenet import WaveNet
 
 WHAT = "NAM .nam model file"
 WRITE_VERSION = "0.5.4"  # LSTMs, and WaveNets with legacy=True
@@ -389,7 +391,6 @@ def _wavenet_from_nam(config: dict, weights: list, path: Path, where: str) -> nn
     if any(array is None for array in legacy):
         return _nam07_wavenet(layers, float(head_scale), weights, path, where)
     flat = _wavenet_weights(weights, legacy_weight_count(legacy), path, where)
-    from leanamp.models.wavenet import WaveNet  # the WaveNet module imports nothing from formats
 
     try:
         model = WaveNet(layers=legacy, head_scale=float(head_scale))

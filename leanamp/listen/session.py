@@ -26,8 +26,11 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from leanamp.audio.io import read_audio, write_audio
 from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
+from leanamp.plots import plt, save_figure
+from leanamp.report.html import load_report_runs
 
 TEST_FILE = "test.json"
 REFERENCE = "reference"  # the hidden reference's condition name
@@ -63,8 +66,6 @@ def prepare_listening_test(
     `runs` restricts the models under test to those run names; `seconds` cuts every stimulus.
     Returns the folder.
     """
-    from leanamp.audio.io import read_audio, write_audio
-    from leanamp.report.html import load_report_runs
 
     report_title, all_runs = load_report_runs(source)
     chosen = [r for r in all_runs if r.done and (runs is None or r.name in runs)]
@@ -277,7 +278,6 @@ def analyse_answers(test_dir: str | os.PathLike) -> ListeningResults:
 
 def plot_listening_results(results: ListeningResults, path: str | os.PathLike) -> Path:
     """Mean scores with 95% confidence intervals, one panel per device (paper, Fig. 9)."""
-    from leanamp.report.plots import plt, save_figure
 
     devices = list(dict.fromkeys(s.device for s in results.scores))
     if not devices:

@@ -10,13 +10,18 @@ from __future__ import annotations
 from torch import nn
 
 from leanamp.models.lstm import LSTMModel
+from leanamp.models.nam_wavenet import NamWaveNet
+from leanamp.models.slim import slimmable_layers
+from leanamp.models.wavenet import WaveNet
+from leanamp.models.wavenet import preset as preset_layers
+from leanamp.models.widths import WidthSampler
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"lstm": LSTMModel}
-
-
-def register(cls: type[nn.Module]) -> type[nn.Module]:
-    ARCHITECTURES[cls.architecture] = cls
-    return cls
+# Every trainable architecture, by the name stored in model files' configs.
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    LSTMModel.architecture: LSTMModel,
+    WaveNet.architecture: WaveNet,
+    NamWaveNet.architecture: NamWaveNet,
+}
 
 
 def build_model(config: dict) -> nn.Module:
@@ -36,24 +41,24 @@ def new_model(
     preset: str = "standard",
     slimmable: bool = False,
     widths: list[int] | None = None,
+    slim_rule: str = "uniform",
 ) -> nn.Module:
     """A freshly initialised model: an LSTM of `hidden_size` (residual as in the paper), or a
-    WaveNet of NAM's `preset`, slimmable over `widths` (default every width) if asked."""
+    WaveNet of NAM's `preset`, slimmable over `widths` (default every width) if asked, trained
+    by the width rule `slim_rule` (leanamp.models.widths.SLIM_RULES)."""
     if architecture == "lstm":
         if slimmable:
             raise ValueError("slimmable training is for WaveNets")
         return LSTMModel(hidden_size, input_size=input_size, residual=residual)
     if architecture == "wavenet":
-        from leanamp.models.wavenet import WaveNet
-        from leanamp.models.wavenet import preset as preset_layers
-        from leanamp.slim import slimmable_layers
-
         layers = preset_layers(preset, input_size)
         if slimmable:
             layers = slimmable_layers(layers, widths)
-        return WaveNet(layers, input_size=input_size)
+        model = WaveNet(layers, input_size=input_size)
+        if slimmable:
+            model.width_sampler = WidthSampler(model.widths, slim_rule)
+        return model
     raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
 
 
-__all__ = ["ARCHITECTURES", "LSTMModel", "build_model", "new_model", "register"]
-from leanamp.models.wavenet import WaveNet  # noqa: E402,F401  isort: skip  (registers "wavenet")
+__all__ = ["ARCHITECTURES", "LSTMModel", "NamWaveNet", "WaveNet", "build_model", "new_model"]

@@ -41,8 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from leanamp.models import register
-from leanamp.slim import SLIMMABLE_METHOD, WidthSampler
+from leanamp.models.widths import WidthSampler
 
 # Activations NAM's legacy WaveNet accepts by name that torch and the streaming kernel share.
 ACTIVATIONS = {
@@ -54,6 +53,11 @@ ACTIVATIONS = {
     "SiLU": F.silu,
     "Softsign": F.softsign,
 }
+
+# NAM's slimmable marker (0.7.0): {"method": "slice_channels_uniform", "kwargs": {...}}.
+SLIMMABLE_METHOD = "slice_channels_uniform"
+
+
 
 _REQUIRED_KEYS = (
     "input_size",
@@ -240,7 +244,7 @@ class _LayerArray(nn.Module):
 
 class NamLayerArrays(nn.Module):
     """What leanamp's two WaveNets (`WaveNet`, and NAM 0.7's `NamWaveNet` in
-    leanamp.formats.nam_wavenet) share: layer arrays run in sequence, each with its receptive
+    leanamp.models.nam_wavenet) share: layer arrays run in sequence, each with its receptive
     field, and NAM's flat weight vector (every array's parameters in .nam order, head_scale last).
 
     A subclass sets `architecture` and, in its __init__, `input_size`, `layer_configs` (the
@@ -297,7 +301,6 @@ class NamLayerArrays(nn.Module):
             self.head_scale.fill_(float(flat[i]))
 
 
-@register
 class WaveNet(NamLayerArrays):
     """NAM's WaveNet: `layers` are NAM layer-array dicts exactly as in a .nam "config"."layers".
 
@@ -321,6 +324,7 @@ class WaveNet(NamLayerArrays):
         self._width: tuple[int, ...] | None = None
         # Width drawn for the current training batch (slimmable training); None outside training.
         self._train_width: tuple[int, ...] | None = None
+        self._step_widths: list[tuple[int, ...]] = []
         self.width_sampler = WidthSampler(self.widths) if self.slimmable else None
 
     # ---- description -------------------------------------------------------------------
@@ -421,10 +425,23 @@ class WaveNet(NamLayerArrays):
         small.to(self.head_scale.device)
         return small
 
-    def on_train_batch_start(self, rng) -> None:
-        """Trainer hook: a slimmable model draws this batch's width (see leanamp.slim)."""
-        if self.width_sampler is not None:
-            self._train_width = self.array_widths(self.width_sampler.draw(rng))
+    def on_train_batch_start(self, rng) -> int:
+        """Trainer hook: a slimmable model chooses this batch's widths (see leanamp.models.slim);
+        returns how many passes the step makes (one per width; `select_pass` picks one)."""
+        if self.width_sampler is None:
+            return 1
+        self._step_widths = [self.array_widths(w) for w in self.width_sampler.draw_step(rng)]
+        self._train_width = self._step_widths[0]
+        return len(self._step_widths)
+
+    def select_pass(self, k: int) -> None:
+        """Run the next training forward at the k-th width chosen for this step."""
+        self._train_width = self._step_widths[k]
+
+    @property
+    def distills_in_place(self) -> bool:
+        """Trainer hook: the passes after the first learn from the first pass's output."""
+        return self.width_sampler is not None and self.width_sampler.distills_in_place
 
     def train(self, mode: bool = True) -> WaveNet:
         # A width drawn for a training batch never leaks into evaluation: eval runs at the width

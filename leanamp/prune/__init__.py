@@ -20,7 +20,6 @@ from leanamp.prune.search import (
     load_search,
     mask_search,
     one_shot_prune,
-    prune_device,
 )
 from leanamp.prune.settling import impulse_response, settling_time
 
@@ -41,7 +40,6 @@ __all__ = [
     "load_search",
     "mask_search",
     "one_shot_prune",
-    "prune_device",
     "prunable_parameters",
     "removable_units",
     "settling_time",
@@ -55,7 +53,6 @@ from leanamp.prune.structured import (  # noqa: E402
     StructuredResult,
     mask_units,
     resources,
-    run_structured,
     score_units,
     select_units,
     structured_prune,
@@ -69,7 +66,6 @@ __all__ += [
     "gaussian_copula_mi",
     "mask_units",
     "resources",
-    "run_structured",
     "score_units",
     "select_units",
     "structured_prune",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -56,6 +57,10 @@ class SearchConfig:
     # first update of epoch r + 1. None: learning-rate rewinding only (the paper's choice).
     rewind_epoch: int | None = None
     include_biases: bool = False
+    # Rank weights by their hidden unit's pooled norm so that whole units die (leanamp.prune.masks)
+    unit_aware: bool = False
+    # Prune the head on its own, never below one weight (no global-threshold collapse)
+    protect_head: bool = False
 
     def __post_init__(self):
         if self.iterations < 1:
@@ -159,6 +164,7 @@ class MaskSearch:
         self.masks = self.enforcer.masks  # the enforcer's copy, on the model's device
         self.records: list[dict] = []
         self.rewind_state: dict[str, torch.Tensor] | None = None
+        self._level_started = time.process_time()
 
     # --- files ----------------------------------------------------------------------------------
     def _phase_path(self) -> Path:
@@ -238,6 +244,8 @@ class MaskSearch:
             "stopped_because": stopped,
             "mask_distances": distances,
             "train_loss": train_loss,
+            # CPU seconds of this level's training (its last attempt, if it was resumed)
+            "cpu_seconds": time.process_time() - self._level_started,
             **validation,
         }
         self.records.append(record)
@@ -295,7 +303,7 @@ class MaskSearch:
             phase["train_loss"] = self.trainer.train_epoch()
             self.trainer.epoch += 1
             phase["epochs"] += 1
-            candidate = self.masks.prune(self.model, search.prune_fraction)
+            candidate = self._next_mask()
             if previous is not None:
                 phase["distances"].append(candidate.distance(previous, reference=self.masks))
             previous = candidate
@@ -305,9 +313,15 @@ class MaskSearch:
                               phase["train_loss"])
         self._save_level(record)
 
+    def _next_mask(self) -> PruningMasks:
+        search = self.search
+        return self.masks.prune(
+            self.model, search.prune_fraction, search.unit_aware, search.protect_head
+        )
+
     def _advance_mask(self) -> None:
         """m_{j+1} from the current weights; apply it, rewind if asked, reset the optimizer."""
-        new_masks = self.masks.prune(self.model, self.search.prune_fraction)
+        new_masks = self._next_mask()
         if self.rewind_state is not None:
             self.model.load_state_dict(self.rewind_state)
         self.enforcer.update(new_masks)
@@ -342,8 +356,10 @@ class MaskSearch:
                     f"{self.run_dir} holds a search of a model {saved.get('model')}, not "
                     f"{self.model.config}: use the same model settings or another folder"
                 )
-            for key in ("prune_fraction", "include_biases", "fully_train_first", "rewind_epoch"):
-                before = saved.get("search", {}).get(key)
+            for key in ("prune_fraction", "include_biases", "fully_train_first", "rewind_epoch",
+                        "unit_aware", "protect_head"):
+                default = SearchConfig.__dataclass_fields__[key].default  # older searches
+                before = saved.get("search", {}).get(key, default)
                 if before != getattr(self.search, key):
                     raise LeanampError(
                         f"{self.run_dir} was searched with {key}={before}, not "
@@ -358,6 +374,7 @@ class MaskSearch:
         if self.records:
             self._restore_level(len(self.records) - 1)
         for level in range(len(self.records), last + 1):
+            self._level_started = time.process_time()
             if level == 0:
                 self._prepare_rewind()
                 if self.search.fully_train_first:
@@ -479,113 +496,3 @@ def fine_tune_dense(
 def sparsity_schedule(iterations: int, prune_fraction: float) -> np.ndarray:
     """Sparsity after each iteration: 1 - (1 - p)^j, j = 0..N (15 x 30% gives 99.53%)."""
     return 1.0 - (1.0 - prune_fraction) ** np.arange(iterations + 1)
-
-
-def prune_device(
-    data,
-    run_dir: str | os.PathLike,
-    model: LSTMModel,
-    search: SearchConfig | None = None,
-    train: TrainConfig | None = None,
-    tolerance: float = 0.1,
-    level: int | None = None,
-    finetune_epochs: int = 0,
-    resume: bool = False,
-    progress: bool = True,
-    name: str = "pruned",
-) -> dict:
-    """The whole issue-3 recipe on a device's data (`leanamp.data.DeviceData`): mask search,
-    choice of level (`tolerance`, or `level` given), compression, optional dense fine-tuning,
-    and the report (`search.png`, `impulse.png`, `report.md`, `summary.json`) in `run_dir`.
-
-    Returns the summary; the compressed model is `run_dir/<name>.leanamp`.
-    """
-    from leanamp.prune.compress import summarize
-    from leanamp.prune.settling import impulse_response
-    from leanamp.report.pruning import (
-        plot_impulse_responses,
-        plot_pruning_curve,
-        pruning_table,
-        real_time_factor,
-        search_table,
-    )
-    from leanamp.train import evaluate
-
-    run_dir = Path(run_dir)
-    metadata = {"sample_rate": data.sample_rate}
-    result = mask_search(model, data.train, data.validation, run_dir / "search", search, train,
-                         resume, progress, metadata)
-    records = result.records
-    if level is None:
-        chosen = choose_level(records, tolerance)
-    elif not 0 <= level < len(records):
-        raise LeanampError(f"--level {level}: the search has levels 0..{len(records) - 1}")
-    else:
-        chosen = records[level]
-    unpruned, _ = result.load(0)
-    pruned, _ = result.load(chosen["level"])
-    compressed = compress(pruned)
-    compression = summarize(pruned, compressed)
-    test_clips = data.test or data.validation
-    split = "test" if data.test else "validation"
-    esr_unpruned = evaluate(unpruned, test_clips).overall
-    esr_pruned = evaluate(compressed, test_clips).overall
-    finetune = None
-    if finetune_epochs > 0:
-        finetune = fine_tune_dense(compressed, data.train, data.validation, finetune_epochs, train,
-                                   run_dir / "finetune", resume, progress)
-        finetune["esr"] = evaluate(compressed, test_clips).overall
-    model_path = save_model(compressed, run_dir / f"{name}.leanamp",
-                            {**metadata, "pruning": chosen, "compression": asdict(compression)})
-    rtf_unpruned = real_time_factor(unpruned, data.sample_rate)
-    rtf_pruned = real_time_factor(compressed, data.sample_rate)
-    impulse_unpruned = impulse_response(unpruned, data.sample_rate)
-    impulse_pruned = impulse_response(compressed, data.sample_rate)
-    plot_pruning_curve(records, run_dir / "search.png", chosen_level=chosen["level"])
-    plot_impulse_responses({"unpruned": impulse_unpruned, "pruned": impulse_pruned},
-                           run_dir / "impulse.png")
-    row = {
-        "device": name,
-        "hidden_unpruned": unpruned.hidden_size,
-        "hidden_pruned": compressed.hidden_size,
-        "params_unpruned": count_parameters(unpruned)["parameters"],
-        "params_pruned": compression.compressed_nonzero_parameters,
-        "pruned_percent": 100 * chosen["sparsity"],
-        "test_esr_unpruned": esr_unpruned,
-        "test_esr_pruned": esr_pruned,
-        "rtf_unpruned": rtf_unpruned.value,
-        "rtf_pruned": rtf_pruned.value,
-        "rtf_method": rtf_unpruned.method,
-    }
-    summary = {
-        "model": str(model_path),
-        "chosen_level": chosen["level"],
-        "sparsity": chosen["sparsity"],
-        "compression": asdict(compression),
-        "esr_split": split,
-        "esr_unpruned": esr_unpruned,
-        "esr_pruned": esr_pruned,
-        "finetune": finetune,
-        "settling_ms": {"unpruned": 1000 * impulse_unpruned.settling_seconds,
-                        "pruned": 1000 * impulse_pruned.settling_seconds},
-        "table_row": row,
-    }
-    report = [
-        "# Pruning report", "", pruning_table([row]), "",
-        f"ESR on the {split} clips. Parameters pruned: non-zero parameters of the compressed "
-        "model before any dense fine-tuning.", "",
-        compression.describe(), "",
-        f"Settling time (-60 dB after an impulse): unpruned "
-        f"{summary['settling_ms']['unpruned']:.1f} ms, pruned "
-        f"{summary['settling_ms']['pruned']:.1f} ms.", "",
-        "## Mask search", "", search_table(records), "",
-        f"Chosen level {chosen['level']}"
-        + (f" (validation loss within {tolerance:.0%} of the unpruned model's)" if level is None
-           else " (given)") + ".",
-    ]
-    if finetune is not None:
-        report += ["", f"Dense fine-tuning: {finetune['epochs']} epochs, {split} ESR "
-                   f"{finetune['esr']:.4f} (improved on validation: {finetune['improved']})."]
-    write_text_atomic(run_dir / "report.md", "\n".join(report) + "\n")
-    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
-    return summary

@@ -1,3 +1,4 @@
+# long: the structured lottery's criteria, LSTM and WaveNet trimming and its loop belong together
 """Structured lottery (Esling et al., "Diet deep generative audio models with structured lottery",
 DAFx 2020): trim whole units by a global criterion, rewind, retrain, repeat.
 
@@ -53,6 +54,8 @@ from leanamp.losses import build_loss, esr
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.wavenet import WaveNet
 from leanamp.prune.mutual_information import gaussian_copula_mi
+from leanamp.runtime import bench_models
+from leanamp.train import TrainConfig, Trainer
 
 CRITERIA = ("magnitude", "activation", "gradient", "mutual_information")
 SELECTIONS = ("global", "local")
@@ -537,7 +540,6 @@ def resources(
         "rtf_cpu": None,
     }
     if measure_rtf:
-        from leanamp.runtime import bench_models
 
         result = bench_models(
             {"m": copy.deepcopy(model).cpu().eval()}, rate=rate, seconds=seconds,
@@ -599,7 +601,6 @@ class StructuredResult:
 def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_epoch=None):
     """Train for `epochs`, validating after each; returns (best ESR, snapshot state or None).
     The model ends with its best weights by validation loss."""
-    from leanamp.train import Trainer
 
     trainer = Trainer(model, train_clips, validation_clips, train_config, progress=False)
     snapshot = None
@@ -656,7 +657,6 @@ def structured_prune(
     With `run_dir`, each model goes to iteration_XX/model.leanamp and the records to
     structured.json.
     """
-    from leanamp.train import TrainConfig
 
     config = config or StructuredConfig()
     train_config = train_config or TrainConfig()
@@ -732,42 +732,3 @@ def choose_iteration(records: list[dict], tolerance: float) -> int:
         if r["validation_esr"] <= limit:
             chosen = r["iteration"]
     return chosen
-
-
-def run_structured(
-    data,
-    out: str | os.PathLike,
-    model: nn.Module,
-    config: StructuredConfig,
-    train_config=None,
-    tolerance: float = 0.1,
-    level: int | None = None,
-    name: str = "pruned",
-    progress=None,
-) -> dict:
-    """`structured_prune` on a DeviceData, then choose an iteration (`level`, or by
-    `choose_iteration`) and write it to OUT/<name>.leanamp with OUT/summary.json."""
-    out = Path(out)
-    if (out / "structured.json").exists():
-        raise LeanampError(f"{out} already holds a structured run: choose another --out folder")
-    result = structured_prune(
-        model, data.train, data.validation, config, train_config, run_dir=out, progress=progress
-    )
-    chosen = choose_iteration(result.records, tolerance) if level is None else level
-    if not 0 <= chosen < len(result.records):
-        raise LeanampError(f"--level must be within 0..{len(result.records) - 1}, got {chosen}")
-    record = result.records[chosen]
-    clips, split = (data.test, "test") if data.test else (data.validation, "validation")
-    summary = {
-        **record,
-        "chosen_iteration": chosen,
-        "esr": evaluate_esr(result.models[chosen], clips),
-        "esr_split": split,
-        "model": str(out / f"{name}.leanamp"),
-    }
-    save_model(
-        result.models[chosen], out / f"{name}.leanamp",
-        {"sample_rate": data.sample_rate, "structured": summary},
-    )  # fmt: skip
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
-    return summary

@@ -19,10 +19,19 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import leanamp
+from leanamp.audio.io import read_audio
 from leanamp.errors import LeanampError
+from leanamp.files import write_text_atomic
+from leanamp.formats.native import load_model
 from leanamp.losses import esr_db
+from leanamp.plots import plot_loss_curves
+from leanamp.plots.figures import plot_pareto, plot_spectra
+from leanamp.plots.pruning import plot_impulse_responses, plot_pruning_curve
+from leanamp.prune.settling import impulse_response
+from leanamp.results import RESULT_FILE, TABLE_FILE, open_results
 
 REPORT_FILE = "report.html"
 
@@ -110,8 +119,6 @@ def _from_training_summary(summary: dict, out_dir: Path) -> ReportRun:
 
 def load_report_runs(path: str | os.PathLike) -> tuple[str, list[ReportRun]]:
     """The title and runs of a sweep folder, a sweep run folder, or a training output folder."""
-    from leanamp.sweep.methods import RESULT_FILE
-    from leanamp.sweep.results import TABLE_FILE, open_results
 
     path = Path(path)
     if not path.is_dir():
@@ -189,8 +196,6 @@ def _image(path: Path, caption: str) -> str:
 
 
 def _relative_url(target: Path, page_dir: Path) -> str:
-    from urllib.parse import quote
-
     return quote(Path(os.path.relpath(target.resolve(), page_dir.resolve())).as_posix())
 
 
@@ -237,8 +242,6 @@ def _table_one_section(runs: list[ReportRun]) -> str:
 
 
 def _loss_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.report.plots import plot_loss_curves
-
     parts = []
     for device in dict.fromkeys(r.device for r in runs):
         histories = {}
@@ -255,8 +258,6 @@ def _loss_section(runs: list[ReportRun], work: Path) -> str:
 
 
 def _pruning_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.report.pruning import plot_pruning_curve
-
     parts = []
     for r in runs:
         path = r.path(r.artefacts.get("search_records"))
@@ -291,8 +292,6 @@ def _widths_section(runs: list[ReportRun]) -> str:
 
 
 def _pareto_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.report.figures import plot_pareto
-
     points = []
     for r in runs:
         widths = [(w, e, t) for w, e, t in _by_width(r) if t]
@@ -324,9 +323,6 @@ def _clip_outputs(runs: list[ReportRun], device: str) -> dict[str, list[tuple[Re
 
 
 def _spectra_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.audio.io import read_audio
-    from leanamp.report.figures import plot_spectra
-
     parts = []
     for device in dict.fromkeys(r.device for r in runs):
         for clip, entries in _clip_outputs(runs, device).items():
@@ -347,10 +343,6 @@ def _spectra_section(runs: list[ReportRun], work: Path) -> str:
 
 
 def _settling_section(runs: list[ReportRun], work: Path) -> str:
-    from leanamp.formats.native import load_model
-    from leanamp.prune.settling import impulse_response
-    from leanamp.report.pruning import plot_impulse_responses
-
     parts = []
     for device in dict.fromkeys(r.device for r in runs):
         responses = {}
@@ -392,7 +384,6 @@ def _audio_section(runs: list[ReportRun], page_dir: Path) -> str:
 def build_report(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write the HTML report of a sweep or run folder; returns the page's path
     (`<folder>/report.html` unless `out` is given)."""
-    from leanamp.files import write_text_atomic
 
     title, runs = load_report_runs(path)
     out = Path(out) if out is not None else Path(path) / REPORT_FILE

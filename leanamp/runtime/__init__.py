@@ -1,23 +1,19 @@
 """Real-time streaming: numba kernels that process audio block by block with persistent state.
 
-`make_processor(model)` builds the kernel registered for the model's architecture (dense LSTM,
+`make_processor(model)` builds the kernel (`KERNELS`) for the model's architecture (dense LSTM,
 sparse LSTM, WaveNet); `leanamp.runtime.bench` measures real-time factors against torch and
 `leanamp.runtime.play` streams a live audio interface through a model.
 """
 
 from leanamp.models.lstm import effective_hidden_sizes, live_units
-from leanamp.runtime.base import (
-    StreamingProcessor,
-    as_input_block,
-    kernels,
-    make_processor,
-    register_processor,
-)
+from leanamp.runtime.base import StreamingProcessor, as_input_block
 from leanamp.runtime.bench import bench_models, effective_hidden_size
+from leanamp.runtime.kernels import KERNELS, kernels, make_processor
 from leanamp.runtime.lstm import StreamingLSTM
 from leanamp.runtime.sparse import SparseStreamingLSTM
 
 __all__ = [
+    "KERNELS",
     "SparseStreamingLSTM",
     "StreamingLSTM",
     "StreamingProcessor",
@@ -28,5 +24,4 @@ __all__ = [
     "kernels",
     "live_units",
     "make_processor",
-    "register_processor",
 ]

@@ -8,8 +8,8 @@ versions here serve numba loops (the WaveNet kernel); the LSTM kernels use the 8
 `leanamp.runtime.simd` (same coefficients, fused multiply-adds).
 
 `FAST_TANH_MAX_ABS_ERROR` and `FAST_SIGMOID_MAX_ABS_ERROR` are the bounds stated for the fast mode;
-`measure_activation_errors` re-measures them against float64 on a dense float32 grid, and the test
-suite checks the measured values stay below the stated bounds.
+`leanamp.runtime.simd.measure_activation_errors` re-measures them against float64 on a dense
+float32 grid, and the test suite checks the measured values stay below the stated bounds.
 """
 
 from __future__ import annotations
@@ -79,36 +79,3 @@ def _apply_fast(x, tanh_out, sigmoid_out):
     for i in range(x.shape[0]):
         tanh_out[i] = fast_tanh(x[i])
         sigmoid_out[i] = fast_sigmoid(x[i])
-
-
-def measure_activation_errors(points: int = 1 << 22, limit: float = 10.0) -> dict[str, float]:
-    """Max abs error of the fast tanh and sigmoid against float64, on `points` float32 inputs,
-    for the scalar path (this module) and the vectorized one (`leanamp.runtime.simd`), whichever
-    is worse.
-
-    The grid covers [-limit, limit] evenly plus the float32 neighbours of the clamp point, where
-    the approximation switches to its constant tail.
-    """
-    from leanamp.runtime.simd import LANES, vector_activations
-
-    grid = np.linspace(-limit, limit, points, dtype=np.float64).astype(np.float32)
-    edge = np.float32(_CLAMP)
-    near_edge = np.array(
-        [np.nextafter(edge, np.float32(0)), edge, np.nextafter(edge, np.float32(np.inf))],
-        dtype=np.float32,
-    )
-    x = np.concatenate([grid, near_edge, -near_edge, np.float32([0.0, 1e-30, -1e-30, 80, -80])])
-    x = np.concatenate([x, np.zeros(-x.size % LANES, np.float32)])
-    x64 = x.astype(np.float64)
-    tanh_ref = np.tanh(x64)
-    sigmoid_ref = 0.5 + 0.5 * np.tanh(0.5 * x64)
-    errors = {"tanh": 0.0, "sigmoid": 0.0}
-    for apply in (_apply_fast, vector_activations):
-        tanh_fast = np.empty_like(x)
-        sigmoid_fast = np.empty_like(x)
-        apply(x, tanh_fast, sigmoid_fast)
-        errors["tanh"] = max(errors["tanh"], float(np.max(np.abs(tanh_fast - tanh_ref))))
-        errors["sigmoid"] = max(
-            errors["sigmoid"], float(np.max(np.abs(sigmoid_fast - sigmoid_ref)))
-        )
-    return errors

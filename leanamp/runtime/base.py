@@ -7,12 +7,9 @@ state from one block to the next, with no added latency: output sample t depends
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from torch import nn
 
 from leanamp.errors import LeanampError
 
@@ -32,51 +29,6 @@ class StreamingProcessor(Protocol):
     def process(self, block: np.ndarray) -> np.ndarray: ...
 
     def reset(self) -> None: ...
-
-
-ProcessorFactory = Callable[..., StreamingProcessor]
-_FACTORIES: dict[str, ProcessorFactory] = {}
-
-
-def register_processor(kernel: str, factory: ProcessorFactory) -> None:
-    """Register `factory(model, exact=..., **options)` under the name `kernel`.
-
-    A model's default kernel is the one named after its `architecture` ("lstm", "wavenet"...);
-    variants register under other names ("lstm-sparse").
-    """
-    _FACTORIES[kernel] = factory
-
-
-def kernels() -> list[str]:
-    """Names of the registered streaming kernels."""
-    _import_kernels()
-    return sorted(_FACTORIES)
-
-
-KERNEL_MODULES = ("leanamp.runtime.lstm", "leanamp.runtime.sparse", "leanamp.runtime.wavenet")
-
-
-def _import_kernels() -> None:
-    # Importing a kernel module registers it; done lazily so `base` imports without numba work.
-    for module in KERNEL_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:  # a kernel module that exists but fails to import is a bug
-                raise
-
-
-def make_processor(
-    model: nn.Module, exact: bool = True, kernel: str | None = None, **options
-) -> StreamingProcessor:
-    """Build a streaming processor for `model`: the kernel named `kernel`, by default the one
-    named after `model.architecture`."""
-    _import_kernels()
-    name = kernel or getattr(model, "architecture", type(model).__name__)
-    factory = _FACTORIES.get(name)
-    if factory is None:
-        raise LeanampError(f"no streaming kernel {name!r}; available: {sorted(_FACTORIES)}")
-    return factory(model, exact=exact, **options)
 
 
 def as_input_block(block: np.ndarray, input_size: int) -> np.ndarray:

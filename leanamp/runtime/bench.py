@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from leanamp.errors import LeanampError
-from leanamp.models.lstm import LSTMModel
-from leanamp.runtime.base import StreamingProcessor, as_input_block, make_processor
+from leanamp.models.lstm import LSTMModel, effective_hidden_sizes
+from leanamp.runtime.base import StreamingProcessor, as_input_block
+from leanamp.runtime.kernels import make_processor
 
 
 class TorchStreamingLSTM:
@@ -153,7 +154,6 @@ def effective_hidden_size(model: nn.Module) -> int | None:
     """Hidden units of the last layer that can still affect the output (None if not an LSTM)."""
     if not isinstance(model, LSTMModel):
         return None
-    from leanamp.models.lstm import effective_hidden_sizes
 
     return effective_hidden_sizes(model)[-1]
 
@@ -311,3 +311,26 @@ def format_results(results: list[BenchResult]) -> str:
                 "-O3 -march=native), the model as its plugin loads it, timed after the kernels"
             )
     return "\n".join(lines)
+
+
+@dataclass
+class RealTimeFactor:
+    value: float  # processing time / audio duration
+    method: str  # what measured it: "streaming runtime"
+
+
+def real_time_factor(
+    model: nn.Module,
+    sample_rate: float,
+    seconds: float = 1.0,
+    repeats: int = 3,
+    width: int | None = None,
+) -> RealTimeFactor:
+    """Processing time / audio time (median of `repeats` runs over `seconds` of audio; the paper
+    used one second, three times). From `leanamp.runtime.bench` (streaming kernel, exact mode,
+    blocks of 256, one thread, a WaveNet at `width` if given)."""
+    result = bench_models(
+        {"model": model}, rate=sample_rate, seconds=seconds, repeats=repeats, modes=("exact",),
+        with_torch=False, widths=None if width is None else {"model": width},
+    )[0]
+    return RealTimeFactor(result.timings["exact"].rtf, "streaming runtime")

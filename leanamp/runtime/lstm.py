@@ -33,7 +33,7 @@ from leanamp.models.lstm import (
     lstm_weights,
 )
 from leanamp.runtime.activations import exact_sigmoid, exact_tanh
-from leanamp.runtime.base import as_input_block, register_processor
+from leanamp.runtime.base import as_input_block
 from leanamp.runtime.simd import (
     LANES,
     MAX_SIZED_BLOCKS,
@@ -343,8 +343,6 @@ class StreamingLSTM(StreamingLSTMBase):
         return out
 
 
-def _factory(model, exact: bool = True, **options) -> StreamingLSTM:
+def build_processor(model, exact: bool = True, **options) -> StreamingLSTM:
     return StreamingLSTM.from_model(model, exact=exact, **options)
 
-
-register_processor("lstm", _factory)

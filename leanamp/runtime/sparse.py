@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from leanamp.runtime.base import as_input_block, register_processor
+from leanamp.runtime.base import as_input_block
 from leanamp.runtime.lstm import LSTMWeights, StreamingLSTMBase, _exact_cell, _head
 from leanamp.runtime.simd import GROUP, LANES, fast_cell
 
@@ -120,8 +120,6 @@ class SparseStreamingLSTM(StreamingLSTMBase):
         return out
 
 
-def _factory(model, exact: bool = True, **options) -> SparseStreamingLSTM:
+def build_processor(model, exact: bool = True, **options) -> SparseStreamingLSTM:
     return SparseStreamingLSTM.from_model(model, exact=exact, **options)
 
-
-register_processor("lstm-sparse", _factory)

@@ -52,7 +52,7 @@ from numba import njit
 
 from leanamp.errors import LeanampError
 from leanamp.runtime.activations import exact_sigmoid, exact_tanh, fast_sigmoid, fast_tanh
-from leanamp.runtime.base import as_input_block, register_processor
+from leanamp.runtime.base import as_input_block
 
 ACTIVATION_CODES = {
     "Tanh": 0,
@@ -625,11 +625,8 @@ def _activate_vector(v: np.ndarray, code: int, p0: float, p1: float, fast: bool)
     return out
 
 
-def _factory(model, exact: bool = True, **options) -> StreamingWaveNet:
+def build_processor(model, exact: bool = True, **options) -> StreamingWaveNet:
     return StreamingWaveNet(model, exact=exact, **options)
 
-
-register_processor("wavenet", _factory)
-register_processor("nam_wavenet", _factory)
 
 __all__ = ["ACTIVATION_CODES", "StreamingWaveNet"]

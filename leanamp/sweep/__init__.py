@@ -1,9 +1,10 @@
 """Sweeps: many training / pruning runs from one config, spread over Ray, resumable, tabulated."""
 
-from leanamp.sweep.config import RunSpec, SweepConfig, load_sweep_config
-from leanamp.sweep.methods import METHODS, MethodOutput, RunContext, execute_run, register_method
-from leanamp.sweep.results import ResultsTable, open_results
+from leanamp.results import ResultsTable, open_results
+from leanamp.sweep.config import SweepConfig, load_sweep_config
+from leanamp.sweep.methods import METHODS, MethodOutput, RunContext, execute_run
 from leanamp.sweep.runner import SweepSummary, run_sweep, sweep_table
+from leanamp.sweep.spec import RunSpec
 
 __all__ = [
     "METHODS",
@@ -16,7 +17,6 @@ __all__ = [
     "execute_run",
     "load_sweep_config",
     "open_results",
-    "register_method",
     "run_sweep",
     "sweep_table",
 ]

@@ -21,16 +21,17 @@ of silently reusing old ones.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from leanamp.errors import LeanampError
+from leanamp.sweep.methods import ARCHITECTURE_SIZES, METHODS, method_options_key
+from leanamp.sweep.spec import RunSpec
+from leanamp.train import TrainConfig
 
 try:
     import tomllib
@@ -46,42 +47,6 @@ TOP_LEVEL_KEYS = {
     "name", "sample_rate", "data_seconds", "render_seconds", "rtf_seconds", "devices",
     "architectures", "sizes", "methods", "seeds", "train", "resources",
 }
-
-
-@dataclass
-class RunSpec:
-    """Everything one run needs; JSON-able so it can travel to a Ray worker and into the table."""
-
-    device: dict
-    architecture: str
-    size: int
-    method: str
-    seed: int
-    train: dict
-    method_options: dict
-    sample_rate: int
-    data_seconds: float
-    render_seconds: float
-    rtf_seconds: float
-    base_dir: str  # folder of the config file: relative data paths are resolved against it
-
-    @property
-    def name(self) -> str:
-        return f"{self.device['name']}-{self.architecture}{self.size}-{self.method}-s{self.seed}"
-
-    @property
-    def run_id(self) -> str:
-        identity = asdict(self)
-        identity.pop("base_dir")
-        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-        return f"{self.name}-{digest[:8]}"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> RunSpec:
-        return cls(**values)
 
 
 @dataclass
@@ -157,7 +122,6 @@ def _device(entry, path: Path) -> dict:
 
 def load_sweep_config(path: str | os.PathLike) -> SweepConfig:
     """Read and check a sweep config; expand it into one RunSpec per combination."""
-    from leanamp.sweep.methods import METHODS, method_options_key
 
     path = Path(path).resolve()
     values = _read(path)
@@ -171,7 +135,6 @@ def load_sweep_config(path: str | os.PathLike) -> SweepConfig:
     if len(set(names)) != len(names):
         raise LeanampError(f"{path}: device names must be unique, got {names}")
     architectures = _list(values, "architectures", path, str, ["lstm"])
-    from leanamp.sweep.methods import ARCHITECTURE_SIZES
 
     for arch in architectures:
         if arch not in ARCHITECTURE_SIZES:
@@ -189,7 +152,6 @@ def load_sweep_config(path: str | os.PathLike) -> SweepConfig:
     train = values.get("train", {}) or {}
     if not isinstance(train, dict):
         raise LeanampError(f"{path}: 'train' must be a mapping of TrainConfig fields")
-    from leanamp.train import TrainConfig
 
     known_train = set(TrainConfig.__dataclass_fields__)
     bad = sorted(set(train) - known_train)

@@ -12,21 +12,47 @@ both checkpoint): a sweep killed midway re-executes unfinished runs, which then 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch import nn
 
+from leanamp.audio.align import apply_alignment, estimate_alignment
+from leanamp.audio.io import write_audio
 from leanamp.data import Clip, DeviceData, load_device_data, split_by_time
+from leanamp.devices.circuits import get_device
+from leanamp.devices.signals import guitar_signal
+from leanamp.distill import (
+    DistillConfig,
+    distill_student,
+    load_teacher,
+    read_costs,
+    train_teacher,
+)
 from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
-from leanamp.sweep.config import RunSpec
-from leanamp.train import TrainConfig, Trainer
+from leanamp.formats.native import load_model, save_model
+from leanamp.inference import run_model
+from leanamp.losses import esr_db
+from leanamp.models import LSTMModel
+from leanamp.models.slim import make_slimmable
+from leanamp.models.wavenet import WaveNet, preset
+from leanamp.models.widths import SLIM_RULES
+from leanamp.prune import SearchConfig, choose_level, compress, effective_hidden_size, mask_search
+from leanamp.prune.settling import impulse_response
+from leanamp.prune.structured import StructuredConfig
+from leanamp.results import RESULT_FILE
+from leanamp.runtime.bench import real_time_factor
+from leanamp.sweep.spec import RunSpec
+from leanamp.train import TrainConfig, Trainer, evaluate, evaluate_by_width
+from leanamp.transfer import initial_model
+from leanamp.workflows.prune import run_structured
 
-RESULT_FILE = "result.json"
 MODEL_FILE = "model.leanamp"
 # Every virtual device is driven by the same generated performance, so its runs are comparable.
 VIRTUAL_DATA_SEED = 0
@@ -52,17 +78,6 @@ class MethodOutput:
 
 
 MethodFn = Callable[[RunContext], MethodOutput]
-METHODS: dict[str, MethodFn] = {}
-
-
-def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
-    def decorate(fn: MethodFn) -> MethodFn:
-        METHODS[name] = fn
-        return fn
-
-    return decorate
-
-
 def method_options_key(method: str) -> str:
     """The config key holding a method's options (`prune: {iterations: 3}`)."""
     return method
@@ -72,14 +87,10 @@ def method_options_key(method: str) -> str:
 
 
 def _lstm(size: int, input_size: int) -> nn.Module:
-    from leanamp.models import LSTMModel
-
     return LSTMModel(hidden_size=size, input_size=input_size)
 
 
 def _wavenet(size: int, input_size: int) -> nn.Module:
-    from leanamp.models.wavenet import WaveNet, preset
-
     layers = preset("standard", input_size)
     layers[0] = {**layers[0], "channels": size, "head_size": max(1, size // 2)}
     layers[1] = {**layers[1], "input_size": size, "channels": max(1, size // 2)}
@@ -94,8 +105,6 @@ ARCHITECTURE_SIZES: dict[str, Callable[[int, int], nn.Module]] = {
 
 
 def build_model(spec: RunSpec, input_size: int) -> nn.Module:
-    import torch
-
     torch.manual_seed(spec.seed)
     return ARCHITECTURE_SIZES[spec.architecture](spec.size, input_size)
 
@@ -107,9 +116,6 @@ def build_device_data(spec: RunSpec) -> DeviceData:
     """A virtual device's rendered performance split in time, or a device's recordings."""
     device = spec.device
     if "device" in device:
-        from leanamp.audio.align import apply_alignment, estimate_alignment
-        from leanamp.devices.circuits import get_device
-        from leanamp.devices.signals import guitar_signal
 
         settings = {k: v for k, v in device.items() if k not in ("name", "device")}
         circuit = get_device(device["device"], sample_rate=spec.sample_rate, **settings)
@@ -140,7 +146,6 @@ def build_device_data(spec: RunSpec) -> DeviceData:
 # --- methods --------------------------------------------------------------------------------------
 
 
-@register_method("train")
 def train_method(ctx: RunContext) -> MethodOutput:
     """Plain training with the paper's recipe (resumes from the trainer's checkpoint)."""
     return _train(ctx, build_model(ctx.spec, ctx.data.input_size))
@@ -166,11 +171,9 @@ def _train(ctx: RunContext, model: nn.Module, metrics: dict | None = None) -> Me
     )
 
 
-@register_method("transfer")
 def transfer_method(ctx: RunContext) -> MethodOutput:
     """Training that starts from another model (options: init_from FILE or auto, library,
     freeze, knob_values), mapped to this run's size by leanamp.transfer."""
-    from leanamp.transfer import initial_model
 
     if ctx.spec.architecture != "lstm":
         raise LeanampError("transfer starts LSTM models: use architectures [lstm]")
@@ -197,19 +200,21 @@ def transfer_method(ctx: RunContext) -> MethodOutput:
     return _train(ctx, model, {"start": start.to_dict()})
 
 
-@register_method("slim")
 def slim_method(ctx: RunContext) -> MethodOutput:
-    """Slimmable WaveNet training (a width drawn per batch; option widths: allowed channel
-    counts), then the test ESR and the real-time factor at every width."""
-    from leanamp.report.pruning import real_time_factor
-    from leanamp.slim import evaluate_by_width, make_slimmable
-
+    """Slimmable WaveNet training (options: widths, the allowed channel counts; rule, how each
+    step's widths are chosen: uniform, sandwich or inplace, see leanamp.models.slim), then the
+    test ESR and the real-time factor at every width."""
     if ctx.spec.architecture != "wavenet":
         raise LeanampError("slimmable training is for WaveNets: use architectures [wavenet]")
     options = dict(ctx.spec.method_options)
-    _refuse_unknown_options("slim", options, {"widths"})
-    model = make_slimmable(build_model(ctx.spec, ctx.data.input_size), options.get("widths"))
+    _refuse_unknown_options("slim", options, {"widths", "rule"})
+    rule = options.get("rule", "uniform")
+    if rule not in SLIM_RULES:
+        raise LeanampError(f"slim option rule {rule!r}: choose one of {list(SLIM_RULES)}")
+    model = make_slimmable(build_model(ctx.spec, ctx.data.input_size), options.get("widths"), rule)
     output = _train(ctx, model)
+    output.metrics["slim_rule"] = rule
+    output.metrics["width_draws"] = {str(w): n for w, n in model.width_sampler.counts().items()}
     model = model.cpu().eval()
     by_width = evaluate_by_width(model, ctx.data.test or ctx.data.validation)
     output.metrics["test_esr_by_width"] = {str(w): value for w, value in by_width.items()}
@@ -232,10 +237,8 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-@register_method("prune")
 def prune_method(ctx: RunContext) -> MethodOutput:
     """The paper's mask search, the level chosen from validation losses, compressed to dense."""
-    from leanamp.prune import SearchConfig, choose_level, compress, mask_search
 
     if ctx.spec.architecture != "lstm":
         raise LeanampError("the mask search prunes LSTM models: use architectures [lstm]")
@@ -267,6 +270,11 @@ def prune_method(ctx: RunContext) -> MethodOutput:
             "hidden_size_unpruned": ctx.spec.size,
             "validation_loss_unpruned": result.records[0]["validation_loss"],
             "best_validation_loss": chosen["validation_loss"],
+            # per phase: the big model's training (level 0) and the pruning levels after it
+            "cpu_seconds_pretrain": result.records[0].get("cpu_seconds"),
+            "cpu_seconds_search": sum(r.get("cpu_seconds", 0.0) for r in result.records[1:]),
+            "unit_aware": bool(options.get("unit_aware", False)),
+            "protect_head": bool(options.get("protect_head", False)),
         },
         artefacts={
             "history": str(history_path),
@@ -277,14 +285,10 @@ def prune_method(ctx: RunContext) -> MethodOutput:
     )
 
 
-@register_method("structured")
 def structured_method(ctx: RunContext) -> MethodOutput:
     """Structured lottery: whole units (LSTM) or channels (WaveNet) trimmed by a global criterion
     (options: those of leanamp.prune.structured.StructuredConfig, plus choose_tolerance)."""
-    import shutil
 
-    from leanamp.formats.native import load_model
-    from leanamp.prune.structured import StructuredConfig, run_structured
 
     options = dict(ctx.spec.method_options)
     tolerance = float(options.pop("choose_tolerance", 0.1))
@@ -306,7 +310,70 @@ def structured_method(ctx: RunContext) -> MethodOutput:
     )
 
 
+DISTILL_OPTIONS = {"teacher_size", "teacher_model", "teacher_cpu_seconds", "alpha", "extra_seconds"}
+
+
+def distill_method(ctx: RunContext) -> MethodOutput:
+    """Knowledge distillation (leanamp.distill) of a teacher into this run's model, the student.
+    Options: teacher_size (default 32: a teacher of the run's architecture trained here with the
+    run's recipe) or teacher_model (a model file, charged its recorded training cost or
+    teacher_cpu_seconds), alpha (weight of the recorded target, default 0.5), extra_seconds
+    (generated audio labelled by the teacher alone, default 0)."""
+    options = dict(ctx.spec.method_options)
+    _refuse_unknown_options("distill", options, DISTILL_OPTIONS)
+    if "teacher_model" in options and "teacher_size" in options:
+        raise LeanampError(
+            "distill takes teacher_size (train a teacher) or teacher_model, not both"
+        )
+    config = DistillConfig(float(options.get("alpha", 0.5)), float(options.get("extra_seconds", 0)))
+    if "teacher_model" in options:
+        teacher = load_teacher(Path(ctx.spec.base_dir) / options["teacher_model"], ctx.run_dir,
+                               options.get("teacher_cpu_seconds"))
+    else:
+        teacher_size = options.get("teacher_size", 32)
+        if not isinstance(teacher_size, int) or teacher_size < 1:
+            raise LeanampError(f"distill option teacher_size must be a positive integer, got "
+                               f"{teacher_size!r}")
+        torch.manual_seed(ctx.spec.seed)
+        teacher = ARCHITECTURE_SIZES[ctx.spec.architecture](teacher_size, ctx.data.input_size)
+        train_teacher(teacher, ctx.data, ctx.run_dir, ctx.train_config, ctx.progress)
+    student = build_model(ctx.spec, ctx.data.input_size)
+    result, _ = distill_student(student, teacher, ctx.data, ctx.run_dir, config,
+                                ctx.train_config, ctx.progress)
+    costs = read_costs(ctx.run_dir)
+    return MethodOutput(
+        model=student,
+        history=result.history,
+        metrics={
+            "epochs": result.epochs,
+            "best_epoch": result.best_epoch,
+            "best_validation_loss": result.best_validation_loss,
+            "stopped_because": result.stopped_because,
+            "alpha": config.alpha,
+            "extra_seconds": config.extra_seconds,
+            "teacher": teacher.config,
+            **{f"cpu_seconds_{phase}": cost["cpu_seconds"] for phase, cost in costs.items()},
+            # what the method cost in all: the teacher's training (here or recorded) + student's
+            "cpu_seconds_charged": sum(cost["cpu_seconds"] for cost in costs.values()),
+        },
+        artefacts={"history": str(ctx.run_dir / "student" / "history.json"),
+                   "costs": str(ctx.run_dir / "costs.json")},
+        baselines={"teacher": teacher},
+    )
+
+
 # --- one run --------------------------------------------------------------------------------------
+
+
+# Every sweep method, by the name a config's `methods` list uses.
+METHODS: dict[str, MethodFn] = {
+    "train": train_method,
+    "transfer": transfer_method,
+    "slim": slim_method,
+    "prune": prune_method,
+    "structured": structured_method,
+    "distill": distill_method,
+}
 
 
 def _parameters(model: nn.Module) -> tuple[int, int]:
@@ -317,10 +384,6 @@ def _parameters(model: nn.Module) -> tuple[int, int]:
 
 def measure_model(model: nn.Module, data: DeviceData, rtf_seconds: float) -> dict:
     """Test ESR, parameter counts, effective hidden size, real-time factor, settling time."""
-    from leanamp.losses import esr_db
-    from leanamp.prune.settling import impulse_response
-    from leanamp.report.pruning import real_time_factor
-    from leanamp.train import evaluate
 
     model = model.cpu().eval()
     clips = data.test or data.validation
@@ -335,8 +398,6 @@ def measure_model(model: nn.Module, data: DeviceData, rtf_seconds: float) -> dic
         "hidden_size": getattr(model, "hidden_size", None),
     }
     try:
-        from leanamp.prune import effective_hidden_size
-
         metrics["effective_hidden_size"] = (
             effective_hidden_size(model) if getattr(model, "hidden_size", None) else None
         )
@@ -354,8 +415,6 @@ def measure_model(model: nn.Module, data: DeviceData, rtf_seconds: float) -> dic
 
 def render_test_audio(model: nn.Module, data: DeviceData, out_dir: Path, seconds: float) -> list:
     """Input, target and model output of every test clip's first `seconds`, as WAV files."""
-    from leanamp.audio.io import write_audio
-    from leanamp.inference import run_model
 
     rendered = []
     for clip in data.test or data.validation:
@@ -392,7 +451,6 @@ def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict
 
     A run whose result.json already says "done" is returned as it is, never redone.
     """
-    from leanamp.formats.native import save_model
 
     spec = RunSpec.from_dict(spec_values)
     run_dir = Path(run_dir).resolve()

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from leanamp.errors import LeanampError
 from leanamp.files import atomic_path, write_text_atomic
+from leanamp.results import RESULT_FILE, ResultsTable, open_results
 from leanamp.sweep.config import SweepConfig, load_sweep_config
-from leanamp.sweep.methods import RESULT_FILE, execute_run
-from leanamp.sweep.results import ResultsTable
+from leanamp.sweep.methods import execute_run
 
 # Worker crashes (a killed process, a lost node) are retried by Ray; an exception a run raises is
 # a result, recorded as a failure and never retried within the same sweep invocation.
@@ -156,7 +156,6 @@ def run_sweep(
 
 def sweep_table(sweep_dir: str | os.PathLike) -> str:
     """The sweep's runs as a plain-text table (status, ESR, real-time factor, error)."""
-    from leanamp.sweep.results import open_results
 
     rows = open_results(sweep_dir).rows()
     if not rows:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from leanamp.engines import run_engine, time_engine
+from leanamp.engines import build_driver, run_engine, time_engine
 from leanamp.errors import LeanampError
 from leanamp.formats.aidax import aidax_dict
 from leanamp.models.lstm import LSTMModel
@@ -21,8 +21,6 @@ STATIC = "rtneural_static_driver.cpp"
 
 @pytest.fixture(scope="module")
 def static_driver():
-    from leanamp.engines import build_driver
-
     try:
         return build_driver("rtneural", driver=STATIC)
     except LeanampError as e:

@@ -23,8 +23,8 @@ from leanamp.formats.nam import (
     silence_state,
     start_state,
 )
-from leanamp.formats.nam_wavenet import NamWaveNet
 from leanamp.models.lstm import LSTMModel
+from leanamp.models.nam_wavenet import NamWaveNet
 from leanamp.models.wavenet import WaveNet, preset
 
 SMALL_WAVENET = [

@@ -33,8 +33,8 @@ from leanamp.formats.nam import (
     start_state,
 )
 from leanamp.models.lstm import LSTMModel
+from leanamp.models.slim import container_submodels, make_slimmable
 from leanamp.models.wavenet import WaveNet, preset
-from leanamp.slim import container_submodels, make_slimmable
 
 RUNNER = Path(__file__).with_name("nam_runner.py")
 TOLERANCE = 1e-4

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 import pytest
 
 from leanamp.errors import LeanampError
-from leanamp.report.figures import pareto_front
+from leanamp.plots.figures import pareto_front
 from leanamp.report.html import _by_width, build_report, load_report_runs
 
 SECTIONS = ["All runs", "Pruning results (as in Table I)", "Loss curves", "Pruning curves",
@@ -56,8 +56,8 @@ def test_report_of_a_training_output_folder(tmp_path):
     from leanamp.devices.circuits import get_device
     from leanamp.devices.signals import guitar_signal
     from leanamp.models import LSTMModel
-    from leanamp.pipeline import train_on_data
     from leanamp.train import TrainConfig
+    from leanamp.workflows.training import train_on_data
 
     x = guitar_signal(2, 16000, 0)
     y = get_device("diode-clipper", sample_rate=16000).render(x)

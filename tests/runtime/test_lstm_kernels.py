@@ -12,8 +12,8 @@ from leanamp.runtime import SparseStreamingLSTM, StreamingLSTM, make_processor
 from leanamp.runtime.activations import (
     FAST_SIGMOID_MAX_ABS_ERROR,
     FAST_TANH_MAX_ABS_ERROR,
-    measure_activation_errors,
 )
+from leanamp.runtime.simd import measure_activation_errors
 
 RATE = 48000
 TOLERANCE = 1e-4

@@ -9,8 +9,11 @@ import pytest
 import torch
 
 from leanamp.errors import LeanampError
+from leanamp.formats import load_any
+from leanamp.models.nam_wavenet import NamWaveNet
 from leanamp.models.wavenet import WaveNet, preset
-from leanamp.runtime.base import StreamingProcessor, make_processor
+from leanamp.runtime.base import StreamingProcessor
+from leanamp.runtime.kernels import make_processor
 from leanamp.runtime.wavenet import StreamingWaveNet
 
 RATE = 48_000
@@ -222,8 +225,6 @@ def plain_output(model, x: np.ndarray) -> np.ndarray:
 
 
 def test_nam07_wavenet_streams_like_torch_in_both_modes():
-    from leanamp.formats.nam_wavenet import NamWaveNet
-
     torch.manual_seed(11)
     model = NamWaveNet(nam07_layers(), head_scale=1.0).eval()
     model.load_nam_weights(torch.randn(model.num_nam_weights()) * 0.3)
@@ -244,8 +245,6 @@ def test_nam07_wavenet_streams_like_torch_in_both_modes():
 
 
 def test_reference_a2_model_streams_like_torch(reference_models):
-    from leanamp.formats import load_any
-
     model, _ = load_any(reference_models / "nam" / "A2.nam")
     assert model.architecture == "nam_wavenet"
     x = guitar_like(1.0, seed=15)

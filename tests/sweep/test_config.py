@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -56,7 +58,7 @@ def test_run_id_follows_the_options_that_change_results(write_config, tmp_path):
 @pytest.mark.parametrize(
     ("keys", "message"),
     [
-        ({"methods": ["train", "distill"]}, "unknown method 'distill'"),
+        ({"methods": ["train", "distil"]}, "unknown method 'distil'"),
         ({"sizes": []}, "'sizes' is empty"),
         ({"sizes": [0]}, "sizes must be positive"),
         ({"devices": [{"name": "x"}]}, "needs 'device'"),
@@ -90,3 +92,12 @@ def test_unreadable_config(tmp_path):
 
 def test_every_issue_method_is_known():
     assert {"train", "prune", "structured", "slim", "transfer"} <= set(METHODS)
+
+
+def test_every_issue16_grid_stage_loads_and_is_in_the_stage_list():
+    folder = Path(__file__).resolve().parents[2] / "benchmarks" / "lean"
+    script = (folder / "run_grid.sh").read_text()
+    for path in sorted(folder.glob("*.yaml")):
+        config = load_sweep_config(path)
+        assert config.runs and config.name == path.stem
+        assert f" {path.stem}" in script or f"\n  {path.stem}" in script

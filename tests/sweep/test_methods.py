@@ -119,3 +119,63 @@ def test_wavenet_runs_take_their_size_as_channels(write_config, tmp_path):
     model, _ = load_model(tmp_path / "run" / result["artefacts"]["model"])
     assert model.channels[0] == 2 and result["metrics"]["hidden_size"] is None
     assert np.isfinite(result["metrics"]["test_esr"])
+
+
+def test_slim_run_takes_the_width_rule(write_config, tmp_path):
+    spec = _runs(write_config, devices=["overdrive"], architectures=["wavenet"], sizes=[3],
+                 methods=["slim"], slim={"rule": "sandwich"},
+                 train={"max_epochs": 1, "segment_seconds": 0.5, "batch_size": 4})["slim"]
+    metrics = execute_run(spec.to_dict(), str(tmp_path / "run"))["metrics"]
+    assert metrics["slim_rule"] == "sandwich"
+    draws = metrics["width_draws"]  # every step trains the largest and the smallest width
+    assert draws["3"] == draws["1"] > 0 and draws["2"] == 2 * draws["3"]
+    bad = _runs(write_config, devices=["overdrive"], architectures=["wavenet"], sizes=[3],
+                methods=["slim"], slim={"rule": "biggest"})["slim"]
+    with pytest.raises(LeanampError, match="uniform"):
+        execute_run(bad.to_dict(), str(tmp_path / "bad"))
+
+
+def test_prune_run_takes_unit_aware_options_and_charges_each_phase(write_config, tmp_path):
+    spec = _runs(write_config, devices=["overdrive"], sizes=[6], methods=["prune"],
+                 prune={"iterations": 1, "max_epochs_per_iteration": 1, "pretrain_epochs": 1,
+                        "distance_window": 1, "prune_fraction": 0.4, "unit_aware": True,
+                        "protect_head": True, "choose_tolerance": 100.0})["prune"]
+    m = execute_run(spec.to_dict(), str(tmp_path / "run"))["metrics"]
+    assert m["unit_aware"] and m["protect_head"] and m["chosen_level"] == 1
+    assert m["effective_hidden_size"] < 6  # whole units went
+    assert m["cpu_seconds_pretrain"] > 0 and m["cpu_seconds_search"] > 0
+
+
+def test_distill_run_trains_a_teacher_and_charges_both_phases(write_config, tmp_path):
+    spec = _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
+                 distill={"teacher_size": 4, "alpha": 0.3})["distill"]
+    run_dir = tmp_path / "run"
+    result = execute_run(spec.to_dict(), str(run_dir))
+    m = result["metrics"]
+    assert m["hidden_size"] == 2 and m["teacher"]["hidden_size"] == 4 and m["alpha"] == 0.3
+    assert m["cpu_seconds_teacher"] > 0 and m["cpu_seconds_student"] > 0
+    assert m["cpu_seconds_charged"] == pytest.approx(m["cpu_seconds_teacher"]
+                                                     + m["cpu_seconds_student"])
+    assert np.isfinite(m["test_esr_teacher"])  # the teacher is measured beside the student
+    assert (run_dir / "teacher" / "best.leanamp").exists()
+
+
+def test_distill_run_from_a_model_file_charges_its_recorded_cost(write_config, tmp_path):
+    from leanamp.formats.native import save_model
+    from leanamp.models import LSTMModel
+
+    save_model(LSTMModel(4), tmp_path / "teacher.leanamp",
+               {"sample_rate": 16000, "training_cpu_seconds": 123.0})
+    spec = _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
+                 distill={"teacher_model": "teacher.leanamp"})["distill"]
+    m = execute_run(spec.to_dict(), str(tmp_path / "run"))["metrics"]
+    assert m["cpu_seconds_teacher"] == 123.0 and m["cpu_seconds_charged"] > 123.0
+    save_model(LSTMModel(4), tmp_path / "unknown.leanamp", {"sample_rate": 16000})
+    spec = _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
+                 distill={"teacher_model": "unknown.leanamp"})["distill"]
+    with pytest.raises(LeanampError, match="teacher_cpu_seconds"):
+        execute_run(spec.to_dict(), str(tmp_path / "run2"))
+    spec = _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
+                 distill={"teacher_size": 4, "teacher_model": "unknown.leanamp"})["distill"]
+    with pytest.raises(LeanampError, match="not both"):
+        execute_run(spec.to_dict(), str(tmp_path / "run3"))

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from torch import nn
 
-from leanamp.data import Clip, DeviceData, find_pairs, load_clips, split_by_time
+from leanamp.data.recordings import Clip, DeviceData, find_pairs, load_clips, split_by_time
+from leanamp.devices import get_device, guitar_signal
 from leanamp.errors import DataError, LeanampError
 
 SETTING_SEPARATOR = "@"
@@ -172,7 +172,6 @@ def render_knob_sweep(
     `same_input`), rendered with `knob`=value and the `fixed` other settings; the clips carry the
     value as their knob channel.
     """
-    from leanamp.devices import get_device, guitar_signal
 
     if knob not in ("gain", "tone"):
         raise LeanampError(f"virtual devices have the knobs gain and tone, not {knob!r}")
@@ -183,19 +182,3 @@ def render_knob_sweep(
         clip = Clip(f"{device}-{knob}", x[:, None], np.asarray(y, np.float32), sample_rate)
         clips += with_knobs([clip], [float(value)])
     return clips
-
-
-def evaluate_per_setting(model: nn.Module, clips: Sequence[Clip]) -> dict[tuple[float, ...], float]:
-    """ESR pooled over the clips of each knob setting, by setting, in ascending order."""
-    from leanamp.inference import run_model
-    from leanamp.losses import esr
-
-    groups: dict[tuple[float, ...], list[Clip]] = {}
-    for clip in clips:
-        groups.setdefault(knob_values(clip), []).append(clip)
-    result = {}
-    for setting in sorted(groups):
-        group = groups[setting]
-        outputs = np.concatenate([run_model(model, c.input) for c in group])
-        result[setting] = esr(outputs, np.concatenate([c.target for c in group]))
-    return result

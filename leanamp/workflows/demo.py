@@ -15,8 +15,8 @@ from leanamp.data import DeviceData, load_clips
 from leanamp.devices.circuits import get_device
 from leanamp.devices.signals import capture_signal
 from leanamp.models import LSTMModel
-from leanamp.pipeline import train_on_data
 from leanamp.train import TrainConfig
+from leanamp.workflows.training import train_on_data
 
 DEMO_DEVICE = "overdrive"
 DEMO_LATENCY = 4  # samples, recovered by the alignment step

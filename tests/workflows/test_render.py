@@ -10,13 +10,13 @@ import pytest
 import soundfile as sf
 import torch
 
-import leanamp.devices.model_device as model_device
-from leanamp.devices.model_device import ModelDevice, render_file
+import leanamp.workflows.render as model_device
 from leanamp.errors import LeanampError, ModelFileError
 from leanamp.formats import export_model, load_any, load_model, save_model, start_state
 from leanamp.formats.common import run
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.wavenet import WaveNet, preset
+from leanamp.workflows.render import ModelDevice, render_file
 
 FORMATS = [
     ("m.leanamp", None, "native"),
@@ -184,7 +184,7 @@ def test_imported_models_train(reference_models):
 
 @pytest.mark.parametrize("name", ["agm_DS1_parameterized_lstm20_in3.json", "nam/lstm.nam"])
 def test_imported_models_run_in_the_streaming_engine(reference_models, name):
-    from leanamp.runtime.base import make_processor
+    from leanamp.runtime.kernels import make_processor
 
     model, metadata = load_any(reference_models / name)
     processor = make_processor(model)

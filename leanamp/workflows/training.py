@@ -18,8 +18,8 @@ from leanamp.formats.native import save_model
 from leanamp.inference import run_model
 from leanamp.losses import esr_db
 from leanamp.models import LSTMModel
-from leanamp.report.plots import plot_loss_curves
-from leanamp.train import TrainConfig, Trainer, evaluate
+from leanamp.plots import plot_loss_curves
+from leanamp.train import TrainConfig, Trainer, evaluate, evaluate_by_width
 
 
 def train_on_data(
@@ -57,10 +57,10 @@ def train_on_data(
     metadata.update(test_esr=evaluation.overall, validation_loss=result.best_validation_loss)
     by_width = {}
     if getattr(model, "slimmable", False):
-        from leanamp.slim import evaluate_by_width
 
         by_width = {str(w): e for w, e in evaluate_by_width(model, test_clips).items()}
         metadata["test_esr_by_width"] = by_width
+        metadata["slim_rule"] = model.width_sampler.rule
     model_path = save_model(model, out_dir / f"{name}.leanamp", metadata)
     plot_loss_curves(result.history, out_dir / "loss_curves.png")
     rendered = []

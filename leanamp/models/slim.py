@@ -3,9 +3,19 @@
 A slimmable WaveNet is a `leanamp.models.wavenet.WaveNet` whose layer-array configs carry NAM's
 marker {"method": "slice_channels_uniform", "kwargs": {"allowed_channels": [...]}}. Before each
 training batch the trainer calls `model.on_train_batch_start(rng)`; the model's `WidthSampler`
-draws a width uniformly from the allowed widths (every width 1..c unless restricted) and the batch
-runs truncated to it. Evaluation runs at the width set with `model.set_width` (full by default).
-Every draw is recorded in `WidthSampler.history`, so a run can show which widths it trained.
+chooses the widths of that batch's step by its rule, and the step's loss is the sum over them:
+
+- "uniform" (Atkinson, the paper): one width drawn uniformly from the allowed widths (every width
+  1..c unless restricted);
+- "sandwich" (Yu & Huang 2019, "Universally Slimmable Networks and Improved Training
+  Techniques", the sandwich rule): the largest width, the smallest and `random_widths` widths
+  drawn uniformly from those in between, L = sum_w loss(f_w(x), y), one optimizer step;
+- "inplace" (same paper, in-place distillation): the sandwich rule's widths, the largest trained
+  on the target and every other on the largest's output, detached:
+  L = loss(f_max(x), y) + sum_{w < max} loss(f_w(x), stopgrad(f_max(x))).
+
+Evaluation runs at the width set with `model.set_width` (full by default). Every width trained is
+recorded in `WidthSampler.history`, so a run can show which widths it trained.
 """
 
 from __future__ import annotations
@@ -13,30 +23,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-import numpy as np
-
-# NAM's slimmable marker (0.7.0): {"method": "slice_channels_uniform", "kwargs": {...}}.
-SLIMMABLE_METHOD = "slice_channels_uniform"
-
-
-class WidthSampler:
-    """Draws training widths uniformly from `widths` and records every draw."""
-
-    def __init__(self, widths: Sequence[int]):
-        widths = [int(w) for w in widths]
-        if not widths or any(w < 1 for w in widths) or len(set(widths)) != len(widths):
-            raise ValueError(f"widths must be distinct positive integers, got {widths}")
-        self.widths = sorted(widths)
-        self.history: list[int] = []
-
-    def draw(self, rng: np.random.Generator) -> int:
-        width = self.widths[int(rng.integers(len(self.widths)))]
-        self.history.append(width)
-        return width
-
-    def counts(self) -> dict[int, int]:
-        """How many times each width was drawn so far."""
-        return {w: self.history.count(w) for w in self.widths}
+from leanamp.models.wavenet import SLIMMABLE_METHOD, WaveNet
+from leanamp.models.widths import WidthSampler
 
 
 def slimmable_layers(
@@ -48,8 +36,6 @@ def slimmable_layers(
     arrays get the widths they run at for those (proportional mapping of WaveNet.array_widths),
     written out explicitly so NAM's core, which needs a list per array, can read the file.
     """
-    from leanamp.models.wavenet import WaveNet
-
     plain = [{k: v for k, v in cfg.items() if k != "slimmable"} for cfg in layers]
     probe = WaveNet(plain, input_size=plain[0]["condition_size"])
     full = probe.channels
@@ -66,13 +52,12 @@ def slimmable_layers(
     return out
 
 
-def make_slimmable(model, allowed_channels: Sequence[int] | None = None):
-    """A slimmable copy of a WaveNet (same weights), ready for slimmable training."""
-    from leanamp.models.wavenet import WaveNet
-
+def make_slimmable(model, allowed_channels: Sequence[int] | None = None, rule: str = "uniform"):
+    """A slimmable copy of a WaveNet (same weights), ready for slimmable training by `rule`."""
     layers = slimmable_layers(model.layer_configs, allowed_channels)
     new = WaveNet(layers, head_scale=float(model.head_scale), input_size=model.input_size)
     new.load_state_dict(model.state_dict())
+    new.width_sampler = WidthSampler(new.widths, rule)
     return new.to(model.head_scale.device)
 
 
@@ -84,19 +69,3 @@ def container_submodels(model, widths: Sequence[int]) -> list[tuple[float, objec
     if not widths or widths != sorted(set(widths)) or widths[-1] != full:
         raise ValueError(f"widths must increase and end at the full width {full}, got {widths}")
     return [(w / full, model.sliced(w)) for w in widths]
-
-
-def evaluate_by_width(model, clips, widths: Sequence[int] | None = None) -> dict[int, float]:
-    """Test ESR pooled over whole clips (leanamp.train.evaluate) at each width (default: the
-    model's widths); the model's own width setting is restored afterwards."""
-    from leanamp.train import evaluate
-
-    saved = model.width
-    try:
-        out = {}
-        for width in model.widths if widths is None else widths:
-            model.set_width(int(width))
-            out[int(width)] = evaluate(model, clips).overall
-        return out
-    finally:
-        model.set_width(saved)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from leanamp.audio.io import read_audio, resample, write_audio
 from leanamp.errors import DataWarning, LeanampError
 from leanamp.formats import load_any, start_state
 
@@ -120,7 +121,6 @@ def render_file(
     The output has the input's sample rate and length, so it pairs with the input as a dataset.
     If the model runs at another rate the input is resampled to it and the output back (warned).
     """
-    from leanamp.audio.io import read_audio, resample, write_audio
 
     device = ModelDevice(model_path, knobs=knobs)
     audio = read_audio(input_path)

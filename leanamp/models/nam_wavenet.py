@@ -4,8 +4,8 @@ with any gate activation, and a head rechannel with more than one tap.
 
 `NamWaveNet` is a plain torch model (architecture "nam_wavenet"): it renders, trains, writes
 back to .nam 0.7.0 and streams through leanamp.runtime.wavenet's kernel; it has no slimming
-(leanamp.models.wavenet has it for the legacy layout). Semantics follow the `neural-amp-modeler` 0.13 loader, checked
-sample for sample in tests/formats/test_nam_package.py:
+(leanamp.models.wavenet has it for the legacy layout). Semantics follow the `neural-amp-modeler`
+0.13 loader, checked sample for sample in tests/formats/test_nam_package.py:
 
 per layer array (input x, condition c = the model input):
     z = rechannel(x)                                        1x1, no bias
@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from leanamp.models import ARCHITECTURES, register
 from leanamp.models.wavenet import NamLayerArrays
 
 _ACTIVATIONS = {
@@ -264,6 +263,3 @@ class NamWaveNet(NamLayerArrays):
             z, head = array(z, cond, head)
         return self.head_scale * head[:, 0, :], None
 
-
-if NamWaveNet.architecture not in ARCHITECTURES:
-    register(NamWaveNet)

@@ -8,22 +8,21 @@ import torch
 
 from leanamp.audio.io import write_audio
 from leanamp.data import Clip
-from leanamp.errors import DataError, LeanampError
-from leanamp.formats import export_model, load_any
-from leanamp.inference import run_model
-from leanamp.knobs import (
+from leanamp.data.knobs import (
     KnobSetting,
     base_name,
-    evaluate_per_setting,
     knob_values,
     load_knob_data,
     parse_knob_setting,
     render_knob_sweep,
     with_knobs,
 )
+from leanamp.errors import DataError, LeanampError
+from leanamp.formats import export_model, load_any
+from leanamp.inference import run_model
 from leanamp.losses import esr
 from leanamp.models import LSTMModel
-from leanamp.train import TrainConfig, Trainer
+from leanamp.train import TrainConfig, Trainer, evaluate_per_setting
 
 RATE = 16000
 
@@ -70,7 +69,7 @@ def test_virtual_sweep_carries_its_knob_and_the_knob_changes_the_sound(monkeypat
         made.append((name, gain, fixed))
         return ClipperStub(gain, sample_rate)
 
-    monkeypatch.setattr("leanamp.devices.get_device", get_device)
+    monkeypatch.setattr("leanamp.data.knobs.get_device", get_device)
     clips = render_knob_sweep(
         "diode-clipper", "gain", [0.0, 1.0], 0.25, RATE, same_input=True, tone=0.3
     )

@@ -1,8 +1,8 @@
 import json
 
-from leanamp.demo import DEMO_LATENCY, run_demo
 from leanamp.devices.signals import CAPTURE_MIN_SECONDS
 from leanamp.formats import load_model
+from leanamp.workflows.demo import DEMO_LATENCY, run_demo
 
 
 def test_demo_writes_model_audio_curves_and_summary(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from leanamp.report.plots import plt, save_figure
+from leanamp.plots import plt, save_figure
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:

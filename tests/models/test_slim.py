@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import scipy.signal as ss
@@ -9,16 +11,15 @@ import torch
 from auraloss.freq import MultiResolutionSTFTLoss
 
 from leanamp.data import Clip
-from leanamp.losses_nam import NAMLoss, nam_pre_emphasis
-from leanamp.models.wavenet import WaveNet, preset
-from leanamp.slim import (
-    WidthSampler,
+from leanamp.losses import NAMLoss, nam_pre_emphasis
+from leanamp.models.slim import (
     container_submodels,
-    evaluate_by_width,
     make_slimmable,
     slimmable_layers,
 )
-from leanamp.train import TrainConfig, Trainer, evaluate
+from leanamp.models.wavenet import WaveNet, preset
+from leanamp.models.widths import WidthSampler
+from leanamp.train import TrainConfig, Trainer, evaluate, evaluate_by_width
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -203,3 +204,75 @@ def test_container_submodels_are_the_model_sliced_to_each_width():
     for bad in ([2, 3], [4, 2], []):
         with pytest.raises(ValueError, match="full width 4"):
             container_submodels(model, bad)
+
+
+def test_sandwich_steps_train_the_largest_the_smallest_and_random_widths_between():
+    rng = np.random.default_rng(0)
+    for rule in ("sandwich", "inplace"):
+        sampler = WidthSampler(range(1, 9), rule)
+        steps = [sampler.draw_step(rng) for _ in range(300)]
+        assert all(s[:2] == [8, 1] and len(s) == 4 for s in steps)
+        assert {w for s in steps for w in s[2:]} == set(range(2, 8))
+        assert len(sampler.history) == 4 * 300
+    assert WidthSampler([3, 8], "sandwich").draw_step(rng) == [8, 3]
+    uniform = WidthSampler([2, 4], "uniform")
+    assert all(len(uniform.draw_step(rng)) == 1 for _ in range(10))
+    with pytest.raises(ValueError):
+        WidthSampler([2, 4], "random")
+
+
+def _grad(p: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(p) if p.grad is None else p.grad.clone()
+
+
+def _step_gradients(rule: str) -> tuple[dict, dict]:
+    """Gradients of one trainer step (widths 4 then 1) and of the loss written out by hand."""
+    rate = 8000
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(rate).astype(np.float32)
+    y = (0.5 * np.tanh(3 * x)).astype(np.float32)
+    clips = [Clip("c", x, y, rate)]
+    model = tiny_slimmable(seed=6)
+    model.width_sampler = WidthSampler(model.widths, rule, random_widths=0)
+    reference = copy.deepcopy(model).train()
+    config = TrainConfig(segment_seconds=0.1, batch_size=2, accelerator="cpu", loss="mse")
+    trainer = Trainer(model, clips, clips, config, progress=False)
+    trainer._update = lambda: None  # keep the accumulated gradients for inspection
+    xb = torch.from_numpy(x[:1600].reshape(2, 800, 1))
+    yb = torch.from_numpy(y[:1600].reshape(2, 800))
+    model.train()
+    passes = model.on_train_batch_start(np.random.default_rng(0))
+    assert passes == 2
+    trainer._train_batch(xb, yb, passes)
+    got = {n: _grad(p) for n, p in model.named_parameters()}
+    skip = trainer.skip_samples
+    reference.width_sampler = None
+    mse = torch.nn.functional.mse_loss
+    reference._train_width = reference.array_widths(4)
+    full = reference(xb)[0][:, skip:]
+    reference._train_width = reference.array_widths(1)
+    narrow = reference(xb)[0][:, skip:]
+    target = full.detach() if rule == "inplace" else yb[:, skip:]
+    (mse(full, yb[:, skip:]) + mse(narrow, target)).backward()
+    want = {n: _grad(p) for n, p in reference.named_parameters()}
+    return got, want
+
+
+@pytest.mark.parametrize("rule", ["sandwich", "inplace"])
+def test_a_sandwich_step_sums_the_losses_of_its_widths(rule):
+    got, want = _step_gradients(rule)
+    for name, grad in want.items():
+        torch.testing.assert_close(got[name], grad, msg=name)
+
+
+def test_the_cli_refuses_a_slim_rule_without_slimmable_training(tmp_path, run_cli):
+    code, _, err = run_cli([
+        "train", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "o"),
+        "--architecture", "wavenet", "--slim-rule", "sandwich",
+    ])  # fmt: skip
+    assert code == 2 and "--slimmable" in err
+    code, _, err = run_cli([
+        "train", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "o"),
+        "--architecture", "wavenet", "--slimmable", "--slim-rule", "biggest",
+    ])  # fmt: skip
+    assert code == 2 and "uniform, sandwich, inplace" in err

@@ -1,3 +1,4 @@
+# long: start models (adapt, grow, shrink, freeze) and their ranking share the candidate loading
 """Transfer learning: start training from a model of a similar device, chosen by hand or ranked.
 
 With little data, a model of a similar device is what makes training converge at all
@@ -44,10 +45,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from leanamp.data import Clip, DeviceData
+from leanamp.data import Clip, DeviceData, find_pairs, load_clips
+from leanamp.devices.signals import guitar_signal
 from leanamp.errors import LeanampError, ModelFileError
+from leanamp.formats import load_any
 from leanamp.inference import run_model
+from leanamp.losses import esr
 from leanamp.models.lstm import LSTMModel
+from leanamp.plots import plot_loss_curves
+from leanamp.prune.compress import compress
 
 FREEZABLE = ("input", "recurrent", "lstm", "head")
 MODEL_SUFFIXES = (".leanamp", ".safetensors", ".nam", ".json", ".aidax")
@@ -62,7 +68,6 @@ BATCH_SAMPLES = 1 << 21
 # --- loading a start model ----------------------------------------------------------------------
 def load_start_model(path: str | os.PathLike) -> tuple[LSTMModel, dict]:
     """A model file of any importable format as an LSTMModel to train on (train mode, CPU)."""
-    from leanamp.formats import load_any
 
     model, metadata = load_any(path)
     if not isinstance(model, LSTMModel):
@@ -192,7 +197,6 @@ def _without_units(model: LSTMModel, units: Iterable[int]) -> LSTMModel:
 
 def unit_importance(model: LSTMModel, probe: np.ndarray) -> np.ndarray:
     """ESR (relative to the model's own output) caused by removing each hidden unit alone."""
-    from leanamp.losses import esr
 
     probe = np.asarray(probe, dtype=np.float32)
     reference = run_model(model.cpu(), probe)
@@ -207,7 +211,6 @@ def unit_importance(model: LSTMModel, probe: np.ndarray) -> np.ndarray:
 def shrink_hidden(model: LSTMModel, hidden_size: int, probe: np.ndarray) -> LSTMModel:
     """`model` with at most `hidden_size` units: dead units dropped exactly, then the least
     important ones (ablation ESR on `probe`) cut and the rest compressed (see module notes)."""
-    from leanamp.prune.compress import compress
 
     _require_single_layer(model, "changing the hidden size")
     if hidden_size < 1:
@@ -251,7 +254,6 @@ def adapt_model(
         model = grow_hidden(model, target, seed)
     elif target < model.hidden_size:
         if probe is None:
-            from leanamp.devices.signals import guitar_signal
 
             audio = guitar_signal(2.0, 48000, seed)
             probe = np.concatenate(
@@ -409,7 +411,6 @@ def rank_start_models(
     Only the audio channel of the clips is used; candidates with knob inputs are tried at every
     combination of `knob_grid`. Files that are not readable models are listed last, unscored.
     """
-    from leanamp.formats import load_any
 
     inputs, targets = probe_slices(clips, seconds)
     rate = clips[0].sample_rate
@@ -460,7 +461,6 @@ def suggest_start(
     **load_options,
 ) -> list[StartCandidate]:
     """`leanamp suggest-start`: rank the models in `library` on recordings, best first."""
-    from leanamp.data import find_pairs, load_clips
 
     model_files(library)  # a wrong library is reported before any audio is read
     clips, _, _ = load_clips(find_pairs(input_path, target_path, target_prefix), align=align,
@@ -555,7 +555,6 @@ def compare_runs(
 ) -> Path:
     """Validation (and training) loss curves of several runs in one plot, e.g. from scratch
     versus transfer. Values are histories or run folders."""
-    from leanamp.report.plots import plot_loss_curves
 
     histories = {
         label: run if isinstance(run, list) else load_history(run) for label, run in runs.items()

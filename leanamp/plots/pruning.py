@@ -1,22 +1,15 @@
 """Pruning report: validation loss and effective hidden size against sparsity (the paper's Figs. 3
 and 6), the impulse-response settling plot (Fig. 7), and a table like the paper's Table I.
-
-Real-time factors come from the streaming runtime (`leanamp.runtime`, single-threaded numba) when
-it is installed; otherwise from torch, and the table says which.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
-from leanamp.report.plots import plt, save_figure
+from leanamp.plots import plt, save_figure
 
 
 def plot_pruning_curve(
@@ -71,57 +64,6 @@ def plot_impulse_responses(
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
-
-
-@dataclass
-class RealTimeFactor:
-    value: float  # processing time / audio duration
-    method: str  # "streaming runtime" or "torch"
-
-
-def real_time_factor(
-    model: nn.Module,
-    sample_rate: float,
-    seconds: float = 1.0,
-    repeats: int = 3,
-    width: int | None = None,
-) -> RealTimeFactor:
-    """Processing time / audio time (median of `repeats` runs over `seconds` of audio; the paper
-    used one second, three times). From `leanamp.runtime.bench` (streaming kernel, exact mode,
-    blocks of 256, one thread, a WaveNet at `width` if given) when the runtime is installed,
-    else from torch."""
-    try:
-        from leanamp.runtime.bench import bench_models
-    except ImportError:  # the runtime (numba) is optional; torch timing is labelled as such
-        return _torch_real_time_factor(
-            model if width is None else model.sliced(width), sample_rate, seconds, repeats
-        )
-    result = bench_models(
-        {"model": model}, rate=sample_rate, seconds=seconds, repeats=repeats, modes=("exact",),
-        with_torch=False, widths=None if width is None else {"model": width},
-    )[0]
-    return RealTimeFactor(result.timings["exact"].rtf, "streaming runtime")
-
-
-def _torch_real_time_factor(model, sample_rate, seconds, repeats) -> RealTimeFactor:
-    from leanamp.inference import run_model
-
-    rng = np.random.default_rng(0)
-    n = int(round(seconds * sample_rate))
-    x = np.full((n, int(model.config.get("input_size", 1))), 0.5, dtype=np.float32)
-    x[:, 0] = 0.25 * rng.standard_normal(n)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        run_model(model, x[:256])  # warm-up
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run_model(model, x)
-            times.append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
-    return RealTimeFactor(float(np.median(times)) / seconds, "torch")
 
 
 def _fmt(value, digits: int = 3) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from leanamp.errors import LeanampError
 
 TABLE_FILE = "results.sqlite"
+RESULT_FILE = "result.json"  # one run's metrics and artefacts, in its run folder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

@@ -1,0 +1,223 @@
+"""Issue 16 tables: the dense front and every lean method against it, from the grid's sweep folders.
+
+Reads GRID_DIR/<stage>/runs/*/result.json (written by `leanamp sweep`, see run_grid.sh) and writes
+benchmarks/results/lean.md, lean.json and lean_<device>.png. Tables are marked partial while
+runs are missing. Intervals: mean over seeds +- t(0.975, n-1) * sd / sqrt(n) (Student's t), shown
+only with 2 or more seeds.
+
+    python benchmarks/lean/tables.py [GRID_DIR]      (default /work/leangrid)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from scipy import stats
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+PLANNED_SEEDS = 3
+
+
+def method_label(config: dict) -> str:
+    """The method, with the option that tells its variants apart (slimmable rule, unit-aware
+    pruning, the distillation teacher)."""
+    method, options = config["method"], config.get("method_options") or {}
+    if method == "slim":
+        return f"slim ({options.get('rule', 'uniform')})"
+    if method == "prune" and options.get("unit_aware"):
+        return "prune (unit-aware)"
+    if method == "distill":
+        teacher = "file" if "teacher_model" in options else options.get("teacher_size", 32)
+        return f"distill (from {teacher})"
+    return method
+
+
+def charged_cpu_seconds(result: dict) -> float | None:
+    """All the compute of a run: its process's CPU time, or the phases it recorded when they
+    say more (a distillation teacher loaded from a file was trained elsewhere)."""
+    charged = result["metrics"].get("cpu_seconds_charged")
+    if charged is None or result.get("cpu_seconds") is None:
+        return result.get("cpu_seconds")
+    return max(result["cpu_seconds"], charged)
+
+
+def load_results(grid: Path) -> list[dict]:
+    """Every finished run of every stage, flattened to the fields the tables use."""
+    rows = []
+    for path in sorted(grid.glob("*/runs/*/result.json")):
+        result = json.loads(path.read_text())
+        if result.get("status") != "done":
+            continue
+        config, metrics = result["config"], result["metrics"]
+        rows.append(
+            {
+                "stage": path.parents[2].name,
+                "device": config["device"]["name"],
+                "architecture": config["architecture"],
+                "size": config["size"],
+                "method": method_label(config),
+                "seed": config["seed"],
+                "test_esr": metrics["test_esr"],
+                "hidden_size": metrics.get("effective_hidden_size") or metrics.get("hidden_size"),
+                "parameters": metrics.get("nonzero_parameters", metrics.get("parameters")),
+                "epochs": metrics.get("epochs"),
+                "stopped_because": metrics.get("stopped_because", ""),
+                "cpu_seconds": charged_cpu_seconds(result),
+                "resumed": result.get("resumed", False),
+                "rtf": metrics.get("rtf"),
+                "run_dir": str(path.parent),
+            }
+        )
+    return rows
+
+
+def interval(values: list[float]) -> tuple[float, float | None]:
+    """(mean, half-width of the 95% t-interval; None for a single value)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, None
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean, half
+
+
+def fmt_interval(values: list[float]) -> str:
+    mean, half = interval(values)
+    return f"{mean:.4f}" if half is None else f"{mean:.4f} ± {half:.4f}"
+
+
+def capped(row: dict) -> bool:
+    """The run stopped on its CPU-time cap rather than by early stopping (not converged)."""
+    return row["stopped_because"] in ("time", "max_epochs")
+
+
+def front_table(rows: list[dict]) -> tuple[list[str], dict[int, list[float]]]:
+    by_size = defaultdict(list)
+    for row in rows:
+        if row["method"] == "train":
+            by_size[row["size"]].append(row)
+    lines = [
+        "| LSTM hidden size | seeds | test ESR (mean ± 95% CI) | CPU-s to converge | epochs "
+        "| capped |",
+        "|---|---|---|---|---|---|",
+    ]
+    front = {}
+    for size in sorted(by_size):
+        runs = by_size[size]
+        esrs = [r["test_esr"] for r in runs]
+        front[size] = esrs
+        cpu = [r["cpu_seconds"] for r in runs if r["cpu_seconds"] is not None]
+        lines.append(
+            f"| {size} | {len(runs)}/{PLANNED_SEEDS} | {fmt_interval(esrs)} | "
+            f"{statistics.fmean(cpu):.0f} | "
+            f"{', '.join(str(r['epochs']) for r in runs)} | {sum(capped(r) for r in runs)} |"
+        )
+    return lines, front
+
+
+def nearest_front(front: dict[int, list[float]], size: int) -> tuple[int, float] | None:
+    """The dense front's mean ESR at the largest trained size not above `size`."""
+    fitting = [s for s in front if s <= size]
+    if not fitting:
+        return None
+    best = max(fitting)
+    return best, statistics.fmean(front[best])
+
+
+def method_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
+    lines = [
+        "| method | from | seed | effective hidden size | test ESR | CPU-s (all phases) "
+        "| dense front at that size | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(rows, key=lambda r: (r["method"], r["size"], r["seed"])):
+        if row["method"] == "train":
+            continue
+        size = row["hidden_size"] or row["size"]
+        reference = nearest_front(front, size)
+        if reference is None:
+            verdict, ref_text = "no dense model that small yet", "-"
+        else:
+            ref_size, ref_esr = reference
+            verdict = "beats the front" if row["test_esr"] < ref_esr else "worse than the front"
+            ref_text = f"H={ref_size}: {ref_esr:.4f}"
+        cpu = "-" if row["cpu_seconds"] is None else f"{row['cpu_seconds']:.0f}"
+        if row["resumed"]:
+            cpu += " (resumed: last attempt only)"
+        lines.append(
+            f"| {row['method']} | {row['size']} | {row['seed']} | {size} | "
+            f"{row['test_esr']:.4f} | {cpu} | {ref_text} | {verdict} |"
+        )
+    return lines
+
+
+def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    sizes = sorted(front)
+    means = [interval(front[s])[0] for s in sizes]
+    errors = [interval(front[s])[1] or 0.0 for s in sizes]
+    ax.errorbar(sizes, means, yerr=errors, marker="o", capsize=3, label="dense, converged")
+    markers = {"prune": "s", "structured": "^", "distill": "D"}
+    for method in sorted({r["method"] for r in rows} - {"train"}):
+        points = [r for r in rows if r["method"] == method]
+        ax.scatter(
+            [r["hidden_size"] or r["size"] for r in points], [r["test_esr"] for r in points],
+            marker=markers.get(method, "x"), s=40, label=method, zorder=3,
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("LSTM hidden size (effective)")
+    ax.set_ylabel("test ESR (guitar-funk2)")
+    ax.set_title(f"{device}: lean methods against the dense front")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("grid", nargs="?", default="/work/leangrid", type=Path)
+    args = parser.parse_args()
+    rows = load_results(args.grid)
+    if not rows:
+        raise SystemExit(f"error: {args.grid}: no finished grid runs yet (run run_grid.sh)")
+    RESULTS.mkdir(exist_ok=True)
+    out = [
+        "# The leanest model (issue 16): dense fronts and lean methods on the MorphDrive pedals",
+        "",
+        "Made by `benchmarks/lean/run_grid.sh` then `python benchmarks/lean/tables.py`. LSTMs, "
+        "quick recipe (Adam 5e-3, batches of 8, clip 1), early stopping after 10 validations "
+        "without improvement, each run capped at 30 CPU-minutes on one thread (`capped` counts "
+        "runs that hit the cap: not converged). Test ESR on the whole held-out clip guitar-funk2; "
+        "validation clip guitar-chords. CPU-s: CPU time of the run's process, every phase "
+        "included (a pruning run pays for training its big model).",
+        "",
+    ]
+    for device in sorted({r["device"] for r in rows}):
+        device_rows = [r for r in rows if r["device"] == device]
+        front_lines, front = front_table(device_rows)
+        partial = any(len(v) < PLANNED_SEEDS for v in front.values())
+        out += [f"## {device}{' (partial)' if partial else ''}", "", *front_lines, ""]
+        method_lines = method_table(device_rows, front)
+        if len(method_lines) > 2:
+            out += ["Lean methods against that front:", "", *method_lines, ""]
+        plot_device(device, device_rows, front, RESULTS / f"lean_{device}.png")
+        out += [f"![{device}](lean_{device}.png)", ""]
+    (RESULTS / "lean.md").write_text("\n".join(out))
+    (RESULTS / "lean.json").write_text(json.dumps(rows, indent=1))
+    print(f"wrote {RESULTS / 'lean.md'}, lean.json and lean_<device>.png ({len(rows)} runs)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Prune a device: the whole issue-3 recipe on recordings (mask search, choice of level,
+compression, optional dense fine-tuning) and its report in the run folder (`prune_device`); a
+structured run (trim whole units, choose an iteration, save it: `run_structured`); and
+`prune_recordings`, all of `leanamp prune` from recordings to a pruned model."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from torch import nn
+
+from leanamp.data import DeviceData
+from leanamp.errors import LeanampError
+from leanamp.files import write_text_atomic
+from leanamp.formats import load_any
+from leanamp.formats.native import save_model
+from leanamp.models.lstm import LSTMModel
+from leanamp.plots.pruning import (
+    plot_impulse_responses,
+    plot_pruning_curve,
+    pruning_table,
+    search_table,
+)
+from leanamp.prune.compress import compress, count_parameters, summarize
+from leanamp.prune.search import SearchConfig, choose_level, fine_tune_dense, mask_search
+from leanamp.prune.settling import impulse_response
+from leanamp.prune.structured import (
+    StructuredConfig,
+    choose_iteration,
+    evaluate_esr,
+    structured_prune,
+)
+from leanamp.runtime.bench import real_time_factor
+from leanamp.train import TrainConfig, evaluate
+from leanamp.workflows.recordings import load_training_data
+
+
+def prune_device(
+    data,
+    run_dir: str | os.PathLike,
+    model: LSTMModel,
+    search: SearchConfig | None = None,
+    train: TrainConfig | None = None,
+    tolerance: float = 0.1,
+    level: int | None = None,
+    finetune_epochs: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+    name: str = "pruned",
+) -> dict:
+    """The whole issue-3 recipe on a device's data (`leanamp.data.DeviceData`): mask search,
+    choice of level (`tolerance`, or `level` given), compression, optional dense fine-tuning,
+    and the report (`search.png`, `impulse.png`, `report.md`, `summary.json`) in `run_dir`.
+
+    Returns the summary; the compressed model is `run_dir/<name>.leanamp`.
+    """
+    run_dir = Path(run_dir)
+    metadata = {"sample_rate": data.sample_rate}
+    result = mask_search(model, data.train, data.validation, run_dir / "search", search, train,
+                         resume, progress, metadata)
+    records = result.records
+    if level is None:
+        chosen = choose_level(records, tolerance)
+    elif not 0 <= level < len(records):
+        raise LeanampError(f"--level {level}: the search has levels 0..{len(records) - 1}")
+    else:
+        chosen = records[level]
+    unpruned, _ = result.load(0)
+    pruned, _ = result.load(chosen["level"])
+    compressed = compress(pruned)
+    compression = summarize(pruned, compressed)
+    test_clips = data.test or data.validation
+    split = "test" if data.test else "validation"
+    esr_unpruned = evaluate(unpruned, test_clips).overall
+    esr_pruned = evaluate(compressed, test_clips).overall
+    finetune = None
+    if finetune_epochs > 0:
+        finetune = fine_tune_dense(compressed, data.train, data.validation, finetune_epochs, train,
+                                   run_dir / "finetune", resume, progress)
+        finetune["esr"] = evaluate(compressed, test_clips).overall
+    model_path = save_model(compressed, run_dir / f"{name}.leanamp",
+                            {**metadata, "pruning": chosen, "compression": asdict(compression)})
+    rtf_unpruned = real_time_factor(unpruned, data.sample_rate)
+    rtf_pruned = real_time_factor(compressed, data.sample_rate)
+    impulse_unpruned = impulse_response(unpruned, data.sample_rate)
+    impulse_pruned = impulse_response(compressed, data.sample_rate)
+    plot_pruning_curve(records, run_dir / "search.png", chosen_level=chosen["level"])
+    plot_impulse_responses({"unpruned": impulse_unpruned, "pruned": impulse_pruned},
+                           run_dir / "impulse.png")
+    row = {
+        "device": name,
+        "hidden_unpruned": unpruned.hidden_size,
+        "hidden_pruned": compressed.hidden_size,
+        "params_unpruned": count_parameters(unpruned)["parameters"],
+        "params_pruned": compression.compressed_nonzero_parameters,
+        "pruned_percent": 100 * chosen["sparsity"],
+        "test_esr_unpruned": esr_unpruned,
+        "test_esr_pruned": esr_pruned,
+        "rtf_unpruned": rtf_unpruned.value,
+        "rtf_pruned": rtf_pruned.value,
+        "rtf_method": rtf_unpruned.method,
+    }
+    summary = {
+        "model": str(model_path),
+        "chosen_level": chosen["level"],
+        "sparsity": chosen["sparsity"],
+        "compression": asdict(compression),
+        "esr_split": split,
+        "esr_unpruned": esr_unpruned,
+        "esr_pruned": esr_pruned,
+        "finetune": finetune,
+        "settling_ms": {"unpruned": 1000 * impulse_unpruned.settling_seconds,
+                        "pruned": 1000 * impulse_pruned.settling_seconds},
+        "table_row": row,
+    }
+    report = [
+        "# Pruning report", "", pruning_table([row]), "",
+        f"ESR on the {split} clips. Parameters pruned: non-zero parameters of the compressed "
+        "model before any dense fine-tuning.", "",
+        compression.describe(), "",
+        f"Settling time (-60 dB after an impulse): unpruned "
+        f"{summary['settling_ms']['unpruned']:.1f} ms, pruned "
+        f"{summary['settling_ms']['pruned']:.1f} ms.", "",
+        "## Mask search", "", search_table(records), "",
+        f"Chosen level {chosen['level']}"
+        + (f" (validation loss within {tolerance:.0%} of the unpruned model's)" if level is None
+           else " (given)") + ".",
+    ]
+    if finetune is not None:
+        report += ["", f"Dense fine-tuning: {finetune['epochs']} epochs, {split} ESR "
+                   f"{finetune['esr']:.4f} (improved on validation: {finetune['improved']})."]
+    write_text_atomic(run_dir / "report.md", "\n".join(report) + "\n")
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
+    return summary
+
+
+def run_structured(
+    data,
+    out: str | os.PathLike,
+    model: nn.Module,
+    config: StructuredConfig,
+    train_config=None,
+    tolerance: float = 0.1,
+    level: int | None = None,
+    name: str = "pruned",
+    progress=None,
+) -> dict:
+    """`structured_prune` on a DeviceData, then choose an iteration (`level`, or by
+    `choose_iteration`) and write it to OUT/<name>.leanamp with OUT/summary.json."""
+    out = Path(out)
+    if (out / "structured.json").exists():
+        raise LeanampError(f"{out} already holds a structured run: choose another --out folder")
+    result = structured_prune(
+        model, data.train, data.validation, config, train_config, run_dir=out, progress=progress
+    )
+    chosen = choose_iteration(result.records, tolerance) if level is None else level
+    if not 0 <= chosen < len(result.records):
+        raise LeanampError(f"--level must be within 0..{len(result.records) - 1}, got {chosen}")
+    record = result.records[chosen]
+    clips, split = (data.test, "test") if data.test else (data.validation, "validation")
+    summary = {
+        **record,
+        "chosen_iteration": chosen,
+        "esr": evaluate_esr(result.models[chosen], clips),
+        "esr_split": split,
+        "model": str(out / f"{name}.leanamp"),
+    }
+    save_model(
+        result.models[chosen], out / f"{name}.leanamp",
+        {"sample_rate": data.sample_rate, "structured": summary},
+    )  # fmt: skip
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
+    return summary
+
+
+PRUNE_METHODS = ("magnitude", "structured")
+
+
+def prune_recordings(
+    input_path: str | os.PathLike,
+    target_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    method: str = "magnitude",
+    model_path: str | os.PathLike | None = None,
+    hidden_size: int = 64,
+    residual: bool = True,
+    data_options: dict | None = None,
+    search: SearchConfig | None = None,
+    structured: StructuredConfig | None = None,
+    train: TrainConfig | None = None,
+    tolerance: float = 0.1,
+    level: int | None = None,
+    finetune_epochs: int = 0,
+    resume: bool = False,
+    name: str = "pruned",
+    log=print,
+) -> dict:
+    """`leanamp prune`: load the recordings (`data_options`: load_training_data's), start from
+    `model_path` or a new LSTM of `hidden_size`, then `prune_device` (method "magnitude": weight
+    masks + compression, LSTMs) or `run_structured` (method "structured": whole units of an LSTM
+    or WaveNet). Returns the run's summary, with "method" added."""
+    if method not in PRUNE_METHODS:
+        raise LeanampError(f"unknown --method {method!r}: use magnitude or structured")
+    data = load_training_data(input_path, target_path, **(data_options or {}))
+    log(data.summary())
+    model = _start_model(model_path, data, hidden_size, residual)
+    if method == "structured":
+        try:
+            summary = run_structured(
+                data, out, model, structured or StructuredConfig(), train, tolerance=tolerance,
+                level=level, name=name, progress=log,
+            )  # fmt: skip
+        except LeanampError as e:
+            raise LeanampError(f"{model_path or 'model'}: {e}") from None
+        return {**summary, "method": method}
+    if not isinstance(model, LSTMModel):
+        raise LeanampError(f"{model_path}: pruning needs an LSTM model, not {model.config}")
+    summary = prune_device(
+        data, out, model, search, train, tolerance=tolerance, level=level,
+        finetune_epochs=finetune_epochs, resume=resume, name=name,
+    )  # fmt: skip
+    return {**summary, "method": method}
+
+
+def _start_model(model_path, data: DeviceData, hidden_size: int, residual: bool) -> nn.Module:
+    if model_path is not None:
+        return load_any(model_path)[0]
+    return LSTMModel(hidden_size, input_size=data.input_size, residual=residual)

@@ -1,0 +1,240 @@
+"""leanamp shrink: the choice, the up-front budget check, resuming, the command end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leanamp.audio.io import write_audio
+from leanamp.data import load_device_data
+from leanamp.devices.circuits import get_device
+from leanamp.devices.signals import guitar_signal
+from leanamp.errors import LeanampError
+from leanamp.models import LSTMModel
+from leanamp.prune.structured import macs_per_sample
+from leanamp.workflows import shrink as shrink_module
+from leanamp.workflows.shrink import (
+    LSTM_SIZES,
+    ShrinkBudget,
+    ShrinkConfig,
+    choose_candidate,
+    fitting_size,
+    make_plan,
+    run_shrink,
+    teacher_size_for,
+)
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+RATE = 16000
+CLIPS = {"riff": 2.0, "chords": 0.6, "funk": 0.6}
+
+
+def _result(name, validation_esr, macs=100, fits=True):
+    return {"name": name, "validation_esr": validation_esr, "macs_per_sample": macs,
+            "fits": fits, "misses": [] if fits else [f"{macs} multiply-adds per sample > 50"]}
+
+
+def test_the_most_accurate_candidate_within_budget_wins():
+    results = [_result("big", 0.001, 5000, fits=False), _result("dense", 0.03),
+               _result("distill", 0.02), _result("pruned", 0.05)]
+    assert choose_candidate(results)["name"] == "distill"
+
+
+def test_ties_go_to_fewer_multiply_adds_then_to_the_earlier_candidate():
+    assert choose_candidate([_result("a", 0.02, 300), _result("b", 0.02, 200)])["name"] == "b"
+    assert choose_candidate([_result("a", 0.02, 200), _result("b", 0.02, 200)])["name"] == "a"
+
+
+def test_no_candidate_within_budget_is_a_clear_error():
+    with pytest.raises(LeanampError, match="no candidate met the budget.*big: 5000"):
+        choose_candidate([_result("big", 0.001, 5000, fits=False)])
+
+
+@given(st.lists(st.tuples(st.sampled_from([0.01, 0.02, 0.5]), st.sampled_from([10, 20]),
+                          st.booleans()), min_size=1, max_size=6))
+def test_the_choice_is_never_beaten_by_a_fitting_candidate(entries):
+    results = [_result(f"c{i}", esr, macs, fits) for i, (esr, macs, fits) in enumerate(entries)]
+    fitting = [r for r in results if r["fits"]]
+    if not fitting:
+        with pytest.raises(LeanampError):
+            choose_candidate(results)
+        return
+    chosen = choose_candidate(results)
+    assert chosen["fits"]
+    for r in fitting:
+        key = (r["validation_esr"], r["macs_per_sample"])
+        assert (chosen["validation_esr"], chosen["macs_per_sample"]) <= key
+        if key == (chosen["validation_esr"], chosen["macs_per_sample"]):
+            assert results.index(chosen) <= results.index(r)
+
+
+def test_the_largest_lstm_that_fits_and_a_budget_below_the_smallest():
+    macs = {h: macs_per_sample(LSTMModel(h)) for h in LSTM_SIZES}
+    size, _ = fitting_size(ShrinkBudget.make(max_macs=macs[8]), 1, RATE, 0.1)
+    assert size == 8
+    with pytest.raises(LeanampError, match="no model can meet this budget"):
+        fitting_size(ShrinkBudget.make(max_macs=macs[4] - 1), 1, RATE, 0.1)
+    # a real-time factor budget: the measured RTF decides (here a stand-in proportional to MACs)
+    fake_rtf = lambda model: macs_per_sample(model) / 1e6  # noqa: E731
+    budget = ShrinkBudget.make(max_rtf=macs[16] / 1e6)  # with a margin for measurement noise
+    assert fitting_size(budget, 1, RATE, 0.1, fake_rtf)[0] == 12
+    assert fitting_size(ShrinkBudget.make(max_rtf=macs[4] / 1e6), 1, RATE, 0.1, fake_rtf)[0] == 4
+    with pytest.raises(LeanampError, match="RTF"):
+        fitting_size(ShrinkBudget.make(max_rtf=1e-9), 1, RATE, 0.1, fake_rtf)
+
+
+def test_budgets_are_checked_and_targets_bring_their_bounds():
+    with pytest.raises(LeanampError, match="needs a budget"):
+        ShrinkBudget.make()
+    with pytest.raises(LeanampError, match="choose one of pi4, mcu-m7"):
+        ShrinkBudget.make(target="pdp11")
+    mcu = ShrinkBudget.make(target="mcu-m7", max_macs=1000)
+    assert mcu.max_macs == 1000 and mcu.max_memory_bytes == 256 * 1024
+    assert ShrinkBudget.make(target="mcu-m7").max_macs == 160_000
+
+
+def test_the_plan_follows_the_method_order_table():
+    plan = make_plan(8, ("dense", "distill", "structured", "unit_aware_prune"), None)
+    assert [c.name for c in plan] == [
+        "big-lstm32", "dense-lstm8", "distill-lstm8", "structured-lstm8", "unitprune-lstm8"
+    ]
+    assert [c.method for c in make_plan(8, ("distill", "dense"), LSTMModel(24))] == [
+        "distill", "dense"
+    ]
+    assert [c.method for c in make_plan(96, ("dense", "distill"), None)] == ["dense"]
+    assert (teacher_size_for(8), teacher_size_for(16), teacher_size_for(64)) == (32, 64, 96)
+    with pytest.raises(LeanampError, match="unknown shrink methods"):
+        make_plan(8, ("dense", "magic"), None)
+
+
+@pytest.fixture
+def device(tmp_path):
+    """A tiny virtual overdrive recorded as dry/ and wet/ folders: train, validation, test."""
+    circuit = get_device("overdrive", sample_rate=RATE)
+    for folder in ("dry", "wet"):
+        (tmp_path / folder).mkdir()
+    for seed, (name, seconds) in enumerate(CLIPS.items()):
+        x = guitar_signal(seconds, RATE, seed + 1)
+        write_audio(tmp_path / "dry" / f"{name}.wav", x, RATE)
+        write_audio(tmp_path / "wet" / f"{name}.wav", circuit.render(x), RATE)
+    return tmp_path
+
+
+def _data(device):
+    return load_device_data(device / "dry", device / "wet", validation=["chords"],
+                            test=["funk"], align=False)
+
+
+def _config(**overrides) -> ShrinkConfig:
+    values = dict(minutes=5, max_epochs=2, rtf_seconds=0.05,
+                  method_order=("dense", "distill"))
+    return ShrinkConfig(**{**values, **overrides})
+
+
+def test_a_killed_shrink_resumes_without_redoing_finished_candidates(device, monkeypatch):
+    data = _data(device)
+    out = device / "shrink"
+    budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
+    calls = []
+    real_dense, real_distill = shrink_module.RUNNERS["dense"], shrink_module.RUNNERS["distill"]
+
+    def dense(ctx, candidate, folder, seconds):
+        calls.append(candidate.name)
+        return real_dense(ctx, candidate, folder, seconds)
+
+    def killed(ctx, candidate, folder, seconds):
+        raise KeyboardInterrupt  # the user stops the run during distillation
+
+    monkeypatch.setitem(shrink_module.RUNNERS, "big", dense)
+    monkeypatch.setitem(shrink_module.RUNNERS, "dense", dense)
+    monkeypatch.setitem(shrink_module.RUNNERS, "distill", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_shrink(data, out, budget, _config())
+    assert calls == ["big-lstm16", "dense-lstm4"]
+    finished = (out / "candidates" / "dense-lstm4" / "candidate.json").read_text()
+    monkeypatch.setitem(shrink_module.RUNNERS, "distill", real_distill)
+    messages = []
+    summary = run_shrink(data, out, budget, _config(), say=messages.append)
+    assert calls == ["big-lstm16", "dense-lstm4"]  # neither trained again
+    assert (out / "candidates" / "dense-lstm4" / "candidate.json").read_text() == finished
+    assert sum("done before, not redone" in m for m in messages) == 2
+    assert [c["name"] for c in summary["candidates"]] == [
+        "big-lstm16", "dense-lstm4", "distill-lstm4"
+    ]
+    assert summary["chosen"] in ("dense-lstm4", "distill-lstm4")  # the big one does not fit
+    with pytest.raises(LeanampError, match="another budget or settings"):
+        run_shrink(data, out, ShrinkBudget.make(max_macs=10**6), _config())
+
+
+def test_the_command_end_to_end_on_a_tiny_virtual_device(device, run_cli):
+    out = device / "shrunk"
+    budget = str(macs_per_sample(LSTMModel(4)))
+    args = ["shrink", str(device / "dry"), str(device / "wet"), "--out", str(out),
+            "--validation", "chords", "--test", "funk", "--no-align", "--max-macs", budget,
+            "--minutes", "3", "--max-epochs", "2", "--rtf-seconds", "0.05"]
+    code, stdout, err = run_cli(args)
+    assert code == 0, err
+    plan_at = stdout.index("plan: the largest dense LSTM that fits has 4 units")
+    assert plan_at < stdout.index("[1/5] big-lstm16")
+    for step in ("[2/5] dense-lstm4", "[3/5] distill-lstm4", "[4/5] structured-lstm4",
+                 "[5/5] unitprune-lstm4"):
+        assert step in stdout
+    assert "CPU-min left in all" in stdout
+    summary = json.loads((out / "shrink.json").read_text())
+    assert summary["macs_per_sample"] <= int(budget)
+    fitting = [c for c in summary["candidates"] if c["fits"]]
+    assert summary["validation_esr"] == min(c["validation_esr"] for c in fitting)
+    records = {c["name"]: c for c in summary["candidates"]}
+    assert not records["big-lstm16"]["fits"]
+    big = records["big-lstm16"]["cpu_seconds"]
+    for name in ("distill-lstm4", "structured-lstm4", "unitprune-lstm4"):  # charged the big model
+        own = records[name]["cpu_seconds"]
+        assert records[name]["cpu_seconds_charged"] == pytest.approx(own + big)
+    assert records["unitprune-lstm4"]["architecture"]["hidden_size"] <= 4  # compressed
+    assert (out / "model.leanamp").exists() and (out / "pareto.png").exists()
+    assert "Pareto" in (out / "report.md").read_text()
+    assert f"export: leanamp export {out / 'model.leanamp'}" in stdout
+    assert np.isfinite(summary["test_esr"])
+    # run again: everything is done, nothing is trained
+    code, stdout, _ = run_cli(args)
+    assert code == 0 and stdout.count("done before, not redone") == 5
+
+
+def test_the_command_refuses_an_impossible_budget_before_training(device, run_cli):
+    out = device / "never"
+    code, _, err = run_cli(["shrink", str(device / "dry"), str(device / "wet"), "--out", str(out),
+                            "--no-align", "--max-macs", "10"])
+    assert code == 2 and err.startswith("error: no model can meet this budget")
+    assert not (out / "candidates").exists()
+    code, _, err = run_cli(["shrink", str(device / "dry"), str(device / "wet"), "--out", str(out)])
+    assert code == 2 and "needs a budget" in err
+    code, _, err = run_cli(["shrink", str(device / "dry"), str(device / "wet"), "--out", str(out),
+                            "--max-macs", "1000", "--from", str(device / "missing.leanamp")])
+    assert code == 2 and "missing.leanamp" in err
+
+
+def test_a_given_big_model_is_the_teacher_and_its_recorded_cost_is_charged(device):
+    data = _data(device)
+    budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
+    summary = run_shrink(data, device / "from", budget, _config(), LSTMModel(12),
+                         from_model="big.leanamp", from_metadata={"training_cpu_seconds": 60.0})
+    distilled = next(c for c in summary["candidates"] if c["method"] == "distill")
+    assert [c["name"] for c in summary["candidates"]] == ["dense-lstm4", "distill-lstm4"]
+    assert distilled["cpu_seconds_charged"] == pytest.approx(distilled["cpu_seconds"] + 60.0)
+
+
+def test_trimmed_models_must_cost_no_more_than_the_dense_size_that_fits(device):
+    from leanamp.workflows.shrink import Candidate, _Context, _within_target
+
+    ctx = _Context(_data(device), device, _config(), ShrinkBudget.make(max_rtf=0.02), None,
+                   print)
+    candidate = Candidate("structured-lstm6", "structured", 6, "")
+    six, eight = LSTMModel(6), LSTMModel(8)
+    # an RTF budget alone bounds no multiply-adds: the plan's size does
+    assert _within_target(ctx, candidate, macs_per_sample(six), 1000)
+    assert not _within_target(ctx, candidate, macs_per_sample(eight), 1000)
