@@ -20,9 +20,10 @@ numba's on-disk cache is keyed on each kernel's own source file: after editing t
 `activations.py`, delete leanamp/runtime/__pycache__/*.nbi and *.nbc so the kernels in
 `lstm.py` and `sparse.py` are recompiled.
 
-`fused_fast_step` goes on, still in registers, to the fast-mode cell of those 8 units, so the
-gates never touch memory; `gate_matvec` stores the gates for the exact (libm, scalar) cell and
-the sparse kernel; `fast_cell` is the vector cell on stored gates.
+`fused_fast_step` goes on, still in registers, to the fast-mode cell, two blocks (16 units, one
+AVX-512 vector per gate) at a time, so the gates never touch memory (16-unit cells measured 8-25 %
+faster than 8-unit ones at H = 24..40, interleaved); `gate_matvec` stores the gates for the
+exact (libm, scalar) cell and the sparse kernel; `fast_cell` is the vector cell on stored gates.
 """
 
 from __future__ import annotations
@@ -268,9 +269,23 @@ def _fused_fast_step(typingctx, bias, weights, layer, z, n_rows, h, c, hidden):
                 _vector_at(builder, h_ary.data, builder.add(state_row, start)), align=4
             )
             builder.store(value, _vector_at(builder, z_ary.data, builder.add(n_in, start)), align=4)
-        with cgutils.for_range(builder, _unit_blocks(builder, intp, hidden)) as loop:
-            gate = sums.emit(loop.index)
-            offset = builder.add(state_row, builder.mul(loop.index, intp(LANES)))
+        # the cell 16 units (two blocks) at a time: half the vector work of two 8-unit cells
+        n_blocks = _unit_blocks(builder, intp, hidden)
+        concat = ir.Constant(ir.VectorType(ir.IntType(32), WIDE), list(range(WIDE)))
+        with cgutils.for_range(builder, builder.udiv(n_blocks, intp(2))) as loop:
+            first = builder.mul(loop.index, intp(2))
+            low, high = sums.emit(first), sums.emit(builder.add(first, intp(1)))
+            gate = [builder.shuffle_vector(a, b, concat) for a, b in zip(low, high, strict=True)]
+            offset = builder.add(state_row, builder.mul(first, intp(LANES)))
+            _emit_cell(
+                builder, gate, _vector_at(builder, c_ary.data, offset, WIDE),
+                _vector_at(builder, h_ary.data, offset, WIDE),
+            )  # fmt: skip
+        odd = builder.icmp_unsigned("!=", builder.urem(n_blocks, intp(2)), intp(0))
+        with builder.if_then(odd):
+            last = builder.sub(n_blocks, intp(1))
+            gate = sums.emit(last)
+            offset = builder.add(state_row, builder.mul(last, intp(LANES)))
             _emit_cell(
                 builder, gate, _vector_at(builder, c_ary.data, offset),
                 _vector_at(builder, h_ary.data, offset),
