@@ -38,6 +38,7 @@ from leanamp.runtime.simd import (
     LANES,
     MAX_SIZED_BLOCKS,
     block_gate_order,
+    cache_aligned,
     fused_fast_step,
     fused_fast_step_sized,
     gate_matvec,
@@ -317,10 +318,8 @@ class StreamingLSTM(StreamingLSTMBase):
         # the fast mode of up to MAX_SIZED_BLOCKS unit blocks runs a kernel compiled for its size
         sized = not self.exact and padded <= MAX_SIZED_BLOCKS * LANES
         self._n_blocks = padded // LANES if sized else 0
-        if self._n_blocks:
-            self._wt = np.stack([pack_gate_weights_by_input(w) for w in dense])
-        else:
-            self._wt = np.stack([pack_gate_weights(w) for w in dense])
+        pack = pack_gate_weights_by_input if self._n_blocks else pack_gate_weights
+        self._wt = cache_aligned(np.stack([pack(w) for w in dense]))
         self._kernel = dense_lstm_exact if self.exact else dense_lstm_fast
         self._sized = None
 

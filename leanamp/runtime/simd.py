@@ -48,6 +48,21 @@ SPLIT = 2  # partial sums per gate vector (inputs k mod SPLIT): 2 x 4 independen
 MAX_SIZED_BLOCKS = 2
 
 
+CACHE_LINE = 64  # bytes
+
+
+def cache_aligned(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of `array` starting on a cache line, so that no 64-byte vector load
+    of a row that starts on a multiple of 16 floats straddles two lines (numpy only promises 16
+    bytes). Measured interleaved, fast LSTM, thread CPU: H 64 RTF 0.031 aligned against 0.040
+    at a 16-byte offset, H 96 0.062 against 0.082, H 32 0.0090 against 0.0104."""
+    raw = np.empty(array.nbytes + CACHE_LINE, dtype=np.uint8)
+    start = -raw.ctypes.data % CACHE_LINE
+    out = raw[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
+    out[...] = array
+    return out
+
+
 def block_gate_order(padded: int) -> np.ndarray:
     """Index array p such that gates_in_block_layout = gates_in_pytorch_order[p] (4 * padded)."""
     if padded % LANES:

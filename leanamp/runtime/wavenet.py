@@ -53,6 +53,7 @@ from numba import njit
 from leanamp.errors import LeanampError
 from leanamp.runtime.activations import exact_sigmoid, exact_tanh, fast_sigmoid, fast_tanh
 from leanamp.runtime.base import as_input_block
+from leanamp.runtime.simd import cache_aligned
 
 ACTIVATION_CODES = {
     "Tanh": 0,
@@ -462,13 +463,14 @@ class StreamingWaveNet:
                 size += c * row[_BUF_COLS]
                 mids.append(mid)
                 li += 1
-        self._buf = np.zeros(size, dtype=np.float32)
+        # history and scratch rows on cache lines: whole vectors per load in the sample loops
+        self._buf = cache_aligned(np.zeros(size, dtype=np.float32))
         self._pos = np.zeros(n_layers, dtype=np.int64)
         self._hpos = np.zeros(len(arrays), dtype=np.int64)
-        self._xt = np.zeros((self.input_size, CHUNK), np.float32)
-        self._u = np.zeros((max(mids), CHUNK), np.float32)
+        self._xt = cache_aligned(np.zeros((self.input_size, CHUNK), np.float32))
+        self._u = cache_aligned(np.zeros((max(mids), CHUNK), np.float32))
         self._a, self._z_out, self._head_out = (
-            np.zeros((max(rows), CHUNK), np.float32) for _ in range(3)
+            cache_aligned(np.zeros((max(rows), CHUNK), np.float32)) for _ in range(3)
         )
 
     def _pack(self, arrays: list[dict]) -> None:
