@@ -23,6 +23,7 @@ LAYERS = [
     {"models"},
     {"inference"},
     {"formats", "runtime"},
+    {"engines"},
     {"losses"},
     {"train"},
     {"prune", "transfer", "distill"},

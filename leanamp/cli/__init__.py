@@ -24,8 +24,8 @@ from leanamp.cli import experiments  # noqa: E402,F401  isort: skip
 from leanamp.cli import prune  # noqa: E402,F401  isort: skip
 from leanamp.cli import devices  # noqa: E402,F401  isort: skip
 from leanamp.cli import transfer  # noqa: E402,F401  isort: skip
-from leanamp.cli import engines  # noqa: E402,F401  isort: skip
 from leanamp.cli import shrink  # noqa: E402,F401  isort: skip
+from leanamp.cli import engines  # noqa: E402,F401  isort: skip
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

@@ -81,8 +81,11 @@ def bench_command(
     results = bench_models(
         loaded, block=block, rate=rate, seconds=seconds, repeats=repeats, modes=modes,
         kernel="lstm-sparse" if sparse else None, initial_states=initial_states, widths=widths,
-        engine=engine, engine_native=not engine_o3, model_paths=paths,
     )  # fmt: skip
+    if engine:
+        from leanamp.engines.timing import add_engine_timings
+
+        add_engine_timings(results, loaded, repeats, not engine_o3, paths)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
     else:

@@ -20,7 +20,7 @@ from leanamp.errors import LeanampError
 from leanamp.formats import export_model
 from leanamp.formats.aidax import SUPPORTED_HIDDEN, SUPPORTED_INPUTS
 from leanamp.models.lstm import LSTMModel
-from leanamp.runtime.bench import Timing
+from leanamp.runtime.bench import BenchResult, Timing
 
 SHORT_NAMES = {"nam": "NAM Core", "rtneural": "RTNeural"}
 
@@ -87,3 +87,36 @@ def engine_timing(
         n,
     )
     return EngineTiming(engine, native, timing)
+
+
+def engine_rtf_metrics(model: nn.Module, sample_rate: float, seconds: float) -> dict:
+    """The model's real-time factor in its plugin's C++ engine (wall median like "rtf", and
+    thread CPU time), or why it has none (no engine plays it, none can be built)."""
+    try:
+        timed = engine_timing(model, sample_rate, seconds)
+    except LeanampError as e:
+        return {"engine_rtf": None, "engine_error": str(e)}
+    return {"engine": timed.label, "engine_rtf": timed.timing.rtf,
+            "engine_rtf_cpu": timed.timing.rtf_cpu}  # fmt: skip
+
+
+def add_engine_timings(
+    results: list[BenchResult],
+    models: dict[str, nn.Module],
+    repeats: int = 3,
+    native: bool = True,
+    model_paths: dict[str, Path] | None = None,
+) -> None:
+    """Time each benchmarked model in its plugin's engine, after leanamp's kernels, into
+    result.timings["engine"] (same audio length, block and rate). `model_paths` maps model names
+    to plugin files (.nam, .json) to time as they are."""
+    for result in results:
+        model = models[result.name]
+        if result.width is not None:
+            model = model.sliced(result.width)
+        path = (model_paths or {}).get(result.name) if result.width is None else None
+        played = engine_timing(model, result.rate, result.seconds, result.block, repeats,
+                               native=native, path=path)  # fmt: skip
+        result.timings["engine"] = played.timing
+        result.engine = played.label
+        result.engine_build = "native" if played.native else "O3"

@@ -203,15 +203,18 @@ def _relative_url(target: Path, page_dir: Path) -> str:
 
 
 def _runs_section(runs: list[ReportRun]) -> str:
+    engine = any(r.metrics.get("engine_rtf") for r in runs)
     headers = ["run", "status", "test ESR [%]", "ESR [dB]", "parameters (non-zero)",
-               "effective hidden size", "RTF", "settling [ms]", "epochs", "error"]
+               "effective hidden size", "RTF", *(["RTF in plugin engine"] if engine else []),
+               "settling [ms]", "epochs", "error"]  # fmt: skip
     rows, classes = [], []
     for r in runs:
         m = r.metrics
+        in_engine = [f"{_num(m.get('engine_rtf'), 3)} {m.get('engine', '')}".strip()]
         rows.append([
             r.name, r.status, _percent(m.get("test_esr")), _num(m.get("test_esr_db"), 3),
             _num(m.get("nonzero_parameters")), _num(m.get("effective_hidden_size")),
-            _num(m.get("rtf"), 3), _num(m.get("settling_ms"), 3),
+            _num(m.get("rtf"), 3), *(in_engine if engine else []), _num(m.get("settling_ms"), 3),
             _num(m.get("epochs")), r.error or "",
         ])
         classes.append("failed" if r.status == "failed" else "")
@@ -270,10 +273,11 @@ def _pruning_section(runs: list[ReportRun], work: Path) -> str:
     return "<h2>Pruning curves</h2>" + "".join(parts) if parts else ""
 
 
-def _by_width(run: ReportRun) -> list[tuple[int, float, float | None]]:
-    """(width, test ESR, RTF or None) of a slimmable run, ascending; empty for other runs."""
+def _by_width(run: ReportRun, key: str = "rtf_by_width") -> list[tuple[int, float, float | None]]:
+    """(width, test ESR, RTF or None) of a slimmable run, ascending; empty for other runs.
+    `key` "engine_rtf_by_width" gives the RTFs in the plugin's engine."""
     esr = run.metrics.get("test_esr_by_width") or {}
-    rtf = run.metrics.get("rtf_by_width") or {}
+    rtf = run.metrics.get(key) or {}
     return sorted((int(w), value, rtf.get(w)) for w, value in esr.items())
 
 
@@ -281,35 +285,55 @@ def _widths_section(runs: list[ReportRun]) -> str:
     """Per slimmable run: the one model's test ESR and real-time factor at every width."""
     parts = []
     for r in runs:
-        rows = [[w, _percent(e), _num(esr_db(e), 3), _num(t, 3)] for w, e, t in _by_width(r)]
+        engine = {w: t for w, _, t in _by_width(r, "engine_rtf_by_width")}
+        headers = ["width", "test ESR [%]", "ESR [dB]", "RTF",
+                   *(["RTF in plugin engine"] if any(engine.values()) else [])]  # fmt: skip
+        rows = [[w, _percent(e), _num(esr_db(e), 3), _num(t, 3),
+                 *([_num(engine.get(w), 3)] if any(engine.values()) else [])]
+                for w, e, t in _by_width(r)]  # fmt: skip
         if r.done and rows:
-            parts.append(f"<h3>{_e(r.name)}</h3>"
-                         + _table(["width", "test ESR [%]", "ESR [dB]", "RTF"], rows))
+            parts.append(f"<h3>{_e(r.name)}</h3>" + _table(headers, rows))
     if not parts:
         return ""
     return ("<h2>Slimmable models by width</h2><p>One model, run truncated to each width "
             "(channels of its first layer array).</p>" + "".join(parts))
 
 
-def _pareto_section(runs: list[ReportRun], work: Path) -> str:
+def _pareto_points(runs: list[ReportRun], engine: bool = False) -> list[dict]:
+    """Pareto points of the finished runs, with leanamp's RTF or (`engine`) the RTF in the
+    plugin's engine; a slimmable model is one point per width."""
+    rtf_key, widths_key = ("engine_rtf", "engine_rtf_by_width") if engine else (
+        "rtf", "rtf_by_width")  # fmt: skip
     points = []
     for r in runs:
-        widths = [(w, e, t) for w, e, t in _by_width(r) if t]
-        if r.done and widths:  # a slimmable model is one point per width
+        widths = [(w, e, t) for w, e, t in _by_width(r, widths_key) if t]
+        if r.done and widths:
             points += [
                 {"label": f"{r.name} w{w}", "rtf": t, "test_esr": e,
                  "group": f"{r.method} widths ({r.architecture})"}
                 for w, e, t in widths
             ]  # fmt: skip
-        elif r.done and r.metrics.get("rtf") and r.metrics.get("test_esr"):
-            points.append({"label": r.name, "rtf": r.metrics["rtf"],
+        elif r.done and r.metrics.get(rtf_key) and r.metrics.get("test_esr"):
+            points.append({"label": r.name, "rtf": r.metrics[rtf_key],
                            "test_esr": r.metrics["test_esr"],
                            "group": f"{r.method} ({r.architecture})"})  # fmt: skip
+    return points
+
+
+def _pareto_section(runs: list[ReportRun], work: Path) -> str:
+    points = _pareto_points(runs)
     if not points:
         return ""
     png = plot_pareto(points, work / "pareto.png")
-    return "<h2>Accuracy versus speed</h2>" + _image(
+    html = "<h2>Accuracy versus speed</h2>" + _image(
         png, "Test ESR against real-time factor; the dashed line is the Pareto front")
+    in_engine = _pareto_points(runs, engine=True)
+    if in_engine:
+        png = plot_pareto(in_engine, work / "pareto_engine.png",
+                          title="Accuracy versus speed in the plugin's engine")  # fmt: skip
+        html += _image(png, "The same runs with the real-time factor in the engine of the "
+                            "plugin that plays them (NAM Core for .nam, RTNeural for AIDA-X)")
+    return html
 
 
 def _clip_outputs(runs: list[ReportRun], device: str) -> dict[str, list[tuple[ReportRun, dict]]]:

@@ -18,7 +18,6 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -184,7 +183,8 @@ class BenchResult:
     timings: dict[str, Timing] = field(default_factory=dict)
     torch_ratio: dict[str, float] = field(default_factory=dict)  # torch RTF / kernel RTF
     width: int | None = None  # the WaveNet width the kernel ran at (None: full)
-    engine: str | None = None  # the plugin engine timed as timings["engine"] ("NAM Core"...)
+    # The plugin engine timed as timings["engine"] ("NAM Core"...; leanamp.engines.timing)
+    engine: str | None = None
     engine_build: str | None = None  # "native" (-O3 -march=native) or "O3"
 
     def to_dict(self) -> dict:
@@ -203,17 +203,10 @@ def bench_models(
     progress: Callable[[str], None] | None = None,
     initial_states: dict[str, tuple] | None = None,
     widths: dict[str, int] | None = None,
-    engine: bool = False,
-    engine_native: bool = True,
-    model_paths: dict[str, Path] | None = None,
 ) -> list[BenchResult]:
     """Benchmark each model through its streaming kernel in each mode ("fast", "exact"), and
     through torch (LSTM models) in the same interleaved run.
-
-    `engine`: also time the model in its plugin's C++ engine (leanamp.engines.timing; built on
-    first use, -O3 -march=native unless not `engine_native`) as timings["engine"], right after
-    the kernels, in the driver's own process. `model_paths` maps model names to plugin files
-    (.nam, .json) to time as they are, instead of the model written as its player loads it.
+    The plugin's C++ engine is added by leanamp.engines.timing.add_engine_timings.
 
     `kernel` picks a registered kernel variant ("lstm-sparse"); default: the model's own.
     `initial_states` maps model names to the LSTM (h, c) state to start from (NAM files).
@@ -258,17 +251,6 @@ def bench_models(
             timings=timings,
             width=width,
         )
-        if engine:
-            from leanamp.engines.timing import engine_timing  # it imports this module
-
-            path = (model_paths or {}).get(name) if width is None else None
-            played = engine_timing(
-                model if width is None else model.sliced(width), rate, signal.shape[0] / rate,
-                block, repeats, native=engine_native, path=path,
-            )  # fmt: skip
-            timings["engine"] = played.timing
-            result.engine = played.label
-            result.engine_build = "native" if played.native else "O3"
         if "torch" in timings:
             for mode in modes:
                 result.torch_ratio[mode] = timings["torch"].rtf / timings[mode].rtf

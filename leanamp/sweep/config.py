@@ -44,8 +44,8 @@ RECORDED_DEVICE_KEYS = {
     "test_fraction", "sample_rate",
 }
 TOP_LEVEL_KEYS = {
-    "name", "sample_rate", "data_seconds", "render_seconds", "rtf_seconds", "devices",
-    "architectures", "sizes", "methods", "seeds", "train", "resources",
+    "name", "sample_rate", "data_seconds", "render_seconds", "rtf_seconds", "engine_rtf",
+    "devices", "architectures", "sizes", "methods", "seeds", "train", "resources",
 }
 
 
@@ -165,6 +165,9 @@ def load_sweep_config(path: str | os.PathLike) -> SweepConfig:
     data_seconds = float(values.get("data_seconds", 60.0))
     render_seconds = float(values.get("render_seconds", 10.0))
     rtf_seconds = float(values.get("rtf_seconds", 1.0))  # the paper timed one second of audio
+    engine_rtf = values.get("engine_rtf", False)
+    if not isinstance(engine_rtf, bool):
+        raise LeanampError(f"{path}: engine_rtf must be true or false")
     if sample_rate < 8000 or min(data_seconds, render_seconds, rtf_seconds) <= 0:
         raise LeanampError(
             f"{path}: sample_rate must be >= 8000 and data_seconds, render_seconds, rtf_seconds "
@@ -193,6 +196,7 @@ def load_sweep_config(path: str | os.PathLike) -> SweepConfig:
                                 render_seconds=render_seconds,
                                 rtf_seconds=rtf_seconds,
                                 base_dir=str(path.parent),
+                                engine_rtf=engine_rtf,
                             )
                         )
     return SweepConfig(

@@ -1,3 +1,4 @@
+# long: the method registry and the measurements every method's runs share belong together
 """What one sweep run does: build its data and model, apply a method, measure, write result.json.
 
 Methods are a small registry (`METHODS`): a method takes a `RunContext` and returns a
@@ -34,6 +35,7 @@ from leanamp.distill import (
     read_costs,
     train_teacher,
 )
+from leanamp.engines.timing import engine_rtf_metrics
 from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
 from leanamp.formats.native import load_model, save_model
@@ -222,6 +224,10 @@ def slim_method(ctx: RunContext) -> MethodOutput:
         str(w): real_time_factor(model, ctx.data.sample_rate, ctx.spec.rtf_seconds, width=w).value
         for w in by_width
     }
+    if ctx.spec.engine_rtf:
+        output.metrics["engine_rtf_by_width"] = {str(w): engine_rtf_metrics(
+            model.sliced(w), ctx.data.sample_rate, ctx.spec.rtf_seconds)["engine_rtf"]
+            for w in by_width}  # fmt: skip
     return output
 
 
@@ -382,8 +388,11 @@ def _parameters(model: nn.Module) -> tuple[int, int]:
     return total, nonzero
 
 
-def measure_model(model: nn.Module, data: DeviceData, rtf_seconds: float) -> dict:
-    """Test ESR, parameter counts, effective hidden size, real-time factor, settling time."""
+def measure_model(
+    model: nn.Module, data: DeviceData, rtf_seconds: float, engine_rtf: bool = False
+) -> dict:
+    """Test ESR, parameter counts, effective hidden size, real-time factor (also in the plugin's
+    engine with `engine_rtf`), settling time."""
 
     model = model.cpu().eval()
     clips = data.test or data.validation
@@ -406,6 +415,8 @@ def measure_model(model: nn.Module, data: DeviceData, rtf_seconds: float) -> dic
     rtf = real_time_factor(model, data.sample_rate, seconds=rtf_seconds)
     metrics["rtf"] = rtf.value
     metrics["rtf_method"] = rtf.method
+    if engine_rtf:
+        metrics.update(engine_rtf_metrics(model, data.sample_rate, rtf_seconds))
     response = impulse_response(model, data.sample_rate)
     metrics["settling_ms"] = (
         None if response.settling_samples is None else 1000 * response.settling_seconds
@@ -467,9 +478,9 @@ def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict
     ctx = RunContext(spec, run_dir, data, train_config, progress)
     output = METHODS[spec.method](ctx)
     rtf_seconds = spec.rtf_seconds
-    metrics = {**output.metrics, **measure_model(output.model, data, rtf_seconds)}
+    metrics = {**output.metrics, **measure_model(output.model, data, rtf_seconds, spec.engine_rtf)}
     for label, baseline in output.baselines.items():
-        for key, value in measure_model(baseline, data, rtf_seconds).items():
+        for key, value in measure_model(baseline, data, rtf_seconds, spec.engine_rtf).items():
             metrics[f"{key}_{label}"] = value
     model_path = save_model(
         output.model, run_dir / MODEL_FILE,

@@ -160,12 +160,20 @@ def sweep_table(sweep_dir: str | os.PathLike) -> str:
     rows = open_results(sweep_dir).rows()
     if not rows:
         raise LeanampError(f"{sweep_dir}: the results table has no runs")
-    lines = [f"{'run':<36} {'status':<8} {'test ESR':>9} {'RTF':>8} {'params':>7}  error"]
-    for r in rows:
+    engine_rtfs = [r["metrics"].get("engine_rtf") for r in rows]
+    engine_header = f" {'engine':>8}" if any(v is not None for v in engine_rtfs) else ""
+    lines = [
+        f"{'run':<36} {'status':<8} {'test ESR':>9} {'RTF':>8}{engine_header} {'params':>7}  error"
+    ]
+    for r, engine_rtf in zip(rows, engine_rtfs, strict=True):
         esr = f"{r['test_esr']:.4g}" if r["test_esr"] is not None else "-"
         rtf = f"{r['rtf']:.3g}" if r["rtf"] is not None else "-"
+        engine = "" if not engine_header else (
+            f" {engine_rtf:>8.3g}" if engine_rtf is not None else f" {'-':>8}"
+        )
         params = str(r["nonzero_parameters"]) if r["nonzero_parameters"] is not None else "-"
         lines.append(
-            f"{r['name']:<36} {r['status']:<8} {esr:>9} {rtf:>8} {params:>7}  {r['error'] or ''}"
+            f"{r['name']:<36} {r['status']:<8} {esr:>9} {rtf:>8}{engine} {params:>7}  "
+            f"{r['error'] or ''}"
         )
     return "\n".join(lines)

@@ -23,6 +23,9 @@ class RunSpec:
     render_seconds: float
     rtf_seconds: float
     base_dir: str  # folder of the config file: relative data paths are resolved against it
+    # Also time the model in its plugin's C++ engine (leanamp.engines.timing). A measurement
+    # option, not part of the run's identity: turning it on does not re-run finished runs.
+    engine_rtf: bool = False
 
     @property
     def name(self) -> str:
@@ -32,6 +35,7 @@ class RunSpec:
     def run_id(self) -> str:
         identity = asdict(self)
         identity.pop("base_dir")
+        identity.pop("engine_rtf")
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
         return f"{self.name}-{digest[:8]}"
 

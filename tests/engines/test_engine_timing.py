@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from leanamp.engines.timing import engine_timing, player_engine
+from leanamp.engines.timing import engine_rtf_metrics, engine_timing, player_engine
 from leanamp.formats import save_model
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.wavenet import WaveNet, preset
@@ -40,3 +40,33 @@ def test_bench_command_adds_the_engine_row(rtneural, run_cli, tmp_path):
     assert result["engine"] == "RTNeural" and result["engine_build"] == "O3"
     assert result["timings"]["engine"]["rtf_cpu"] > 0
     assert set(result["timings"]) == {"fast", "torch", "engine"}
+
+
+def test_sweep_metrics_hold_the_engine_rtf_or_why_there_is_none(rtneural):
+    torch.manual_seed(0)
+    timed = engine_rtf_metrics(LSTMModel(8, 1, residual=True), 48000, 0.2)
+    assert timed["engine"] == "RTNeural" and timed["engine_rtf"] > 0 and timed["engine_rtf_cpu"] > 0
+    # A residual LSTM too large for AIDA-X: NAM has no residual path, so no plugin plays it.
+    unplayable = engine_rtf_metrics(LSTMModel(96, 1, residual=True), 48000, 0.2)
+    assert unplayable["engine_rtf"] is None and "residual" in unplayable["engine_error"]
+
+
+def test_report_shows_the_engine_rtf_column_and_pareto_series(tmp_path):
+    from leanamp.report.html import ReportRun, _pareto_points, _runs_section, _widths_section
+
+    def run(name, metrics):
+        return ReportRun(name, "pedal", "train", "lstm", 8, 0, "done", tmp_path, 48000, metrics)
+
+    runs = [
+        run("a", {"test_esr": 0.1, "rtf": 0.01, "engine_rtf": 0.005, "engine": "RTNeural"}),
+        run("b", {"test_esr": 0.05, "rtf": 0.02}),
+        run("slim", {"test_esr": 0.2, "test_esr_by_width": {"2": 0.3, "4": 0.2},
+                     "rtf_by_width": {"2": 0.01, "4": 0.02},
+                     "engine_rtf_by_width": {"2": 0.004, "4": 0.008}}),
+    ]  # fmt: skip
+    assert "RTF in plugin engine" in _runs_section(runs) and "0.005 RTNeural" in _runs_section(runs)
+    assert "RTF in plugin engine" in _widths_section(runs)
+    in_engine = _pareto_points(runs, engine=True)
+    assert sorted(p["rtf"] for p in in_engine) == [0.004, 0.005, 0.008]  # b has no engine RTF
+    assert len(_pareto_points(runs)) == 4
+    assert "RTF in plugin engine" not in _runs_section(runs[1:2])

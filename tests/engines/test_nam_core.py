@@ -17,10 +17,10 @@ from leanamp.engines.verify import EXACT_BOUND, FAST_TANH_BOUND, compare, verify
 from leanamp.errors import ModelFileError
 from leanamp.formats.nam import export_nam, export_nam_slimmable, load_nam_slimmable
 from leanamp.models.lstm import LSTMModel
+from leanamp.models.slim import container_submodels, make_slimmable
 from leanamp.models.wavenet import WaveNet, preset
 from leanamp.prune.compress import compress
 from leanamp.prune.structured import trim
-from leanamp.slim import container_submodels, make_slimmable
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -136,7 +136,7 @@ def test_nam_core_example_models_import_run_and_reexport(nam_core, guitar, tmp_p
         check(verify_model_file(again, x), f"re-exported {path.name}")
 
 
-def test_one_submodel_compare_matches_engine_slim_knob(nam_core, guitar, tmp_path):
+def test_the_slim_knob_selects_the_submodel(nam_core, guitar, tmp_path):
     """compare() with slim selects the submodel: the largest submodel against the smallest's
     setting must not agree (a Slim knob that did nothing would pass every container test)."""
     slimmable = make_slimmable(random_wavenet(preset("nano"), 16))

@@ -94,6 +94,19 @@ def test_every_issue_method_is_known():
     assert {"train", "prune", "structured", "slim", "transfer"} <= set(METHODS)
 
 
+def test_engine_rtf_is_a_measurement_option_outside_the_run_identity(write_config):
+    plain = load_sweep_config(write_config(devices=["overdrive"], sizes=[3], methods=["train"]))
+    timed = load_sweep_config(
+        write_config(devices=["overdrive"], sizes=[3], methods=["train"], engine_rtf=True)
+    )
+    assert timed.runs[0].engine_rtf and not plain.runs[0].engine_rtf
+    assert timed.runs[0].run_id == plain.runs[0].run_id  # finished runs are not re-run
+    with pytest.raises(LeanampError, match="engine_rtf must be true or false"):
+        load_sweep_config(
+            write_config(devices=["overdrive"], sizes=[3], methods=["train"], engine_rtf="yes")
+        )
+
+
 def test_every_issue16_grid_stage_loads_and_is_in_the_stage_list():
     folder = Path(__file__).resolve().parents[2] / "benchmarks" / "lean"
     script = (folder / "run_grid.sh").read_text()
