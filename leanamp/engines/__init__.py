@@ -145,20 +145,28 @@ def _compile(compiler: str, flags: list[str], source: Path, output: Path) -> Non
 
 
 def build_driver(
-    engine: str, native: bool = False, progress: Callable[[str], None] | None = None
+    engine: str,
+    native: bool = False,
+    progress: Callable[[str], None] | None = None,
+    driver: str | None = None,
 ) -> Path:
     """Path of leanamp's driver for `engine` ('nam' or 'rtneural'), compiled with -O3 (and
-    -march=native if `native`); built on first use, then taken from the cache."""
+    -march=native if `native`); built on first use, then taken from the cache. `driver` names
+    another driver source in drivers/ for the engine (rtneural_static_driver.cpp: RTNeural's
+    compile-time API)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; one of {ENGINES}")
     compiler = _compiler()
     source = _snapshot(engine)
-    engine_flags, engine_sources, driver = _build_plan(engine, source)
+    engine_flags, engine_sources, default_driver = _build_plan(engine, source)
+    driver = DRIVERS / driver if driver else default_driver
+    if not driver.is_file():
+        raise ValueError(f"no engine driver source {driver}")
     flags = [*engine_flags, "-O3", "-DNDEBUG", *(["-march=native"] if native else [])]
     version = subprocess.run([compiler, "--version"], capture_output=True).stdout
     flag_key = _digest(" ".join(flags).encode(), version, str(source).encode())
     key = _digest(flag_key.encode(), driver.read_bytes())
-    binary = cache_dir() / "bin" / f"{engine}_driver-{'native' if native else 'O3'}-{key}"
+    binary = cache_dir() / "bin" / f"{driver.stem}-{'native' if native else 'O3'}-{key}"
     if binary.is_file():
         return binary
     objects_dir = cache_dir() / "obj" / f"{engine}-{flag_key}"
@@ -210,14 +218,15 @@ def run_engine(
     slim: float | None = None,
     native: bool = False,
     engine: str | None = None,
+    driver: str | None = None,
 ) -> EngineRun:
     """Process `x` (time,) or (time, channels; channels 1.. are knobs) through the engine that
     plays `model_path`, in blocks of `block` samples after the plugin's reset. NAM Core uses its
     fast tanh as the plugin does, unless `exact_tanh`; `slim` (0..1) sets a slimmable model's
-    size."""
+    size; `driver` another driver source (see `build_driver`)."""
     model_path = Path(model_path)
     engine = engine or engine_for(model_path)
-    binary = build_driver(engine, native=native)
+    binary = build_driver(engine, native=native, driver=driver)
     x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
     with tempfile.TemporaryDirectory(prefix="leanamp-engine-") as folder:
         given, produced = Path(folder) / "in.f32", Path(folder) / "out.f32"
@@ -240,13 +249,15 @@ def time_engine(
     slim: float | None = None,
     engine: str | None = None,
     rate: float | None = None,
+    driver: str | None = None,
 ) -> dict[str, float]:
     """The engine's real-time factor on `model_path`: thread CPU time and wall time to process
     `seconds` of audio in `block`-sample blocks, each over the audio's duration at `rate` (default:
-    the rate the engine reports for the model, else 48 kHz)."""
+    the rate the engine reports for the model, else 48 kHz); `driver` as in `build_driver`."""
     model_path = Path(model_path)
     engine = engine or engine_for(model_path)
-    command = [str(build_driver(engine, native=native)), str(model_path), "time", str(seconds),
+    binary = build_driver(engine, native=native, driver=driver)
+    command = [str(binary), str(model_path), "time", str(seconds),
                str(block)]  # fmt: skip
     if engine == "nam" and slim is not None:
         command += ["--slim", repr(slim)]

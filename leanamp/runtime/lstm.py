@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import literally, njit, typeof, types
 
 from leanamp.errors import LeanampError
 from leanamp.models.lstm import (
@@ -36,10 +36,14 @@ from leanamp.runtime.activations import exact_sigmoid, exact_tanh
 from leanamp.runtime.base import as_input_block
 from leanamp.runtime.simd import (
     LANES,
+    MAX_SIZED_BLOCKS,
     block_gate_order,
+    cache_aligned,
     fused_fast_step,
+    fused_fast_step_sized,
     gate_matvec,
     pack_gate_weights,
+    pack_gate_weights_by_input,
 )
 
 # meta columns, one row per layer
@@ -108,6 +112,34 @@ def dense_lstm_exact(x, out, wt, bias, head_w, head_b, h, c, z, gates, gates3, m
 @njit(cache=True, nogil=True)
 def dense_lstm_fast(x, out, wt, bias, head_w, head_b, h, c, z, gates, gates3, meta, residual):
     _dense_run(x, out, wt, bias, head_w, head_b, h, c, z, gates, gates3, meta, residual, True)
+
+
+@njit(cache=True, nogil=True)
+def dense_lstm_fast_sized(x, out, wk, bias, head_w, head_b, h, c, z, meta, residual, n_blocks):
+    """The fast mode compiled for one padded hidden size (n_blocks = Hp / 8, a compile-time
+    constant: numba compiles and caches one kernel per size); every layer runs all Hp units
+    (padding units have zero weights and stay at zero)."""
+    padded = h.shape[1]
+    last = meta.shape[0] - 1
+    for t in range(x.shape[0]):
+        for layer in range(meta.shape[0]):
+            n_in = meta[layer, _N_IN]
+            if layer == 0:
+                for k in range(n_in):
+                    z[k] = x[t, k]
+            else:
+                for k in range(n_in):
+                    z[k] = h[layer - 1, k]
+            fused_fast_step_sized(bias, wk, layer, z, n_in + padded, h, c, literally(n_blocks))
+        out[t] = _head(x, t, head_w, head_b, h, last, meta[last, _HIDDEN], residual)
+
+
+def _sized_entry_point(args):
+    """The compiled `dense_lstm_fast_sized` for this size, to call without numba's dispatcher:
+    a literal argument sends every dispatcher call through its slow compile-or-find path."""
+    signature = tuple(typeof(a) for a in args[:-1]) + (types.literal(args[-1]),)
+    dense_lstm_fast_sized.compile(signature)  # or loads it from numba's on-disk cache
+    return dense_lstm_fast_sized.overloads[signature].entry_point
 
 
 def _check_model(model) -> None:
@@ -281,12 +313,26 @@ class StreamingLSTM(StreamingLSTMBase):
             dense[index, :, :hidden, :n_in] = w_ih.reshape(4, hidden, n_in)
             dense[index, :, :hidden, n_in : n_in + hidden] = w_hh.reshape(4, hidden, hidden)
         dense = dense.reshape(len(weights.layers), 4 * padded, n_rows)[:, self._gate_order]
-        self._wt = np.stack([pack_gate_weights(w) for w in dense])
+        # the fast mode of up to MAX_SIZED_BLOCKS unit blocks runs a kernel compiled for its size
+        sized = not self.exact and padded <= MAX_SIZED_BLOCKS * LANES
+        self._n_blocks = padded // LANES if sized else 0
+        pack = pack_gate_weights_by_input if self._n_blocks else pack_gate_weights
+        self._wt = cache_aligned(np.stack([pack(w) for w in dense]))
         self._kernel = dense_lstm_exact if self.exact else dense_lstm_fast
+        self._sized = None
 
     def process(self, block: np.ndarray) -> np.ndarray:
         x = as_input_block(block, self.input_size)
         out = np.empty(x.shape[0], dtype=np.float32)
+        if self._n_blocks:
+            args = (
+                x, out, self._wt, self._bias, self._head_w, self._head_b, self._h, self._c,
+                self._z, self._meta, self.residual, self._n_blocks,
+            )  # fmt: skip
+            if self._sized is None:
+                self._sized = _sized_entry_point(args)
+            self._sized(*args)
+            return out
         self._kernel(
             x, out, self._wt, self._bias, self._head_w, self._head_b, self._h, self._c,
             self._z, self._gates, self._gates3, self._meta, self.residual,

@@ -1,46 +1,50 @@
-# long: one numba kernel, its state (rings, steady state under silence) and driver belong together
-"""Streaming WaveNet (NAM layer arrays): a numba kernel with one ring buffer per dilated layer.
+# long: one numba kernel for both WaveNet layouts (tiled block products, history buffers, widths).
+"""Streaming NAM WaveNets (leanamp's WaveNet and NAM 0.7's NamWaveNet, e.g. A2): numba kernels
+that compute every convolution of a block as one matrix product over the block's samples.
 
-Both WaveNets run through it: leanamp's (legacy layer arrays, slimmable) and NAM 0.7's
-NamWaveNet (A2: per-layer kernel sizes and activations with their parameters, a bottleneck B
-between the C-channel residual stream and the activations, gates of any activation, a head
-rechannel of K_h taps over the head sum, whose last K_h - 1 values a small ring keeps).
+Per layer array (input x, condition c = the model input), as in NAM:
+    z = rechannel(x);  head = previous array's head output (0 for the first array)
+    per layer (kernel K, dilation d):  u = sum_j W_j z(t - (K - 1 - j) d) + b + mixer(c)
+        a = act(u[:B])  or gated: act(u[:B]) * gate(u[B:2B])        (B: bottleneck, = channels)
+        head += a;  z = z + layer1x1(a)
+    head_out = head_rechannel over its K_h taps of the head sum;  output = head_scale * head_out.
 
-Every layer keeps the last dilation * (kernel_size - 1) values of its input (the residual stream
-entering it) in a channel-major ring buffer, so any block size works. A block is processed layer
-by layer, channel-major: the taps of a dilated conv are gathered into contiguous rows (from the
-ring for times before the block, from the block itself after), and every inner loop runs over
-the block's samples, which LLVM vectorizes; four source rows are accumulated per pass so each
-load and store of the output row serves four multiply-adds. Weights are stored once, at full
-width, in torch's layout; running at width c reads the first c rows and columns (the slicing of
-`WaveNet.set_width`, including NAM's first-2c-rows rule for gated layers). Per-sample cost
-falls with the block size until about 256 samples; a 1-sample block works but pays the loop
-overheads on every sample.
+Layout, chosen for speed: every layer keeps its input z in a linear history buffer (channels x
+columns): the newest samples are written after the history, so each tap of the dilated conv is
+a contiguous view of the buffer and a block needs no gathering; when a buffer fills, its last
+d (K - 1) columns move to the front (amortised: at most one column copied per sample). The
+residual update writes straight into the next layer's buffer. Weights are packed once per width,
+row-major with the taps side by side (W[o, j * C + i]), and every product runs as 4 output rows x
+4 source rows per pass over the samples: each loaded sample serves four multiply-adds and each
+output row is loaded and stored once per four sources; the loops over samples are contiguous
+and LLVM vectorizes them. Blocks longer than `CHUNK` samples are run in chunks (the output does
+not depend on the split). The fast activations are the rational ones of
+`leanamp.runtime.activations`, inlined so that the loops over samples vectorize.
 
-Start and reset: the torch model sees zero input before time 0, so internal values before time 0
-are the network's constant response to silence, not zeros. `reset` computes that steady state
-in one pass (with constant input every tap of a dilated conv sees the same value) and fills the
-ring buffers with it.
+Start and reset: the torch models see zero input before time 0, so the values before time 0 are
+the network's constant response to silence, not zeros. `reset` computes that steady state in one
+pass (with constant input every tap sees the same value) and fills the history buffers with it.
 
-Width changes between blocks. Truncating the buffers is NOT exact: residual channel j of layer
-l is a function of all channels of layer l - 1 through the 1x1 and dilated convolutions, so the
-history a width-c' network would have computed differs from the history the width-c network
-did compute, in every channel, not only in the added or removed ones. Two policies:
-  * `recompute_history=True` (default): the kernel keeps the last receptive_field - 1 input
+Width changes between blocks (slimmable WaveNets). Truncating the buffers is NOT exact: residual
+channel j of layer l depends on all channels of layer l - 1, so the history a width-c' network
+would have computed differs from the one the width-c network did compute, in every channel. Two
+policies:
+  * `recompute_history=True` (default): the processor keeps the last receptive_field - 1 input
     samples and replays them at the new width from the steady state. Afterwards the state is
-    exactly the one a model run at the new width from the start would have (the state at time t
-    depends only on inputs t - R + 1 .. t - 1), so the output equals that model sample for sample.
-    Cost: one-off compute of R - 1 samples at the new width inside `set_width`.
-  * `recompute_history=False`: the buffers are reused as they are. The output is exact again
-    once R - 1 samples have been processed after the switch; before that it mixes histories
-    computed at the old width (a transient of up to R - 1 samples, about 85 ms for NAM's
-    standard preset at 48 kHz). No extra compute.
+    exactly the one a model run at the new width from the start would have, so the output equals
+    that model sample for sample. Cost: one-off compute of R - 1 samples inside `set_width`.
+  * `recompute_history=False`: the buffers (allocated at full width) are reused as they are. The
+    output is exact again once R - 1 samples have passed; before that it mixes histories computed
+    at the old width (a transient of up to R - 1 samples, about 85 ms for NAM's standard preset).
+Weights at a width are NAM's slicing (`WaveNet.sliced`): first c rows and columns, the first 2c
+rows of a gated conv.
 
 Single-threaded by construction, as `leanamp.runtime.lstm`.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -50,6 +54,7 @@ from numba import njit
 from leanamp.errors import LeanampError
 from leanamp.runtime.activations import exact_sigmoid, exact_tanh, fast_sigmoid, fast_tanh
 from leanamp.runtime.base import as_input_block
+from leanamp.runtime.simd import cache_aligned
 
 ACTIVATION_CODES = {
     "Tanh": 0,
@@ -60,22 +65,24 @@ ACTIVATION_CODES = {
     "SiLU": 5,
     "Softsign": 6,
 }
-# Parameters (p0, p1) of each activation and their defaults (torch's and NAM's).
-_ACTIVATION_PARAMS = {"Hardtanh": (("min_val", -1.0), ("max_val", 1.0)),
-                      "LeakyReLU": (("negative_slope", 0.01), ("", 0.0))}  # fmt: skip
+NO_GATE = -1
+CHUNK = 256  # samples per pass; longer blocks are split (scratch is CHUNK columns wide)
 
 # arr_meta columns
-(_C, _B, _HEAD_FULL, _HEAD_K, _FIRST, _N_LAYERS, _OFF_RECH, _OFF_HEAD_W, _OFF_HEAD_B,
- _HEAD_RING_OFF) = range(10)  # fmt: skip
+(
+    _C, _B, _HEAD_OUT, _HEAD_K, _C_IN, _FIRST, _N_LAYERS, _OFF_RECH, _OFF_HEAD_W, _OFF_HEAD_B,
+    _HBUF_OFF, _HBUF_ROWS, _HBUF_COLS,
+) = range(13)  # fmt: skip
 # lay_meta columns
-(_DIL, _K, _OFF_W, _OFF_B, _OFF_MIX, _OFF_1X1_W, _OFF_1X1_B, _RING_OFF, _RING_LEN, _GATED,
- _ACT, _GATE_ACT) = range(12)  # fmt: skip
-# lay_params columns: (p0, p1) of the activation, then of the gate activation
-_ACT_P, _GATE_P = 0, 2
+(
+    _DIL, _K, _MID, _OFF_W, _OFF_B, _OFF_MIX, _OFF_1X1_W, _OFF_1X1_B, _BUF_OFF, _BUF_ROWS,
+    _BUF_COLS, _ACT, _GATE,
+) = range(13)  # fmt: skip
 
 
-@njit(cache=True, inline="always")
-def _activate(v, code, fast, p0, p1):
+@njit(cache=True, inline="always", error_model="numpy")
+def _activate(v, code, p0, p1, fast):
+    """Activation `code` (ACTIVATION_CODES) of v; p0, p1: LeakyReLU slope, Hardtanh min/max."""
     if code == 0:
         return fast_tanh(v) if fast else exact_tanh(v)
     if code == 1:
@@ -91,255 +98,313 @@ def _activate(v, code, fast, p0, p1):
     return v / (np.float32(1.0) + abs(v))
 
 
-@njit(cache=True)
-def _wavenet_block(
-    xt, out, params, arr_meta, lay_meta, lay_params, ring, ring_pos, widths, head_scale,
-    z, z_prev, u, a, head, head_out, taps, head_taps, fast,
-):  # fmt: skip
-    """Process a block: xt (input_size, n) channel-major input into out (n,).
+@njit(cache=True, inline="always", error_model="numpy")
+def _activate_row(src, dst, n, code, p0, p1, fast):
+    # One loop per activation (the branch hoisted out of it) so that each loop vectorizes.
+    if code == 0:
+        if fast:
+            for t in range(n):
+                dst[t] = fast_tanh(src[t])
+        else:
+            for t in range(n):
+                dst[t] = exact_tanh(src[t])
+    elif code == 1:
+        for t in range(n):
+            dst[t] = max(src[t], np.float32(0.0))
+    elif code == 4:
+        for t in range(n):
+            v = src[t]
+            dst[t] = v if v >= 0 else p0 * v
+    else:
+        for t in range(n):
+            dst[t] = _activate(src[t], code, p0, p1, fast)
 
-    Layer by layer over the whole block, channel-major, so every inner loop runs over contiguous
-    time samples (long, vectorizable) instead of over a handful of channels."""
-    n_arrays = arr_meta.shape[0]
+
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
+def _matmul_acc(dst, dcol, n_out, w, w_off, src, scol, src_rows, step, n_src, n):
+    """dst[o, dcol:dcol+n] += sum_r W[o, r] src_r for o < n_out, W row-major (n_out, n_src) at
+    w[w_off:], source r = row r % src_rows of `src` from column scol + (r // src_rows) * step.
+
+    4 x 4 register tiles: each pass over the samples does 16 multiply-adds per sample."""
+    o = 0
+    while o + 4 <= n_out:
+        d0 = dst[o, dcol : dcol + n]
+        d1 = dst[o + 1, dcol : dcol + n]
+        d2 = dst[o + 2, dcol : dcol + n]
+        d3 = dst[o + 3, dcol : dcol + n]
+        r = 0
+        while r + 4 <= n_src:
+            c0 = scol + (r // src_rows) * step
+            c1 = scol + ((r + 1) // src_rows) * step
+            c2 = scol + ((r + 2) // src_rows) * step
+            c3 = scol + ((r + 3) // src_rows) * step
+            s0 = src[r % src_rows, c0 : c0 + n]
+            s1 = src[(r + 1) % src_rows, c1 : c1 + n]
+            s2 = src[(r + 2) % src_rows, c2 : c2 + n]
+            s3 = src[(r + 3) % src_rows, c3 : c3 + n]
+            k = w_off + o * n_src + r
+            a0, a1, a2, a3 = w[k], w[k + 1], w[k + 2], w[k + 3]
+            k += n_src
+            b0, b1, b2, b3 = w[k], w[k + 1], w[k + 2], w[k + 3]
+            k += n_src
+            e0, e1, e2, e3 = w[k], w[k + 1], w[k + 2], w[k + 3]
+            k += n_src
+            f0, f1, f2, f3 = w[k], w[k + 1], w[k + 2], w[k + 3]
+            for t in range(n):
+                x0, x1, x2, x3 = s0[t], s1[t], s2[t], s3[t]
+                d0[t] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
+                d1[t] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3
+                d2[t] += e0 * x0 + e1 * x1 + e2 * x2 + e3 * x3
+                d3[t] += f0 * x0 + f1 * x1 + f2 * x2 + f3 * x3
+            r += 4
+        while r < n_src:
+            c0 = scol + (r // src_rows) * step
+            s0 = src[r % src_rows, c0 : c0 + n]
+            k = w_off + o * n_src + r
+            a0, b0, e0, f0 = w[k], w[k + n_src], w[k + 2 * n_src], w[k + 3 * n_src]
+            for t in range(n):
+                x0 = s0[t]
+                d0[t] += a0 * x0
+                d1[t] += b0 * x0
+                d2[t] += e0 * x0
+                d3[t] += f0 * x0
+            r += 1
+        o += 4
+    while o < n_out:
+        d0 = dst[o, dcol : dcol + n]
+        r = 0
+        while r + 4 <= n_src:
+            c0 = scol + (r // src_rows) * step
+            c1 = scol + ((r + 1) // src_rows) * step
+            c2 = scol + ((r + 2) // src_rows) * step
+            c3 = scol + ((r + 3) // src_rows) * step
+            s0 = src[r % src_rows, c0 : c0 + n]
+            s1 = src[(r + 1) % src_rows, c1 : c1 + n]
+            s2 = src[(r + 2) % src_rows, c2 : c2 + n]
+            s3 = src[(r + 3) % src_rows, c3 : c3 + n]
+            k = w_off + o * n_src + r
+            a0, a1, a2, a3 = w[k], w[k + 1], w[k + 2], w[k + 3]
+            for t in range(n):
+                d0[t] += a0 * s0[t] + a1 * s1[t] + a2 * s2[t] + a3 * s3[t]
+            r += 4
+        while r < n_src:
+            c0 = scol + (r // src_rows) * step
+            s0 = src[r % src_rows, c0 : c0 + n]
+            a0 = w[w_off + o * n_src + r]
+            for t in range(n):
+                d0[t] += a0 * s0[t]
+            r += 1
+        o += 1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _fill_rows(dst, dcol, rows, n, params, off):
+    """dst[o, dcol:dcol+n] = params[off + o] (a bias; zero when off < 0)."""
+    for o in range(rows):
+        v = params[off + o] if off >= 0 else np.float32(0.0)
+        row = dst[o, dcol : dcol + n]
+        for t in range(n):
+            row[t] = v
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _make_room(buf, pos, i, off, rows, cols, keep, n):
+    """Buffer i: (rows, cols) at buf[off:]; if n more columns do not fit after pos, move the last
+    `keep` columns to the front. Returns the buffer as 2-D and the write position."""
+    b2 = buf[off : off + rows * cols].reshape(rows, cols)
+    p = pos[i]
+    if p + n > cols:
+        for row in range(rows):
+            line = b2[row]
+            for j in range(keep):
+                line[j] = line[p - keep + j]
+        p = keep
+        pos[i] = p
+    return b2, p
+
+
+@njit(cache=True, error_model="numpy")
+def _wavenet_chunk(
+    xt, n, params, act_params, arr_meta, lay_meta, buf, pos, hpos, u, a, z_out, head_out, fast
+):
+    """One chunk (n <= CHUNK samples): xt (input_size, CHUNK) channel-major input; leaves the
+    last array's head output in head_out[0, :n]."""
     n_in = xt.shape[0]
-    n = xt.shape[1]
-    for ai in range(n_arrays):
-        c_full = arr_meta[ai, _C]
-        b_full = arr_meta[ai, _B]
-        c = widths[ai]
-        # The bottleneck follows the width when it is the channel count (slimmable WaveNets).
-        bn = c if b_full == c_full else b_full
-        # rechannel (1x1, no bias) of the raw input or of the previous array's stream
-        off = arr_meta[ai, _OFF_RECH]
-        c_in = n_in if ai == 0 else widths[ai - 1]
-        in_full = n_in if ai == 0 else arr_meta[ai - 1, _C]
-        for o in range(c):
-            for t in range(n):
-                z[o, t] = 0.0
-            for i in range(c_in):
-                w = params[off + o * in_full + i]
-                if ai == 0:
-                    for t in range(n):
-                        z[o, t] += w * xt[i, t]
-                else:
-                    for t in range(n):
-                        z[o, t] += w * z_prev[i, t]
-        for o in range(bn):
-            for t in range(n):
-                head[o, t] = 0.0 if ai == 0 else head_out[o, t]
+    for ai in range(arr_meta.shape[0]):
+        c = arr_meta[ai, _C]
+        bneck = arr_meta[ai, _B]
+        c_in = arr_meta[ai, _C_IN]
         first = arr_meta[ai, _FIRST]
-        for li in range(first, first + arr_meta[ai, _N_LAYERS]):
+        last = first + arr_meta[ai, _N_LAYERS] - 1
+        head_k = arr_meta[ai, _HEAD_K]
+        hbuf, hp = _make_room(
+            buf, hpos, ai, arr_meta[ai, _HBUF_OFF], arr_meta[ai, _HBUF_ROWS],
+            arr_meta[ai, _HBUF_COLS], head_k - 1, n,
+        )  # fmt: skip
+        # head sum starts from the previous array's head output
+        for o in range(bneck):
+            row = hbuf[o, hp : hp + n]
+            if ai == 0:
+                for t in range(n):
+                    row[t] = 0.0
+            else:
+                prev = head_out[o]
+                for t in range(n):
+                    row[t] = prev[t]
+        # z of the first layer = rechannel(input), written into that layer's buffer
+        zbuf, zp = _make_room(
+            buf, pos, first, lay_meta[first, _BUF_OFF], lay_meta[first, _BUF_ROWS],
+            lay_meta[first, _BUF_COLS], lay_meta[first, _DIL] * (lay_meta[first, _K] - 1), n,
+        )  # fmt: skip
+        _fill_rows(zbuf, zp, c, n, params, -1)
+        if ai == 0:
+            _matmul_acc(zbuf, zp, c, params, arr_meta[ai, _OFF_RECH], xt, 0, n_in, 0, c_in, n)
+        else:
+            _matmul_acc(zbuf, zp, c, params, arr_meta[ai, _OFF_RECH], z_out, 0, c_in, 0, c_in, n)
+        for li in range(first, last + 1):
             d = lay_meta[li, _DIL]
             k_size = lay_meta[li, _K]
-            ring_off = lay_meta[li, _RING_OFF]
-            ring_len = lay_meta[li, _RING_LEN]
-            pos = ring_pos[li]  # column of the oldest remembered time
-            off_w = lay_meta[li, _OFF_W]
-            off_b = lay_meta[li, _OFF_B]
-            off_mix = lay_meta[li, _OFF_MIX]
-            gated = lay_meta[li, _GATED] != 0
-            c_mid = 2 * bn if gated else bn
-            # Gather every tap into contiguous source rows, row k * c + i = channel i delayed by
-            # (K - 1 - k) * d, once per layer: time before the block comes from the ring (oldest
-            # at column pos), the rest from z.
-            for k in range(k_size):
-                back = (k_size - 1 - k) * d
-                n_old = min(back, n)
-                col = pos + ring_len - back
-                if col >= ring_len:
-                    col -= ring_len
-                first_run = min(n_old, ring_len - col)
-                for i in range(c):
-                    tap = taps[k * c + i]
-                    if n_old > 0:
-                        ring_row = ring[ring_off + i * ring_len : ring_off + (i + 1) * ring_len]
-                        seg = ring_row[col : col + first_run]
-                        for t in range(first_run):
-                            tap[t] = seg[t]
-                        wrapped = ring_row[: n_old - first_run]
-                        tap_wrapped = tap[first_run:n_old]
-                        for t in range(n_old - first_run):
-                            tap_wrapped[t] = wrapped[t]
-                    z_row = z[i]
-                    tap_new = tap[n_old:]
-                    for t in range(n - n_old):
-                        tap_new[t] = z_row[t]
-            # u = bias + mixer(x) + weighted sum of the source rows, four rows per pass so each
-            # load/store of u serves four multiply-adds. Row views and loop counters from 0 keep
-            # indices provably non-negative: no wraparound selects, vectorized time loops.
-            n_src = k_size * c
-            for o in range(c_mid):
-                u_row = u[o]
-                b = params[off_b + o]
-                for t in range(n):
-                    u_row[t] = b
-                for j in range(n_in):
-                    w = params[off_mix + o * n_in + j]
-                    x_row = xt[j]
+            mid = lay_meta[li, _MID]
+            history = d * (k_size - 1)
+            # u = bias + mixer(condition) + dilated conv over the taps (views of the buffer)
+            _fill_rows(u, 0, mid, n, params, lay_meta[li, _OFF_B])
+            _matmul_acc(u, 0, mid, params, lay_meta[li, _OFF_MIX], xt, 0, n_in, 0, n_in, n)
+            _matmul_acc(
+                u, 0, mid, params, lay_meta[li, _OFF_W], zbuf, zp - history, c, d, k_size * c, n
+            )
+            code = lay_meta[li, _ACT]
+            gate = lay_meta[li, _GATE]
+            p0, p1 = act_params[li, 0], act_params[li, 1]
+            for o in range(bneck):
+                a_row = a[o]
+                _activate_row(u[o], a_row, n, code, p0, p1, fast)
+                if gate != NO_GATE:
+                    g_row = u[bneck + o]
+                    _activate_row(g_row, g_row, n, gate, act_params[li, 2], act_params[li, 3],
+                                  fast)  # fmt: skip
                     for t in range(n):
-                        u_row[t] += w * x_row[t]
-                w_row = off_w + o * c_full * k_size
-                r = 0
-                while r + 4 <= n_src:
-                    w0 = params[w_row + (r % c) * k_size + r // c]
-                    w1 = params[w_row + ((r + 1) % c) * k_size + (r + 1) // c]
-                    w2 = params[w_row + ((r + 2) % c) * k_size + (r + 2) // c]
-                    w3 = params[w_row + ((r + 3) % c) * k_size + (r + 3) // c]
-                    s0, s1, s2, s3 = taps[r], taps[r + 1], taps[r + 2], taps[r + 3]
-                    for t in range(n):
-                        u_row[t] += w0 * s0[t] + w1 * s1[t] + w2 * s2[t] + w3 * s3[t]
-                    r += 4
-                while r < n_src:
-                    w = params[w_row + (r % c) * k_size + r // c]
-                    s0 = taps[r]
-                    for t in range(n):
-                        u_row[t] += w * s0[t]
-                    r += 1
-            act = lay_meta[li, _ACT]
-            p0, p1 = lay_params[li, _ACT_P], lay_params[li, _ACT_P + 1]
-            gate_act = lay_meta[li, _GATE_ACT]
-            q0, q1 = lay_params[li, _GATE_P], lay_params[li, _GATE_P + 1]
-            for o in range(bn):
-                a_row, u_row, h_row = a[o], u[o], head[o]
-                for t in range(n):
-                    a_row[t] = _activate(u_row[t], act, fast, p0, p1)
-                if gated:
-                    g_row = u[bn + o]
-                    for t in range(n):
-                        a_row[t] *= _activate(g_row[t], gate_act, fast, q0, q1)
+                        a_row[t] *= g_row[t]
+                h_row = hbuf[o, hp : hp + n]
                 for t in range(n):
                     h_row[t] += a_row[t]
-            # remember this layer's input (the last ring_len samples), oldest first
-            if ring_len > 0:
-                n_keep = min(n, ring_len)
-                start = pos if n < ring_len else 0
-                for i in range(c):
-                    row = ring_off + i * ring_len
-                    if n >= ring_len:
-                        for j in range(ring_len):
-                            ring[row + j] = z[i, n - ring_len + j]
-                    else:
-                        col = start
-                        for t in range(n):
-                            ring[row + col] = z[i, t]
-                            col += 1
-                            if col == ring_len:
-                                col = 0
-                new_pos = 0 if n >= ring_len else (pos + n_keep) % ring_len
-                ring_pos[li] = new_pos
-            # residual stream update: z += layer1x1(a), (C x B) with bias
-            off_1 = lay_meta[li, _OFF_1X1_W]
-            off_1b = lay_meta[li, _OFF_1X1_B]
+            # residual: next layer's input (into its buffer) = z + layer1x1(a)
+            if li < last:
+                nbuf, np_ = _make_room(
+                    buf, pos, li + 1, lay_meta[li + 1, _BUF_OFF], lay_meta[li + 1, _BUF_ROWS],
+                    lay_meta[li + 1, _BUF_COLS],
+                    lay_meta[li + 1, _DIL] * (lay_meta[li + 1, _K] - 1), n,
+                )  # fmt: skip
+            else:
+                nbuf, np_ = z_out, 0
+            off_b1 = lay_meta[li, _OFF_1X1_B]
             for o in range(c):
-                z_row = z[o]
-                b = params[off_1b + o]
-                w_row = off_1 + o * b_full
-                i = 0
-                while i + 4 <= bn:
-                    w0, w1 = params[w_row + i], params[w_row + i + 1]
-                    w2, w3 = params[w_row + i + 2], params[w_row + i + 3]
-                    a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
-                    for t in range(n):
-                        z_row[t] += w0 * a0[t] + w1 * a1[t] + w2 * a2[t] + w3 * a3[t]
-                    i += 4
-                while i < bn:
-                    w0 = params[w_row + i]
-                    a0 = a[i]
-                    for t in range(n):
-                        z_row[t] += w0 * a0[t]
-                    i += 1
+                src = zbuf[o, zp : zp + n]
+                dst = nbuf[o, np_ : np_ + n]
+                b1 = params[off_b1 + o]
                 for t in range(n):
-                    z_row[t] += b
-        # head rechannel (K_h taps over the head sum) to the next array's head width (its
-        # bottleneck), or to the single output channel; the taps before the block come from the
-        # head ring (the last K_h - 1 head sums, oldest first), which then takes the newest.
-        k_head = arr_meta[ai, _HEAD_K]
-        head_ring = arr_meta[ai, _HEAD_RING_OFF]
-        keep = k_head - 1
-        for i in range(bn):
-            ext = head_taps[i]
-            for j in range(keep):
-                ext[j] = ring[head_ring + i * keep + j]
-            h_row = head[i]
-            for t in range(n):
-                ext[keep + t] = h_row[t]
-            for j in range(keep):
-                ring[head_ring + i * keep + j] = ext[n + j]
-        if ai + 1 < n_arrays:
-            nb_full = arr_meta[ai + 1, _B]
-            h = widths[ai + 1] if nb_full == arr_meta[ai + 1, _C] else nb_full
-        else:
-            h = 1
-        off_hw = arr_meta[ai, _OFF_HEAD_W]
-        off_hb = arr_meta[ai, _OFF_HEAD_B]
-        for o in range(h):
-            b = params[off_hb + o] if off_hb >= 0 else np.float32(0.0)
-            ho = head_out[o]
-            for t in range(n):
-                ho[t] = b
-            for i in range(bn):
-                ext = head_taps[i]
-                for k in range(k_head):
-                    w = params[off_hw + (o * b_full + i) * k_head + k]
-                    src = ext[k:]
-                    for t in range(n):
-                        ho[t] += w * src[t]
-        for o in range(c):
-            for t in range(n):
-                z_prev[o, t] = z[o, t]
-    for t in range(n):
-        out[t] = head_scale * head_out[0, t]
+                    dst[t] = src[t] + b1
+            _matmul_acc(nbuf, np_, c, params, lay_meta[li, _OFF_1X1_W], a, 0, bneck, 0, bneck, n)
+            pos[li] = zp + n
+            zbuf, zp = nbuf, np_
+        # head output: head rechannel over its taps of the head sum
+        h_out = arr_meta[ai, _HEAD_OUT]
+        _fill_rows(head_out, 0, h_out, n, params, arr_meta[ai, _OFF_HEAD_B])
+        _matmul_acc(
+            head_out, 0, h_out, params, arr_meta[ai, _OFF_HEAD_W], hbuf, hp - (head_k - 1),
+            bneck, 1, head_k * bneck, n,
+        )  # fmt: skip
+        hpos[ai] = hp + n
 
 
-def _activation(spec) -> tuple[int, float, float]:
-    """(kernel code, p0, p1) of a NAM activation: a name or {"type": name, **params}."""
-    name, given = (spec, {}) if isinstance(spec, str) else (spec["type"], spec)
+@njit(cache=True, nogil=True, error_model="numpy")
+def wavenet_block(
+    x, out, params, act_params, arr_meta, lay_meta, buf, pos, hpos, head_scale,
+    xt, u, a, z_out, head_out, fast,
+):  # fmt: skip
+    """Process x (n, input_size) into out (n,), CHUNK samples at a time."""
+    total = x.shape[0]
+    n_in = x.shape[1]
+    chunk = xt.shape[1]
+    start = 0
+    while start < total:
+        n = min(chunk, total - start)
+        for i in range(n_in):
+            for t in range(n):
+                xt[i, t] = x[start + t, i]
+        _wavenet_chunk(
+            xt, n, params, act_params, arr_meta, lay_meta, buf, pos, hpos, u, a, z_out,
+            head_out, fast,
+        )  # fmt: skip
+        for t in range(n):
+            out[start + t] = head_scale * head_out[0, t]
+        start += n
+
+
+def _activation_spec(spec) -> tuple[int, float, float]:
+    """(code, p0, p1) of an activation name or NAM 0.7 spec {"type": name, **params}."""
+    name, params = (spec, {}) if isinstance(spec, str) else (spec["type"], spec)
     if name not in ACTIVATION_CODES:
-        raise LeanampError(f"the streaming WaveNet has no activation {name!r}")
-    params = [float(given.get(key, default)) for key, default in _ACTIVATION_PARAMS.get(name, ())]
-    return (ACTIVATION_CODES[name], *(params + [0.0, 0.0])[:2])
+        raise LeanampError(f"activation {name!r} has no streaming kernel")
+    if name == "LeakyReLU":
+        return ACTIVATION_CODES[name], float(params.get("negative_slope", 0.01)), 0.0
+    if name == "Hardtanh":
+        return (ACTIVATION_CODES[name], float(params.get("min_val", -1.0)),
+                float(params.get("max_val", 1.0)))  # fmt: skip
+    return ACTIVATION_CODES[name], 0.0, 0.0
 
 
-def _layer_arrays(model) -> list[dict]:
-    """Both WaveNets (leanamp.models.wavenet.WaveNet, NAM 0.7's NamWaveNet) as one description:
-    per layer array its tensors, bottleneck and head taps, per layer its conv, activations and
-    gating (a legacy array has bottleneck = channels, one head tap, sigmoid gates)."""
+def _np(tensor: torch.Tensor | None) -> np.ndarray | None:
+    if tensor is None:
+        return None
+    return tensor.detach().to("cpu", dtype=torch.float32).numpy()
+
+
+def _describe(model) -> list[dict]:
+    """Per layer array: weights as numpy float32 and activations, for either WaveNet class.
+
+    Array: rechannel (C, C_in), head_w (H, B, K_h), head_b (H,) or None, layers. Layer: dilation,
+    conv (mid, C, K), bias (mid,), mixer (mid, input_size), one_w (C, B), one_b (C,),
+    act/gate (code, p0, p1) (gate None when not gated)."""
     arrays = []
-    for arr, cfg in zip(model.arrays, model.layer_configs, strict=True):
-        if model.architecture == "nam_wavenet":
-            layers = [
-                {
-                    "conv": layer.conv, "mixer": layer.mixer, "one": layer.layer1x1,
-                    "dilation": layer.dilation, "gated": layer.gated,
-                    "act": _activation(cfg["activation"][k]),
-                    "gate": _activation(cfg["secondary_activation"][k] or "Sigmoid"),
-                }
-                for k, layer in enumerate(arr.layers)
-            ]  # fmt: skip
-            channels, bottleneck = cfg["channels"], cfg["bottleneck"]
+    for ai, arr in enumerate(model.arrays):
+        cfg = model.layer_configs[ai]
+        layers = []
+        if model.architecture == "wavenet":
+            act = _activation_spec(cfg["activation"])
+            gate = _activation_spec("Sigmoid") if arr.gated else None
+            for conv, mixer, one, d in zip(
+                arr.convs, arr.mixers, arr.one_by_ones, arr.dilations, strict=True
+            ):
+                layers.append({
+                    "dilation": d, "conv": _np(conv.weight), "bias": _np(conv.bias),
+                    "mixer": _np(mixer.weight)[:, :, 0], "one_w": _np(one.weight)[:, :, 0],
+                    "one_b": _np(one.bias), "act": act, "gate": gate,
+                })  # fmt: skip
         else:
-            layers = [
-                {"conv": conv, "mixer": mixer, "one": one, "dilation": d, "gated": arr.gated,
-                 "act": _activation(cfg["activation"]), "gate": _activation("Sigmoid")}
-                for conv, mixer, one, d in zip(
-                    arr.convs, arr.mixers, arr.one_by_ones, arr.dilations, strict=True
-                )
-            ]  # fmt: skip
-            channels = bottleneck = arr.channels
+            for k, layer in enumerate(arr.layers):
+                gated = cfg["gating_mode"][k] == "gated"
+                layers.append({
+                    "dilation": layer.dilation, "conv": _np(layer.conv.weight),
+                    "bias": _np(layer.conv.bias), "mixer": _np(layer.mixer.weight)[:, :, 0],
+                    "one_w": _np(layer.layer1x1.weight)[:, :, 0], "one_b": _np(layer.layer1x1.bias),
+                    "act": _activation_spec(cfg["activation"][k]),
+                    "gate": _activation_spec(cfg["secondary_activation"][k]) if gated else None,
+                })  # fmt: skip
+        hr = arr.head_rechannel
         arrays.append({
-            "rechannel": arr.rechannel.weight, "head": arr.head_rechannel, "layers": layers,
-            "channels": channels, "bottleneck": bottleneck,
+            "rechannel": _np(arr.rechannel.weight)[:, :, 0], "head_w": _np(hr.weight),
+            "head_b": _np(hr.bias), "layers": layers,
         })  # fmt: skip
     return arrays
 
 
 class StreamingWaveNet:
-    """Streaming NAM WaveNet: leanamp's WaveNet, with a width that can change between blocks
-    (slimmable models), and NAM 0.7's NamWaveNet (per-layer kernel sizes and activations,
-    bottleneck, gates of any activation, a head of several taps; full width only).
+    """Streaming NAM WaveNet with a width that can change between blocks (slimmable models).
 
-    `exact=True` uses libm tanh/exp (matches torch to float32 rounding); `exact=False` the fast
-    rational activations of `leanamp.runtime.activations` (their stated error bounds apply).
+    Takes leanamp's `WaveNet` (any width) and NAM 0.7's `NamWaveNet` (A2: per-layer kernel sizes,
+    LeakyReLU, bottleneck, multi-tap head; fixed width). `exact=True` uses libm tanh/exp (matches
+    torch to float32 rounding); `exact=False` the fast rational activations of
+    `leanamp.runtime.activations` (their stated error bounds apply).
     """
 
     latency_samples = 0
@@ -354,173 +419,152 @@ class StreamingWaveNet:
         self.sample_rate = sample_rate
         self.input_size = int(model.input_size)
         self.receptive_field = int(model.receptive_field)
-        self._build(model)
-        if self.architecture == "wavenet":
-            self._array_widths = model.array_widths
-            widths = model.width
-        else:
-            self._array_widths = self._full_width_only
-            widths = self.channels
-        self._widths = np.array(widths, dtype=np.int64)
+        # a private CPU copy: later training of `model` does not change this processor
+        self._model = copy.deepcopy(model).to("cpu").eval()
+        full = _describe(self._model)
+        self.channels = tuple(int(arr["rechannel"].shape[0]) for arr in full)
+        self._head_scale = np.float32(float(model.head_scale))
+        self._allocate(full)
+        self._widths = self.channels
+        self._pack(full)
+        if self.architecture == "wavenet" and model.width != self.channels:
+            self._widths = model.width
+            self._pack(_describe(self._model.sliced(model.width)))
         self._history = np.zeros((self.receptive_field - 1, self.input_size), dtype=np.float32)
+        self.parameters = int(model.num_nam_weights())
         self.reset()
 
     @classmethod
     def from_model(cls, model, exact: bool = True, sample_rate: float | None = None):
         return cls(model, exact=exact, sample_rate=sample_rate)
 
-    def _full_width_only(self, c) -> tuple[int, ...]:
-        if c is not None and c not in (self.channels[0], self.channels):
-            raise ValueError("this WaveNet is not slimmable: it runs at its full width only")
-        return self.channels
+    def _allocate(self, arrays: list[dict]) -> None:
+        """Metadata that does not depend on the width, history buffers (full width), scratch."""
+        n_layers = sum(len(arr["layers"]) for arr in arrays)
+        self._arr_meta = np.zeros((len(arrays), 13), dtype=np.int64)
+        self._lay_meta = np.zeros((n_layers, 13), dtype=np.int64)
+        size, li, rows, mids = 0, 0, [1], [1]
+        for ai, arr in enumerate(arrays):
+            meta = self._arr_meta[ai]
+            head_rows, bneck, head_k = arr["head_w"].shape
+            meta[_FIRST], meta[_N_LAYERS] = li, len(arr["layers"])
+            meta[_HEAD_K] = head_k
+            # columns: the history, then room for at least two chunks before a move
+            meta[_HBUF_OFF], meta[_HBUF_ROWS] = size, bneck
+            meta[_HBUF_COLS] = head_k - 1 + max(head_k - 1, 2 * CHUNK)
+            size += bneck * meta[_HBUF_COLS]
+            rows += [arr["rechannel"].shape[0], bneck, head_rows]
+            for layer in arr["layers"]:
+                row = self._lay_meta[li]
+                mid, c, k = layer["conv"].shape
+                history = layer["dilation"] * (k - 1)
+                row[_DIL], row[_K] = layer["dilation"], k
+                row[_BUF_OFF], row[_BUF_ROWS] = size, c
+                row[_BUF_COLS] = history + max(history, 2 * CHUNK)
+                size += c * row[_BUF_COLS]
+                mids.append(mid)
+                li += 1
+        # history and scratch rows on cache lines: whole vectors per load in the sample loops
+        self._buf = cache_aligned(np.zeros(size, dtype=np.float32))
+        self._pos = np.zeros(n_layers, dtype=np.int64)
+        self._hpos = np.zeros(len(arrays), dtype=np.int64)
+        self._xt = cache_aligned(np.zeros((self.input_size, CHUNK), np.float32))
+        self._u = cache_aligned(np.zeros((max(mids), CHUNK), np.float32))
+        self._a, self._z_out, self._head_out = (
+            cache_aligned(np.zeros((max(rows), CHUNK), np.float32)) for _ in range(3)
+        )
 
-    def _build(self, model) -> None:
+    def _pack(self, arrays: list[dict]) -> None:
+        """Weights at the current width into one flat array, offsets into the metadata."""
         chunks: list[np.ndarray] = []
         size = 0
 
-        def put(tensor) -> int:
-            # torch layout, row-major: conv (out, in, k), 1x1 (out, in)
+        def put(matrix) -> int:
             nonlocal size
-            flat = _w(tensor).reshape(-1)
+            flat = np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1)
             chunks.append(flat)
             size += flat.size
             return size - flat.size
 
-        arrays = _layer_arrays(model)
-        self.channels = tuple(int(a["channels"]) for a in arrays)
-        arr_meta = np.zeros((len(arrays), 10), dtype=np.int64)
-        lay_rows, par_rows = [], []
-        ring_size = 0
-        tap_rows = 0
-        rows = 1
+        self._act_params = np.zeros((len(self._lay_meta), 4), dtype=np.float32)
+        self.macs_per_sample = 0
+        li = 0
         for ai, arr in enumerate(arrays):
-            c, b = arr["channels"], arr["bottleneck"]
-            hr = arr["head"]
-            k_head = hr.kernel_size[0]
-            arr_meta[ai, _C], arr_meta[ai, _B] = c, b
-            arr_meta[ai, _HEAD_FULL], arr_meta[ai, _HEAD_K] = hr.out_channels, k_head
-            arr_meta[ai, _FIRST] = len(lay_rows)
-            arr_meta[ai, _N_LAYERS] = len(arr["layers"])
-            arr_meta[ai, _OFF_RECH] = put(arr["rechannel"])
+            meta = self._arr_meta[ai]
+            c, c_in = arr["rechannel"].shape
+            head_rows, bneck, head_k = arr["head_w"].shape
+            meta[_C], meta[_C_IN], meta[_B], meta[_HEAD_OUT] = c, c_in, bneck, head_rows
+            meta[_OFF_RECH] = put(arr["rechannel"])
+            # head taps side by side: W[o, j * B + i]
+            meta[_OFF_HEAD_W] = put(arr["head_w"].transpose(0, 2, 1))
+            meta[_OFF_HEAD_B] = -1 if arr["head_b"] is None else put(arr["head_b"])
+            self.macs_per_sample += arr["rechannel"].size + arr["head_w"].size
             for layer in arr["layers"]:
-                conv = layer["conv"]
-                k, d = conv.kernel_size[0], layer["dilation"]
-                row = np.zeros(12, dtype=np.int64)
-                row[_DIL], row[_K] = d, k
-                row[_OFF_W] = put(conv.weight)
-                row[_OFF_B] = put(conv.bias)
-                row[_OFF_MIX] = put(layer["mixer"].weight)
-                row[_OFF_1X1_W] = put(layer["one"].weight)
-                row[_OFF_1X1_B] = put(layer["one"].bias)
-                row[_RING_OFF] = ring_size
-                row[_RING_LEN] = d * (k - 1)
-                row[_GATED] = int(layer["gated"])
-                row[_ACT], row[_GATE_ACT] = layer["act"][0], layer["gate"][0]
-                par_rows.append([*layer["act"][1:], *layer["gate"][1:]])
-                ring_size += d * (k - 1) * c
-                tap_rows = max(tap_rows, k * c)
-                lay_rows.append(row)
-            arr_meta[ai, _OFF_HEAD_W] = put(hr.weight)
-            arr_meta[ai, _OFF_HEAD_B] = -1 if hr.bias is None else put(hr.bias)
-            arr_meta[ai, _HEAD_RING_OFF] = ring_size
-            ring_size += b * (k_head - 1)
-            rows = max(rows, 2 * c, 2 * b, hr.out_channels)
+                row = self._lay_meta[li]
+                mid = layer["conv"].shape[0]
+                row[_MID] = mid
+                row[_OFF_W] = put(layer["conv"].transpose(0, 2, 1))  # W[o, j * C + i]
+                row[_OFF_B] = put(layer["bias"])
+                row[_OFF_MIX] = put(layer["mixer"])
+                row[_OFF_1X1_W] = put(layer["one_w"])
+                row[_OFF_1X1_B] = put(layer["one_b"])
+                row[_ACT], self._act_params[li, 0], self._act_params[li, 1] = layer["act"]
+                if layer["gate"] is None:
+                    row[_GATE] = NO_GATE
+                else:
+                    row[_GATE], self._act_params[li, 2], self._act_params[li, 3] = layer["gate"]
+                self.macs_per_sample += (
+                    layer["conv"].size + layer["mixer"].size + layer["one_w"].size
+                )
+                li += 1
         self._params = np.concatenate(chunks)
-        self._arr_meta = arr_meta
-        self._lay_meta = np.stack(lay_rows)
-        self._lay_params = np.array(par_rows, dtype=np.float32).reshape(-1, 4)
-        self._ring = np.zeros(max(ring_size, 1), dtype=np.float32)
-        self._ring_pos = np.zeros(len(lay_rows), dtype=np.int64)
-        self._head_scale = np.float32(float(model.head_scale))
-        self._rows = rows
-        self._tap_rows = max(1, tap_rows)
-        self._head_keep = int(max(arr_meta[:, _HEAD_K])) - 1
-        self._capacity = 0
-        self._ensure_capacity(256)
-        self.parameters = int(model.num_nam_weights())
-
-    def _ensure_capacity(self, n: int) -> None:
-        # Scratch buffers are (rows, capacity); grown only when a longer block arrives.
-        if n <= self._capacity:
-            return
-        self._capacity = max(n, 2 * self._capacity)
-        shape = (self._rows, self._capacity)
-        self._z, self._z_prev, self._u, self._a, self._head, self._head_out = (
-            np.zeros(shape, np.float32) for _ in range(6)
-        )
-        self._taps = np.zeros((self._tap_rows, self._capacity), np.float32)
-        self._head_taps = np.zeros((self._rows, self._head_keep + self._capacity), np.float32)
+        self._arrays = arrays
 
     # ---- state -------------------------------------------------------------------------------
     def _run(self, x: np.ndarray) -> np.ndarray:
-        n = x.shape[0]
-        out = np.empty(n, dtype=np.float32)
-        if n == 0:
-            return out
-        self._ensure_capacity(n)
-        xt = np.ascontiguousarray(x.T)
-        _wavenet_block(
-            xt, out, self._params, self._arr_meta, self._lay_meta, self._lay_params, self._ring,
-            self._ring_pos, self._widths, self._head_scale, self._z, self._z_prev, self._u,
-            self._a, self._head, self._head_out, self._taps, self._head_taps, not self.exact,
+        out = np.empty(x.shape[0], dtype=np.float32)
+        wavenet_block(
+            x, out, self._params, self._act_params, self._arr_meta, self._lay_meta, self._buf,
+            self._pos, self._hpos, self._head_scale, self._xt, self._u, self._a, self._z_out,
+            self._head_out, not self.exact,
         )  # fmt: skip
         return out
 
     def _fill_steady_state(self) -> None:
-        """Fill every ring with the values its layer (or head) sees under silence, at the
-        current width.
+        """Fill every history buffer with its constant value under silence (current width).
 
         With constant input every tap of a dilated conv sees the same vector, so one pass of
-        matrix-vector products gives each layer's steady input, and each head's steady sum."""
-        p, act_fast = self._params, not self.exact
-        z_prev = np.zeros(0, np.float32)
-        head_out = np.zeros(0, np.float32)
-        n_arrays = len(self._arr_meta)
-        for ai in range(n_arrays):
+        matrix-vector products gives each layer's steady input exactly."""
+        fast = not self.exact
+        z = np.zeros(self.input_size, np.float32)
+        head_out = None
+        li = 0
+        for ai, arr in enumerate(self._arrays):
             meta = self._arr_meta[ai]
-            c_full, b_full, c = int(meta[_C]), int(meta[_B]), int(self._widths[ai])
-            bn = c if b_full == c_full else b_full
-            if ai == 0:
-                z = np.zeros(c, np.float32)  # rechannel has no bias: silence maps to zero
-                head = np.zeros(bn, np.float32)
-            else:
-                in_full = int(self._arr_meta[ai - 1, _C])
-                rech = p[meta[_OFF_RECH] : meta[_OFF_RECH] + c_full * in_full]
-                z = rech.reshape(c_full, in_full)[:c, : len(z_prev)] @ z_prev
-                head = head_out[:bn].copy()
-            first = int(meta[_FIRST])
-            for li in range(first, first + int(meta[_N_LAYERS])):
-                row, par = self._lay_meta[li], self._lay_params[li]
-                k = int(row[_K])
-                gated = bool(row[_GATED])
-                mid_full, mid = (2 * b_full, 2 * bn) if gated else (b_full, bn)
-                w = p[row[_OFF_W] : row[_OFF_W] + mid_full * c_full * k]
-                w = w.reshape(mid_full, c_full, k)[:mid, :c].sum(axis=2)
-                u = w @ z + p[row[_OFF_B] : row[_OFF_B] + mid]
-                a = _activate_numpy(u[:bn], int(row[_ACT]), act_fast, par[0], par[1])
-                if gated:
-                    a = a * _activate_numpy(u[bn:mid], int(row[_GATE_ACT]), act_fast, *par[2:])
-                head = head + a
-                ring_len = int(row[_RING_LEN])
-                ring = self._ring[row[_RING_OFF] : row[_RING_OFF] + c_full * ring_len]
-                ring.reshape(c_full, ring_len)[:c] = z[:, None]
-                self._ring_pos[li] = 0
-                w1 = p[row[_OFF_1X1_W] : row[_OFF_1X1_W] + c_full * b_full]
-                z = z + w1.reshape(c_full, b_full)[:c, :bn] @ a + p[
-                    row[_OFF_1X1_B] : row[_OFF_1X1_B] + c
-                ]
-                z = z.astype(np.float32)
-            head = head.astype(np.float32)
-            k_head, h_full = int(meta[_HEAD_K]), int(meta[_HEAD_FULL])
-            keep = k_head - 1
-            head_ring = self._ring[meta[_HEAD_RING_OFF] : meta[_HEAD_RING_OFF] + b_full * keep]
-            head_ring.reshape(b_full, keep)[:bn] = head[:, None]
-            wh = p[meta[_OFF_HEAD_W] : meta[_OFF_HEAD_W] + h_full * b_full * k_head]
-            head_out = wh.reshape(h_full, b_full, k_head)[:, :bn].sum(axis=2) @ head
-            if meta[_OFF_HEAD_B] >= 0:
-                head_out = head_out + p[meta[_OFF_HEAD_B] : meta[_OFF_HEAD_B] + h_full]
+            z = (arr["rechannel"] @ z).astype(np.float32)
+            head = np.zeros(meta[_B], np.float32) if head_out is None else head_out
+            for layer in arr["layers"]:
+                row = self._lay_meta[li]
+                self._buffer(row[_BUF_OFF], row[_BUF_ROWS], row[_BUF_COLS])[: len(z)] = z[:, None]
+                self._pos[li] = layer["dilation"] * (row[_K] - 1)
+                u = layer["conv"].sum(axis=2) @ z + layer["bias"]  # silence: mixer adds 0
+                b = int(meta[_B])
+                a = _activate_vector(u[:b], *layer["act"], fast)
+                if layer["gate"] is not None:
+                    a = a * _activate_vector(u[b : 2 * b], *layer["gate"], fast)
+                head = (head + a).astype(np.float32)
+                z = (z + layer["one_w"] @ a + layer["one_b"]).astype(np.float32)
+                li += 1
+            hbuf = self._buffer(meta[_HBUF_OFF], meta[_HBUF_ROWS], meta[_HBUF_COLS])
+            hbuf[: len(head)] = head[:, None]
+            self._hpos[ai] = meta[_HEAD_K] - 1
+            head_out = arr["head_w"].sum(axis=2) @ head
+            if arr["head_b"] is not None:
+                head_out = head_out + arr["head_b"]
             head_out = head_out.astype(np.float32)
-            z_prev = z
+
+    def _buffer(self, offset, rows, cols) -> np.ndarray:
+        return self._buf[offset : offset + rows * cols].reshape(rows, cols)
 
     def reset(self) -> None:
         """Back to silence before time 0, keeping the current width."""
@@ -532,21 +576,24 @@ class StreamingWaveNet:
         """Current per-array widths."""
         return tuple(int(w) for w in self._widths)
 
-    def set_width(
-        self, c: int | Sequence[int] | None, recompute_history: bool = True
-    ) -> None:
+    def set_width(self, c: int | Sequence[int] | None, recompute_history: bool = True) -> None:
         """Run the following blocks at width `c` (as WaveNet.set_width; None = full width).
 
         With `recompute_history` the output from here on equals the model run at width `c` from
         the start; without it, it does so after receptive_field - 1 samples (see module doc).
         """
+        if self.architecture != "wavenet":
+            if c is None or c == self.channels[0] or c == self.channels:
+                return
+            raise LeanampError(f"width {c!r}: this {self.architecture} model has a fixed width")
         try:
-            widths = self._array_widths(c)
+            widths = self._model.array_widths(c)
         except ValueError as e:
             raise LeanampError(f"width {c!r}: {e}") from None
         if widths == self.widths:
             return
-        self._widths[:] = widths
+        self._widths = widths
+        self._pack(_describe(self._model.sliced(widths)))
         if recompute_history:
             self._fill_steady_state()
             self._run(self._history)
@@ -568,42 +615,17 @@ class StreamingWaveNet:
             self._history[: keep - n] = self._history[n:]
             self._history[keep - n :] = x
 
-    @property
-    def macs_per_sample(self) -> int:
-        """Multiply-adds per sample at the current width (for the real-time-factor tables)."""
-        total = 0
-        n = len(self.channels)
-        for ai in range(n):
-            meta = self._arr_meta[ai]
-            c = int(self._widths[ai])
-            bn = c if meta[_B] == meta[_C] else int(meta[_B])
-            c_in = self.input_size if ai == 0 else int(self._widths[ai - 1])
-            if ai + 1 < n:
-                following = self._arr_meta[ai + 1]
-                h = int(self._widths[ai + 1]) if following[_B] == following[_C] else int(
-                    following[_B]
-                )
-            else:
-                h = 1
-            first = int(meta[_FIRST])
-            total += c_in * c + bn * h * int(meta[_HEAD_K])
-            for li in range(first, first + int(meta[_N_LAYERS])):
-                k = int(self._lay_meta[li, _K])
-                mid = 2 * bn if self._lay_meta[li, _GATED] else bn
-                total += k * c * mid + self.input_size * mid + c * bn
-        return total
+
+@njit(cache=True, error_model="numpy")
+def _activate_vector_kernel(v, out, code, p0, p1, fast):
+    _activate_row(v, out, v.shape[0], code, p0, p1, fast)
 
 
-def _activate_numpy(v: np.ndarray, code: int, fast: bool, p0, p1) -> np.ndarray:
+def _activate_vector(v: np.ndarray, code: int, p0: float, p1: float, fast: bool) -> np.ndarray:
+    v = np.ascontiguousarray(v, dtype=np.float32)
     out = np.empty_like(v)
-    p0, p1 = np.float32(p0), np.float32(p1)
-    for i in range(v.shape[0]):
-        out[i] = _activate(v[i], code, fast, p0, p1)
+    _activate_vector_kernel(v, out, code, np.float32(p0), np.float32(p1), fast)
     return out
-
-
-def _w(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().to("cpu", dtype=torch.float32).numpy()
 
 
 def build_processor(model, exact: bool = True, **options) -> StreamingWaveNet:

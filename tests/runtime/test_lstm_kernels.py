@@ -254,3 +254,16 @@ def test_trained_reference_models_stream_like_torch(name, reference_models):
         processor = make_processor(model, exact=exact)
         y = stream(processor, x if model.input_size > 1 else x[:, 0], [256, 64])
         assert np.max(np.abs(y - reference)) < TOLERANCE
+
+
+@pytest.mark.parametrize("hidden, layers, knobs", [(3, 1, 0), (16, 1, 1), (21, 2, 0), (32, 1, 0)])
+def test_size_compiled_fast_kernel_matches_torch(hidden, layers, knobs):
+    # fast mode up to 16 units runs the kernel compiled per padded size (8 and 16 here); 21 and
+    # 32 units the per-block kernel
+    model = make_model(hidden, knobs=knobs, layers=layers, seed=hidden)
+    x = guitar_like(RATE // 2, knobs, seed=hidden)
+    processor = StreamingLSTM.from_model(model, exact=False)
+    got = stream(processor, x if knobs else x[:, 0], [256, 1, 777])
+    assert np.max(np.abs(got - torch_output(model, x))) < TOLERANCE
+    processor.reset()
+    assert np.array_equal(stream(processor, x if knobs else x[:, 0], [64]), got)

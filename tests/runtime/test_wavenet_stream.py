@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from leanamp.errors import LeanampError
+from leanamp.formats import load_any
+from leanamp.models.nam_wavenet import NamWaveNet
 from leanamp.models.wavenet import WaveNet, preset
 from leanamp.runtime.base import StreamingProcessor
 from leanamp.runtime.kernels import make_processor
@@ -197,3 +199,57 @@ def test_multiply_adds_per_sample_count_every_weight_once():
         small = model.sliced(width)
         expected = sum(p.numel() for n, p in small.named_parameters() if n.endswith("weight"))
         assert processor.macs_per_sample == expected
+
+
+def nam07_layers() -> list[dict]:
+    """NAM 0.7 features the legacy WaveNet lacks: per-layer kernel sizes and activations (with
+    parameters), a bottleneck, a gated layer with its own gate activation, a multi-tap head."""
+    leaky = {"type": "LeakyReLU", "negative_slope": 0.2}
+    clip = {"type": "Hardtanh", "min_val": -0.5, "max_val": 0.7}
+    return [
+        {"input_size": 1, "condition_size": 1, "channels": 6, "bottleneck": 4,
+         "kernel_sizes": [3, 6, 1, 15], "dilations": [1, 7, 1, 41],
+         "activation": [leaky, "Tanh", clip, "SiLU"],
+         "gating_mode": ["none", "gated", "none", "none"],
+         "secondary_activation": [None, "Sigmoid", None, None],
+         "head": {"out_channels": 3, "kernel_size": 16, "bias": True}},
+        {"input_size": 6, "condition_size": 1, "channels": 5, "bottleneck": 3,
+         "kernel_sizes": [2, 4], "dilations": [300, 3], "activation": "ReLU",
+         "head": {"out_channels": 1, "kernel_size": 3, "bias": False}},
+    ]  # fmt: skip
+
+
+def plain_output(model, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.from_numpy(x).reshape(1, len(x), -1))[0][0].numpy()
+
+
+def test_nam07_wavenet_streams_like_torch_in_both_modes():
+    torch.manual_seed(11)
+    model = NamWaveNet(nam07_layers(), head_scale=1.0).eval()
+    model.load_nam_weights(torch.randn(model.num_nam_weights()) * 0.3)
+    model.head_scale.fill_(1.0)
+    x = guitar_like(0.5, seed=13)
+    expected = plain_output(model, x)
+    assert np.ptp(expected) > 0.05
+    sizes = random_sizes(len(x), np.random.default_rng(14), high=900)  # crosses chunk borders
+    for exact in (True, False):
+        processor = make_processor(model, exact=exact)
+        assert isinstance(processor, StreamingWaveNet)
+        assert np.abs(stream(processor, x, sizes) - expected).max() < 1e-4
+    processor.reset()
+    assert np.abs(processor.process(x) - expected).max() < 1e-4  # one long block, chunked inside
+    processor.set_width(None)  # a NamWaveNet has one width
+    with pytest.raises(LeanampError, match="fixed width"):
+        processor.set_width(2)
+
+
+def test_reference_a2_model_streams_like_torch(reference_models):
+    model, _ = load_any(reference_models / "nam" / "A2.nam")
+    assert model.architecture == "nam_wavenet"
+    x = guitar_like(1.0, seed=15)
+    expected = plain_output(model, x)
+    blocks = [256] * (len(x) // 256) + [len(x) % 256]
+    for exact in (True, False):
+        got = stream(make_processor(model, exact=exact), x, blocks)
+        assert np.abs(got - expected).max() < 1e-4
