@@ -63,6 +63,14 @@ class LSTMModel(nn.Module):
             for s in (self.initial_hidden, self.initial_cell)
         )
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Weights saved before the state was part of the model (old files, checkpoints of runs
+        # to resume) lack the state buffers: those start from zeros.
+        for name in ("initial_hidden", "initial_cell"):
+            if prefix + name not in state_dict:
+                state_dict[prefix + name] = torch.zeros_like(getattr(self, name))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def set_start_state(self, hidden, cell) -> None:
         """Set the initial state from (h, c): tensors or arrays of (layers, H) or (layers, 1, H)."""
         h, c = _checked_state(self, (hidden, cell))

@@ -94,6 +94,29 @@ def test_resume_after_kill_gives_the_uninterrupted_result(clips, tmp_path):
         assert torch.equal(value, resumed.state_dict()[name]), name
 
 
+def test_a_checkpoint_from_before_the_state_buffers_resumes(clips, tmp_path):
+    """Runs killed under older versions saved LSTM weights without initial_hidden/initial_cell."""
+    train, val, _ = clips
+    trainer = Trainer(fresh_model(), train, val, small_config(), tmp_path, progress=False)
+    steps = []
+
+    def kill_in_epoch_three(model):
+        steps.append(1)
+        if trainer.epoch == 2 and len(steps) > 2:
+            raise Killed
+
+    trainer.after_step_hooks.append(kill_in_epoch_three)
+    with pytest.raises(Killed):
+        trainer.fit()
+    checkpoint = tmp_path / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("initial_")}
+    torch.save(state, checkpoint)
+    resumed = LSTMModel(hidden_size=6)
+    result = Trainer(resumed, train, val, small_config(), tmp_path, progress=False).fit(resume=True)
+    assert result.epochs == 6 and not resumed.initial_hidden.any()
+
+
 def test_a_finished_run_is_not_redone(clips, tmp_path):
     train, val, _ = clips
     Trainer(fresh_model(), train, val, small_config(max_epochs=2), tmp_path, progress=False).fit()
