@@ -4,10 +4,11 @@ NeuralAmpModelerCore (the Neural Amp Modeler plugin; .nam) and RTNeural (AIDA-X,
 Proteus / NeuralPi / Chameleon; JSON) come as source snapshots in a peers folder
 ($LEANAMP_PEERS, else ../shared/peers beside the checkout). `build_driver` extracts a snapshot
 into the cache folder ($LEANAMP_ENGINE_CACHE, else ~/.cache/leanamp/engines) and compiles one of
-leanamp's own drivers (drivers/*.cpp, shipped with the package) against it with one plain
-compiler call per source file ($CXX, else g++; -O3, optionally -march=native). Builds are cached
-under a hash of the sources, flags and compiler version. `run_engine` processes audio through a
-driver in blocks, as a plugin does; `time_engine` measures its real-time factor (thread CPU time).
+leanamp's own drivers (drivers/*.cpp with their shared drivers/*.h, shipped with the package)
+against it with one plain compiler call per source file ($CXX, else g++; -O3, optionally
+-march=native). Builds are cached under a hash of the sources, flags and compiler version.
+`run_engine` processes audio through a driver in blocks, as a plugin does; `time_engine` measures
+its real-time factor (thread CPU time).
 """
 
 from __future__ import annotations
@@ -165,7 +166,9 @@ def build_driver(
     flags = [*engine_flags, "-O3", "-DNDEBUG", *(["-march=native"] if native else [])]
     version = subprocess.run([compiler, "--version"], capture_output=True).stdout
     flag_key = _digest(" ".join(flags).encode(), version, str(source).encode())
-    key = _digest(flag_key.encode(), driver.read_bytes())
+    # The drivers' shared header (driver_common.h) is part of every driver's source.
+    headers = [h.read_bytes() for h in sorted(DRIVERS.glob("*.h"))]
+    key = _digest(flag_key.encode(), driver.read_bytes(), *headers)
     binary = cache_dir() / "bin" / f"{driver.stem}-{'native' if native else 'O3'}-{key}"
     if binary.is_file():
         return binary

@@ -7,16 +7,8 @@
 //   nam_driver MODEL.nam time SECONDS BLOCK [--exact-tanh] [--slim V]
 //     processes SECONDS of a test signal at the model's rate; prints thread CPU and wall time.
 // The plugin enables fast tanh; --exact-tanh uses std::tanh instead.
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
 #include <exception>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,21 +17,13 @@
 #include "NAM/dsp.h"
 #include "NAM/get_dsp.h"
 #include "NAM/slimmable.h"
+#include "driver_common.h"
+
+const char* const driver::program = "nam_driver";
 
 namespace
 {
-double thread_cpu_seconds()
-{
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-int fail(const std::string& message)
-{
-  std::cerr << "nam_driver: " << message << "\n";
-  return 1;
-}
+using driver::fail;
 
 // Zero samples Reset() ran through the model: prewarm() processes whole blocks until it has
 // covered GetPrewarmSamples().
@@ -47,15 +31,6 @@ long prewarm_samples(nam::DSP& model, int block)
 {
   const long wanted = model.GetPrewarmSamples();
   return wanted <= 0 ? 0 : ((wanted + block - 1) / block) * block;
-}
-
-std::vector<float> read_floats(const std::string& path)
-{
-  std::ifstream file(path, std::ios::binary | std::ios::ate);
-  std::vector<float> values(static_cast<size_t>(file.tellg()) / sizeof(float));
-  file.seekg(0);
-  file.read(reinterpret_cast<char*>(values.data()), values.size() * sizeof(float));
-  return values;
 }
 
 struct Buffers
@@ -89,9 +64,8 @@ int main(int argc, char* argv[])
     else
       args.push_back(arg);
   }
-  const bool processing = args.size() == 6 && args[1] == "process";
-  const bool timing = args.size() == 4 && args[1] == "time";
-  if (!processing && !timing)
+  const driver::Mode mode = driver::mode_of(args);
+  if (mode == driver::Mode::invalid)
     return fail("usage: nam_driver MODEL.nam process IN.f32 OUT.f32 CHANNELS BLOCK | MODEL.nam time SECONDS BLOCK"
                 " [--exact-tanh] [--slim V]");
   if (exact_tanh)
@@ -117,8 +91,8 @@ int main(int argc, char* argv[])
       return fail("--slim given but the model is not slimmable");
     slimmable->SetSlimmableSize(slim);
   }
-  const int block = std::atoi(args.back().c_str());
-  if (block <= 0)
+  const int block = driver::block_of(args);
+  if (block == 0)
     return fail("BLOCK must be a positive number of samples");
   const double rate = model->GetExpectedSampleRate() > 0 ? model->GetExpectedSampleRate() : 48000.0;
   const int in_channels = model->NumInputChannels();
@@ -128,48 +102,21 @@ int main(int argc, char* argv[])
             << "\nprewarm_samples " << prewarm_samples(*model, block) << "\n";
   Buffers buffers(in_channels, out_channels, block);
 
-  if (timing)
-  {
-    const long total = static_cast<long>(std::atof(args[2].c_str()) * rate);
-    long done = 0;
-    double phase = 0.0;
-    const auto wall_start = std::chrono::steady_clock::now();
-    const double cpu_start = thread_cpu_seconds();
-    while (done < total)
-    {
-      const int n = static_cast<int>(std::min<long>(block, total - done));
-      for (int i = 0; i < n; i++, phase += 2.0 * M_PI * 110.0 / rate)
-        buffers.in[0][i] = static_cast<NAM_SAMPLE>(0.5 * std::sin(phase));
-      model->process(buffers.in_ptr.data(), buffers.out_ptr.data(), n);
-      done += n;
-    }
-    const double cpu = thread_cpu_seconds() - cpu_start;
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-    std::cout << "samples " << done << "\ncpu_seconds " << cpu << "\nwall_seconds " << wall << "\n";
-    return 0;
-  }
+  if (mode == driver::Mode::time)
+    return driver::time_tone(
+      args, rate, block, [&](int i, double sample) { buffers.in[0][i] = static_cast<NAM_SAMPLE>(sample); },
+      [&](int n) { model->process(buffers.in_ptr.data(), buffers.out_ptr.data(), n); });
 
   const int file_channels = std::atoi(args[4].c_str());
   if (file_channels != in_channels)
     return fail("the model takes " + std::to_string(in_channels) + " input channel(s), the file has "
                 + std::to_string(file_channels));
-  const std::vector<float> samples = read_floats(args[2]);
-  const size_t frames = samples.size() / in_channels;
-  std::vector<float> output(frames);
-  for (size_t start = 0; start < frames; start += block)
-  {
-    const int n = static_cast<int>(std::min<size_t>(block, frames - start));
+  return driver::process_file(args, in_channels, block, [&](const float* in, int n, float* out) {
     for (int c = 0; c < in_channels; c++)
       for (int i = 0; i < n; i++)
-        buffers.in[c][i] = samples[(start + i) * in_channels + c];
+        buffers.in[c][i] = in[i * in_channels + c];
     model->process(buffers.in_ptr.data(), buffers.out_ptr.data(), n);
     for (int i = 0; i < n; i++)
-      output[start + i] = static_cast<float>(buffers.out[0][i]);
-  }
-  std::ofstream out_file(args[3], std::ios::binary);
-  out_file.write(reinterpret_cast<const char*>(output.data()), output.size() * sizeof(float));
-  if (!out_file)
-    return fail("cannot write " + args[3]);
-  std::cout << "frames " << frames << "\n";
-  return 0;
+      out[i] = static_cast<float>(buffers.out[0][i]);
+  });
 }

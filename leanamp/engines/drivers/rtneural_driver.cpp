@@ -13,42 +13,21 @@
 //   rtneural_driver MODEL.json time SECONDS BLOCK
 //     processes SECONDS of a test signal at 48 kHz; prints thread CPU and wall time.
 #include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <cstdlib>
-#include <ctime>
 #include <exception>
 #include <fstream>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <RTNeural/RTNeural.h>
 
+#include "driver_common.h"
+
+const char* const driver::program = "rtneural_driver";
+
 namespace
 {
-double thread_cpu_seconds()
-{
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-int fail(const std::string& message)
-{
-  std::cerr << "rtneural_driver: " << message << "\n";
-  return 1;
-}
-
-std::vector<float> read_floats(const std::string& path)
-{
-  std::ifstream file(path, std::ios::binary | std::ios::ate);
-  std::vector<float> values(static_cast<size_t>(file.tellg()) / sizeof(float));
-  file.seekg(0);
-  file.read(reinterpret_cast<char*>(values.data()), values.size() * sizeof(float));
-  return values;
-}
+using driver::fail;
 
 struct Loaded
 {
@@ -98,9 +77,8 @@ Loaded load(const std::string& path)
 int main(int argc, char* argv[])
 {
   const std::vector<std::string> args(argv + 1, argv + argc);
-  const bool processing = args.size() == 6 && args[1] == "process";
-  const bool timing = args.size() == 4 && args[1] == "time";
-  if (!processing && !timing)
+  const driver::Mode mode = driver::mode_of(args);
+  if (mode == driver::Mode::invalid)
     return fail("usage: rtneural_driver MODEL.json process IN.f32 OUT.f32 CHANNELS BLOCK | MODEL.json time SECONDS BLOCK");
   Loaded loaded;
   try
@@ -114,8 +92,8 @@ int main(int argc, char* argv[])
   auto& model = *loaded.model;
   model.reset();
   const int inputs = model.getInSize();
-  const int block = std::atoi(args.back().c_str());
-  if (block <= 0)
+  const int block = driver::block_of(args);
+  if (block == 0)
     return fail("BLOCK must be a positive number of samples");
   std::cout << "loader " << loaded.loader << "\nin_channels " << inputs << "\nskip " << loaded.skip << "\n";
   std::vector<float> frame(inputs, 0.0f);
@@ -128,44 +106,17 @@ int main(int argc, char* argv[])
     }
   };
 
-  if (timing)
-  {
-    const double rate = 48000.0;
-    const long total = static_cast<long>(std::atof(args[2].c_str()) * rate);
-    long done = 0;
-    double phase = 0.0;
-    const auto wall_start = std::chrono::steady_clock::now();
-    const double cpu_start = thread_cpu_seconds();
-    while (done < total)
-    {
-      const int n = static_cast<int>(std::min<long>(block, total - done));
-      for (int i = 0; i < n; i++, phase += 2.0 * M_PI * 110.0 / rate)
-        in_block[static_cast<size_t>(i) * inputs] = static_cast<float>(0.5 * std::sin(phase));
-      process_block(n);
-      done += n;
-    }
-    const double cpu = thread_cpu_seconds() - cpu_start;
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-    std::cout << "samples " << done << "\ncpu_seconds " << cpu << "\nwall_seconds " << wall << "\n";
-    return 0;
-  }
+  if (mode == driver::Mode::time)
+    return driver::time_tone(
+      args, 48000.0, block,
+      [&](int i, double sample) { in_block[static_cast<size_t>(i) * inputs] = static_cast<float>(sample); },
+      process_block);
 
   if (std::atoi(args[4].c_str()) != inputs)
     return fail("the model takes " + std::to_string(inputs) + " input channel(s), the file has " + args[4]);
-  const std::vector<float> samples = read_floats(args[2]);
-  const size_t frames = samples.size() / inputs;
-  std::vector<float> output(frames);
-  for (size_t start = 0; start < frames; start += block)
-  {
-    const int n = static_cast<int>(std::min<size_t>(block, frames - start));
-    std::copy_n(&samples[start * inputs], static_cast<size_t>(n) * inputs, in_block.data());
+  return driver::process_file(args, inputs, block, [&](const float* in, int n, float* out) {
+    std::copy_n(in, static_cast<size_t>(n) * inputs, in_block.data());
     process_block(n);
-    std::copy_n(out_block.data(), n, &output[start]);
-  }
-  std::ofstream out_file(args[3], std::ios::binary);
-  out_file.write(reinterpret_cast<const char*>(output.data()), output.size() * sizeof(float));
-  if (!out_file)
-    return fail("cannot write " + args[3]);
-  std::cout << "frames " << frames << "\n";
-  return 0;
+    std::copy_n(out_block.data(), n, out);
+  });
 }

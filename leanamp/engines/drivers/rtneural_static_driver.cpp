@@ -7,42 +7,21 @@
 //   rtneural_static_driver MODEL.json process IN.f32 OUT.f32 1 BLOCK
 //   rtneural_static_driver MODEL.json time SECONDS BLOCK
 #include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <cstdlib>
-#include <ctime>
 #include <exception>
 #include <fstream>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <RTNeural/RTNeural.h>
 
+#include "driver_common.h"
+
+const char* const driver::program = "rtneural_static_driver";
+
 namespace
 {
-double thread_cpu_seconds()
-{
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-int fail(const std::string& message)
-{
-  std::cerr << "rtneural_static_driver: " << message << "\n";
-  return 1;
-}
-
-std::vector<float> read_floats(const std::string& path)
-{
-  std::ifstream file(path, std::ios::binary | std::ios::ate);
-  std::vector<float> values(static_cast<size_t>(file.tellg()) / sizeof(float));
-  file.seekg(0);
-  file.read(reinterpret_cast<char*>(values.data()), values.size() * sizeof(float));
-  return values;
-}
+using driver::fail;
 
 template <int H>
 int run(const nlohmann::json& file, const std::vector<std::string>& args, bool skip)
@@ -51,8 +30,8 @@ int run(const nlohmann::json& file, const std::vector<std::string>& args, bool s
   auto model = std::make_unique<Model>(); // heap: a large model's weights exceed a safe stack
   model->parseJson(file, false);
   model->reset();
-  const int block = std::atoi(args.back().c_str());
-  if (block <= 0)
+  const int block = driver::block_of(args);
+  if (block == 0)
     return fail("BLOCK must be a positive number of samples");
   std::cout << "loader ModelT\nhidden_size " << H << "\nin_channels 1\nskip " << skip << "\n";
   std::vector<float> in_block(block), out_block(block);
@@ -60,44 +39,16 @@ int run(const nlohmann::json& file, const std::vector<std::string>& args, bool s
     for (int i = 0; i < n; i++)
       out_block[i] = model->forward(&in_block[i]) + (skip ? in_block[i] : 0.0f);
   };
-  if (args[1] == "time")
-  {
-    const double rate = 48000.0;
-    const long total = static_cast<long>(std::atof(args[2].c_str()) * rate);
-    long done = 0;
-    double phase = 0.0;
-    const auto wall_start = std::chrono::steady_clock::now();
-    const double cpu_start = thread_cpu_seconds();
-    while (done < total)
-    {
-      const int n = static_cast<int>(std::min<long>(block, total - done));
-      for (int i = 0; i < n; i++, phase += 2.0 * M_PI * 110.0 / rate)
-        in_block[i] = static_cast<float>(0.5 * std::sin(phase));
-      process_block(n);
-      done += n;
-    }
-    const double cpu = thread_cpu_seconds() - cpu_start;
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-    std::cout << "samples " << done << "\ncpu_seconds " << cpu << "\nwall_seconds " << wall << "\n";
-    return 0;
-  }
+  if (driver::mode_of(args) == driver::Mode::time)
+    return driver::time_tone(
+      args, 48000.0, block, [&](int i, double sample) { in_block[i] = static_cast<float>(sample); }, process_block);
   if (std::atoi(args[4].c_str()) != 1)
     return fail("the compile-time driver runs mono models; the file has " + args[4] + " channels");
-  const std::vector<float> samples = read_floats(args[2]);
-  std::vector<float> output(samples.size());
-  for (size_t start = 0; start < samples.size(); start += block)
-  {
-    const int n = static_cast<int>(std::min<size_t>(block, samples.size() - start));
-    std::copy_n(&samples[start], n, in_block.data());
+  return driver::process_file(args, 1, block, [&](const float* in, int n, float* out) {
+    std::copy_n(in, n, in_block.data());
     process_block(n);
-    std::copy_n(out_block.data(), n, &output[start]);
-  }
-  std::ofstream out_file(args[3], std::ios::binary);
-  out_file.write(reinterpret_cast<const char*>(output.data()), output.size() * sizeof(float));
-  if (!out_file)
-    return fail("cannot write " + args[3]);
-  std::cout << "frames " << samples.size() << "\n";
-  return 0;
+    std::copy_n(out_block.data(), n, out);
+  });
 }
 
 template <int... Sizes>
@@ -114,9 +65,7 @@ int dispatch(int hidden, const nlohmann::json& file, const std::vector<std::stri
 int main(int argc, char* argv[])
 {
   const std::vector<std::string> args(argv + 1, argv + argc);
-  const bool processing = args.size() == 6 && args[1] == "process";
-  const bool timing = args.size() == 4 && args[1] == "time";
-  if (!processing && !timing)
+  if (driver::mode_of(args) == driver::Mode::invalid)
     return fail("usage: rtneural_static_driver MODEL.json process IN.f32 OUT.f32 1 BLOCK | MODEL.json time SECONDS BLOCK");
   try
   {
