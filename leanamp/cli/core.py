@@ -167,9 +167,10 @@ def train(
     from leanamp.workflows.training import summary_lines
 
     summary = train_device(
-        input_path, target_path, out, target_prefix=target_prefix, validation=validation,
-        test=test, knobs=knob, align=align, resample=resample, sample_rate=sample_rate,
-        latency=latency, polarity=polarity,
+        input_path, target_path, out,
+        data_options=dict(target_prefix=target_prefix, validation=validation, test=test,
+                          knobs=knob, align=align, resample=resample, sample_rate=sample_rate,
+                          latency=latency, polarity=polarity),
         architecture=architecture, preset=preset, slimmable=slimmable, widths=widths,
         slim_rule=slim_rule, hidden_size=hidden_size, residual=residual, init_from=init_from,
         start_library=start_library, start_knobs=start_knob, freeze=freeze, recipe=recipe,

@@ -109,15 +109,7 @@ def train_device(
     target_path: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    target_prefix: str = "",
-    validation: list[str] | None = None,
-    test: list[str] | None = None,
-    knobs: list[str] | None = None,
-    align: bool = True,
-    resample: bool = True,
-    sample_rate: int | None = None,
-    latency: int | None = None,
-    polarity: int | None = None,
+    data_options: dict | None = None,
     architecture: str = "lstm",
     preset: str = "standard",
     slimmable: bool = False,
@@ -136,8 +128,9 @@ def train_device(
     log=print,
     **train_options,
 ) -> dict:
-    """`leanamp train`: check the options, load the recordings, start a model (new, or from
-    `init_from`: a model file or "auto" to pick the best of `start_library`), train it with
+    """`leanamp train`: check the options, load the recordings (`data_options`:
+    load_training_data's), start a model (new, or from `init_from`: a model file or "auto" to
+    pick the best of `start_library`), train it with
     `recipe` (default: quick for LSTMs, nam for WaveNets) and `train_options` (TrainConfig
     fields; None means the recipe's value), and write the run into `out`. Returns the summary."""
     allowed_widths = check_model_options(
@@ -150,10 +143,7 @@ def train_device(
         check_hidden_size(hidden_size)
     options = {k: v for k, v in train_options.items() if v is not None}
     config = TrainConfig.recipe(recipe or DEFAULT_RECIPES[architecture], seed=seed, **options)
-    data = load_training_data(
-        input_path, target_path, target_prefix, validation, test, knobs, align, resample,
-        sample_rate, latency, polarity,
-    )  # fmt: skip
+    data = load_training_data(input_path, target_path, **(data_options or {}))
     log(data.summary())
     start = None
     if init_from:
