@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from leanamp.engines import build_driver, time_engine
-from leanamp.files import atomic_path, write_text_atomic
+from leanamp.files import write_text_atomic
 from leanamp.formats import export_model, load_any
 from leanamp.formats.aidax import aidax_dict
 from leanamp.models import LSTMModel, new_model
@@ -193,10 +193,7 @@ def markdown(results: dict) -> str:
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from leanamp.plots import plt, save_figure  # matplotlib: an optional dependency
 
     rows = results["rows"]
     names = [r["name"].replace(" (reference file)", "") for r in rows]
@@ -219,9 +216,7 @@ def plot(results: dict, path: Path) -> None:
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:

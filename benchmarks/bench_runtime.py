@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from leanamp.files import atomic_path, write_text_atomic
+from leanamp.files import write_text_atomic
 from leanamp.models.lstm import LSTMModel
 from leanamp.runtime import SparseStreamingLSTM, StreamingLSTM
 from leanamp.runtime.bench import TorchStreamingLSTM, bench_signal, time_processors
@@ -250,10 +250,7 @@ def markdown(results: dict) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from leanamp.plots import plt, save_figure  # matplotlib: an optional dependency
 
     x = [100 * r["sparsity"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -267,9 +264,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:

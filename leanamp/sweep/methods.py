@@ -49,7 +49,7 @@ from leanamp.prune.structured import StructuredConfig
 from leanamp.results import RESULT_FILE
 from leanamp.runtime.bench import real_time_factor
 from leanamp.sweep.spec import RunSpec
-from leanamp.train import Evaluation, TrainConfig, evaluate
+from leanamp.train import Evaluation, TrainConfig, TrainResult, evaluate
 from leanamp.transfer import initial_model
 from leanamp.workflows.prune import run_structured
 from leanamp.workflows.steps import (
@@ -159,6 +159,16 @@ def train_method(ctx: RunContext) -> MethodOutput:
     return _train(ctx, build_model(ctx.spec, ctx.data.input_size))
 
 
+def _training_metrics(result: TrainResult) -> dict:
+    """What a training run's result reports in a method's metrics."""
+    return {
+        "epochs": result.epochs,
+        "best_epoch": result.best_epoch,
+        "best_validation_loss": result.best_validation_loss,
+        "stopped_because": result.stopped_because,
+    }
+
+
 def _train(ctx: RunContext, model: nn.Module, metrics: dict | None = None) -> MethodOutput:
     trained = train_and_evaluate(
         model, ctx.data, ctx.run_dir / "train", ctx.train_config,
@@ -171,10 +181,7 @@ def _train(ctx: RunContext, model: nn.Module, metrics: dict | None = None) -> Me
         model=model,
         history=result.history,
         metrics={
-            "epochs": result.epochs,
-            "best_epoch": result.best_epoch,
-            "best_validation_loss": result.best_validation_loss,
-            "stopped_because": result.stopped_because,
+            **_training_metrics(result),
             **({"test_esr_by_width": by_width} if by_width else {}),
             **(metrics or {}),
         },
@@ -356,10 +363,7 @@ def distill_method(ctx: RunContext) -> MethodOutput:
         model=student,
         history=result.history,
         metrics={
-            "epochs": result.epochs,
-            "best_epoch": result.best_epoch,
-            "best_validation_loss": result.best_validation_loss,
-            "stopped_because": result.stopped_because,
+            **_training_metrics(result),
             "alpha": config.alpha,
             "extra_seconds": config.extra_seconds,
             "teacher": teacher.config,
