@@ -11,36 +11,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from nam_test_models import random_lstm, random_wavenet
 
 from leanamp.engines import run_engine
 from leanamp.engines.verify import EXACT_BOUND, FAST_TANH_BOUND, compare, verify_model_file
 from leanamp.errors import ModelFileError
 from leanamp.formats.nam import export_nam, export_nam_slimmable, load_nam_slimmable
-from leanamp.models.lstm import LSTMModel
 from leanamp.models.slim import container_submodels, make_slimmable
-from leanamp.models.wavenet import WaveNet, preset
+from leanamp.models.wavenet import preset
 from leanamp.prune.compress import compress
 from leanamp.prune.structured import trim
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
-
-
-def random_lstm(hidden, num_layers=1, seed=0):
-    torch.manual_seed(seed)
-    model = LSTMModel(hidden, 1, residual=False, num_layers=num_layers)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.uniform_(-0.5, 0.5)
-    return model.eval()
-
-
-def random_wavenet(layers, seed):
-    torch.manual_seed(seed)
-    model = WaveNet(layers=layers, head_scale=0.02)
-    weights = torch.randn(model.num_nam_weights()) * 0.4
-    weights[-1] = 0.02
-    model.load_nam_weights(weights)
-    return model.eval()
 
 
 def pruned_compressed_lstm():

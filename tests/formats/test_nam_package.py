@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from nam_test_models import random_lstm, random_wavenet
 
 from leanamp.formats.nam import (
     export_nam,
@@ -31,9 +31,8 @@ from leanamp.formats.nam import (
     measure_loudness,
 )
 from leanamp.inference import run_model
-from leanamp.models.lstm import LSTMModel
 from leanamp.models.slim import container_submodels, make_slimmable
-from leanamp.models.wavenet import WaveNet, preset
+from leanamp.models.wavenet import preset
 
 RUNNER = Path(__file__).with_name("nam_runner.py")
 TOLERANCE = 1e-4
@@ -108,24 +107,6 @@ def probe(n=12000, seed=7):
     t = np.arange(n) / 48000
     x = 0.6 * np.sin(2 * np.pi * 110 * t) * np.exp(-3 * t) + 0.2 * np.sin(2 * np.pi * 440 * t)
     return (x + 0.05 * rng.standard_normal(n)).astype(np.float32)
-
-
-def random_lstm(hidden, num_layers, seed):
-    torch.manual_seed(seed)
-    model = LSTMModel(hidden, 1, residual=False, num_layers=num_layers)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.uniform_(-0.5, 0.5)
-    return model.eval()
-
-
-def random_wavenet(layers, seed):
-    torch.manual_seed(seed)
-    model = WaveNet(layers=layers, head_scale=0.02)
-    weights = torch.randn(model.num_nam_weights()) * 0.4
-    weights[-1] = 0.02
-    model.load_nam_weights(weights)
-    return model.eval()
 
 
 def test_nam_0_12_plays_legacy_exports_and_leanamp_plays_nam_examples(
