@@ -86,6 +86,15 @@ def _check_arrays(name, *arrays):
             raise TypeError(f"{name} needs C-contiguous float32 arrays")
 
 
+# Argument positions of bias, weights, z, h, c in the fused step intrinsics.
+_STEP_ARRAYS = (0, 1, 3, 5, 6)
+
+
+def _arrays(context, builder, signature, args, positions):
+    """Codegen: the array structures (data pointer, shape) of the arguments at `positions`."""
+    return [context.make_array(signature.args[i])(context, builder, args[i]) for i in positions]
+
+
 def _vec(lanes=LANES):
     return ir.VectorType(ir.FloatType(), lanes)
 
@@ -239,11 +248,8 @@ def _gate_matvec(typingctx, gates, bias, weights, layer, z, n_rows, hidden):
     sig = types.void(gates, bias, weights, types.intp, z, types.intp, types.intp)
 
     def codegen(context, builder, signature, args):
-        gates_arg, bias_arg, weights_arg, layer, z_arg, rows, hidden = args
-        arrays = [
-            context.make_array(signature.args[i])(context, builder, args[i]) for i in (0, 1, 2, 4)
-        ]
-        g_ary, b_ary, w_ary, z_ary = arrays
+        layer, rows, hidden = args[3], args[5], args[6]
+        g_ary, b_ary, w_ary, z_ary = _arrays(context, builder, signature, args, (0, 1, 2, 4))
         intp = context.get_value_type(types.intp)
         sums = _GateSums(context, builder, b_ary, w_ary, layer, z_ary, rows, g_ary.nitems)
         with cgutils.for_range(builder, _unit_blocks(builder, intp, hidden)) as loop:
@@ -267,12 +273,8 @@ def _fused_fast_step(typingctx, bias, weights, layer, z, n_rows, h, c, hidden):
     sig = types.void(bias, weights, types.intp, z, types.intp, h, c, types.intp)
 
     def codegen(context, builder, signature, args):
-        bias_arg, weights_arg, layer, z_arg, rows, h_arg, c_arg, hidden = args
-        b_ary = context.make_array(signature.args[0])(context, builder, bias_arg)
-        w_ary = context.make_array(signature.args[1])(context, builder, weights_arg)
-        z_ary = context.make_array(signature.args[3])(context, builder, z_arg)
-        h_ary = context.make_array(signature.args[5])(context, builder, h_arg)
-        c_ary = context.make_array(signature.args[6])(context, builder, c_arg)
+        layer, rows, hidden = args[2], args[4], args[7]
+        b_ary, w_ary, z_ary, h_ary, c_ary = _arrays(context, builder, signature, args, _STEP_ARRAYS)
         intp = context.get_value_type(types.intp)
         padded = builder.extract_value(h_ary.shape, 1)
         n_gates = builder.mul(padded, intp(4))
@@ -341,12 +343,8 @@ def fused_fast_step_sized(typingctx, bias, weights, layer, z, n_rows, h, c, n_bl
     sig = types.void(bias, weights, types.intp, z, types.intp, h, c, n_blocks)
 
     def codegen(context, builder, signature, args):
-        bias_arg, weights_arg, layer, z_arg, rows, h_arg, c_arg, _ = args
-        b_ary = context.make_array(signature.args[0])(context, builder, bias_arg)
-        w_ary = context.make_array(signature.args[1])(context, builder, weights_arg)
-        z_ary = context.make_array(signature.args[3])(context, builder, z_arg)
-        h_ary = context.make_array(signature.args[5])(context, builder, h_arg)
-        c_ary = context.make_array(signature.args[6])(context, builder, c_arg)
+        layer, rows = args[2], args[4]
+        b_ary, w_ary, z_ary, h_ary, c_ary = _arrays(context, builder, signature, args, _STEP_ARRAYS)
         intp = context.get_value_type(types.intp)
         wide = ir.VectorType(ir.FloatType(), WIDE)
         fma_wide = cgutils.get_or_insert_function(
@@ -450,10 +448,8 @@ def _fast_cell(typingctx, gates, h, c, layer, hidden):
     sig = types.void(gates, h, c, types.intp, types.intp)
 
     def codegen(context, builder, signature, args):
-        gates_arg, h_arg, c_arg, layer, hidden = args
-        g_ary = context.make_array(signature.args[0])(context, builder, gates_arg)
-        h_ary = context.make_array(signature.args[1])(context, builder, h_arg)
-        c_ary = context.make_array(signature.args[2])(context, builder, c_arg)
+        layer, hidden = args[3], args[4]
+        g_ary, h_ary, c_ary = _arrays(context, builder, signature, args, (0, 1, 2))
         intp = context.get_value_type(types.intp)
         state_row = builder.mul(layer, builder.extract_value(h_ary.shape, 1))
         with cgutils.for_range(builder, _unit_blocks(builder, intp, hidden)) as loop:
@@ -479,10 +475,7 @@ def _vector_activations(typingctx, x, tanh_out, sigmoid_out):
     sig = types.void(x, tanh_out, sigmoid_out)
 
     def codegen(context, builder, signature, args):
-        arrays = [
-            context.make_array(t)(context, builder, a)
-            for t, a in zip(signature.args, args, strict=True)
-        ]
+        arrays = _arrays(context, builder, signature, args, range(len(args)))
         intp = context.get_value_type(types.intp)
         n_vectors = builder.udiv(arrays[0].nitems, intp(LANES))
         with cgutils.for_range(builder, n_vectors) as loop:

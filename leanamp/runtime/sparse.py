@@ -13,7 +13,13 @@ import numpy as np
 from numba import njit
 
 from leanamp.runtime.base import as_input_block
-from leanamp.runtime.lstm import LSTMWeights, StreamingLSTMBase, _exact_cell, _head
+from leanamp.runtime.lstm import (
+    LSTMWeights,
+    StreamingLSTMBase,
+    _exact_cell,
+    _head,
+    _layer_input,
+)
 from leanamp.runtime.simd import GROUP, LANES, fast_cell
 
 _ONE, _TWO, _THREE, _FOUR = (np.uint64(n) for n in (1, 2, 3, 4))
@@ -29,12 +35,7 @@ def _sparse_run(
         for layer in range(meta.shape[0]):
             n_in = meta[layer, 0]
             hidden = meta[layer, 1]
-            if layer == 0:
-                for k in range(n_in):
-                    z[k] = x[t, k]
-            else:
-                for k in range(n_in):
-                    z[k] = h[layer - 1, k]
+            _layer_input(z, x, t, h, layer, n_in)
             for k in range(hidden):
                 z[n_in + k] = h[layer, k]
             for r in range(GROUP * ((hidden + LANES - 1) // LANES)):
