@@ -120,6 +120,14 @@ def _activate_row(src, dst, n, code, p0, p1, fast):
             dst[t] = _activate(src[t], code, p0, p1, fast)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _source_row(src, scol, src_rows, step, r, n):
+    """Source row r of `_matmul_acc`: n samples of row r % src_rows from column
+    scol + (r // src_rows) * step."""
+    c = scol + (r // src_rows) * step
+    return src[r % src_rows, c : c + n]
+
+
 @njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def _matmul_acc(dst, dcol, n_out, w, w_off, src, scol, src_rows, step, n_src, n):
     """dst[o, dcol:dcol+n] += sum_r W[o, r] src_r for o < n_out, W row-major (n_out, n_src) at
@@ -134,14 +142,10 @@ def _matmul_acc(dst, dcol, n_out, w, w_off, src, scol, src_rows, step, n_src, n)
         d3 = dst[o + 3, dcol : dcol + n]
         r = 0
         while r + 4 <= n_src:
-            c0 = scol + (r // src_rows) * step
-            c1 = scol + ((r + 1) // src_rows) * step
-            c2 = scol + ((r + 2) // src_rows) * step
-            c3 = scol + ((r + 3) // src_rows) * step
-            s0 = src[r % src_rows, c0 : c0 + n]
-            s1 = src[(r + 1) % src_rows, c1 : c1 + n]
-            s2 = src[(r + 2) % src_rows, c2 : c2 + n]
-            s3 = src[(r + 3) % src_rows, c3 : c3 + n]
+            s0 = _source_row(src, scol, src_rows, step, r, n)
+            s1 = _source_row(src, scol, src_rows, step, r + 1, n)
+            s2 = _source_row(src, scol, src_rows, step, r + 2, n)
+            s3 = _source_row(src, scol, src_rows, step, r + 3, n)
             k = w_off + o * n_src + r
             a0, a1, a2, a3 = w[k], w[k + 1], w[k + 2], w[k + 3]
             k += n_src
@@ -158,8 +162,7 @@ def _matmul_acc(dst, dcol, n_out, w, w_off, src, scol, src_rows, step, n_src, n)
                 d3[t] += f0 * x0 + f1 * x1 + f2 * x2 + f3 * x3
             r += 4
         while r < n_src:
-            c0 = scol + (r // src_rows) * step
-            s0 = src[r % src_rows, c0 : c0 + n]
+            s0 = _source_row(src, scol, src_rows, step, r, n)
             k = w_off + o * n_src + r
             a0, b0, e0, f0 = w[k], w[k + n_src], w[k + 2 * n_src], w[k + 3 * n_src]
             for t in range(n):
@@ -174,22 +177,17 @@ def _matmul_acc(dst, dcol, n_out, w, w_off, src, scol, src_rows, step, n_src, n)
         d0 = dst[o, dcol : dcol + n]
         r = 0
         while r + 4 <= n_src:
-            c0 = scol + (r // src_rows) * step
-            c1 = scol + ((r + 1) // src_rows) * step
-            c2 = scol + ((r + 2) // src_rows) * step
-            c3 = scol + ((r + 3) // src_rows) * step
-            s0 = src[r % src_rows, c0 : c0 + n]
-            s1 = src[(r + 1) % src_rows, c1 : c1 + n]
-            s2 = src[(r + 2) % src_rows, c2 : c2 + n]
-            s3 = src[(r + 3) % src_rows, c3 : c3 + n]
+            s0 = _source_row(src, scol, src_rows, step, r, n)
+            s1 = _source_row(src, scol, src_rows, step, r + 1, n)
+            s2 = _source_row(src, scol, src_rows, step, r + 2, n)
+            s3 = _source_row(src, scol, src_rows, step, r + 3, n)
             k = w_off + o * n_src + r
             a0, a1, a2, a3 = w[k], w[k + 1], w[k + 2], w[k + 3]
             for t in range(n):
                 d0[t] += a0 * s0[t] + a1 * s1[t] + a2 * s2[t] + a3 * s3[t]
             r += 4
         while r < n_src:
-            c0 = scol + (r // src_rows) * step
-            s0 = src[r % src_rows, c0 : c0 + n]
+            s0 = _source_row(src, scol, src_rows, step, r, n)
             a0 = w[w_off + o * n_src + r]
             for t in range(n):
                 d0[t] += a0 * s0[t]
