@@ -476,7 +476,9 @@ class TrainingInterrupted(LeanampError):
     exit_code = 130
     prefix = "interrupted"
 
-    def __init__(self, result: TrainResult, saved: Path | None = None):
+    RESUME_HINT = "Run the same command with --resume to continue from the last validation"
+
+    def __init__(self, result: TrainResult, saved: Path | None = None, hint: str = RESUME_HINT):
         self.result = result
         if saved is None and result.run_dir is not None and result.best_epoch:
             saved = result.run_dir / "best.leanamp"
@@ -486,7 +488,7 @@ class TrainingInterrupted(LeanampError):
             best = "no validation had finished, so there is no model yet"
         super().__init__(
             f"training stopped at epoch {result.epochs} after {clock_text(result.seconds)}; "
-            f"{best}. Run the same command with --resume to continue from the last validation"
+            f"{best}. {hint}"
         )
 
 

@@ -143,7 +143,13 @@ def method_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
             verdict, ref_text = "no dense model that small yet", "-"
         else:
             ref_size, ref_esr = reference
-            verdict = "beats the front" if row["test_esr"] < ref_esr else "worse than the front"
+            ratio = row["test_esr"] / ref_esr
+            verdict = (
+                "no units removed" if size == row["size"]
+                else "beats the front" if ratio < 0.98
+                else "matches the front" if ratio <= 1.02
+                else "worse than the front"
+            )  # fmt: skip
             ref_text = f"H={ref_size}: {ref_esr:.4f}"
         cpu = "-" if row["cpu_seconds"] is None else f"{row['cpu_seconds']:.0f}"
         if row["resumed"]:

@@ -34,7 +34,7 @@ from leanamp.prune.structured import (
     structured_prune,
 )
 from leanamp.runtime.bench import real_time_factor
-from leanamp.train import TrainConfig, evaluate
+from leanamp.train import TrainConfig, TrainingInterrupted, evaluate
 from leanamp.workflows.recordings import load_training_data
 from leanamp.workflows.steps import choose_pruning_level, held_out_clips, magnitude_prune
 
@@ -165,9 +165,16 @@ def run_structured(
     out = Path(out)
     if (out / "structured.json").exists():
         raise LeanampError(f"{out} already holds a structured run: choose another --out folder")
-    result = structured_prune(
-        model, data.train, data.validation, config, train_config, run_dir=out, progress=progress
-    )
+    try:
+        result = structured_prune(
+            model, data.train, data.validation, config, train_config, run_dir=out,
+            progress=progress,
+        )  # fmt: skip
+    except TrainingInterrupted as interrupted:  # this search keeps no checkpoint to resume from
+        raise TrainingInterrupted(
+            interrupted.result, hint=f"The structured search cannot resume: remove {out} and "
+            "run the command again to start over",
+        ) from None
     record = choose_pruning_level(result.records, tolerance, level, loss="validation_esr")
     chosen = record["iteration"]
     clips, split = held_out_clips(data)
