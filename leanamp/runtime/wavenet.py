@@ -128,6 +128,17 @@ def _source_row(src, scol, src_rows, step, r, n):
     return src[r % src_rows, c : c + n]
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _source_rows4(src, scol, src_rows, step, r, n):
+    """Source rows r .. r + 3 of `_matmul_acc` (one register tile's inputs)."""
+    return (
+        _source_row(src, scol, src_rows, step, r, n),
+        _source_row(src, scol, src_rows, step, r + 1, n),
+        _source_row(src, scol, src_rows, step, r + 2, n),
+        _source_row(src, scol, src_rows, step, r + 3, n),
+    )
+
+
 @njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def _matmul_acc(dst, dcol, n_out, w, w_off, src, scol, src_rows, step, n_src, n):
     """dst[o, dcol:dcol+n] += sum_r W[o, r] src_r for o < n_out, W row-major (n_out, n_src) at
@@ -142,10 +153,7 @@ def _matmul_acc(dst, dcol, n_out, w, w_off, src, scol, src_rows, step, n_src, n)
         d3 = dst[o + 3, dcol : dcol + n]
         r = 0
         while r + 4 <= n_src:
-            s0 = _source_row(src, scol, src_rows, step, r, n)
-            s1 = _source_row(src, scol, src_rows, step, r + 1, n)
-            s2 = _source_row(src, scol, src_rows, step, r + 2, n)
-            s3 = _source_row(src, scol, src_rows, step, r + 3, n)
+            s0, s1, s2, s3 = _source_rows4(src, scol, src_rows, step, r, n)
             k = w_off + o * n_src + r
             a0, a1, a2, a3 = w[k], w[k + 1], w[k + 2], w[k + 3]
             k += n_src
@@ -177,10 +185,7 @@ def _matmul_acc(dst, dcol, n_out, w, w_off, src, scol, src_rows, step, n_src, n)
         d0 = dst[o, dcol : dcol + n]
         r = 0
         while r + 4 <= n_src:
-            s0 = _source_row(src, scol, src_rows, step, r, n)
-            s1 = _source_row(src, scol, src_rows, step, r + 1, n)
-            s2 = _source_row(src, scol, src_rows, step, r + 2, n)
-            s3 = _source_row(src, scol, src_rows, step, r + 3, n)
+            s0, s1, s2, s3 = _source_rows4(src, scol, src_rows, step, r, n)
             k = w_off + o * n_src + r
             a0, a1, a2, a3 = w[k], w[k + 1], w[k + 2], w[k + 3]
             for t in range(n):
