@@ -383,14 +383,20 @@ def test_written_files_are_flushed_and_have_ordinary_permissions(world, monkeypa
     assert not list(world.root.glob(".mode.leanamp.*"))  # no temporary file left behind
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_saves_the_best_model_and_says_how_to_resume(world, tmp_path):
     out = tmp_path / "interrupted"
     command = [sys.executable, "-m", "leanamp", *train_args(world, out)[:-6],
                "--epochs", "100000", "--validate-every", "1", "--batch-size", "4",
                "--segment-seconds", "0.25", "--hidden-size", "2"]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # A shell starting the suite in the background ignores SIGINT, and so would the child (Python
+    # then never raises KeyboardInterrupt): give it the default disposition, as a terminal has.
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                               text=True)  # fmt: skip
+                               text=True, preexec_fn=_default_sigint)  # fmt: skip
     try:
         deadline = time.monotonic() + 240
         # Plain lines (not a terminal): one per validation; wait for the second.
