@@ -173,11 +173,12 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], pa
     errors = [interval(front[s])[1] or 0.0 for s in sizes]
     ax.errorbar(sizes, means, yerr=errors, marker="o", capsize=3, label="dense, converged")
     markers = {"prune": "s", "structured": "^", "distill": "D"}
-    for method in sorted({r["method"] for r in rows} - {"train"}):
+    for index, method in enumerate(sorted({r["method"] for r in rows} - {"train"})):
         points = [r for r in rows if r["method"] == method]
         ax.scatter(
             [r["hidden_size"] or r["size"] for r in points], [r["test_esr"] for r in points],
-            marker=markers.get(method, "x"), s=40, label=method, zorder=3,
+            marker=markers.get(method, "x"), s=60, label=method, zorder=3,
+            color=f"C{index + 1}", facecolors="none",
         )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
