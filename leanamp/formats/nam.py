@@ -60,6 +60,7 @@ from leanamp.formats.common import (
 from leanamp.inference import run_model
 from leanamp.models.lstm import LSTMModel, start_state_arrays
 from leanamp.models.nam_wavenet import (
+    FILM_KEYS,
     MAX_CHANNELS,
     MAX_DILATION,
     MAX_KERNEL,
@@ -85,6 +86,11 @@ GEAR_TYPES = ("amp", "pedal", "pedal_amp", "amp_cab", "amp_pedal_cab", "preamp",
 TONE_TYPES = ("clean", "overdrive", "crunch", "hi_gain", "fuzz")
 _TEXT_KEYS = ("name", "modeled_by", "gear_make", "gear_model")
 _LEVEL_KEYS = ("input_level_dbu", "output_level_dbu")
+# Layer-array keys only NAM 0.6+ files have (a layer with one of them never is a legacy layer).
+_NAM07_ONLY_KEYS = {
+    "head", "kernel_sizes", "bottleneck", "gating_mode", "secondary_activation", "head1x1",
+    "layer1x1", "groups_input", "groups_input_mixin", *FILM_KEYS,
+}
 # 0.7 files spell out activation parameters; these equal the by-name activations' defaults.
 _DEFAULT_ACTIVATION_PARAMS = {"LeakyReLU": {"negative_slope": 0.01}}
 
@@ -277,10 +283,15 @@ def _legacy_layer_config(layer: dict, k: int, path: Path) -> dict | None:
     where = f"config.layers[{k}]"
     if not isinstance(layer, dict):
         raise ModelFileError(f"{path}: {where} must be a JSON object")
-    if "head_size" in layer:
+    if "head_size" in layer and not set(layer) & _NAM07_ONLY_KEYS:
         legacy = dict(layer)
     else:
-        head = require(layer, "head", path, where)
+        # 0.6 files (NAM Core's examples) give head_size / head_bias beside 0.7 features
+        head = layer["head"] if "head_size" not in layer else {
+            "out_channels": layer.get("head_size"), "kernel_size": 1, "bias": layer.get("head_bias")
+        }
+        if not isinstance(head, dict):
+            raise ModelFileError(f"{path}: {where}.head must be a JSON object")
         unsupported = []
         if not isinstance(head, dict) or head.get("kernel_size", 1) != 1:
             unsupported.append("a head rechannel with kernel_size > 1")
@@ -299,7 +310,7 @@ def _legacy_layer_config(layer: dict, k: int, path: Path) -> dict | None:
             if params and params != _DEFAULT_ACTIVATION_PARAMS.get(activation.get("type")):
                 unsupported.append(f"parameterised activation {activation}")
             activation = activation.get("type")
-        gating = layer.get("gating_mode", "none")
+        gating = layer.get("gating_mode", "gated" if layer.get("gated") is True else "none")
         # str(): a hostile file may put lists or objects here; they are refused below, not hashed.
         gating = set(map(str, gating)) if isinstance(gating, list) else {str(gating)}
         if not gating <= {"none", "gated"} or len(gating) > 1:
@@ -308,8 +319,10 @@ def _legacy_layer_config(layer: dict, k: int, path: Path) -> dict | None:
             unsupported.append("a bottleneck")
         if isinstance(layer.get("head1x1"), dict) and layer["head1x1"].get("active"):
             unsupported.append("head1x1")
-        if isinstance(layer.get("layer1x1"), dict) and not layer["layer1x1"].get("active", True):
-            unsupported.append("layers without 1x1")
+        if isinstance(layer.get("layer1x1"), dict) and (
+            not layer["layer1x1"].get("active", True) or layer["layer1x1"].get("groups", 1) != 1
+        ):
+            unsupported.append("layers without 1x1 or with a grouped one")
         for key, value in layer.items():
             if key.endswith("film") and isinstance(value, dict) and value.get("active"):
                 unsupported.append(f"FiLM ({key})")
@@ -379,14 +392,15 @@ def _wavenet_from_nam(config: dict, weights: list, path: Path, where: str) -> nn
         raise ModelFileError(
             f"{path}: a WaveNet with a post-head ('head' not null) is not supported by leanamp"
         )
-    if config.get("condition_dsp") is not None:
-        raise ModelFileError(f"{path}: WaveNets with a condition_dsp are not supported by leanamp")
-    legacy = [_legacy_layer_config(layer, k, path) for k, layer in enumerate(layers)]
     head_scale = require(config, "head_scale", path, f"{where} config")
     if isinstance(head_scale, bool) or not isinstance(head_scale, (int, float)) or not (
         math.isfinite(head_scale)
     ):
         raise ModelFileError(f"{path}: head_scale must be a finite number")
+    if config.get("condition_dsp") is not None:
+        condition = _condition_dsp(config["condition_dsp"], path, where)
+        return _nam07_wavenet(layers, float(head_scale), weights, path, where, condition)
+    legacy = [_legacy_layer_config(layer, k, path) for k, layer in enumerate(layers)]
     if any(array is None for array in legacy):
         return _nam07_wavenet(layers, float(head_scale), weights, path, where)
     flat = _wavenet_weights(weights, legacy_weight_count(legacy), path, where)
@@ -399,22 +413,69 @@ def _wavenet_from_nam(config: dict, weights: list, path: Path, where: str) -> nn
     return model.eval()
 
 
-def _nam07_wavenet(layers: list, head_scale: float, weights: list, path: Path, where: str):
-    """A WaveNet using NAM 0.7 features leanamp's WaveNet lacks, as a NamWaveNet."""
-    if any(isinstance(layer, dict) and "head_size" in layer for layer in layers):
-        raise ModelFileError(f"{path}: {where} mixes legacy and 0.7 layer-array layouts")
+def _condition_dsp(data, path: Path, where: str) -> NamWaveNet:
+    """A WaveNet's condition DSP (a full .nam object inside its config), as a NamWaveNet with
+    any number of output channels."""
+    where = f"{where} condition_dsp"
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path}: {where} must be a .nam JSON object")
+    _check_version(data, path, where)
+    if data.get("architecture") != "WaveNet":
+        raise ModelFileError(
+            f"{path}: {where} is a {data.get('architecture')!r}; leanamp reads WaveNet ones"
+        )
+    config = require(data, "config", path, where)
+    if not isinstance(config, dict) or config.get("condition_dsp") is not None or (
+        config.get("head") is not None
+    ):
+        raise ModelFileError(
+            f"{path}: {where} must be a WaveNet config without a condition_dsp or post-head"
+        )
+    layers = require(config, "layers", path, f"{where} config")
+    if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYER_ARRAYS:
+        raise ModelFileError(f"{path}: {where} must list 1 to {MAX_LAYER_ARRAYS} layer arrays")
+    weights = require(data, "weights", path, where)
+    if not isinstance(weights, list):
+        raise ModelFileError(f"{path}: weights in {where} must be a list of numbers")
+    head_scale = config.get("head_scale")
+    if not _is_number(head_scale):
+        raise ModelFileError(f"{path}: {where} head_scale must be a finite number")
+    return _nam07_wavenet(layers, float(head_scale), weights, path, where, outputs=None)
+
+
+def _nam07_wavenet(
+    layers: list,
+    head_scale: float,
+    weights: list,
+    path: Path,
+    where: str,
+    condition: NamWaveNet | None = None,
+    outputs: int | None = 1,
+) -> NamWaveNet:
+    """A WaveNet using NAM 0.6/0.7 features leanamp's WaveNet lacks, as a NamWaveNet (with
+    `condition` as its condition DSP; `outputs`: the output channels it must have, None: any)."""
+    condition_size = 1 if condition is None else condition.output_channels
     try:
-        arrays = [normalized_array(layer, k, 1) for k, layer in enumerate(layers)]
+        arrays = [normalized_array(layer, k, condition_size) for k, layer in enumerate(layers)]
     except ValueError as e:
         raise ModelFileError(
             f"{path}: {where} is a NAM WaveNet leanamp cannot import: {e}"
         ) from None
     flat = _wavenet_weights(weights, weight_count(arrays), path, where)
     try:
-        model = NamWaveNet(layers=arrays, head_scale=head_scale)
+        model = NamWaveNet(
+            layers=arrays, head_scale=head_scale,
+            condition_dsp=None if condition is None else condition.config,
+        )  # fmt: skip
     except ValueError as e:
         raise ModelFileError(f"{path}: unusable WaveNet in {where}: {e}") from None
+    if outputs is not None and model.output_channels != outputs:
+        raise ModelFileError(
+            f"{path}: {where}: the last layer array's head must have {outputs} output channel"
+        )
     model.load_nam_weights(torch.from_numpy(flat.astype(np.float32)))
+    if condition is not None:
+        model.condition_dsp.load_state_dict(condition.state_dict())
     return model.eval()
 
 
@@ -561,6 +622,20 @@ def layout_0_7(layer: dict) -> dict:
     }
 
 
+def _nam07_config(model: NamWaveNet, sample_rate: float) -> dict:
+    """A NamWaveNet's .nam config, its condition DSP inside as a full .nam object."""
+    config = {"layers": model.layer_configs, "head": None, "head_scale": float(model.head_scale)}
+    if model.condition_dsp is not None:
+        config["condition_dsp"] = {
+            "version": NAM07_VERSION,
+            "architecture": "WaveNet",
+            "config": _nam07_config(model.condition_dsp, sample_rate),
+            "weights": as_float_list(model.condition_dsp.nam_weights()),
+            "sample_rate": sample_rate,
+        }
+    return config
+
+
 def nam_dict(
     model: nn.Module,
     metadata: dict | None = None,
@@ -591,10 +666,7 @@ def nam_dict(
         # Only NAM cores from 0.7 run these features, so the file says 0.7.0.
         version = NAM07_VERSION
         architecture = "WaveNet"
-        config = {
-            "layers": model.config["layers"], "head": None,
-            "head_scale": float(model.config["head_scale"]),
-        }
+        config = _nam07_config(model, sample_rate)
         weights = as_float_list(model.nam_weights())
     elif getattr(model, "architecture", None) == "wavenet":
         architecture = "WaveNet"
