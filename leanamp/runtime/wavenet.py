@@ -52,6 +52,7 @@ import torch
 from numba import njit
 
 from leanamp.errors import LeanampError
+from leanamp.models.nam_wavenet import FILM_KEYS
 from leanamp.runtime.activations import exact_sigmoid, exact_tanh, fast_sigmoid, fast_tanh
 from leanamp.runtime.base import as_input_block
 from leanamp.runtime.simd import cache_aligned
@@ -401,6 +402,27 @@ def _describe(model) -> list[dict]:
     return arrays
 
 
+def _beyond_kernel(model) -> list[str]:
+    """The NAM 0.7 features of `model` this kernel does not run (empty for leanamp's WaveNet)."""
+    if model.architecture != "nam_wavenet":
+        return []
+    found = ["a condition DSP"] if model.condition_dsp is not None else []
+    for cfg in model.layer_configs:
+        if any(cfg[key]["active"] for key in FILM_KEYS):
+            found.append("FiLM")
+        if cfg["head1x1"]["active"]:
+            found.append("head1x1")
+        if max(cfg["groups_input"], cfg["groups_input_mixin"], cfg["layer1x1"]["groups"]) > 1:
+            found.append("grouped convolutions")
+        if "blended" in cfg["gating_mode"]:
+            found.append("blended gating")
+        for spec in cfg["activation"] + [s for s in cfg["secondary_activation"] if s]:
+            name = spec if isinstance(spec, str) else spec["type"]
+            if name not in ACTIVATION_CODES:
+                found.append(f"the {name} activation")
+    return sorted(set(found))
+
+
 class StreamingWaveNet:
     """Streaming NAM WaveNet with a width that can change between blocks (slimmable models).
 
@@ -417,6 +439,12 @@ class StreamingWaveNet:
         if self.architecture not in ("wavenet", "nam_wavenet"):
             raise LeanampError(
                 f"StreamingWaveNet needs a WaveNet model, got {type(model).__name__}"
+            )
+        beyond = _beyond_kernel(model)
+        if beyond:
+            raise LeanampError(
+                f"this NAM WaveNet uses {', '.join(beyond)}, which leanamp's streaming kernel "
+                "does not run; `leanamp process` (torch) and NAM Core play it"
             )
         self.exact = bool(exact)
         self.sample_rate = sample_rate
