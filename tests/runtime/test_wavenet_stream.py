@@ -253,3 +253,15 @@ def test_reference_a2_model_streams_like_torch(reference_models):
     for exact in (True, False):
         got = stream(make_processor(model, exact=exact), x, blocks)
         assert np.abs(got - expected).max() < 1e-4
+
+
+def test_nam_wavenet_features_beyond_the_kernel_are_refused_by_name():
+    """FiLM and a condition DSP run in torch (leanamp process) and NAM Core, not in this kernel:
+    building a processor says which features stop it (bench prints that as an error line)."""
+    layers = nam07_layers()
+    layers = [dict(a, condition_size=3) for a in layers]
+    layers[0]["conv_post_film"] = {"active": True, "shift": True, "groups": 1}
+    model = NamWaveNet(layers, condition_dsp={"layers": nam07_layers()[:1], "head_scale": 1.0})
+    assert model.condition_dsp.output_channels == 3
+    with pytest.raises(LeanampError, match="uses FiLM, a condition DSP, which"):
+        make_processor(model)
