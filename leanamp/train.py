@@ -404,7 +404,7 @@ class Trainer:
             record = {"epoch": self.epoch, "train_loss": train_loss, "lr": self.learning_rate}
             if self.epoch % cfg.validate_every == 0 or self.epoch == max_epochs:
                 record.update(self.validate())
-                stop = self._after_validation(record)
+                stop = self.after_validation(record)
                 if record["validation_loss"] <= self.best_loss:
                     best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
                 self.history.append(record)
@@ -433,7 +433,7 @@ class Trainer:
         result.budget_seconds = budget_clock() - budget_started
         return result
 
-    def _after_validation(self, record: dict) -> bool:
+    def after_validation(self, record: dict) -> bool:
         """Track the best model, drop the learning rate, decide early stopping."""
         cfg = self.config
         if record["validation_loss"] < self.best_loss:

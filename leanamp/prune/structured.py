@@ -56,7 +56,7 @@ from leanamp.models.wavenet import WaveNet
 from leanamp.progress import Progress
 from leanamp.prune.mutual_information import gaussian_copula_mi
 from leanamp.runtime import bench_models
-from leanamp.train import TrainConfig, Trainer
+from leanamp.train import BUDGET_CLOCKS, TrainConfig, Trainer
 
 CRITERIA = ("magnitude", "activation", "gradient", "mutual_information")
 SELECTIONS = ("global", "local")
@@ -603,11 +603,15 @@ class StructuredResult:
 
 def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_epoch=None,
            stage: str = "train", show: bool = False):  # fmt: skip
-    """Train for `epochs`, validating after each; returns (best ESR, snapshot state or None).
-    The model ends with its best weights by validation loss. `show`: a progress display."""
+    """Train for at most `epochs`, validating after each, with the recipe's learning-rate drops,
+    early stopping (`early_stop_patience` validations) and time budget (`max_minutes` on its
+    clock); returns (best ESR, snapshot state or None). The model ends with its best weights by
+    validation loss. `show`: a progress display."""
 
     trainer = Trainer(model, train_clips, validation_clips, train_config, progress=False)
     trainer.display = Progress(stage, epochs, "epoch", enabled=show)
+    budget_clock = BUDGET_CLOCKS[train_config.budget_clock]
+    budget_started = budget_clock()
     snapshot = None
     if snapshot_epoch == 0:
         snapshot = copy.deepcopy(model.state_dict())
@@ -624,6 +628,10 @@ def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_
         trainer.display.line(
             f"validation ESR {record['validation_esr']:.4g} (best {best['validation_esr']:.4g})"
         )
+        converged = trainer.after_validation(record)
+        minutes = train_config.max_minutes
+        if converged or (minutes is not None and budget_clock() - budget_started > 60 * minutes):
+            break
     trainer.display.close()
     model.load_state_dict(best_state)
     return float(best["validation_esr"]), snapshot

@@ -25,6 +25,7 @@ from leanamp.prune.structured import (
     unit_groups,
 )
 from leanamp.runtime.wavenet import StreamingWaveNet
+from leanamp.train import Trainer
 
 RATE = 8000
 
@@ -296,6 +297,34 @@ def test_structured_prune_trims_and_retrains(tmp_path, clips, small_config, rewi
     assert saved.hidden_size == 4 and meta["structured"]["iteration"] == 2
     summary = json.loads((tmp_path / "structured.json").read_text())
     assert summary["config"]["rewind"] == rewind and len(summary["records"]) == 3
+
+
+def test_structured_training_stops_early_and_on_its_budget(clips, small_config, monkeypatch):
+    """Its trainings follow the recipe's convergence rule: `pretrain_epochs` is a maximum, the
+    run stops after `early_stop_patience` validations without improvement or past max_minutes."""
+    train, val = clips
+    epochs = []
+    original = Trainer.train_epoch
+
+    def counted(self):
+        epochs.append(1)
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", counted)
+    # A validation loss that never improves after the first epoch.
+    monkeypatch.setattr(
+        Trainer, "validate", lambda self: {"validation_loss": 1.0, "validation_esr": 1.0}
+    )
+    config = StructuredConfig(
+        iterations=1, pretrain_epochs=50, epochs_per_iteration=0, measure_rtf=False,
+        probe_seconds=0.2,
+    )  # fmt: skip
+    structured_prune(LSTMModel(4), train, val, config, small_config(early_stop_patience=2))
+    assert len(epochs) == 3
+    epochs.clear()
+    no_time = small_config(max_minutes=1e-9, early_stop_patience=None)
+    structured_prune(LSTMModel(4), train, val, config, no_time)
+    assert len(epochs) == 1
 
 
 def test_config_rejects_bad_values():

@@ -150,9 +150,9 @@ def test_learning_rate_halves_after_patience_validations(clips):
     trainer = Trainer(fresh_model(), train, val, small_config(lr_patience=3), progress=False)
     lr0 = trainer.learning_rate
     for loss in [1.0, 0.9, 0.95, 0.95, 0.95]:  # best at 0.9, then three without improvement
-        trainer._after_validation({"validation_loss": loss, "validation_esr": loss})
+        trainer.after_validation({"validation_loss": loss, "validation_esr": loss})
     assert trainer.learning_rate == pytest.approx(lr0 / 2)
-    trainer._after_validation({"validation_loss": 0.5, "validation_esr": 0.5})
+    trainer.after_validation({"validation_loss": 0.5, "validation_esr": 0.5})
     assert trainer.learning_rate == pytest.approx(lr0 / 2)
 
 
