@@ -287,7 +287,7 @@ def _legacy_layer_config(layer: dict, k: int, path: Path) -> dict | None:
         legacy = dict(layer)
     else:
         # 0.6 files (NAM Core's examples) give head_size / head_bias beside 0.7 features
-        head = layer["head"] if "head_size" not in layer else {
+        head = require(layer, "head", path, where) if "head_size" not in layer else {
             "out_channels": layer.get("head_size"), "kernel_size": 1, "bias": layer.get("head_bias")
         }
         if not isinstance(head, dict):
