@@ -11,7 +11,7 @@ cpus="${2:-1}"
 leanamp="${LEANAMP:-$here/../../.venv/bin/leanamp}"
 stages=(
   zendrive-front-s0 zendrive-methods-s0 zendrive-distill-t32 zendrive-front-s12 zendrive-structured-s12
-  honeybee-front honeybee-structured souldriven-front souldriven-structured
+  zendrive-front-mid honeybee-front honeybee-structured souldriven-front souldriven-structured
   zendrive-unitprune zendrive-front-more zendrive-methods-more zendrive-distill-t64
   zendrive-slim-uniform zendrive-slim-sandwich zendrive-slim-inplace
 )

@@ -2,7 +2,9 @@
 
 Reads GRID_DIR/<stage>/runs/*/result.json (written by `leanamp sweep`, see run_grid.sh) and writes
 benchmarks/results/lean.md, lean.json and lean_<device>.png. Tables are marked partial while
-runs are missing. Intervals: mean over seeds +- t(0.975, n-1) * sd / sqrt(n) (Student's t), shown
+runs are missing. A pruning or trimming run keeps the model of every level: each is run on the
+test clip once (cached in the run's level_test_esr.json), so the whole path of a method, not
+only the level its validation rule chose, is set against the dense front. Intervals: mean over seeds +- t(0.975, n-1) * sd / sqrt(n) (Student's t), shown
 only with 2 or more seeds.
 
     python benchmarks/lean/tables.py [GRID_DIR]      (default /work/leangrid)
@@ -18,6 +20,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from scipy import stats
+
+from leanamp.formats.native import load_model
+from leanamp.train import evaluate
+from leanamp.workflows.recordings import load_training_data
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 PLANNED_SEEDS = 3
@@ -161,6 +167,85 @@ def method_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
     return lines
 
 
+def run_levels(run_dir: Path) -> list[dict]:
+    """Every level a pruning (search/iteration_*) or trimming (structured/iteration_*) run kept:
+    its model file, effective hidden size and validation ESR; empty for other runs."""
+    search, trimmed = run_dir / "search", run_dir / "structured" / "structured.json"
+    if search.is_dir():
+        records = [json.loads(p.read_text()) for p in sorted(search.glob("iteration_*/record.json"))]
+        return [{"level": r["level"], "hidden_size": r["effective_hidden_size"],
+                 "validation_esr": r["validation_esr"],
+                 "model": search / f"iteration_{r['level']:02d}" / "model.leanamp"} for r in records]
+    if trimmed.exists():
+        records = json.loads(trimmed.read_text())["records"]
+        return [{"level": r["iteration"], "hidden_size": r["units"]["lstm"],
+                 "validation_esr": r["validation_esr"],
+                 "model": trimmed.parent / f"iteration_{r['iteration']:02d}" / "model.leanamp"}
+                for r in records]
+    return []
+
+
+def device_data(result: dict, cache: dict):
+    """The run's recordings, split as it was trained (loaded once per device)."""
+    device = result["config"]["device"]
+    key = json.dumps(device, sort_keys=True)
+    if key not in cache:
+        base = Path(result["config"]["base_dir"])
+        cache[key] = load_training_data(
+            base / device["input"], base / device["target"], device.get("target_prefix", ""),
+            validation=device.get("validation"), test=device.get("test"),
+        )  # fmt: skip
+    return cache[key]
+
+
+def level_test_esrs(row: dict, cache: dict) -> list[dict]:
+    """run_levels with each level's test ESR (whole held-out clips), measured once and kept in
+    the run's level_test_esr.json: the table shows a method's whole path, the choice among the
+    levels is still the run's own (on validation)."""
+    run_dir = Path(row["run_dir"])
+    levels = run_levels(run_dir)
+    cached_path = run_dir / "level_test_esr.json"
+    cached = json.loads(cached_path.read_text()) if cached_path.exists() else {}
+    for level in levels:
+        key = str(level["level"])
+        if key not in cached:
+            result = json.loads((run_dir / "result.json").read_text())
+            model, _ = load_model(level["model"])
+            cached[key] = evaluate(model, device_data(result, cache).test).overall
+        level["test_esr"] = cached[key]
+    if levels:
+        cached_path.write_text(json.dumps(cached, indent=1))
+    return levels
+
+
+def dominating_dense(front: dict[int, list[float]], size: int, esr: float) -> int | None:
+    """The smallest dense size, not above `size`, whose mean test ESR is at most `esr`."""
+    return next((s for s in sorted(front) if s <= size and statistics.fmean(front[s]) <= esr),
+                None)
+
+
+def path_table(rows: list[dict], front: dict[int, list[float]], cache: dict) -> list[str]:
+    """Each pruning and trimming run level by level against the dense front: a level no trained
+    dense model matches at its size or smaller is a lean model the front lacks."""
+    lines = [
+        "| method | seed | level | effective hidden size | validation ESR | test ESR "
+        "| dense front at or below that size | dominated by |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(rows, key=lambda r: (r["method"], r["size"], r["seed"])):
+        for level in level_test_esrs(row, cache) if row["method"] != "train" else []:
+            size = level["hidden_size"]
+            below = nearest_front(front, size)
+            beaten_by = dominating_dense(front, size, level["test_esr"])
+            lines.append(
+                f"| {row['method']} from {row['size']} | {row['seed']} | {level['level']} | {size} | "
+                f"{level['validation_esr']:.4f} | {level['test_esr']:.4f} | "
+                f"{'-' if below is None else f'H={below[0]}: {below[1]:.4f}'} | "
+                f"{'nothing trained yet' if beaten_by is None else f'dense H={beaten_by}'} |"
+            )
+    return lines
+
+
 def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], path: Path) -> None:
     import matplotlib
 
@@ -211,6 +296,7 @@ def main() -> None:
         "included (a pruning run pays for training its big model).",
         "",
     ]
+    data_cache = {}
     for device in sorted({r["device"] for r in rows}):
         device_rows = [r for r in rows if r["device"] == device]
         front_lines, front = front_table(device_rows)
@@ -218,7 +304,12 @@ def main() -> None:
         out += [f"## {device}{' (partial)' if partial else ''}", "", *front_lines, ""]
         method_lines = method_table(device_rows, front)
         if len(method_lines) > 2:
-            out += ["Lean methods against that front:", "", *method_lines, ""]
+            out += ["Lean methods against that front (the level each run chose on validation):",
+                    "", *method_lines, ""]
+        path_lines = path_table(device_rows, front, data_cache)
+        if len(path_lines) > 2:
+            out += ["Every level of the pruning and trimming runs (test ESR measured on each "
+                    "level's model; the run chose among them on validation):", "", *path_lines, ""]
         plot_device(device, device_rows, front, RESULTS / f"lean_{device}.png")
         out += [f"![{device}](lean_{device}.png)", ""]
     (RESULTS / "lean.md").write_text("\n".join(out))
