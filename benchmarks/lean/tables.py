@@ -4,7 +4,8 @@ Reads GRID_DIR/<stage>/runs/*/result.json (written by `leanamp sweep`, see run_g
 benchmarks/results/lean.md, lean.json and lean_<device>.png. Tables are marked partial while
 runs are missing. A pruning or trimming run keeps the model of every level: each is run on the
 test clip once (cached in the run's level_test_esr.json), so the whole path of a method, not
-only the level its validation rule chose, is set against the dense front. Intervals: mean over seeds +- t(0.975, n-1) * sd / sqrt(n) (Student's t), shown
+only the level its validation rule chose, is set against the dense front.
+Intervals: mean over seeds +- t(0.975, n-1) * sd / sqrt(n) (Student's t), shown
 only with 2 or more seeds.
 
     python benchmarks/lean/tables.py [GRID_DIR]      (default /work/leangrid)
@@ -172,10 +173,10 @@ def run_levels(run_dir: Path) -> list[dict]:
     its model file, effective hidden size and validation ESR; empty for other runs."""
     search, trimmed = run_dir / "search", run_dir / "structured" / "structured.json"
     if search.is_dir():
-        records = [json.loads(p.read_text()) for p in sorted(search.glob("iteration_*/record.json"))]
+        paths = sorted(search.glob("iteration_*/record.json"))
         return [{"level": r["level"], "hidden_size": r["effective_hidden_size"],
-                 "validation_esr": r["validation_esr"],
-                 "model": search / f"iteration_{r['level']:02d}" / "model.leanamp"} for r in records]
+                 "validation_esr": r["validation_esr"], "model": path.parent / "model.leanamp"}
+                for path, r in ((path, json.loads(path.read_text())) for path in paths)]
     if trimmed.exists():
         records = json.loads(trimmed.read_text())["records"]
         return [{"level": r["iteration"], "hidden_size": r["units"]["lstm"],
@@ -229,24 +230,27 @@ def path_table(rows: list[dict], front: dict[int, list[float]], cache: dict) -> 
     dense model matches at its size or smaller is a lean model the front lacks."""
     lines = [
         "| method | seed | level | effective hidden size | validation ESR | test ESR "
-        "| dense front at or below that size | dominated by |",
+        "| dense front at or below that size | matched or beaten by |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    trained_sizes = f"none (dense sizes trained: {', '.join(map(str, sorted(front)))})"
     for row in sorted(rows, key=lambda r: (r["method"], r["size"], r["seed"])):
         for level in level_test_esrs(row, cache) if row["method"] != "train" else []:
             size = level["hidden_size"]
             below = nearest_front(front, size)
             beaten_by = dominating_dense(front, size, level["test_esr"])
             lines.append(
-                f"| {row['method']} from {row['size']} | {row['seed']} | {level['level']} | {size} | "
+                f"| {row['method']} from {row['size']} | {row['seed']} | {level['level']} | "
+                f"{size} | "
                 f"{level['validation_esr']:.4f} | {level['test_esr']:.4f} | "
                 f"{'-' if below is None else f'H={below[0]}: {below[1]:.4f}'} | "
-                f"{'nothing trained yet' if beaten_by is None else f'dense H={beaten_by}'} |"
+                f"{trained_sizes if beaten_by is None else f'dense H={beaten_by}'} |"
             )
     return lines
 
 
-def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], path: Path) -> None:
+def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], path: Path,
+                cache: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -257,14 +261,21 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], pa
     means = [interval(front[s])[0] for s in sizes]
     errors = [interval(front[s])[1] or 0.0 for s in sizes]
     ax.errorbar(sizes, means, yerr=errors, marker="o", capsize=3, label="dense, converged")
-    markers = {"prune": "s", "structured": "^", "distill": "D"}
+    markers = {"prune": "s", "prune (unit-aware)": "v", "structured": "^"}
     for index, method in enumerate(sorted({r["method"] for r in rows} - {"train"})):
         points = [r for r in rows if r["method"] == method]
         ax.scatter(
             [r["hidden_size"] or r["size"] for r in points], [r["test_esr"] for r in points],
-            marker=markers.get(method, "x"), s=60, label=method, zorder=3,
+            marker=markers.get(method, "D" if method.startswith("distill") else "o"), s=60,
+            label=method, zorder=3,
             color=f"C{index + 1}", facecolors="none",
         )
+    for row in rows:  # each pruning or trimming run's whole path, level by level
+        levels = [lv for lv in level_test_esrs(row, cache) if lv["hidden_size"] > 0]
+        if levels and row["method"] != "train":
+            index = sorted({r["method"] for r in rows} - {"train"}).index(row["method"])
+            ax.plot([lv["hidden_size"] for lv in levels], [lv["test_esr"] for lv in levels],
+                    color=f"C{index + 1}", alpha=0.4, linewidth=1, marker=".")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("LSTM hidden size (effective)")
@@ -310,7 +321,7 @@ def main() -> None:
         if len(path_lines) > 2:
             out += ["Every level of the pruning and trimming runs (test ESR measured on each "
                     "level's model; the run chose among them on validation):", "", *path_lines, ""]
-        plot_device(device, device_rows, front, RESULTS / f"lean_{device}.png")
+        plot_device(device, device_rows, front, RESULTS / f"lean_{device}.png", data_cache)
         out += [f"![{device}](lean_{device}.png)", ""]
     (RESULTS / "lean.md").write_text("\n".join(out))
     (RESULTS / "lean.json").write_text(json.dumps(rows, indent=1))

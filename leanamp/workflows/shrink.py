@@ -6,16 +6,15 @@ kernel on this machine, exact mode, 256-sample blocks), multiply-adds per sample
 `leanamp.prune.structured.macs_per_sample` counts them), or a named target (`TARGETS`: the
 resource bounds of leanamp.prune.structured, by name), and a total CPU-time budget (`minutes`).
 
-Plan: the largest dense LSTM of the ladder `LSTM_SIZES` that fits (within `RTF_MARGIN` of an RTF
-budget, for measurement noise) is the size every candidate aims at. Candidates run in the order
-of `METHOD_ORDER`, a data table: the default order stands until the issue-16 grid's numbers say
-otherwise (dense at the largest size that fits; distillation
-from the given big model or from a big model trained here; structured trimming of the big model;
-unit-aware magnitude pruning of it). Every candidate starts when the previous one ends and gets
-an equal share of the CPU time left (a candidate that stops early leaves more to the next); the
-big model, when trained here, is one more candidate, first. A budget that no model of the ladder
-can meet (its smallest model exceeds max_macs, the memory bound or max_rtf) is refused before any
-training.
+Plan: the largest dense LSTM that fits (the ladder `LSTM_SIZES`, then the sizes between; within
+`RTF_MARGIN` of an RTF budget, for measurement noise) is the size every candidate aims at.
+Candidates run in the order of `METHOD_ORDER`, a data table: dense at that size; distillation
+from the given big model or from a big model trained here; structured trimming of the big model,
+the kept level then trained on to convergence; unit-aware magnitude pruning of it. Every
+candidate starts when the previous one ends and gets its share of the CPU time left, by
+`SHARE_WEIGHTS` (a candidate that stops early leaves more to the next); the big model, when
+trained here, is one more candidate, first. A budget that no model of the ladder can meet (its
+smallest model exceeds max_macs, the memory bound or max_rtf) is refused before any training.
 
 Choice (`choose_candidate`): among the candidates that fit the budget, the lowest validation ESR;
 ties go to fewer multiply-adds, then to the earlier candidate. The test ESR is reported, never
@@ -84,6 +83,13 @@ TEACHER_MAX_SIZE = 64
 # The plan aims at a size whose measured RTF is within this share of --max-rtf: repeated
 # measurements of one LSTM-6 on the loaded 2-core machine gave 0.0187, 0.0209 and 0.0235.
 RTF_MARGIN = 0.85
+# Shares of the CPU time left, by candidate method (others 1): on the grid's zendrive pedal a
+# dense LSTM-32 converged (early stopping) in 698 CPU-s, an LSTM-8 in 164 s; an equal share
+# would stop the big model, which every method after it starts from, long before it converges.
+SHARE_WEIGHTS = {"big": 3.0}
+# Structured trimming spends this share of its time on the trimming steps, the rest on training
+# the level it keeps on to convergence (see _run_structured).
+TRIM_SHARE = 0.5
 # Each trimming or pruning step removes this share of what is left (the seeds' 25% and 30%).
 STRUCTURED_FRACTION = 0.25
 PRUNE_FRACTION = 0.3
@@ -159,13 +165,16 @@ def _rtf(model: nn.Module, sample_rate: int, seconds: float) -> float:
 
 def fitting_size(budget: ShrinkBudget, input_size: int, sample_rate: int, rtf_seconds: float,
                  measure: Callable | None = None) -> tuple[int, dict]:
-    """The largest size of LSTM_SIZES whose dense LSTM fits the budget (its RTF measured, the
-    weights do not change a dense kernel's speed; within RTF_MARGIN of --max-rtf, except for the
-    smallest size), and the figures of the sizes tried.
+    """The largest hidden size whose dense LSTM fits the budget (its RTF measured: the weights
+    do not change a dense kernel's speed; within RTF_MARGIN of --max-rtf, except for the smallest
+    size), and the figures of the sizes tried. The ladder `LSTM_SIZES` is searched first, then
+    the sizes between the largest that fits and the next, so that the dense candidate, and the
+    size the others aim at, use the whole budget (an LSTM-10 when the ladder would stop at 8).
     Raises LeanampError when even the smallest does not fit: no method can help then."""
     measure = measure or (lambda model: _rtf(model, sample_rate, rtf_seconds))
     tried = {}
-    for size in sorted(LSTM_SIZES, reverse=True):
+
+    def fits(size: int) -> bool:
         model = LSTMModel(size, input_size=input_size)
         macs, memory = macs_per_sample(model), model_memory_bytes(model)
         rtf = None
@@ -173,8 +182,13 @@ def fitting_size(budget: ShrinkBudget, input_size: int, sample_rate: int, rtf_se
             rtf = measure(model)
         tried[size] = {"macs": macs, "memory_bytes": memory, "rtf": rtf}
         margin = 1.0 if size == min(LSTM_SIZES) or rtf is None else RTF_MARGIN
-        if not budget.misses(macs, memory, None if rtf is None else rtf / margin):
-            return size, tried
+        return not budget.misses(macs, memory, None if rtf is None else rtf / margin)
+
+    ladder = sorted(LSTM_SIZES, reverse=True)
+    for index, size in enumerate(ladder):
+        if fits(size):
+            above = ladder[index - 1] if index > 0 else size + 1
+            return next((s for s in range(above - 1, size, -1) if fits(s)), size), tried
     smallest = min(LSTM_SIZES)
     figures = tried[smallest]
     reasons = budget.misses(figures["macs"], figures["memory_bytes"], figures["rtf"])
@@ -339,22 +353,32 @@ def _steps_to(size: int, start: int, fraction: float) -> int:
 
 
 def _run_structured(ctx, candidate, folder, seconds):
+    started = time.process_time()
     big = _big(ctx)
     start = big.hidden_size if isinstance(big, LSTMModel) else big.channels[0]
     steps = _steps_to(candidate.size, start, STRUCTURED_FRACTION)
-    shutil.rmtree(folder / "structured", ignore_errors=True)  # it keeps no checkpoint
+    for part in ("structured", "train"):  # it keeps no checkpoint: a killed one starts over
+        shutil.rmtree(folder / part, ignore_errors=True)
     config = StructuredConfig(fraction=STRUCTURED_FRACTION, iterations=steps, rewind="finetune",
-                              pretrain_epochs=0, epochs_per_iteration=_epochs_for(ctx, seconds,
-                                                                                  steps),
-                              measure_rtf=False)
+                              pretrain_epochs=0, measure_rtf=False,
+                              epochs_per_iteration=_epochs_for(ctx, TRIM_SHARE * seconds, steps))
     result = structured_prune(big, ctx.data.train, ctx.data.validation, config,
                               _train_config(ctx, seconds), run_dir=folder / "structured")
     fitting = [i for i, r in enumerate(result.records)
                if _within_target(ctx, candidate, r["macs_per_sample"], r["memory_bytes"])]
     best = min(fitting or [len(result.records) - 1],
                key=lambda i: nan_last(result.records[i]["validation_esr"]))
-    return result.models[best], {"iteration": best, "iterations": steps,
-                                 "units": result.records[best]["units"]}
+    model, trimmed_esr = result.models[best], result.records[best]["validation_esr"]
+    details = {"iteration": best, "iterations": steps, "units": result.records[best]["units"],
+               "validation_esr_trimmed": trimmed_esr}
+    left = seconds - (time.process_time() - started)
+    if left > 0:
+        # The kept level trained on to convergence: its few epochs per step stop short of it
+        trained = copy.deepcopy(model)
+        details.update(converge=_fit(ctx, trained, folder, left))
+        if nan_last(evaluate(trained, ctx.data.validation).overall) < nan_last(trimmed_esr):
+            model = trained
+    return model, details
 
 
 def _run_unit_prune(ctx, candidate, folder, seconds):
@@ -513,7 +537,8 @@ def run_shrink(
             reason = "no CPU time left" if left <= 0 else "the big model was not trained"
             say(f"[{index + 1}/{len(candidates)}] {candidate.name}: skipped, {reason}")
             continue
-        share = left / (len(candidates) - index)
+        weights = [SHARE_WEIGHTS.get(c.method, 1.0) for c in candidates[index:]]
+        share = left * weights[0] / sum(weights)
         say(f"[{index + 1}/{len(candidates)}] {candidate.name} ({candidate.details}): up to "
             f"{share / 60:.1f} CPU-min, {left / 60:.1f} CPU-min left in all")
         record = _run_candidate(ctx, candidate, share)

@@ -87,10 +87,31 @@ def test_the_largest_lstm_that_fits_and_a_budget_below_the_smallest():
     # a real-time factor budget: the measured RTF decides (here a stand-in proportional to MACs)
     fake_rtf = lambda model: macs_per_sample(model) / 1e6  # noqa: E731
     budget = ShrinkBudget.make(max_rtf=macs[16] / 1e6)  # with a margin for measurement noise
-    assert fitting_size(budget, 1, RATE, 0.1, fake_rtf)[0] == 12
+    size, tried = fitting_size(budget, 1, RATE, 0.1, fake_rtf)
+    # the ladder stops at 12; the sizes between it and 16 are tried, the largest that fits wins
+    assert size == 14 and {15, 14} <= set(tried) and 13 not in tried
+    assert macs_per_sample(LSTMModel(15)) / 0.85 > macs[16] >= macs_per_sample(LSTMModel(14)) / 0.85
     assert fitting_size(ShrinkBudget.make(max_rtf=macs[4] / 1e6), 1, RATE, 0.1, fake_rtf)[0] == 4
     with pytest.raises(LeanampError, match="RTF"):
         fitting_size(ShrinkBudget.make(max_rtf=1e-9), 1, RATE, 0.1, fake_rtf)
+
+
+def test_the_big_model_gets_a_larger_share_of_the_time(device, monkeypatch):
+    shares = {}
+
+    def instant(ctx, candidate, folder, seconds):
+        shares[candidate.name] = seconds
+        return LSTMModel(candidate.size), {}
+
+    for method in shrink_module.RUNNERS:
+        monkeypatch.setitem(shrink_module.RUNNERS, method, instant)
+    budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
+    run_shrink(_data(device), device / "shares", budget, _config(minutes=10))
+    weight = shrink_module.SHARE_WEIGHTS["big"]
+    # big, dense, distill: the big model's weight against 1 each; the instant runs use ~no time
+    assert shares["big-lstm16"] == pytest.approx(600 * weight / (weight + 2), rel=0.01)
+    assert shares["dense-lstm4"] == pytest.approx(300, rel=0.02)
+    assert shares["distill-lstm4"] == pytest.approx(600, rel=0.02)
 
 
 def test_budgets_are_checked_and_targets_bring_their_bounds():
@@ -201,6 +222,9 @@ def test_the_command_end_to_end_on_a_tiny_virtual_device(device, run_cli):
         own = records[name]["cpu_seconds"]
         assert records[name]["cpu_seconds_charged"] == pytest.approx(own + big)
     assert records["unitprune-lstm4"]["architecture"]["hidden_size"] <= 4  # compressed
+    trimmed = records["structured-lstm4"]
+    assert trimmed["converge"]["epochs"] >= 1  # the kept level trained on, kept only if better
+    assert trimmed["validation_esr"] <= trimmed["validation_esr_trimmed"] * (1 + 1e-4)
     assert (out / "model.leanamp").exists() and (out / "pareto.png").exists()
     assert "Pareto" in (out / "report.md").read_text()
     assert f"export: leanamp export {out / 'model.leanamp'}" in stdout
