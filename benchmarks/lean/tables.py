@@ -249,6 +249,39 @@ def path_table(rows: list[dict], front: dict[int, list[float]], cache: dict) -> 
     return lines
 
 
+def converged_levels(row: dict) -> list[dict]:
+    """The run's levels trained on to convergence by converge_levels.py, with their test ESR
+    before that training; empty when it has not run."""
+    run_dir = Path(row["run_dir"])
+    folder = run_dir.parents[2] / "converged" / run_dir.name
+    before = {str(lv["level"]): lv for lv in level_test_esrs(row, {})} if folder.is_dir() else {}
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("level_*/result.json"))]
+    return [{**r, "test_esr_before": before[str(r["level"])]["test_esr"]} for r in records]
+
+
+def converged_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
+    """Levels trained on to convergence, charged the whole run that made them plus that
+    training, against the dense front."""
+    lines = [
+        "| method | seed | level | hidden size | test ESR as kept | test ESR converged "
+        "| CPU-s (run + converging) | dense front at or below that size | matched or beaten by |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    trained_sizes = f"none (dense sizes trained: {', '.join(map(str, sorted(front)))})"
+    for row in sorted(rows, key=lambda r: (r["method"], r["size"], r["seed"])):
+        for level in converged_levels(row) if row["method"] != "train" else []:
+            size, esr = level["hidden_size"], level["test_esr"]
+            below, beaten_by = nearest_front(front, size), dominating_dense(front, size, esr)
+            cpu = (row["cpu_seconds"] or 0) + level["cpu_seconds"]
+            lines.append(
+                f"| {row['method']} + converge | {row['seed']} | {level['level']} | {size} | "
+                f"{level['test_esr_before']:.4f} | {esr:.4f} | {cpu:.0f} | "
+                f"{'-' if below is None else f'H={below[0]}: {below[1]:.4f}'} | "
+                f"{trained_sizes if beaten_by is None else f'dense H={beaten_by}'} |"
+            )
+    return lines
+
+
 def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], path: Path,
                 cache: dict) -> None:
     import matplotlib
@@ -276,11 +309,16 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], pa
             index = sorted({r["method"] for r in rows} - {"train"}).index(row["method"])
             ax.plot([lv["hidden_size"] for lv in levels], [lv["test_esr"] for lv in levels],
                     color=f"C{index + 1}", alpha=0.4, linewidth=1, marker=".")
+            converged = converged_levels(row)
+            ax.scatter([lv["hidden_size"] for lv in converged],
+                       [lv["test_esr"] for lv in converged],
+                       color=f"C{index + 1}", marker="*", s=90, zorder=4)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("LSTM hidden size (effective)")
     ax.set_ylabel("test ESR (guitar-funk2)")
     ax.set_title(f"{device}: lean methods against the dense front")
+    ax.scatter([], [], color="grey", marker="*", s=90, label="a level trained on to convergence")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -321,6 +359,11 @@ def main() -> None:
         if len(path_lines) > 2:
             out += ["Every level of the pruning and trimming runs (test ESR measured on each "
                     "level's model; the run chose among them on validation):", "", *path_lines, ""]
+        converged_lines = converged_table(device_rows, front)
+        if len(converged_lines) > 2:
+            out += ["Levels of 8-16 units trained on to convergence from their kept weights "
+                    "(`benchmarks/lean/converge_levels.py`, the grid's recipe and early stopping):",
+                    "", *converged_lines, ""]
         plot_device(device, device_rows, front, RESULTS / f"lean_{device}.png", data_cache)
         out += [f"![{device}](lean_{device}.png)", ""]
     (RESULTS / "lean.md").write_text("\n".join(out))
