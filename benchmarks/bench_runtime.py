@@ -1,7 +1,7 @@
 """Real-time factors of the streaming LSTM kernels against torch.nn.LSTM (issue 4 targets).
 
 Tables (markdown and JSON in benchmarks/results/runtime.{md,json}, plot runtime_sparsity.png):
-  (a) hidden sizes 8..96 at 48 kHz, 256-sample blocks: numba exact, numba fast, torch, ratios;
+  (a) hidden sizes 4..96 at 48 kHz, 256-sample blocks: numba exact, numba fast, torch, ratios;
   (b) block sizes 32..1024 for H = 20 and H = 96;
   (c) dense versus sparse (CSR) kernel over sparsity 0..99 % for H = 64 (paper's Fig. 8);
   (d) the targets, pass/fail.
@@ -32,7 +32,7 @@ from leanamp.runtime.bench import TorchStreamingLSTM, bench_signal, time_process
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RATE = 48000
-HIDDEN_SIZES = [8, 12, 16, 20, 24, 32, 48, 64, 96]
+HIDDEN_SIZES = [4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 96]  # issue 16: every front size
 BLOCK_SIZES = [32, 64, 128, 256, 512, 1024]
 SPARSITIES = [0.0, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99]
 

@@ -102,6 +102,23 @@ def capped(row: dict) -> bool:
     return row["stopped_because"] in ("time", "max_epochs")
 
 
+def kernel_rtfs() -> dict[int, tuple[float, float]]:
+    """(fast, exact) real-time factor of leanamp's streaming LSTM kernel by hidden size, thread
+    CPU time, from benchmarks/bench_runtime.py's last run (runtime.json, a quiet machine): a
+    dense kernel's speed depends on its size only, so one timing serves every model of a size
+    (the grid's own timings were taken under load)."""
+    path = RESULTS / "runtime.json"
+    if not path.exists():
+        return {}
+    return {r["hidden"]: (r["cpu_fast"], r["cpu_exact"])
+            for r in json.loads(path.read_text())["hidden"]}
+
+
+def rtf_text(size: int) -> str:
+    rtf = kernel_rtfs().get(size)
+    return "not timed" if rtf is None else f"{rtf[0]:.4f} / {rtf[1]:.4f}"
+
+
 def front_table(rows: list[dict]) -> tuple[list[str], dict[int, list[float]]]:
     by_size = defaultdict(list)
     for row in rows:
@@ -109,8 +126,8 @@ def front_table(rows: list[dict]) -> tuple[list[str], dict[int, list[float]]]:
             by_size[row["size"]].append(row)
     lines = [
         "| LSTM hidden size | seeds | test ESR (mean ± 95% CI) | CPU-s to converge | epochs "
-        "| capped |",
-        "|---|---|---|---|---|---|",
+        "| capped | kernel RTF fast / exact |",
+        "|---|---|---|---|---|---|---|",
     ]
     front = {}
     for size in sorted(by_size):
@@ -121,7 +138,8 @@ def front_table(rows: list[dict]) -> tuple[list[str], dict[int, list[float]]]:
         lines.append(
             f"| {size} | {len(runs)}/{PLANNED_SEEDS} | {fmt_interval(esrs)} | "
             f"{statistics.fmean(cpu):.0f} | "
-            f"{', '.join(str(r['epochs']) for r in runs)} | {sum(capped(r) for r in runs)} |"
+            f"{', '.join(str(r['epochs']) for r in runs)} | {sum(capped(r) for r in runs)} | "
+            f"{rtf_text(size)} |"
         )
     return lines, front
 
@@ -264,8 +282,9 @@ def converged_table(rows: list[dict], front: dict[int, list[float]]) -> list[str
     training, against the dense front."""
     lines = [
         "| method | seed | level | hidden size | test ESR as kept | test ESR converged "
-        "| CPU-s (run + converging) | dense front at or below that size | matched or beaten by |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| CPU-s (run + converging) | kernel RTF fast / exact | dense front at or below that size "
+        "| matched or beaten by |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     trained_sizes = f"none (dense sizes trained: {', '.join(map(str, sorted(front)))})"
     for row in sorted(rows, key=lambda r: (r["method"], r["size"], r["seed"])):
@@ -275,7 +294,7 @@ def converged_table(rows: list[dict], front: dict[int, list[float]]) -> list[str
             cpu = (row["cpu_seconds"] or 0) + level["cpu_seconds"]
             lines.append(
                 f"| {row['method']} + converge | {row['seed']} | {level['level']} | {size} | "
-                f"{level['test_esr_before']:.4f} | {esr:.4f} | {cpu:.0f} | "
+                f"{level['test_esr_before']:.4f} | {esr:.4f} | {cpu:.0f} | {rtf_text(size)} | "
                 f"{'-' if below is None else f'H={below[0]}: {below[1]:.4f}'} | "
                 f"{trained_sizes if beaten_by is None else f'dense H={beaten_by}'} |"
             )
