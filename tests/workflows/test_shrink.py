@@ -133,7 +133,7 @@ def test_the_plan_follows_the_method_order_table():
         "distill", "dense"
     ]
     assert [c.method for c in make_plan(96, ("dense", "distill"), None)] == ["dense"]
-    assert (teacher_size_for(8), teacher_size_for(16), teacher_size_for(64)) == (32, 64, 96)
+    assert (teacher_size_for(8), teacher_size_for(16), teacher_size_for(64)) == (32, 32, 96)
     with pytest.raises(LeanampError, match="unknown shrink methods"):
         make_plan(8, ("dense", "magic"), None)
 
