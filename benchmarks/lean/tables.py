@@ -301,6 +301,49 @@ def converged_table(rows: list[dict], front: dict[int, list[float]]) -> list[str
     return lines
 
 
+def shrink_table(grid: Path, device: str, front: dict[int, list[float]]) -> list[str]:
+    """`leanamp shrink` on this pedal (shrink_pedals.sh): every candidate, the choice, and the
+    bar it must meet: the best dense model that fits the budget, trained with no less compute
+    (the shrink's own dense candidate, and the grid's converged dense front at that size)."""
+    folder = grid / "shrink" / device
+    if not (folder / "shrink.json").exists():
+        return []
+    plan = json.loads((folder / "plan.json").read_text())
+    summary = json.loads((folder / "shrink.json").read_text())
+    size = plan["size"]
+    lines = [
+        f"`leanamp shrink --max-rtf {plan['budget']['max_rtf']} --minutes {plan['minutes']:g}` "
+        f"(`benchmarks/lean/shrink_pedals.sh`): the plan measured the largest dense LSTM that "
+        f"fits at {size} units; {summary['cpu_seconds'] / 60:.1f} CPU-minutes used in all.",
+        "",
+        "| candidate | validation ESR | test ESR | RTF (exact, as measured in the run) | units "
+        "| fits | CPU-s (with the big model) | chosen |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in summary["candidates"]:
+        units = c["architecture"].get("hidden_size", "-")
+        charged = c.get("cpu_seconds_charged")
+        lines.append(
+            f"| {c['name']} | {c['validation_esr']:.4f} | {c['test_esr']:.4f} | {c['rtf']:.4f} | "
+            f"{units} | {'yes' if c['fits'] else 'no'} | {c['cpu_seconds']:.0f}"
+            f"{'' if charged is None else f' ({charged:.0f})'} | "
+            f"{'**chosen**' if c['name'] == summary['chosen'] else ''} |"
+        )
+    dense = [c for c in summary["candidates"] if c["method"] == "dense"]
+    bars = [f"its own dense LSTM-{size}: {dense[0]['test_esr']:.4f}"] if dense else []
+    if size in front:
+        bars.append(f"the grid's converged dense LSTM-{size}: {fmt_interval(front[size])}")
+    references = ([dense[0]["test_esr"]] if dense else []) + (
+        [statistics.fmean(front[size])] if size in front else [])
+    best_bar = min(references, default=None)
+    verdict = ("no bar yet" if best_bar is None
+               else "no worse than the bar" if summary["test_esr"] <= best_bar * 1.02
+               else "worse than the bar")  # fmt: skip
+    lines += ["", f"Chosen: {summary['chosen']}, test ESR {summary['test_esr']:.4f}; the bar: "
+              f"{'; '.join(bars) or 'none'}: {verdict}.", ""]
+    return lines
+
+
 def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], path: Path,
                 cache: dict) -> None:
     import matplotlib
@@ -383,6 +426,9 @@ def main() -> None:
             out += ["Levels of 8-16 units trained on to convergence from their kept weights "
                     "(`benchmarks/lean/converge_levels.py`, the grid's recipe and early stopping):",
                     "", *converged_lines, ""]
+        shrink_lines = shrink_table(args.grid, device, front)
+        if shrink_lines:
+            out += ["`leanamp shrink` on this pedal (issue 16, part 2):", "", *shrink_lines]
         plot_device(device, device_rows, front, RESULTS / f"lean_{device}.png", data_cache)
         out += [f"![{device}](lean_{device}.png)", ""]
     (RESULTS / "lean.md").write_text("\n".join(out))
