@@ -189,6 +189,9 @@ class Trainer:
         self.stage = "train"  # what fit()'s display calls this training
         self.display = Progress(self.stage, enabled=False)
         self.display_start = 0
+        # (clock, reading at which this run's budget started): a resumed run's budget goes on
+        # from the time its earlier attempts spent, kept in the checkpoint.
+        self._budget_clock = None
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.after_step_hooks: list[Callable[[nn.Module], None]] = []
         self.history: list[dict] = []
@@ -318,10 +321,18 @@ class Trainer:
             "stopped_because": stopped_because,
             "batch_rng": json.dumps(self._batch_rng.bit_generator.state),
             "config": json.dumps(asdict(self.config)),
+            "budget_seconds_spent": self.budget_seconds_spent(),
         }
         with atomic_path(self._checkpoint_path()) as tmp:
             torch.save(state, tmp)
         write_text_atomic(self.run_dir / "history.json", json.dumps(self.history, indent=1))
+
+    def budget_seconds_spent(self) -> float:
+        """Time spent on the budget's clock by this run, earlier attempts included."""
+        if self._budget_clock is None:
+            return 0.0
+        clock, started = self._budget_clock
+        return clock() - started
 
     def load_checkpoint(self) -> dict | None:
         path = self._checkpoint_path()
@@ -364,6 +375,7 @@ class Trainer:
                 self.run_dir / "config.json",
                 json.dumps({"train": asdict(cfg), "model": self.model.config}, indent=1),
             )
+        state = None
         if resume:
             state = self.load_checkpoint()
             if state is not None and state["finished"]:
@@ -375,7 +387,10 @@ class Trainer:
                 "another output folder"
             )
         budget_clock = BUDGET_CLOCKS[cfg.budget_clock]
-        started, budget_started = time.monotonic(), budget_clock()
+        # Checkpoints written before the budget was kept say nothing: those runs start afresh.
+        spent = float(state.get("budget_seconds_spent", 0.0)) if state is not None else 0.0
+        started, budget_started = time.monotonic(), budget_clock() - spent
+        self._budget_clock = (budget_clock, budget_started)
         self.display_start = 0
         self.display = Progress(
             self.stage, max_epochs, "epoch",

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "leanamp"
 # Lowest first; a module may import its own layer and the layers before it. Keep in step with
 # README.md's "Architecture" section.
 LAYERS = [
-    {"leanamp", "errors", "files", "results", "plots", "progress"},
+    {"leanamp", "errors", "files", "ledger", "results", "plots", "progress"},
     {"audio"},
     {"devices"},
     {"data"},

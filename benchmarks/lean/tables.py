@@ -75,7 +75,9 @@ def load_results(grid: Path) -> list[dict]:
                 "epochs": metrics.get("epochs"),
                 "stopped_because": metrics.get("stopped_because", ""),
                 "cpu_seconds": charged_cpu_seconds(result),
-                "resumed": result.get("resumed", False),
+                # Resumed before runs kept a CPU ledger: only the last attempt was counted
+                "undercounted": result.get("resumed", False)
+                and not result.get("cpu_seconds_complete", False),
                 "rtf": metrics.get("rtf"),
                 "run_dir": str(path.parent),
             }
@@ -194,7 +196,7 @@ def method_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
             )  # fmt: skip
             ref_text = f"H={ref_size}: {ref_esr:.4f}"
         cpu = "-" if row["cpu_seconds"] is None else f"{row['cpu_seconds']:.0f}"
-        if row["resumed"]:
+        if row["undercounted"]:
             cpu += " (resumed: last attempt only)"
         lines.append(
             f"| {row['method']} | {row['size']} | {row['seed']} | {size} | "

@@ -38,6 +38,7 @@ from leanamp.engines.timing import engine_rtf_metrics
 from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
 from leanamp.formats.native import load_model, save_model
+from leanamp.ledger import CpuLedger
 from leanamp.losses import esr_db
 from leanamp.models import LSTMModel
 from leanamp.models.slim import make_slimmable
@@ -465,7 +466,24 @@ def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict
             return previous
     resumed = run_dir.exists() and any(run_dir.iterdir())
     run_dir.mkdir(parents=True, exist_ok=True)
-    started, cpu_started = time.time(), time.process_time()
+    with CpuLedger(run_dir) as ledger:
+        result = _run_and_measure(spec, run_dir, progress)
+    result.update(
+        # CPU time of this run's process over every attempt (cpu_ledger.json): training and
+        # measuring, the compute a method is charged. A run resumed from a folder that kept no
+        # ledger (killed before there was one) counts only its last attempt.
+        cpu_seconds=ledger.total(),
+        cpu_attempts=len(ledger.earlier) + 1,
+        resumed=resumed,
+        cpu_seconds_complete=not resumed or bool(ledger.earlier),
+    )
+    write_text_atomic(result_path, json.dumps(result, indent=1))
+    return result
+
+
+def _run_and_measure(spec: RunSpec, run_dir: Path, progress: bool) -> dict:
+    """The method, then the figures every run reports, its model file and rendered audio."""
+    started = time.time()
     data = build_device_data(spec)
     train_config = TrainConfig.from_dict(spec.train)
     ctx = RunContext(spec, run_dir, data, train_config, progress)
@@ -484,7 +502,7 @@ def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict
     clips, _ = held_out_clips(data)
     audio = render_test_audio(output.model, clips, run_dir / "audio", spec.render_seconds)
     artefacts = {**output.artefacts, "model": str(model_path), "audio": audio}
-    result = {
+    return {
         "run_id": spec.run_id,
         "name": spec.name,
         "status": "done",
@@ -493,11 +511,5 @@ def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict
         # Relative to the run folder, so a sweep folder can be moved or copied whole.
         "artefacts": _relative_to(artefacts, run_dir),
         "seconds": time.time() - started,
-        # CPU time of this run's process: training and measuring, the compute a method is charged.
-        # A resumed run counts only its last attempt: "resumed" marks such undercounts.
-        "cpu_seconds": time.process_time() - cpu_started,
-        "resumed": resumed,
         "architecture": getattr(output.model, "config", {}),
     }
-    write_text_atomic(result_path, json.dumps(result, indent=1))
-    return result

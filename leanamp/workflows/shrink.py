@@ -25,8 +25,8 @@ Folder: `plan.json` (written first), `candidates/<name>/` per candidate (its tra
 folders, then `candidate.json` when it is finished: a finished candidate is never redone),
 `model.leanamp` (the choice), `shrink.json`, `report.md`, `pareto.png`. A killed shrink resumes:
 the candidate in progress continues from its checkpoints (structured trimming, which keeps none,
-starts that candidate over). CPU seconds are counted per attempt: a candidate resumed after a kill
-is charged its last attempt only (`resumed` marks it).
+starts that candidate over). A candidate resumed after a kill is charged every attempt
+(leanamp.ledger; `resumed` marks it).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
 from leanamp.formats import load_any
 from leanamp.formats.native import load_model, save_model
+from leanamp.ledger import CpuLedger
 from leanamp.models.lstm import LSTMModel
 from leanamp.plots.figures import pareto_front, plot_pareto
 from leanamp.prune import SearchConfig, compress, mask_search
@@ -434,10 +435,10 @@ def _run_candidate(ctx: _Context, candidate: Candidate, seconds: float) -> dict:
     folder = ctx.out / "candidates" / candidate.name
     resumed = folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    started = time.process_time()
-    model, details = RUNNERS[candidate.method](ctx, candidate, folder, seconds)
-    record = {**asdict(candidate), **details, **_measure(ctx, model)}
-    record["cpu_seconds"] = time.process_time() - started
+    with CpuLedger(folder) as ledger:  # a resumed candidate is charged its earlier attempts too
+        model, details = RUNNERS[candidate.method](ctx, candidate, folder, seconds)
+        record = {**asdict(candidate), **details, **_measure(ctx, model)}
+    record["cpu_seconds"] = ledger.total()
     record["resumed"] = resumed
     # All the compute this candidate needed: with the big model it starts from, when there is one
     big_cost = _big_cost(ctx) if candidate.method in NEEDS_BIG else 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,29 @@ def test_train_run_writes_model_audio_and_metrics(write_config, tmp_path):
     stamp = (run_dir / "model.leanamp").stat().st_mtime_ns
     assert execute_run(spec.to_dict(), str(run_dir)) == result
     assert (run_dir / "model.leanamp").stat().st_mtime_ns == stamp
+
+
+def test_a_killed_run_is_charged_every_attempt(write_config, tmp_path, monkeypatch):
+    from leanamp.sweep import methods as methods_module
+
+    spec = _runs(write_config, devices=["overdrive"], sizes=[3], methods=["train"])["train"]
+    run_dir = tmp_path / "run"
+    real_train = methods_module.METHODS["train"]
+
+    def killed(ctx):
+        burn_until = time.process_time() + 0.3
+        while time.process_time() < burn_until:
+            pass
+        raise KeyboardInterrupt  # the session ends mid-run
+
+    monkeypatch.setitem(methods_module.METHODS, "train", killed)
+    with pytest.raises(KeyboardInterrupt):
+        execute_run(spec.to_dict(), str(run_dir))
+    monkeypatch.setitem(methods_module.METHODS, "train", real_train)
+    result = execute_run(spec.to_dict(), str(run_dir))
+    assert result["resumed"] and result["cpu_attempts"] == 2 and result["cpu_seconds_complete"]
+    attempts = json.loads((run_dir / "cpu_ledger.json").read_text())["attempts"]
+    assert attempts[0] >= 0.3 and result["cpu_seconds"] == pytest.approx(sum(attempts))
 
 
 def test_prune_run_reports_the_model_before_and_after(write_config, tmp_path):

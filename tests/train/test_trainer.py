@@ -222,3 +222,42 @@ def test_a_cpu_time_budget_stops_on_the_process_clock(clips, monkeypatch):
     assert result.budget_seconds == pytest.approx(120.0)
     with pytest.raises(LeanampError, match="--budget-clock"):
         small_config(budget_clock="gpu")
+
+
+def test_a_resumed_run_goes_on_with_the_budget_its_earlier_attempts_spent(
+    clips, tmp_path, monkeypatch
+):
+    """A run killed and resumed in a new process (whose CPU clock starts again) stops where the
+    uninterrupted run stops, not one whole budget later."""
+    import leanamp.train as train_module
+
+    train, val, _ = clips
+    now = {"t": 0.0}  # a CPU clock that advances 1 s per training step
+    monkeypatch.setitem(train_module.BUDGET_CLOCKS, "cpu", lambda: now["t"])
+
+    def tick(model):
+        now["t"] += 1.0
+
+    config = small_config(validate_every=1, max_epochs=50, max_minutes=1.5, budget_clock="cpu")
+    reference = Trainer(fresh_model(), train, val, config, tmp_path / "a", progress=False)
+    reference.after_step_hooks.append(tick)
+    expected = reference.fit()
+    assert expected.stopped_because == "time" and expected.epochs >= 3
+
+    now["t"] = 0.0
+    trainer = Trainer(fresh_model(), train, val, config, tmp_path / "b", progress=False)
+    trainer.after_step_hooks.append(tick)
+
+    def kill_in_epoch_two(model):
+        if trainer.epoch == 1:
+            raise Killed
+
+    trainer.after_step_hooks.append(kill_in_epoch_two)
+    with pytest.raises(Killed):
+        trainer.fit()
+    now["t"] = 0.0  # the new process
+    resumed = Trainer(fresh_model(), train, val, config, tmp_path / "b", progress=False)
+    resumed.after_step_hooks.append(tick)
+    result = resumed.fit(resume=True)
+    assert (result.epochs, result.stopped_because) == (expected.epochs, "time")
+    assert result.budget_seconds == pytest.approx(expected.budget_seconds)
