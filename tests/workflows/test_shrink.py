@@ -114,6 +114,25 @@ def test_the_big_model_gets_a_larger_share_of_the_time(device, monkeypatch):
     assert shares["distill-lstm4"] == pytest.approx(600, rel=0.02)
 
 
+def test_an_rtf_over_budget_is_forgiven_only_to_models_the_plan_measured_within_it():
+    from leanamp.workflows.shrink import candidate_misses
+
+    budget = ShrinkBudget.make(max_rtf=0.03, target="mcu-m7")
+    planned = macs_per_sample(LSTMModel(10))
+
+    def record(size, rtf):
+        model = LSTMModel(size)
+        return {"macs_per_sample": macs_per_sample(model), "rtf": rtf,
+                "memory_bytes": shrink_module.model_memory_bytes(model)}
+
+    assert candidate_misses(budget, record(10, 0.02), planned) == []
+    assert candidate_misses(budget, record(8, 0.05), planned) == []  # timed under a heavier load
+    assert candidate_misses(budget, record(12, 0.05), planned) == ["RTF 0.05 > 0.03"]
+    assert candidate_misses(budget, record(12, 0.02), planned) == []  # measured within it
+    huge = {"macs_per_sample": 10**6, "rtf": 0.01, "memory_bytes": 10}
+    assert candidate_misses(budget, huge, 10**7) == ["1000000 multiply-adds per sample > 160000"]
+
+
 def test_budgets_are_checked_and_targets_bring_their_bounds():
     with pytest.raises(LeanampError, match="needs a budget"):
         ShrinkBudget.make()
