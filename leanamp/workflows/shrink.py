@@ -9,8 +9,8 @@ resource bounds of leanamp.prune.structured, by name), and a total CPU-time budg
 Plan: the largest dense LSTM that fits (the ladder `LSTM_SIZES`, then the sizes between; within
 `RTF_MARGIN` of an RTF budget, for measurement noise) is the size every candidate aims at.
 Candidates run in the order of `METHOD_ORDER`, a data table: dense at that size; distillation
-from the given big model or from a big model trained here; structured trimming of the big model,
-the kept level then trained on to convergence; unit-aware magnitude pruning of it. Every
+from the given big model or from a big model trained here; structured trimming of the big model;
+unit-aware magnitude pruning of it (both then train the level they keep on to convergence). Every
 candidate starts when the previous one ends and gets its share of the CPU time left, by
 `SHARE_WEIGHTS` (a candidate that stops early leaves more to the next); the big model, when
 trained here, is one more candidate, first. A budget that no model of the ladder can meet (its
@@ -92,8 +92,8 @@ RTF_MARGIN = 0.85
 # dense LSTM-32 converged (early stopping) in 698 CPU-s, an LSTM-8 in 164 s; an equal share
 # would stop the big model, which every method after it starts from, long before it converges.
 SHARE_WEIGHTS = {"big": 3.0}
-# Structured trimming spends this share of its time on the trimming steps, the rest on training
-# the level it keeps on to convergence (see _run_structured).
+# Structured trimming and unit-aware pruning spend this share of their time on their steps, the
+# rest on training the level they keep on to convergence (`_converge`).
 TRIM_SHARE = 0.5
 # Each trimming or pruning step removes this share of what is left (the seeds' 25% and 30%).
 STRUCTURED_FRACTION = 0.25
@@ -389,22 +389,17 @@ def _run_structured(ctx, candidate, folder, seconds):
     details = {"iteration": best, "iterations": steps, "units": result.records[best]["units"],
                "validation_esr_trimmed": trimmed_esr}
     left = seconds - (time.process_time() - started)
-    if left > 0:
-        # The kept level trained on to convergence: its few epochs per step stop short of it
-        trained = copy.deepcopy(model)
-        details.update(converge=_fit(ctx, trained, folder, left))
-        if nan_last(evaluate(trained, ctx.data.validation).overall) < nan_last(trimmed_esr):
-            model = trained
-    return model, details
+    return _converge(ctx, model, folder, left, trimmed_esr, details), details
 
 
 def _run_unit_prune(ctx, candidate, folder, seconds):
+    started = time.process_time()
     big = _big(ctx)
     # A step removes PRUNE_FRACTION of the weights, which grow as units^2 (W_hh): about
     # 1 - sqrt(1 - p) of the units; one step more for the rounding to whole units.
     steps = 1 + _steps_to(candidate.size, big.hidden_size, 1 - math.sqrt(1 - PRUNE_FRACTION))
     search = SearchConfig(iterations=steps, prune_fraction=PRUNE_FRACTION, pretrain_epochs=0,
-                          max_epochs_per_iteration=_epochs_for(ctx, seconds, steps),
+                          max_epochs_per_iteration=_epochs_for(ctx, TRIM_SHARE * seconds, steps),
                           unit_aware=True, protect_head=True)
     result = mask_search(big, ctx.data.train, ctx.data.validation, folder / "search", search,
                          _train_config(ctx, seconds), resume=True, progress=ctx.config.progress)
@@ -414,8 +409,26 @@ def _run_unit_prune(ctx, candidate, folder, seconds):
     best = min(fitting or [len(compressed) - 1],
                key=lambda i: nan_last(result.records[i]["validation_loss"]))
     record = result.records[best]
-    return compressed[best], {"level": best, "sparsity": record["sparsity"],
-                              "effective_hidden_size": record["effective_hidden_size"]}
+    details = {"level": best, "sparsity": record["sparsity"],
+               "effective_hidden_size": record["effective_hidden_size"],
+               "validation_esr_pruned": record["validation_esr"]}
+    left = seconds - (time.process_time() - started)
+    model = _converge(ctx, compressed[best], folder, left, record["validation_esr"], details)
+    return model, details
+
+
+def _converge(ctx: _Context, model: nn.Module, folder: Path, seconds: float, esr_before: float,
+              details: dict) -> nn.Module:
+    """The level a search kept, trained on to convergence with the time left (`details` gets the
+    training's figures): the search's few epochs per step stop short of it. On zendrive this took
+    a trimmed LSTM-10 from test ESR 0.0028 to 0.0024 and a unit-aware-pruned one from 0.0142 to
+    0.0028. The trained model is kept only when its validation ESR is lower."""
+    if seconds <= 0:
+        return model
+    trained = copy.deepcopy(model)
+    details["converge"] = _fit(ctx, trained, folder, seconds)
+    better = nan_last(evaluate(trained, ctx.data.validation).overall) < nan_last(esr_before)
+    return trained if better else model
 
 
 RUNNERS = {
