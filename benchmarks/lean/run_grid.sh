@@ -10,8 +10,9 @@ grid="${1:-/work/leangrid}"
 cpus="${2:-1}"
 leanamp="${LEANAMP:-$here/../../.venv/bin/leanamp}"
 stages=(
-  zendrive-front-s0 zendrive-methods-s0 zendrive-front-s12 zendrive-structured-s12 zendrive-front-mid
-  zendrive-distill-t32 honeybee-front honeybee-structured souldriven-front souldriven-structured
+  zendrive-front-s0 zendrive-methods-s0 zendrive-front-s12 zendrive-front-mid-s0
+  zendrive-structured-s12 zendrive-front-mid-s12 zendrive-distill-t32
+  honeybee-front honeybee-structured souldriven-front souldriven-structured
   zendrive-unitprune zendrive-front-more zendrive-methods-more zendrive-distill-t64
   zendrive-slim-uniform zendrive-slim-sandwich zendrive-slim-inplace
 )
