@@ -81,7 +81,7 @@ METHOD_ORDER = ("dense", "distill", "structured", "unit_aware_prune")
 NEEDS_BIG = ("distill", "structured", "unit_aware_prune")
 # A big model trained here is the smallest ladder size at least this many times the target
 # size, at most TEACHER_MAX_SIZE (unless the target is that large already). The cap is what
-# converges within its share of a 30-CPU-minute shrink: on the grid's pedals an LSTM-32
+# converges within its share of a 30-CPU-minute shrink: on the zendrive pedal an LSTM-32
 # stopped early after 698 CPU-s, about the 771 s its 3 shares of 7 give it.
 TEACHER_FACTOR = 4
 TEACHER_MAX_SIZE = 32
