@@ -430,11 +430,13 @@ def main() -> None:
         "",
     ]
     data_cache = {}
-    for device in sorted({r["device"] for r in rows}):
+    shrunk = {p.parent.name for p in args.grid.glob("shrink/*/shrink.json")}
+    for device in sorted({r["device"] for r in rows} | shrunk):
         device_rows = [r for r in rows if r["device"] == device]
         front_lines, front = front_table(device_rows)
-        partial = any(len(v) < PLANNED_SEEDS for v in front.values())
-        out += [f"## {device}{' (partial)' if partial else ''}", "", *front_lines, ""]
+        partial = not front or any(len(v) < PLANNED_SEEDS for v in front.values())
+        out += [f"## {device}{' (partial)' if partial else ''}", ""]
+        out += [*front_lines, ""] if front else ["No dense front trained yet.", ""]
         method_lines = method_table(device_rows, front)
         if len(method_lines) > 2:
             out += ["Lean methods against that front (the level each run chose on validation):",
@@ -451,8 +453,9 @@ def main() -> None:
         shrink_lines = shrink_table(args.grid, device, front)
         if shrink_lines:
             out += ["`leanamp shrink` on this pedal (issue 16, part 2):", "", *shrink_lines]
-        plot_device(device, device_rows, front, RESULTS / f"lean_{device}.png", data_cache)
-        out += [f"![{device}](lean_{device}.png)", ""]
+        if front:
+            plot_device(device, device_rows, front, RESULTS / f"lean_{device}.png", data_cache)
+            out += [f"![{device}](lean_{device}.png)", ""]
     (RESULTS / "lean.md").write_text("\n".join(out))
     (RESULTS / "lean.json").write_text(json.dumps(rows, indent=1))
     print(f"wrote {RESULTS / 'lean.md'}, lean.json and lean_<device>.png ({len(rows)} runs)")
