@@ -327,12 +327,23 @@ class Trainer:
             torch.save(state, tmp)
         write_text_atomic(self.run_dir / "history.json", json.dumps(self.history, indent=1))
 
+    def start_budget(self, spent: float = 0.0) -> None:
+        """Start the time budget on the config's clock, `spent` seconds already used (by a
+        resumed run's earlier attempts)."""
+        clock = BUDGET_CLOCKS[self.config.budget_clock]
+        self._budget_clock = (clock, clock() - spent)
+
     def budget_seconds_spent(self) -> float:
         """Time spent on the budget's clock by this run, earlier attempts included."""
         if self._budget_clock is None:
             return 0.0
         clock, started = self._budget_clock
         return clock() - started
+
+    def out_of_time(self) -> bool:
+        """The run has spent its `max_minutes` (never, without one)."""
+        minutes = self.config.max_minutes
+        return minutes is not None and self.budget_seconds_spent() > 60 * minutes
 
     def load_checkpoint(self) -> dict | None:
         path = self._checkpoint_path()
@@ -386,11 +397,10 @@ class Trainer:
                 f"{self.run_dir} already holds a run: pass --resume to continue it, or choose "
                 "another output folder"
             )
-        budget_clock = BUDGET_CLOCKS[cfg.budget_clock]
         # Checkpoints written before the budget was kept say nothing: those runs start afresh.
-        spent = float(state.get("budget_seconds_spent", 0.0)) if state is not None else 0.0
-        started, budget_started = time.monotonic(), budget_clock() - spent
-        self._budget_clock = (budget_clock, budget_started)
+        self.start_budget(float(state.get("budget_seconds_spent", 0.0)) if state else 0.0)
+        budget_clock, budget_started = self._budget_clock
+        started = time.monotonic()
         self.display_start = 0
         self.display = Progress(
             self.stage, max_epochs, "epoch",
@@ -398,7 +408,7 @@ class Trainer:
             clock=budget_clock, enabled=self.progress, started=budget_started,
         )  # fmt: skip
         try:
-            return self._fit_epochs(max_epochs, started, budget_clock, budget_started)
+            return self._fit_epochs(max_epochs, started)
         except KeyboardInterrupt:
             self._restore_best()
             result = self._result(time.monotonic() - started, "interrupted")
@@ -406,7 +416,7 @@ class Trainer:
         finally:
             self.display.close()
 
-    def _fit_epochs(self, max_epochs, started, budget_clock, budget_started) -> TrainResult:
+    def _fit_epochs(self, max_epochs, started) -> TrainResult:
         cfg = self.config
         stopped_because = "max_epochs"
         best_state = None
@@ -427,10 +437,7 @@ class Trainer:
                     f"train loss {train_loss:.4g}, validation ESR "
                     f"{record['validation_esr']:.4g} (best: epoch {self.best_epoch})"
                 )
-                out_of_time = (
-                    cfg.max_minutes is not None
-                    and budget_clock() - budget_started > 60 * cfg.max_minutes
-                )
+                out_of_time = self.out_of_time()
                 if stop or out_of_time or self.epoch >= max_epochs:
                     stopped_because = (
                         "early_stop" if stop else "time" if out_of_time else "max_epochs"
@@ -445,7 +452,7 @@ class Trainer:
         else:
             self._restore_best()
         result = self._result(time.monotonic() - started, stopped_because)
-        result.budget_seconds = budget_clock() - budget_started
+        result.budget_seconds = self.budget_seconds_spent()
         return result
 
     def after_validation(self, record: dict) -> bool:

@@ -56,7 +56,7 @@ from leanamp.models.wavenet import WaveNet
 from leanamp.progress import Progress
 from leanamp.prune.mutual_information import gaussian_copula_mi
 from leanamp.runtime import bench_models
-from leanamp.train import BUDGET_CLOCKS, TrainConfig, Trainer
+from leanamp.train import TrainConfig, Trainer
 
 CRITERIA = ("magnitude", "activation", "gradient", "mutual_information")
 SELECTIONS = ("global", "local")
@@ -610,8 +610,7 @@ def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_
 
     trainer = Trainer(model, train_clips, validation_clips, train_config, progress=False)
     trainer.display = Progress(stage, epochs, "epoch", enabled=show)
-    budget_clock = BUDGET_CLOCKS[train_config.budget_clock]
-    budget_started = budget_clock()
+    trainer.start_budget()
     snapshot = None
     if snapshot_epoch == 0:
         snapshot = copy.deepcopy(model.state_dict())
@@ -628,9 +627,7 @@ def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_
         trainer.display.line(
             f"validation ESR {record['validation_esr']:.4g} (best {best['validation_esr']:.4g})"
         )
-        converged = trainer.after_validation(record)
-        minutes = train_config.max_minutes
-        if converged or (minutes is not None and budget_clock() - budget_started > 60 * minutes):
+        if trainer.after_validation(record) or trainer.out_of_time():
             break
     trainer.display.close()
     model.load_state_dict(best_state)
