@@ -263,10 +263,9 @@ def candidate_misses(budget: ShrinkBudget, record: dict, planned_macs: int) -> l
     no more multiply-adds than the dense LSTM the plan measured within it: the plan timed every
     size in one go, a candidate is timed later under whatever load the machine has then (the
     thread CPU time of one LSTM-32 doubled with five jobs on the two cores)."""
-    misses = budget.misses(record["macs_per_sample"], record["memory_bytes"], record["rtf"])
-    if record["macs_per_sample"] <= planned_macs:
-        misses = [m for m in misses if not m.startswith("RTF")]
-    return misses
+    macs = record["macs_per_sample"]
+    rtf = None if macs <= planned_macs else record["rtf"]  # None: no RTF check
+    return budget.misses(macs, record["memory_bytes"], rtf)
 
 
 # --- running the candidates -----------------------------------------------------------------------
