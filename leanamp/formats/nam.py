@@ -293,7 +293,7 @@ def _legacy_layer_config(layer: dict, k: int, path: Path) -> dict | None:
         if not isinstance(head, dict):
             raise ModelFileError(f"{path}: {where}.head must be a JSON object")
         unsupported = []
-        if not isinstance(head, dict) or head.get("kernel_size", 1) != 1:
+        if head.get("kernel_size", 1) != 1:
             unsupported.append("a head rechannel with kernel_size > 1")
         kernel_sizes = layer.get("kernel_sizes", layer.get("kernel_size"))
         if isinstance(kernel_sizes, list):
