@@ -14,6 +14,7 @@ only with 2 or more seeds.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -104,6 +105,7 @@ def capped(row: dict) -> bool:
     return row["stopped_because"] in ("time", "max_epochs")
 
 
+@functools.cache
 def kernel_rtfs() -> dict[int, tuple[float, float]]:
     """(fast, exact) real-time factor of leanamp's streaming LSTM kernel by hidden size, thread
     CPU time, from benchmarks/bench_runtime.py's last run (runtime.json, a quiet machine): a
@@ -116,6 +118,7 @@ def kernel_rtfs() -> dict[int, tuple[float, float]]:
             for r in json.loads(path.read_text())["hidden"]}
 
 
+@functools.cache
 def engine_rtfs() -> dict[int, float]:
     """The fastest RTNeural build's real-time factor (thread CPU time) by LSTM size, from
     benchmarks/bench_engines.py's last run (engines.json; AIDA-X and the GuitarML plugins run
@@ -262,6 +265,15 @@ def dominating_dense(front: dict[int, list[float]], size: int, esr: float) -> in
                 None)
 
 
+def front_columns(front: dict[int, list[float]], size: int, esr: float) -> str:
+    """The two last columns of a level's row: the dense front at or below its size, and the
+    smallest dense size that matches or beats it."""
+    below, beaten_by = nearest_front(front, size), dominating_dense(front, size, esr)
+    trained = f"none (dense sizes trained: {', '.join(map(str, sorted(front)))})"
+    return (f"{'-' if below is None else f'H={below[0]}: {below[1]:.4f}'} | "
+            f"{trained if beaten_by is None else f'dense H={beaten_by}'} |")
+
+
 def path_table(rows: list[dict], front: dict[int, list[float]], cache: dict) -> list[str]:
     """Each pruning and trimming run level by level against the dense front: a level no trained
     dense model matches at its size or smaller is a lean model the front lacks."""
@@ -270,18 +282,13 @@ def path_table(rows: list[dict], front: dict[int, list[float]], cache: dict) -> 
         "| dense front at or below that size | matched or beaten by |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    trained_sizes = f"none (dense sizes trained: {', '.join(map(str, sorted(front)))})"
     for row in sorted(rows, key=lambda r: (r["method"], r["size"], r["seed"])):
         for level in level_test_esrs(row, cache) if row["method"] != "train" else []:
             size = level["hidden_size"]
-            below = nearest_front(front, size)
-            beaten_by = dominating_dense(front, size, level["test_esr"])
             lines.append(
                 f"| {row['method']} from {row['size']} | {row['seed']} | {level['level']} | "
-                f"{size} | "
-                f"{level['validation_esr']:.4f} | {level['test_esr']:.4f} | "
-                f"{'-' if below is None else f'H={below[0]}: {below[1]:.4f}'} | "
-                f"{trained_sizes if beaten_by is None else f'dense H={beaten_by}'} |"
+                f"{size} | {level['validation_esr']:.4f} | {level['test_esr']:.4f} | "
+                + front_columns(front, size, level["test_esr"])
             )
     return lines
 
@@ -305,17 +312,14 @@ def converged_table(rows: list[dict], front: dict[int, list[float]]) -> list[str
         "| matched or beaten by |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    trained_sizes = f"none (dense sizes trained: {', '.join(map(str, sorted(front)))})"
     for row in sorted(rows, key=lambda r: (r["method"], r["size"], r["seed"])):
         for level in converged_levels(row) if row["method"] != "train" else []:
             size, esr = level["hidden_size"], level["test_esr"]
-            below, beaten_by = nearest_front(front, size), dominating_dense(front, size, esr)
             cpu = (row["cpu_seconds"] or 0) + level["cpu_seconds"]
             lines.append(
                 f"| {row['method']} + converge | {row['seed']} | {level['level']} | {size} | "
                 f"{level['test_esr_before']:.4f} | {esr:.4f} | {cpu:.0f} | {rtf_text(size)} | "
-                f"{'-' if below is None else f'H={below[0]}: {below[1]:.4f}'} | "
-                f"{trained_sizes if beaten_by is None else f'dense H={beaten_by}'} |"
+                + front_columns(front, size, esr)
             )
     return lines
 
