@@ -170,18 +170,16 @@ class _GateSums:
         self.rows = rows
         self.chunks = builder.sdiv(rows, self.intp(SPLIT))
         # partial[s][u]: gate vector u summed over the inputs k = s (mod SPLIT)
-        wide = ir.VectorType(ir.FloatType(), WIDE)
+        wide = _vec(WIDE)
         self.partial = [
             [cgutils.alloca_once(builder, wide) for _ in range(GROUP // WIDE)] for _ in range(SPLIT)
         ]
-        self.fma_wide = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(wide, [wide] * 3), f"llvm.fma.v{WIDE}f32"
-        )
+        self.fma_wide = _fma(builder, WIDE)
         self.fma = _fma(builder)
 
     def _accumulate(self, group_base, k, accs):
         builder, intp = self.builder, self.intp
-        wide = ir.VectorType(ir.FloatType(), WIDE)
+        wide = _vec(WIDE)
         zk = builder.load(builder.gep(self.z, [k]))
         zv = builder.insert_element(ir.Constant(wide, ir.Undefined), zk, intp(0))
         zv = builder.shuffle_vector(
@@ -199,7 +197,7 @@ class _GateSums:
 
     def emit(self, group):
         builder, intp = self.builder, self.intp
-        wide = ir.VectorType(ir.FloatType(), WIDE)
+        wide = _vec(WIDE)
         b_ptr = builder.gep(self.bias_row, [builder.mul(group, intp(GROUP))])
         for u in range(GROUP // WIDE):
             ptr = builder.bitcast(builder.gep(b_ptr, [intp(u * WIDE)]), wide.as_pointer())
@@ -346,10 +344,8 @@ def fused_fast_step_sized(typingctx, bias, weights, layer, z, n_rows, h, c, n_bl
         layer, rows = args[2], args[4]
         b_ary, w_ary, z_ary, h_ary, c_ary = _arrays(context, builder, signature, args, _STEP_ARRAYS)
         intp = context.get_value_type(types.intp)
-        wide = ir.VectorType(ir.FloatType(), WIDE)
-        fma_wide = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(wide, [wide] * 3), f"llvm.fma.v{WIDE}f32"
-        )
+        wide = _vec(WIDE)
+        fma_wide = _fma(builder, WIDE)
         padded = builder.extract_value(h_ary.shape, 1)
         n_gates = blocks * GROUP
         n_wide = n_gates // WIDE
