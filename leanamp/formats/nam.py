@@ -393,9 +393,7 @@ def _wavenet_from_nam(config: dict, weights: list, path: Path, where: str) -> nn
             f"{path}: a WaveNet with a post-head ('head' not null) is not supported by leanamp"
         )
     head_scale = require(config, "head_scale", path, f"{where} config")
-    if isinstance(head_scale, bool) or not isinstance(head_scale, (int, float)) or not (
-        math.isfinite(head_scale)
-    ):
+    if not _is_number(head_scale):
         raise ModelFileError(f"{path}: head_scale must be a finite number")
     if config.get("condition_dsp") is not None:
         condition = _condition_dsp(config["condition_dsp"], path, where)
