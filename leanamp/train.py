@@ -132,7 +132,8 @@ class Trainer:
     """Trains a model on clips; `fit` runs the whole recipe, the parts are public for pruning.
 
     `after_step_hooks` run after every optimizer step with the model (the pruning masks use this
-    to keep pruned weights at exactly zero).
+    to keep pruned weights at exactly zero); `after_epoch_hooks` after every epoch of `fit` with
+    the epoch number (structured trimming snapshots its rewind point this way).
     """
 
     def __init__(
@@ -194,6 +195,7 @@ class Trainer:
         self._budget_clock = None
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.after_step_hooks: list[Callable[[nn.Module], None]] = []
+        self.after_epoch_hooks: list[Callable[[int], None]] = []
         self.history: list[dict] = []
         self.epoch = 0
         self.best_loss = math.inf
@@ -423,6 +425,8 @@ class Trainer:
         while self.epoch < max_epochs:
             train_loss = self.train_epoch()
             self.epoch += 1
+            for hook in self.after_epoch_hooks:
+                hook(self.epoch)
             if cfg.lr_decay is not None:
                 for group in self.optimizer.param_groups:
                     group["lr"] *= cfg.lr_decay

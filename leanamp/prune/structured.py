@@ -53,7 +53,6 @@ from leanamp.inference import run_model
 from leanamp.losses import build_loss, esr
 from leanamp.models.lstm import LSTMModel
 from leanamp.models.wavenet import WaveNet
-from leanamp.progress import Progress
 from leanamp.prune.mutual_information import gaussian_copula_mi
 from leanamp.runtime import bench_models
 from leanamp.train import TrainConfig, Trainer
@@ -603,35 +602,30 @@ class StructuredResult:
 
 def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_epoch=None,
            stage: str = "train", show: bool = False):  # fmt: skip
-    """Train for at most `epochs`, validating after each, with the recipe's learning-rate drops,
-    early stopping (`early_stop_patience` validations) and time budget (`max_minutes` on its
-    clock); returns (best ESR, snapshot state or None). The model ends with its best weights by
-    validation loss. `show`: a progress display."""
+    """Train for at most `epochs` with the trainer's recipe (`Trainer.fit`: validation every
+    `validate_every` epochs, learning-rate drops, early stopping, time budget), so a trimmed run
+    and a dense run of the same config train alike; returns (best validation ESR, the weights
+    after `snapshot_epoch` epochs or None). The model ends with its best weights by validation
+    loss, its untrained start included: a retraining that only does harm gives the start back.
+    `show`: a progress display."""
 
-    trainer = Trainer(model, train_clips, validation_clips, train_config, progress=False)
-    trainer.display = Progress(stage, epochs, "epoch", enabled=show)
-    trainer.start_budget()
-    snapshot = None
-    if snapshot_epoch == 0:
-        snapshot = copy.deepcopy(model.state_dict())
-    best = trainer.validate()
-    best_state = copy.deepcopy(model.state_dict())
-    for epoch in range(1, epochs + 1):
-        trainer.train_epoch()
-        trainer.epoch += 1
+    trainer = Trainer(model, train_clips, validation_clips, train_config, progress=show)
+    trainer.stage = stage
+    start = trainer.validate()
+    start_state = copy.deepcopy(model.state_dict())
+    snapshot = {0: start_state} if snapshot_epoch == 0 else {}
+
+    def keep_snapshot(epoch: int) -> None:
         if epoch == snapshot_epoch:
-            snapshot = copy.deepcopy(model.state_dict())
-        record = trainer.validate()
-        if record["validation_loss"] <= best["validation_loss"]:
-            best, best_state = record, copy.deepcopy(model.state_dict())
-        trainer.display.line(
-            f"validation ESR {record['validation_esr']:.4g} (best {best['validation_esr']:.4g})"
-        )
-        if trainer.after_validation(record) or trainer.out_of_time():
-            break
-    trainer.display.close()
-    model.load_state_dict(best_state)
-    return float(best["validation_esr"]), snapshot
+            snapshot[epoch] = copy.deepcopy(model.state_dict())
+
+    trainer.after_epoch_hooks.append(keep_snapshot)
+    result = trainer.fit(max_epochs=epochs)
+    if result.best_validation_loss > start["validation_loss"]:  # no epoch beat the start
+        model.load_state_dict(start_state)
+        return float(start["validation_esr"]), snapshot.get(snapshot_epoch)
+    best = next(r for r in result.history if r["epoch"] == result.best_epoch)
+    return float(best["validation_esr"]), snapshot.get(snapshot_epoch)
 
 
 def _compose(indices: dict[str, np.ndarray], keep: Keep) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ from leanamp.prune.structured import (
     MICROCONTROLLER,
     RASPBERRY_PI,
     StructuredConfig,
+    _train,
     macs_per_sample,
     mask_units,
     memory_bytes,
@@ -322,9 +323,30 @@ def test_structured_training_stops_early_and_on_its_budget(clips, small_config, 
     structured_prune(LSTMModel(4), train, val, config, small_config(early_stop_patience=2))
     assert len(epochs) == 3
     epochs.clear()
+    # Patience counts validations, as in a dense run: validating every 2nd epoch doubles it.
+    every_2nd = small_config(early_stop_patience=2, validate_every=2)
+    structured_prune(LSTMModel(4), train, val, config, every_2nd)
+    assert len(epochs) == 6
+    epochs.clear()
     no_time = small_config(max_minutes=1e-9, early_stop_patience=None)
     structured_prune(LSTMModel(4), train, val, config, no_time)
     assert len(epochs) == 1
+
+
+def test_a_retraining_that_only_does_harm_gives_the_start_back(clips, small_config, monkeypatch):
+    train, val = clips
+    # Validation loss grows with every epoch trained: the untrained start is the best model.
+    monkeypatch.setattr(
+        Trainer, "validate",
+        lambda self: {"validation_loss": 1.0 + self.epoch, "validation_esr": 0.5 + self.epoch},
+    )  # fmt: skip
+    model = LSTMModel(4)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    best_esr, snapshot = _train(model, train, val, small_config(), epochs=3, snapshot_epoch=2)
+    assert best_esr == 0.5
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
+    assert snapshot is not None and not torch.equal(snapshot["lstm.weight_hh_l0"],
+                                                    start["lstm.weight_hh_l0"])  # fmt: skip
 
 
 def test_config_rejects_bad_values():
