@@ -355,12 +355,11 @@ def _run_distill(ctx, candidate, folder, seconds):
                      "loss": "0.5 x loss(student, target) + 0.5 x loss(student, big model)"}
 
 
-def _within_target(ctx: _Context, candidate: Candidate, macs: int, memory: int) -> bool:
+def _within_target(ctx: _Context, macs: int, memory: int) -> bool:
     """A trimmed or pruned model is a choice when it fits the budget's bounds and costs no more
     multiply-adds than the dense LSTM the plan found to fit (which stands in for the real-time
     factor, measured only on the final model)."""
-    target = LSTMModel(candidate.size, input_size=ctx.data.input_size)
-    return not ctx.budget.misses(macs, memory, None) and macs <= macs_per_sample(target)
+    return not ctx.budget.misses(macs, memory, None) and macs <= ctx.planned_macs
 
 
 def _steps_to(size: int, start: int, fraction: float) -> int:
@@ -381,7 +380,7 @@ def _run_structured(ctx, candidate, folder, seconds):
     result = structured_prune(big, ctx.data.train, ctx.data.validation, config,
                               _train_config(ctx, seconds), run_dir=folder / "structured")
     fitting = [i for i, r in enumerate(result.records)
-               if _within_target(ctx, candidate, r["macs_per_sample"], r["memory_bytes"])]
+               if _within_target(ctx, r["macs_per_sample"], r["memory_bytes"])]
     best = min(fitting or [len(result.records) - 1],
                key=lambda i: nan_last(result.records[i]["validation_esr"]))
     model, trimmed_esr = result.models[best], result.records[best]["validation_esr"]
@@ -404,7 +403,7 @@ def _run_unit_prune(ctx, candidate, folder, seconds):
                          _train_config(ctx, seconds), resume=True, progress=ctx.config.progress)
     compressed = [compress(result.load(r["level"])[0]) for r in result.records]
     fitting = [i for i, m in enumerate(compressed)
-               if _within_target(ctx, candidate, macs_per_sample(m), model_memory_bytes(m))]
+               if _within_target(ctx, macs_per_sample(m), model_memory_bytes(m))]
     best = min(fitting or [len(compressed) - 1],
                key=lambda i: nan_last(result.records[i]["validation_loss"]))
     record = result.records[best]

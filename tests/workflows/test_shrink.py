@@ -277,12 +277,11 @@ def test_a_given_big_model_is_the_teacher_and_its_recorded_cost_is_charged(devic
 
 
 def test_trimmed_models_must_cost_no_more_than_the_dense_size_that_fits(device):
-    from leanamp.workflows.shrink import Candidate, _Context, _within_target
+    from leanamp.workflows.shrink import _Context, _within_target
 
-    ctx = _Context(_data(device), device, _config(), ShrinkBudget.make(max_rtf=0.02), None,
-                   print)
-    candidate = Candidate("structured-lstm6", "structured", 6, "")
     six, eight = LSTMModel(6), LSTMModel(8)
+    ctx = _Context(_data(device), device, _config(), ShrinkBudget.make(max_rtf=0.02), None,
+                   print, planned_macs=macs_per_sample(six))  # fmt: skip
     # an RTF budget alone bounds no multiply-adds: the plan's size does
-    assert _within_target(ctx, candidate, macs_per_sample(six), 1000)
-    assert not _within_target(ctx, candidate, macs_per_sample(eight), 1000)
+    assert _within_target(ctx, macs_per_sample(six), 1000)
+    assert not _within_target(ctx, macs_per_sample(eight), 1000)
