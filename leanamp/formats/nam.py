@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 import os
 from pathlib import Path
 
@@ -66,6 +65,8 @@ from leanamp.models.nam_wavenet import (
     MAX_KERNEL,
     MAX_LAYERS,
     NamWaveNet,
+    head_rechannel,
+    is_finite_number,
     normalized_array,
     weight_count,
 )
@@ -189,9 +190,7 @@ def _slimmable_submodels(data: dict, path: Path) -> list[tuple[float, nn.Module,
     for k, entry in enumerate(submodels):
         where = f"config.submodels[{k}]"
         max_value = require(entry, "max_value", path, where)
-        if isinstance(max_value, bool) or not isinstance(max_value, (int, float)) or not (
-            math.isfinite(max_value) and 0.0 < max_value <= 1.0
-        ):
+        if not (is_finite_number(max_value) and 0.0 < max_value <= 1.0):
             raise ModelFileError(f"{path}: {where}.max_value must be a number in (0, 1]")
         inner = require(entry, "model", path, where)
         if not isinstance(inner, dict):
@@ -210,9 +209,7 @@ def _sample_rate(data: dict, path: Path) -> float:
     rate = data.get("sample_rate", DEFAULT_SAMPLE_RATE)
     if rate is None:
         return DEFAULT_SAMPLE_RATE
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (
-        math.isfinite(rate) and 8000 <= rate <= 384000
-    ):
+    if not (is_finite_number(rate) and 8000 <= rate <= 384000):
         raise ModelFileError(f"{path}: sample_rate {rate!r} is not a usable sample rate")
     return int(rate) if float(rate).is_integer() else float(rate)
 
@@ -225,11 +222,11 @@ def _metadata_from_nam(data: dict, path: Path) -> dict:
             out[key] = meta[key]
     for key in (*_LEVEL_KEYS, "loudness", "gain"):
         value = meta.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        if is_finite_number(value):
             out[key] = float(value)
     training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
     value = training.get("validation_esr")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+    if is_finite_number(value):
         out["training_esr"] = float(value)
     out["nam_metadata"] = meta
     return out
@@ -283,17 +280,15 @@ def _legacy_layer_config(layer: dict, k: int, path: Path) -> dict | None:
     where = f"config.layers[{k}]"
     if not isinstance(layer, dict):
         raise ModelFileError(f"{path}: {where} must be a JSON object")
-    if "head_size" in layer and not set(layer) & _NAM07_ONLY_KEYS:
+    if layer.get("head") is None and "head_size" in layer and not set(layer) & _NAM07_ONLY_KEYS:
         legacy = dict(layer)
     else:
-        # 0.6 files (NAM Core's examples) give head_size / head_bias beside 0.7 features
-        head = require(layer, "head", path, where) if "head_size" not in layer else {
-            "out_channels": layer.get("head_size"), "kernel_size": 1, "bias": layer.get("head_bias")
-        }
-        if not isinstance(head, dict):
-            raise ModelFileError(f"{path}: {where}.head must be a JSON object")
+        try:  # 0.6 files (NAM Core's examples) give head_size / head_bias beside 0.7 features
+            head = head_rechannel(layer, where)
+        except ValueError as e:
+            raise ModelFileError(f"{path}: {e}") from None
         unsupported = []
-        if head.get("kernel_size", 1) != 1:
+        if head["kernel_size"] != 1:
             unsupported.append("a head rechannel with kernel_size > 1")
         kernel_sizes = layer.get("kernel_sizes", layer.get("kernel_size"))
         if isinstance(kernel_sizes, list):
@@ -333,13 +328,13 @@ def _legacy_layer_config(layer: dict, k: int, path: Path) -> dict | None:
         legacy = {
             "input_size": layer.get("input_size"),
             "condition_size": layer.get("condition_size"),
-            "head_size": head.get("out_channels"),
+            "head_size": head["out_channels"],
             "channels": layer.get("channels"),
             "kernel_size": kernel_sizes,
             "dilations": layer.get("dilations"),
             "activation": activation,
             "gated": gating == {"gated"},
-            "head_bias": bool(head.get("bias", False)),
+            "head_bias": head["bias"],
         }
         if layer.get("slimmable") is not None:
             legacy["slimmable"] = layer["slimmable"]
@@ -384,27 +379,36 @@ def _wavenet_weights(weights: list, expected: int, path: Path, where: str) -> np
     return float_array(weights, (expected,), f"weights of {where}", path)
 
 
-def _wavenet_from_nam(config: dict, weights: list, path: Path, where: str) -> nn.Module:
-    layers = require(config, "layers", path, f"{where} config")
-    if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYER_ARRAYS:
-        raise ModelFileError(f"{path}: config.layers must list 1 to {MAX_LAYER_ARRAYS} arrays")
+def _wavenet_parts(config: dict, path: Path, where: str) -> tuple[list, float]:
+    """A WaveNet config's layer arrays and head_scale, checked; a post-head is refused."""
     if config.get("head") is not None:
         raise ModelFileError(
-            f"{path}: a WaveNet with a post-head ('head' not null) is not supported by leanamp"
+            f"{path}: {where}: a WaveNet with a post-head ('head' not null) is not supported by "
+            "leanamp"
+        )
+    layers = require(config, "layers", path, f"{where} config")
+    if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYER_ARRAYS:
+        raise ModelFileError(
+            f"{path}: {where} config.layers must list 1 to {MAX_LAYER_ARRAYS} arrays"
         )
     head_scale = require(config, "head_scale", path, f"{where} config")
-    if not _is_number(head_scale):
-        raise ModelFileError(f"{path}: head_scale must be a finite number")
+    if not is_finite_number(head_scale):
+        raise ModelFileError(f"{path}: {where} head_scale must be a finite number")
+    return layers, float(head_scale)
+
+
+def _wavenet_from_nam(config: dict, weights: list, path: Path, where: str) -> nn.Module:
+    layers, head_scale = _wavenet_parts(config, path, where)
     if config.get("condition_dsp") is not None:
         condition = _condition_dsp(config["condition_dsp"], path, where)
-        return _nam07_wavenet(layers, float(head_scale), weights, path, where, condition)
+        return _nam07_wavenet(layers, head_scale, weights, path, where, condition)
     legacy = [_legacy_layer_config(layer, k, path) for k, layer in enumerate(layers)]
     if any(array is None for array in legacy):
-        return _nam07_wavenet(layers, float(head_scale), weights, path, where)
+        return _nam07_wavenet(layers, head_scale, weights, path, where)
     flat = _wavenet_weights(weights, legacy_weight_count(legacy), path, where)
 
     try:
-        model = WaveNet(layers=legacy, head_scale=float(head_scale))
+        model = WaveNet(layers=legacy, head_scale=head_scale)
         model.load_nam_weights(torch.from_numpy(flat.astype(np.float32)))
     except (ValueError, TypeError, KeyError) as e:
         raise ModelFileError(f"{path}: unusable WaveNet in {where}: {e}") from None
@@ -423,22 +427,13 @@ def _condition_dsp(data, path: Path, where: str) -> NamWaveNet:
             f"{path}: {where} is a {data.get('architecture')!r}; leanamp reads WaveNet ones"
         )
     config = require(data, "config", path, where)
-    if not isinstance(config, dict) or config.get("condition_dsp") is not None or (
-        config.get("head") is not None
-    ):
-        raise ModelFileError(
-            f"{path}: {where} must be a WaveNet config without a condition_dsp or post-head"
-        )
-    layers = require(config, "layers", path, f"{where} config")
-    if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYER_ARRAYS:
-        raise ModelFileError(f"{path}: {where} must list 1 to {MAX_LAYER_ARRAYS} layer arrays")
+    if not isinstance(config, dict) or config.get("condition_dsp") is not None:
+        raise ModelFileError(f"{path}: {where} must be a WaveNet config without a condition_dsp")
+    layers, head_scale = _wavenet_parts(config, path, where)
     weights = require(data, "weights", path, where)
     if not isinstance(weights, list):
         raise ModelFileError(f"{path}: weights in {where} must be a list of numbers")
-    head_scale = config.get("head_scale")
-    if not _is_number(head_scale):
-        raise ModelFileError(f"{path}: {where} head_scale must be a finite number")
-    return _nam07_wavenet(layers, float(head_scale), weights, path, where, outputs=None)
+    return _nam07_wavenet(layers, head_scale, weights, path, where, outputs=None)
 
 
 def _nam07_wavenet(
@@ -535,10 +530,6 @@ def measure_gain(model: nn.Module, sample_rate: float) -> float:
     return float(np.clip((rms.sum() - min_gain) / max(max_gain - min_gain, 1e-12), 0.0, 1.0))
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _nam_metadata(model: nn.Module, metadata: dict, sample_rate: float, path: Path) -> dict:
     now = datetime.datetime.now()
     out: dict = {
@@ -563,15 +554,13 @@ def _nam_metadata(model: nn.Module, metadata: dict, sample_rate: float, path: Pa
     for key in _LEVEL_KEYS:
         value = metadata.get(key)
         if value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value)
-            ):
+            if not is_finite_number(value):
                 raise ModelFileError(f"{path}: {key} must be a number (dBu), got {value!r}")
             out[key] = float(value)
     # A leanamp run records its best validation ESR; an imported file may carry a training ESR.
     training_esr = metadata.get("validation_esr", metadata.get("training_esr"))
     out["training"] = {
-        "validation_esr": float(training_esr) if _is_number(training_esr) else None,
+        "validation_esr": float(training_esr) if is_finite_number(training_esr) else None,
         "leanamp": {"source_format": metadata.get("format", "leanamp")},
     }
     return out

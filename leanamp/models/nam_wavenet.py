@@ -34,6 +34,7 @@ head1x1 (weight, bias), each active FiLM (weight, bias) in FILM_KEYS order; head
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 import torch.nn.functional as F
@@ -90,8 +91,9 @@ MAX_DILATION = 1 << 16
 MAX_LAYERS = 256
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def is_finite_number(value: object) -> bool:
+    """A JSON number that is finite (JSON's true/false are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _activation(spec, where: str, channels: int | None = None):
@@ -107,9 +109,9 @@ def _activation(spec, where: str, channels: int | None = None):
         raise ValueError(f"{where}: activation {name!r} is not supported: {sorted(_ACTIVATIONS)}")
     unknown = set(params) - _ACTIVATION_PARAMS.get(name, set())
     slopes = params.get("negative_slopes")
-    bad = [v for k, v in params.items() if k != "negative_slopes" and not _is_number(v)]
+    bad = [v for k, v in params.items() if k != "negative_slopes" and not is_finite_number(v)]
     if slopes is not None and not (
-        isinstance(slopes, list) and slopes and all(map(_is_number, slopes))
+        isinstance(slopes, list) and slopes and all(map(is_finite_number, slopes))
         and channels in (None, len(slopes))
     ):  # fmt: skip
         bad.append(slopes)
@@ -147,9 +149,10 @@ def _switch(cfg: dict, key: str, default: dict, where: str) -> dict:
     return out
 
 
-def _head(cfg: dict, where: str) -> dict:
-    """The head rechannel {out_channels, kernel_size, bias}; 0.5/0.6 files give head_size and
-    head_bias instead (kernel size 1)."""
+def head_rechannel(cfg: dict, where: str) -> dict:
+    """The head rechannel {out_channels, kernel_size, bias} of a layer-array config, read as NAM
+    Core reads it (NAM/wavenet/model.cpp): a "head" object when it is not null, else the 0.5/0.6
+    keys head_size and head_bias (kernel size 1). ValueError when neither is usable."""
     head = cfg.get("head")
     if head is None and "head_size" in cfg:
         head = {"out_channels": cfg["head_size"], "kernel_size": 1, "bias": cfg.get("head_bias")}
@@ -164,10 +167,10 @@ def _head(cfg: dict, where: str) -> dict:
         "kernel_size": _positive_int(
             head.get("kernel_size", 1), f"{where}: head kernel_size", MAX_KERNEL
         ),
-        "bias": head.get("bias", True),
+        "bias": head.get("bias"),
     }
     if not isinstance(out["bias"], bool):
-        raise ValueError(f"{where}: head bias must be true or false")
+        raise ValueError(f"{where}: head bias (head_bias) must be true or false")
     return out
 
 
@@ -220,7 +223,7 @@ def normalized_array(cfg: dict, index: int, condition_size: int) -> dict:
             cfg, "head1x1", {"active": False, "out_channels": channels, "groups": 1}, where
         ),
         **{key: _switch(cfg, key, _FILM_OFF, where) for key in FILM_KEYS},
-        "head": _head(cfg, where),
+        "head": head_rechannel(cfg, where),
     }
     head1x1 = out["head1x1"]
     head1x1["out_channels"] = _positive_int(

@@ -179,13 +179,26 @@ def test_malformed_nam_lstm(tmp_path, mutate, fragment):
         (lambda d: d["config"]["layers"][0].pop("gated"), "gated"),
         (lambda d: d["config"].__setitem__("layers", []), "config.layers"),
         (lambda d: d["config"].__setitem__("head_scale", "big"), "head_scale"),
+        (lambda d: d["config"].__setitem__("head_scale", float("nan")), "head_scale"),
+        (lambda d: d["config"].__setitem__("head", {"in_channels": 1}), "post-head"),
         (lambda d: d["weights"].append(0.0), "needs 42"),
+        (lambda d: d["config"]["layers"][0].update(head={"out_channels": 1}), "head bias"),
     ],
 )
 def test_malformed_nam_wavenet(tmp_path, mutate, fragment):
     data = nam_wavenet_dict()
     mutate(data)
     expect_refusal(load_any, write(tmp_path, "bad.nam", data), fragment)
+
+
+def test_a_head_object_wins_over_head_size_as_in_nam_core(tmp_path):
+    # NAM Core reads a layer's "head" object when it is not null, and head_size/head_bias only
+    # without one: this file's 42 weights fit the object's head bias, not head_bias false.
+    data = nam_wavenet_dict()
+    layer = data["config"]["layers"][0]
+    layer.update(head_bias=False, head={"out_channels": 1, "kernel_size": 1, "bias": True})
+    model, _ = load_any(write(tmp_path, "both.nam", data))
+    assert model.num_nam_weights() == 42
 
 
 def test_malformed_slimmable_container(tmp_path):
