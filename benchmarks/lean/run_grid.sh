@@ -14,7 +14,7 @@ stages=(
   zendrive-structured-s12 zendrive-front-mid-s12 zendrive-distill-t32
   honeybee-front honeybee-structured souldriven-front souldriven-structured
   zendrive-unitprune zendrive-front-more zendrive-methods-more zendrive-distill-t64
-  zendrive-slim-uniform zendrive-slim-sandwich zendrive-slim-inplace
+  zendrive-wavenet-front zendrive-slim-uniform zendrive-slim-sandwich zendrive-slim-inplace
 )
 for stage in "${stages[@]}"; do
   echo "== stage $stage ($(date -u +%H:%M:%S))"

@@ -71,8 +71,8 @@ _REQUIRED_KEYS = (
     "head_bias",
 )
 
-_PRESET_CHANNELS = {"standard": 16, "lite": 12, "feather": 8, "nano": 4}
-PRESETS = tuple(_PRESET_CHANNELS)
+PRESET_CHANNELS = {"standard": 16, "lite": 12, "feather": 8, "nano": 4}  # the first array's
+PRESETS = tuple(PRESET_CHANNELS)
 
 
 def preset(name: str, input_size: int = 1) -> list[dict]:
@@ -81,9 +81,9 @@ def preset(name: str, input_size: int = 1) -> list[dict]:
     `input_size` > 1 adds knob inputs: they join the audio in the first array's rechannel and
     every layer's input mixer (the condition), as WaveNet's forward expects.
     """
-    if name not in _PRESET_CHANNELS:
-        raise ValueError(f"unknown WaveNet preset {name!r}; known: {list(_PRESET_CHANNELS)}")
-    c = _PRESET_CHANNELS[name]
+    if name not in PRESET_CHANNELS:
+        raise ValueError(f"unknown WaveNet preset {name!r}; known: {list(PRESET_CHANNELS)}")
+    c = PRESET_CHANNELS[name]
     full = [2**i for i in range(10)]
     if name == "standard":
         dilations = (full, full)

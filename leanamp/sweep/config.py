@@ -12,7 +12,7 @@ of silently reusing old ones.
       - {name: pedal, input: dry/, target: wet/, target_prefix: a_}  # recordings
       - {name: amp, input: in.wav, target: out.wav, latency: 312, polarity: 1}  # given by hand
     architectures: [lstm]
-    sizes: [8, 16]               # LSTM hidden size (WaveNet: channels)
+    sizes: [8, 16]               # LSTM hidden size (WaveNet: channels; nam_preset: 4/8/12/16)
     methods: [train, prune]
     seeds: [0]
     train: {max_epochs: 4, segment_seconds: 0.25, batch_size: 8}   # leanamp.train.TrainConfig
@@ -145,6 +145,12 @@ def load_sweep_config(path: str | os.PathLike) -> SweepConfig:
     sizes = _list(values, "sizes", path, int)
     if any(s < 1 for s in sizes):
         raise LeanampError(f"{path}: sizes must be positive, got {sizes}")
+    for arch in architectures:  # a size an architecture cannot build fails here, not in a run
+        for size in sizes:
+            try:
+                ARCHITECTURE_SIZES[arch](size, 1)
+            except ValueError as e:
+                raise LeanampError(f"{path}: {e}") from None
     methods = _list(values, "methods", path, str)
     for method in methods:
         if method not in METHODS:

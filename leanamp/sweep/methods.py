@@ -42,7 +42,7 @@ from leanamp.ledger import CpuLedger
 from leanamp.losses import esr_db
 from leanamp.models import LSTMModel
 from leanamp.models.slim import make_slimmable
-from leanamp.models.wavenet import WaveNet, preset
+from leanamp.models.wavenet import PRESET_CHANNELS, WaveNet, preset
 from leanamp.models.widths import SLIM_RULES
 from leanamp.prune import SearchConfig, effective_hidden_size
 from leanamp.prune.settling import impulse_response
@@ -106,10 +106,21 @@ def _wavenet(size: int, input_size: int) -> nn.Module:
     return WaveNet(layers, input_size=input_size)
 
 
-# What `sizes` means per architecture: LSTM hidden size, WaveNet channels of the first array.
+def _nam_preset(size: int, input_size: int) -> nn.Module:
+    """NAM's preset whose first array has `size` channels, dilations and all: the WaveNet front
+    users train in NAM (4 nano, 8 feather, 12 lite, 16 standard)."""
+    names = {channels: name for name, channels in PRESET_CHANNELS.items()}
+    if size not in names:
+        raise ValueError(f"nam_preset sizes are the presets' channels {sorted(names)}, got {size}")
+    return WaveNet(preset(names[size], input_size), input_size=input_size)
+
+
+# What `sizes` means per architecture: LSTM hidden size, WaveNet channels of the first array
+# (`wavenet`: the standard preset's dilations at any width; `nam_preset`: NAM's presets).
 ARCHITECTURE_SIZES: dict[str, Callable[[int, int], nn.Module]] = {
     "lstm": _lstm,
     "wavenet": _wavenet,
+    "nam_preset": _nam_preset,
 }
 
 

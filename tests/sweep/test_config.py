@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -65,6 +63,7 @@ def test_run_id_follows_the_options_that_change_results(write_config, tmp_path):
         ({"devices": [{"name": "x", "device": "overdrive", "drive": 1}]}, "unknown keys"),
         ({"devices": ["overdrive", "overdrive"]}, "must be unique"),
         ({"architectures": ["transformer"]}, "unknown architecture"),
+        ({"architectures": ["nam_preset"], "sizes": [6]}, "presets' channels"),
         ({"train": {"epochs": 3}}, "unknown 'train' keys"),
         ({"learning_rate": 0.1}, "unknown keys"),
     ],
@@ -105,12 +104,3 @@ def test_engine_rtf_is_a_measurement_option_outside_the_run_identity(write_confi
         load_sweep_config(
             write_config(devices=["overdrive"], sizes=[3], methods=["train"], engine_rtf="yes")
         )
-
-
-def test_every_issue16_grid_stage_loads_and_is_in_the_stage_list():
-    folder = Path(__file__).resolve().parents[2] / "benchmarks" / "lean"
-    script = (folder / "run_grid.sh").read_text()
-    for path in sorted(folder.glob("*.yaml")):
-        config = load_sweep_config(path)
-        assert config.runs and config.name == path.stem
-        assert f" {path.stem}" in script or f"\n  {path.stem}" in script

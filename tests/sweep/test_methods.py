@@ -12,7 +12,9 @@ import soundfile as sf
 
 from leanamp.errors import DataError, LeanampError
 from leanamp.formats.native import load_model
+from leanamp.models.wavenet import WaveNet, preset
 from leanamp.sweep import execute_run, load_sweep_config
+from leanamp.sweep.methods import ARCHITECTURE_SIZES
 
 
 def _runs(write_config, **keys):
@@ -143,6 +145,14 @@ def test_wavenet_runs_take_their_size_as_channels(write_config, tmp_path):
     model, _ = load_model(tmp_path / "run" / result["artefacts"]["model"])
     assert model.channels[0] == 2 and result["metrics"]["hidden_size"] is None
     assert np.isfinite(result["metrics"]["test_esr"])
+
+
+def test_nam_preset_sizes_build_nams_presets_as_they_are():
+    for size, name in ((4, "nano"), (8, "feather"), (12, "lite"), (16, "standard")):
+        model = ARCHITECTURE_SIZES["nam_preset"](size, 1)
+        expected = WaveNet(preset(name, 1))
+        assert model.config["layers"] == expected.config["layers"]
+        assert model.receptive_field == expected.receptive_field
 
 
 def test_recorded_devices_take_latency_and_polarity_by_hand(write_config, tmp_path):
