@@ -418,6 +418,19 @@ class Trainer:
         finally:
             self.display.close()
 
+    def fit_keeping_start(self, max_epochs: int, resume: bool = False) -> tuple[TrainResult, dict]:
+        """`fit`, with the model as it starts validated first and given back when no epoch beats
+        it: a retraining (after a trim, after compression) never leaves the model worse on
+        validation. Returns fit's result and the kept model's validation record with
+        "improved"."""
+        start = self.validate()
+        start_weights = {k: v.clone() for k, v in self.model.state_dict().items()}
+        result = self.fit(max_epochs, resume=resume)
+        if not result.best_validation_loss < start["validation_loss"]:
+            self.model.load_state_dict(start_weights)
+            return result, {**start, "improved": False}
+        return result, {**self.validate(), "improved": True}
+
     def _fit_epochs(self, max_epochs, started) -> TrainResult:
         cfg = self.config
         stopped_because = "max_epochs"

@@ -496,13 +496,8 @@ def fine_tune_dense(
     """
     trainer = Trainer(model, train_clips, validation_clips, train or TrainConfig(), run_dir,
                       progress=progress)
-    start = trainer.validate()
-    start_weights = {k: v.clone() for k, v in model.state_dict().items()}
-    result = trainer.fit(epochs, resume=resume)
-    if not result.best_validation_loss < start["validation_loss"]:
-        model.load_state_dict(start_weights)
-        return {**start, "epochs": result.epochs, "improved": False}
-    return {**trainer.validate(), "epochs": result.epochs, "improved": True}
+    result, record = trainer.fit_keeping_start(epochs, resume=resume)
+    return {**record, "epochs": result.epochs}
 
 
 def sparsity_schedule(iterations: int, prune_fraction: float) -> np.ndarray:

@@ -606,25 +606,19 @@ def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_
     `validate_every` epochs, learning-rate drops, early stopping, time budget), so a trimmed run
     and a dense run of the same config train alike; returns (best validation ESR, the weights
     after `snapshot_epoch` epochs or None). The model ends with its best weights by validation
-    loss, its untrained start included: a retraining that only does harm gives the start back.
-    `show`: a progress display."""
+    loss, its untrained start included (`Trainer.fit_keeping_start`). `show`: a progress
+    display."""
 
     trainer = Trainer(model, train_clips, validation_clips, train_config, progress=show)
     trainer.stage = stage
-    start = trainer.validate()
-    start_state = copy.deepcopy(model.state_dict())
-    snapshot = {0: start_state} if snapshot_epoch == 0 else {}
+    snapshot = {0: copy.deepcopy(model.state_dict())} if snapshot_epoch == 0 else {}
 
     def keep_snapshot(epoch: int) -> None:
         if epoch == snapshot_epoch:
             snapshot[epoch] = copy.deepcopy(model.state_dict())
 
     trainer.after_epoch_hooks.append(keep_snapshot)
-    result = trainer.fit(max_epochs=epochs)
-    if result.best_validation_loss > start["validation_loss"]:  # no epoch beat the start
-        model.load_state_dict(start_state)
-        return float(start["validation_esr"]), snapshot.get(snapshot_epoch)
-    best = next(r for r in result.history if r["epoch"] == result.best_epoch)
+    _, best = trainer.fit_keeping_start(epochs)
     return float(best["validation_esr"]), snapshot.get(snapshot_epoch)
 
 
