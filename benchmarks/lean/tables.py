@@ -21,6 +21,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 from scipy import stats
 
 from leanamp.formats.native import load_model
@@ -368,6 +369,51 @@ def converged_table(rows: list[dict], front: dict[int, list[float]]) -> list[str
     return lines
 
 
+def lean_models(rows: list[dict]) -> list[dict]:
+    """Every finished lean model of a size: distilled students, and the levels of pruning and
+    trimming runs trained on to convergence (what a user of the method would ship)."""
+    models = []
+    for row in rows:
+        if row["method"].startswith("distill"):
+            models.append({"method": row["method"], "size": row["hidden_size"] or row["size"],
+                           "test_esr": row["test_esr"]})  # fmt: skip
+        elif row["method"] != "train":
+            models += [{"method": f"{row['method']} from {row['size']}, trained on",
+                        "size": level["hidden_size"], "test_esr": level["test_esr"]}
+                       for level in converged_levels(row)]  # fmt: skip
+    return models
+
+
+def over_seeds_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
+    """Each lean method at a size over its seeds against the dense models of that size: the
+    geometric-mean ratio and Welch's t-test on log ESR (ESR spreads over decades across seeds,
+    so its logarithm is the scale on which seeds scatter evenly)."""
+    groups = defaultdict(list)
+    for model in lean_models(rows):
+        groups[(model["method"], model["size"])].append(model["test_esr"])
+    lines = [
+        "| lean method | hidden size | seeds | test ESR (mean ± 95% CI) | dense of that size "
+        "(mean ± 95% CI, seeds) | lean / dense (geometric means) | p (Welch, log ESR) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (method, size), esrs in sorted(groups.items()):
+        dense = front.get(size)
+        if not dense:
+            lines.append(f"| {method} | {size} | {len(esrs)} | {fmt_interval(esrs)} | "
+                         "not trained | - | - |")  # fmt: skip
+            continue
+        log_lean, log_dense = np.log(esrs), np.log(dense)
+        ratio = math.exp(log_lean.mean() - log_dense.mean())
+        p = "-"
+        if len(esrs) > 1 and len(dense) > 1:
+            p = f"{stats.ttest_ind(log_lean, log_dense, equal_var=False).pvalue:.2f}"
+        lines.append(
+            f"| {method} | {size} | {len(esrs)} | {fmt_interval(esrs)} | "
+            f"{fmt_interval(dense)} ({len(dense)}) | {ratio:.2f} | {p} |"
+        )
+    return lines
+
+
 def shrink_table(grid: Path, device: str, front: dict[int, list[float]]) -> list[str]:
     """`leanamp shrink` on this pedal (shrink_pedals.sh): every candidate, the choice, and the
     bar it must meet: the best dense model that fits the budget, trained with no less compute
@@ -505,6 +551,11 @@ def main() -> None:
             out += ["Levels of 8-16 units trained on to convergence from their kept weights "
                     "(`benchmarks/lean/converge_levels.py`, the grid's recipe and early stopping):",
                     "", *converged_lines, ""]
+        seeds_lines = over_seeds_table(device_rows, front)
+        if len(seeds_lines) > 2:
+            out += ["Each lean method over its seeds against the dense models of its size (lean "
+                    "models: distilled students, and levels trained on to convergence):", "",
+                    *seeds_lines, ""]  # fmt: skip
         shrink_lines = shrink_table(args.grid, device, front)
         if shrink_lines:
             out += ["`leanamp shrink` on this pedal (issue 16, part 2):", "", *shrink_lines]
