@@ -10,6 +10,13 @@ class LeanampError(Exception):
     exit_code = 2
 
 
+class Interrupted(LeanampError):
+    """Ctrl-C: the message says what was kept and how to go on."""
+
+    exit_code = 130
+    prefix = "interrupted"
+
+
 class DataError(LeanampError):
     """Bad or unusable audio: unreadable, empty, NaN, silent, clipped, mismatched, misaligned."""
 

@@ -30,7 +30,7 @@ from torch import nn
 
 from leanamp.data import Clip, make_segments
 from leanamp.data.knobs import knob_values
-from leanamp.errors import LeanampError
+from leanamp.errors import Interrupted, LeanampError
 from leanamp.files import atomic_path, write_text_atomic
 from leanamp.formats.native import save_model
 from leanamp.inference import model_input, run_model
@@ -509,11 +509,8 @@ class Trainer:
         )
 
 
-class TrainingInterrupted(LeanampError):
+class TrainingInterrupted(Interrupted):
     """Ctrl-C during training: the model holds the best weights so far; `result` says where."""
-
-    exit_code = 130
-    prefix = "interrupted"
 
     RESUME_HINT = "Run the same command with --resume to continue from the last validation"
 

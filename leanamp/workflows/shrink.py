@@ -48,7 +48,7 @@ from torch import nn
 
 from leanamp.data import DeviceData
 from leanamp.distill import distill_student, recorded_training_cost
-from leanamp.errors import LeanampError
+from leanamp.errors import Interrupted, LeanampError
 from leanamp.files import write_text_atomic
 from leanamp.formats import load_any
 from leanamp.formats.native import load_model, save_model
@@ -571,7 +571,15 @@ def run_shrink(
         share = left * weights[0] / sum(weights)
         say(f"[{index + 1}/{len(candidates)}] {candidate.name} ({candidate.details}): up to "
             f"{share / 60:.1f} CPU-min, {left / 60:.1f} CPU-min left in all")
-        record = _run_candidate(ctx, candidate, share)
+        try:
+            record = _run_candidate(ctx, candidate, share)
+        except (KeyboardInterrupt, Interrupted):  # a trainer's own hint (--resume) is not ours
+            raise Interrupted(
+                f"shrink stopped during {candidate.name}, with {len(results)} of "
+                f"{len(candidates)} candidates finished (in {out / 'candidates'}). Run the same "
+                "command again to go on: finished candidates are not redone, a stopped training "
+                "goes on from its last validation"
+            ) from None
         say(f"    validation ESR {record['validation_esr']:.4g}, RTF {record['rtf']:.4g}, "
             f"{record['macs_per_sample']} MACs/sample, "
             f"{'fits' if record['fits'] else 'misses: ' + '; '.join(record['misses'])}, "

@@ -13,7 +13,7 @@ from leanamp.audio.io import write_audio
 from leanamp.data import load_device_data
 from leanamp.devices.circuits import get_device
 from leanamp.devices.signals import guitar_signal
-from leanamp.errors import LeanampError
+from leanamp.errors import Interrupted, LeanampError
 from leanamp.models import LSTMModel
 from leanamp.prune.structured import macs_per_sample
 from leanamp.workflows import shrink as shrink_module
@@ -198,8 +198,9 @@ def test_a_killed_shrink_resumes_without_redoing_finished_candidates(device, mon
     monkeypatch.setitem(shrink_module.RUNNERS, "big", dense)
     monkeypatch.setitem(shrink_module.RUNNERS, "dense", dense)
     monkeypatch.setitem(shrink_module.RUNNERS, "distill", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted, match="during distill-lstm4, with 2 of 3 candidates") as e:
         run_shrink(data, out, budget, _config())
+    assert e.value.exit_code == 130 and "Run the same command again" in str(e.value)
     assert calls == ["big-lstm16", "dense-lstm4"]
     finished = (out / "candidates" / "dense-lstm4" / "candidate.json").read_text()
     monkeypatch.setitem(shrink_module.RUNNERS, "distill", real_distill)
