@@ -31,6 +31,7 @@ from leanamp.workflows.recordings import load_training_data
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 PLANNED_SEEDS = 3
+FRONT_PATIENCE = 10  # validations without improvement that end a front run (the stages' recipe)
 # The front issue 16 asks for (and NAM's presets): a table is partial until each has its seeds
 PLANNED_LSTM_SIZES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96)
 
@@ -78,6 +79,7 @@ def load_results(grid: Path) -> list[dict]:
                 "hidden_size": metrics.get("effective_hidden_size") or metrics.get("hidden_size"),
                 "parameters": metrics.get("nonzero_parameters", metrics.get("parameters")),
                 "epochs": metrics.get("epochs"),
+                "patience": config["train"].get("early_stop_patience"),
                 "stopped_because": metrics.get("stopped_because", ""),
                 "cpu_seconds": charged_cpu_seconds(result),
                 # Resumed before runs kept a CPU ledger: only the last attempt was counted
@@ -155,10 +157,48 @@ def seed_columns(runs: list[dict]) -> str:
     )
 
 
+def is_front_run(row: dict) -> bool:
+    return (row["method"] == "train" and row["architecture"] == "lstm"
+            and row["patience"] == FRONT_PATIENCE)  # fmt: skip
+
+
+def patience_table(rows: list[dict]) -> list[str]:
+    """The control of zendrive-front-patient: the front's sizes trained with more patience
+    (empty before it ran). If they end lower, the front is not converged and lean methods
+    that train longer win partly by that."""
+    patient = defaultdict(list)
+    front = defaultdict(list)
+    for row in rows:
+        if row["method"] == "train" and row["architecture"] == "lstm":
+            if row["patience"] == FRONT_PATIENCE:
+                front[row["size"]].append(row)
+            else:
+                patient[(row["size"], row["patience"])].append(row)
+    lines = [
+        "| LSTM hidden size | patience | seeds | test ESR (mean ± 95% CI) | per seed | epochs "
+        f"| CPU-s | the front (patience {FRONT_PATIENCE}) per seed | p (Welch, log ESR) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (size, patience), runs in sorted(patient.items()):
+        esrs = [r["test_esr"] for r in sorted(runs, key=lambda r: r["seed"])]
+        base = [r["test_esr"] for r in sorted(front[size], key=lambda r: r["seed"])]
+        p = "-"
+        if len(esrs) > 1 and len(base) > 1:
+            p = f"{stats.ttest_ind(np.log(esrs), np.log(base), equal_var=False).pvalue:.2f}"
+        lines.append(
+            f"| {size} | {patience} | {len(runs)} | {fmt_interval(esrs)} | "
+            f"{', '.join(f'{e:.4f}' for e in esrs)} | "
+            f"{', '.join(str(r['epochs']) for r in sorted(runs, key=lambda r: r['seed']))} | "
+            f"{statistics.fmean(r['cpu_seconds'] or 0 for r in runs):.0f} | "
+            f"{', '.join(f'{e:.4f}' for e in base) or '-'} | {p} |"
+        )
+    return lines if patient else []
+
+
 def front_table(rows: list[dict]) -> tuple[list[str], dict[int, list[float]]]:
     by_size = defaultdict(list)
     for row in rows:
-        if row["method"] == "train" and row["architecture"] == "lstm":
+        if is_front_run(row):
             by_size[row["size"]].append(row)
     lines = [
         "| LSTM hidden size | seeds | test ESR (mean ± 95% CI) | CPU-s to converge | epochs "
@@ -535,6 +575,10 @@ def main() -> None:
         )
         out += [f"## {device}{' (partial)' if partial else ''}", ""]
         out += [*front_lines, ""] if front else ["No dense front trained yet.", ""]
+        control_lines = patience_table(device_rows)
+        if control_lines:
+            out += ["Is the front converged? Its sizes again with more patience:", "",
+                    *control_lines, ""]  # fmt: skip
         wavenet_lines = wavenet_front_table(device_rows)
         if wavenet_lines:
             out += ["Dense WaveNet front (NAM's presets, NAM's recipe):", "", *wavenet_lines, ""]
