@@ -21,12 +21,16 @@ from torch import nn
 
 from leanamp.errors import DataWarning, ModelFileError
 from leanamp.inference import run_model
-from leanamp.models.lstm import MAX_HIDDEN_SIZE, LSTMModel, start_state_arrays  # noqa: F401  (re-exported)
+from leanamp.models.lstm import (  # noqa: F401  (the limits are re-exported to the formats)
+    MAX_HIDDEN_SIZE,
+    MAX_INPUT_SIZE,
+    MAX_LSTM_LAYERS,
+    LSTMModel,
+    start_state_arrays,
+)
 
 # A real .nam is at most a few MB (NAM's A2 is 0.7 MB); 64 MB leaves room and bounds memory.
 MAX_FILE_BYTES = 64 * 1024 * 1024
-MAX_LSTM_LAYERS = 16
-MAX_INPUT_SIZE = 16
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Exported files must reproduce the model within this (max abs difference on the test signal).
 EXPORT_TOLERANCE = 1e-5

@@ -14,8 +14,11 @@ from torch import nn
 from leanamp.errors import LeanampError
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
-# Far beyond any real-time model (the paper's largest is 96); larger sizes only exhaust memory.
+# Far beyond any real-time model (the paper's largest is 96; knob inputs are a few, layers one
+# or two); larger figures only exhaust memory or, for layers, time spent building them.
 MAX_HIDDEN_SIZE = 2048
+MAX_LSTM_LAYERS = 16
+MAX_INPUT_SIZE = 16
 
 
 class LSTMModel(nn.Module):
@@ -35,8 +38,11 @@ class LSTMModel(nn.Module):
         super().__init__()
         if hidden_size < 1 or input_size < 1 or num_layers < 1:
             raise ValueError("hidden_size, input_size and num_layers must be at least 1")
-        if hidden_size > MAX_HIDDEN_SIZE:
-            raise ValueError(f"hidden_size {hidden_size} is beyond the supported {MAX_HIDDEN_SIZE}")
+        for name, value, limit in (("hidden_size", hidden_size, MAX_HIDDEN_SIZE),
+                                   ("input_size", input_size, MAX_INPUT_SIZE),
+                                   ("num_layers", num_layers, MAX_LSTM_LAYERS)):  # fmt: skip
+            if value > limit:
+                raise ValueError(f"{name} {value} is beyond the supported {limit}")
         self.hidden_size = hidden_size
         self.input_size = input_size
         self.residual = residual

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import resource
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,16 @@ def test_forged_native_headers_give_clear_errors(originals, tmp_path):
     run()
     growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     assert growth_mb < MAX_RSS_GROWTH_MB
+
+
+@pytest.mark.parametrize("key", ["num_layers", "input_size", "hidden_size"])
+def test_a_forged_lstm_size_is_refused_before_anything_is_built(tmp_path, key):
+    # Found by the test above: 274854 layers took minutes to build, even on the meta device.
+    config = {"architecture": "lstm", "hidden_size": 3, "input_size": 1, "residual": True,
+              "num_layers": 1, key: 274854}  # fmt: skip
+    path = tmp_path / "x.leanamp"
+    path.write_bytes(forged_native(config, {"sample_rate": 48000}))
+    started = time.process_time()
+    with pytest.raises(ModelFileError, match=f"{key} 274854 is beyond the supported"):
+        load_any(path)
+    assert time.process_time() - started < 5
