@@ -506,10 +506,13 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], pa
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    # Seeds spread over decades: each seed is a dot, the line joins geometric means (an
+    # arithmetic mean's t-interval would reach below zero on this log scale).
     sizes = sorted(front)
-    means = [interval(front[s])[0] for s in sizes]
-    errors = [interval(front[s])[1] or 0.0 for s in sizes]
-    ax.errorbar(sizes, means, yerr=errors, marker="o", capsize=3, label="dense, converged")
+    ax.plot(sizes, [math.exp(np.mean(np.log(front[s]))) for s in sizes], marker="o",
+            color="C0", label="dense, converged (geometric mean; dots: seeds)")  # fmt: skip
+    ax.scatter([s for s in sizes for _ in front[s]], [e for s in sizes for e in front[s]],
+               color="C0", s=14, alpha=0.6, zorder=3)  # fmt: skip
     markers = {"prune": "s", "prune (unit-aware)": "v", "structured": "^"}
     for index, method in enumerate(sorted({r["method"] for r in rows} - {"train"})):
         points = [r for r in rows if r["method"] == method]
