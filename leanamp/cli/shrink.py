@@ -35,8 +35,8 @@ def shrink(
     ),
     minutes: float = typer.Option(30.0, help="Total CPU minutes for all candidates."),
     methods: str = typer.Option(
-        None, help="Candidate order, comma-separated (default: dense,distill,structured,"
-        "unit_aware_prune)."
+        None, help="Candidate order, comma-separated (default: dense,restart,distill,"
+        "structured,unit_aware_prune; restart: the dense model from the next seed)."
     ),
     target_prefix: str = typer.Option("", help=PREFIX_HELP),
     validation: list[str] = typer.Option(None, help="Clip name(s) held out for validation."),

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from leanamp.audio.io import write_audio
+from leanamp.cli.shrink import shrink as shrink_command
 from leanamp.data import load_device_data
 from leanamp.devices.circuits import get_device
 from leanamp.devices.signals import guitar_signal
 from leanamp.errors import Interrupted, LeanampError
+from leanamp.formats.native import load_model
 from leanamp.models import LSTMModel
 from leanamp.prune.structured import macs_per_sample
 from leanamp.workflows import shrink as shrink_module
@@ -144,10 +148,13 @@ def test_budgets_are_checked_and_targets_bring_their_bounds():
 
 
 def test_the_plan_follows_the_method_order_table():
-    plan = make_plan(8, ("dense", "distill", "structured", "unit_aware_prune"), None)
+    plan = make_plan(8, shrink_module.METHOD_ORDER, None)
     assert [c.name for c in plan] == [
-        "big-lstm32", "dense-lstm8", "distill-lstm8", "structured-lstm8", "unitprune-lstm8"
+        "big-lstm32", "dense-lstm8", "restart-lstm8", "distill-lstm8", "structured-lstm8",
+        "unitprune-lstm8",
     ]
+    help_text = inspect.signature(shrink_command).parameters["methods"].default.help
+    assert ",".join(shrink_module.METHOD_ORDER) in help_text.replace(", ", ",")
     assert [c.method for c in make_plan(8, ("distill", "dense"), LSTMModel(24))] == [
         "distill", "dense"
     ]
@@ -217,6 +224,19 @@ def test_a_killed_shrink_resumes_without_redoing_finished_candidates(device, mon
         run_shrink(data, out, ShrinkBudget.make(max_macs=10**6), _config())
 
 
+def test_a_restart_is_the_dense_model_from_the_next_seed(device):
+    budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
+    summary = run_shrink(_data(device), device / "restart", budget,
+                         _config(method_order=("dense", "restart")))  # fmt: skip
+    dense, restart = (load_model(c["model"])[0] for c in summary["candidates"])
+    assert [c["name"] for c in summary["candidates"]] == ["dense-lstm4", "restart-lstm4"]
+    assert dense.config == restart.config
+    assert not torch.equal(dense.lstm.weight_hh_l0, restart.lstm.weight_hh_l0)
+    config = json.loads((device / "restart" / "candidates" / "restart-lstm4" / "train"
+                         / "config.json").read_text())  # fmt: skip
+    assert config["train"]["seed"] == 1  # the batch order is the next seed's too
+
+
 def test_the_command_end_to_end_on_a_tiny_virtual_device(device, run_cli):
     out = device / "shrunk"
     budget = str(macs_per_sample(LSTMModel(4)))
@@ -226,9 +246,9 @@ def test_the_command_end_to_end_on_a_tiny_virtual_device(device, run_cli):
     code, stdout, err = run_cli(args)
     assert code == 0, err
     plan_at = stdout.index("plan: the largest dense LSTM that fits has 4 units")
-    assert plan_at < stdout.index("[1/5] big-lstm16")
-    for step in ("[2/5] dense-lstm4", "[3/5] distill-lstm4", "[4/5] structured-lstm4",
-                 "[5/5] unitprune-lstm4"):
+    assert plan_at < stdout.index("[1/6] big-lstm16")
+    for step in ("[2/6] dense-lstm4", "[3/6] restart-lstm4", "[4/6] distill-lstm4",
+                 "[5/6] structured-lstm4", "[6/6] unitprune-lstm4"):
         assert step in stdout
     assert "CPU-min left in all" in stdout
     summary = json.loads((out / "shrink.json").read_text())
@@ -251,7 +271,7 @@ def test_the_command_end_to_end_on_a_tiny_virtual_device(device, run_cli):
     assert np.isfinite(summary["test_esr"])
     # run again: everything is done, nothing is trained
     code, stdout, _ = run_cli(args)
-    assert code == 0 and stdout.count("done before, not redone") == 5
+    assert code == 0 and stdout.count("done before, not redone") == 6
 
 
 def test_the_command_refuses_an_impossible_budget_before_training(device, run_cli):
