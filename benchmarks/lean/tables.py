@@ -466,19 +466,18 @@ def over_seeds_table(rows: list[dict], front: dict[int, list[float]]) -> list[st
     return lines
 
 
-def shrink_table(grid: Path, device: str, front: dict[int, list[float]]) -> list[str]:
-    """`leanamp shrink` on this pedal (shrink_pedals.sh): every candidate, the choice, and the
-    bar it must meet: the best dense model that fits the budget, trained with no less compute
-    (the shrink's own dense candidate, and the grid's converged dense front at that size)."""
-    folder = grid / "shrink" / device
-    if not (folder / "shrink.json").exists():
-        return []
+def shrink_table(folder: Path, front: dict[int, list[float]]) -> list[str]:
+    """One `leanamp shrink` on a pedal (shrink_pedals.sh, GRID/shrink*/<pedal>): every candidate,
+    the choice, and the bar it must meet: the best dense model that fits the budget, trained with
+    no less compute (the shrink's own dense candidates, and the grid's converged dense front at
+    that size)."""
     plan = json.loads((folder / "plan.json").read_text())
     summary = json.loads((folder / "shrink.json").read_text())
     size = plan["size"]
     lines = [
         f"`leanamp shrink --max-rtf {plan['budget']['max_rtf']} --minutes {plan['minutes']:g}` "
-        f"(`benchmarks/lean/shrink_pedals.sh`): the plan measured the largest dense LSTM that "
+        f"(`benchmarks/lean/shrink_pedals.sh`, in {folder.parent.name}/; method order "
+        f"{', '.join(plan['method_order'])}): the plan measured the largest dense LSTM that "
         f"fits at {size} units; {summary['cpu_seconds'] / 60:.1f} CPU-minutes used in all.",
         "",
         "| candidate | validation ESR | test ESR | RTF (exact, as measured in the run) | units "
@@ -494,11 +493,11 @@ def shrink_table(grid: Path, device: str, front: dict[int, list[float]]) -> list
             f"{'' if charged is None else f' ({charged:.0f})'} | "
             f"{'**chosen**' if c['name'] == summary['chosen'] else ''} |"
         )
-    dense = [c for c in summary["candidates"] if c["method"] == "dense"]
-    bars = [f"its own dense LSTM-{size}: {dense[0]['test_esr']:.4f}"] if dense else []
+    dense = [c for c in summary["candidates"] if c["method"] in ("dense", "restart")]
+    bars = [f"its own {c['name']}: {c['test_esr']:.4f}" for c in dense]
     if size in front:
         bars.append(f"the grid's converged dense LSTM-{size}: {fmt_interval(front[size])}")
-    references = ([dense[0]["test_esr"]] if dense else []) + (
+    references = [c["test_esr"] for c in dense] + (
         [statistics.fmean(front[size])] if size in front else [])
     best_bar = min(references, default=None)
     verdict = ("no bar yet" if best_bar is None
@@ -579,7 +578,7 @@ def main() -> None:
         "",
     ]
     data_cache = {}
-    shrunk = {p.parent.name for p in args.grid.glob("shrink/*/shrink.json")}
+    shrunk = {p.parent.name for p in args.grid.glob("shrink*/*/shrink.json")}
     for device in sorted({r["device"] for r in rows} | shrunk):
         device_rows = [r for r in rows if r["device"] == device]
         front_lines, front = front_table(device_rows)
@@ -615,9 +614,9 @@ def main() -> None:
             out += ["Each lean method over its seeds against the dense models of its size (lean "
                     "models: distilled students, and levels trained on to convergence):", "",
                     *seeds_lines, ""]  # fmt: skip
-        shrink_lines = shrink_table(args.grid, device, front)
-        if shrink_lines:
-            out += ["`leanamp shrink` on this pedal (issue 16, part 2):", "", *shrink_lines]
+        for path in sorted(args.grid.glob(f"shrink*/{device}/shrink.json")):
+            out += ["`leanamp shrink` on this pedal (issue 16, part 2):", "",
+                    *shrink_table(path.parent, front)]  # fmt: skip
         if front:
             plot_device(device, device_rows, front, RESULTS / f"lean_{device}.png", data_cache)
             out += [f"![{device}](lean_{device}.png)", ""]
