@@ -102,6 +102,14 @@ def interval(values: list[float]) -> tuple[float, float | None]:
     return mean, half
 
 
+def welch_log_p(a: list[float], b: list[float]) -> str:
+    """Welch's t-test of two sets of ESRs on log ESR (ESR spreads over decades across seeds, so
+    its logarithm is the scale on which seeds scatter evenly); "-" below 2 values a side."""
+    if len(a) < 2 or len(b) < 2:
+        return "-"
+    return f"{stats.ttest_ind(np.log(a), np.log(b), equal_var=False).pvalue:.2f}"
+
+
 def fmt_interval(values: list[float]) -> str:
     mean, half = interval(values)
     return f"{mean:.4f}" if half is None else f"{mean:.4f} ± {half:.4f}"
@@ -191,15 +199,12 @@ def patience_table(rows: list[dict]) -> list[str]:
     for (size, patience), runs in sorted(patient.items()):
         esrs = [r["test_esr"] for r in sorted(runs, key=lambda r: r["seed"])]
         base = [r["test_esr"] for r in sorted(front[size], key=lambda r: r["seed"])]
-        p = "-"
-        if len(esrs) > 1 and len(base) > 1:
-            p = f"{stats.ttest_ind(np.log(esrs), np.log(base), equal_var=False).pvalue:.2f}"
         lines.append(
             f"| {size} | {patience} | {len(runs)} | {fmt_interval(esrs)} | "
             f"{', '.join(f'{e:.4f}' for e in esrs)} | "
             f"{', '.join(str(r['epochs']) for r in sorted(runs, key=lambda r: r['seed']))} | "
             f"{statistics.fmean(r['cpu_seconds'] or 0 for r in runs):.0f} | "
-            f"{', '.join(f'{e:.4f}' for e in base) or '-'} | {p} |"
+            f"{', '.join(f'{e:.4f}' for e in base) or '-'} | {welch_log_p(esrs, base)} |"
         )
     return lines if patient else []
 
@@ -438,8 +443,7 @@ def lean_models(rows: list[dict]) -> list[dict]:
 
 def over_seeds_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
     """Each lean method at a size over its seeds against the dense models of that size: the
-    geometric-mean ratio and Welch's t-test on log ESR (ESR spreads over decades across seeds,
-    so its logarithm is the scale on which seeds scatter evenly)."""
+    geometric-mean ratio and Welch's t-test on log ESR (`welch_log_p`)."""
     groups = defaultdict(list)
     for model in lean_models(rows):
         groups[(model["method"], model["size"])].append(model["test_esr"])
@@ -454,14 +458,10 @@ def over_seeds_table(rows: list[dict], front: dict[int, list[float]]) -> list[st
             lines.append(f"| {method} | {size} | {len(esrs)} | {fmt_interval(esrs)} | "
                          "not trained | - | - |")  # fmt: skip
             continue
-        log_lean, log_dense = np.log(esrs), np.log(dense)
-        ratio = math.exp(log_lean.mean() - log_dense.mean())
-        p = "-"
-        if len(esrs) > 1 and len(dense) > 1:
-            p = f"{stats.ttest_ind(log_lean, log_dense, equal_var=False).pvalue:.2f}"
+        ratio = math.exp(np.mean(np.log(esrs)) - np.mean(np.log(dense)))
         lines.append(
             f"| {method} | {size} | {len(esrs)} | {fmt_interval(esrs)} | "
-            f"{fmt_interval(dense)} ({len(dense)}) | {ratio:.2f} | {p} |"
+            f"{fmt_interval(dense)} ({len(dense)}) | {ratio:.2f} | {welch_log_p(esrs, dense)} |"
         )
     return lines
 
