@@ -429,7 +429,9 @@ class Trainer:
         if not result.best_validation_loss < start["validation_loss"]:
             self.model.load_state_dict(start_weights)
             return result, {**start, "improved": False}
-        return result, {**self.validate(), "improved": True}
+        # The model holds the best epoch's weights: its validation is in the history already.
+        best = next(r for r in result.history if r["epoch"] == result.best_epoch)
+        return result, {**{k: best[k] for k in start}, "improved": True}
 
     def _fit_epochs(self, max_epochs, started) -> TrainResult:
         cfg = self.config
