@@ -340,30 +340,59 @@ def structured_method(ctx: RunContext) -> MethodOutput:
     )
 
 
-DISTILL_OPTIONS = {"teacher_size", "teacher_model", "teacher_cpu_seconds", "alpha", "extra_seconds"}
+DISTILL_OPTIONS = {"teacher_size", "teacher_model", "teacher_sweep", "teacher_cpu_seconds", "alpha",
+                   "extra_seconds"}
+
+
+def finished_train_model(ctx: RunContext, sweep: str, size: int) -> Path:
+    """The model file of another sweep's finished `train` run of this run's device, architecture
+    and seed at `size`: a grid's converged front model, taken instead of training it again.
+    `sweep` is that sweep's folder, relative to this sweep's folder (`../zendrive-front`: a
+    sibling stage), with `{device}` replaced by this run's device name."""
+    folder = (ctx.run_dir.parent.parent / sweep.replace("{device}", ctx.spec.device["name"]))
+    matches = []
+    for result_path in sorted(folder.glob(f"runs/*/{RESULT_FILE}")):
+        result = json.loads(result_path.read_text())
+        config = result.get("config", {})
+        if (result.get("status") == "done" and config.get("method") == "train"
+                and config.get("device") == ctx.spec.device and config.get("size") == size
+                and config.get("architecture") == ctx.spec.architecture
+                and config.get("seed") == ctx.spec.seed):
+            matches.append(result_path.parent / MODEL_FILE)
+    if len(matches) != 1:
+        found = "none" if not matches else f"{len(matches)}: {[m.parent.name for m in matches]}"
+        raise LeanampError(
+            f"{folder}: teacher_sweep needs one finished train run of {ctx.spec.device['name']} "
+            f"{ctx.spec.architecture}-{size} seed {ctx.spec.seed} there, found {found}; run that "
+            "sweep first or name the model with teacher_model"
+        )
+    return matches[0]
 
 
 def distill_method(ctx: RunContext) -> MethodOutput:
     """Knowledge distillation (leanamp.distill) of a teacher into this run's model, the student.
     Options: teacher_size (default 32: a teacher of the run's architecture trained here with the
-    run's recipe) or teacher_model (a model file, charged its recorded training cost or
-    teacher_cpu_seconds), alpha (weight of the recorded target, default 0.5), extra_seconds
-    (generated audio labelled by the teacher alone, default 0)."""
+    run's recipe, or with teacher_sweep taken from that sweep's finished train run, see
+    `finished_train_model`) or teacher_model (a model file); a teacher not trained here is
+    charged its recorded training cost or teacher_cpu_seconds. alpha (weight of the recorded
+    target, default 0.5), extra_seconds (generated audio labelled by the teacher alone,
+    default 0)."""
     options = dict(ctx.spec.method_options)
     _refuse_unknown_options("distill", options, DISTILL_OPTIONS)
-    if "teacher_model" in options and "teacher_size" in options:
+    if "teacher_model" in options and ({"teacher_size", "teacher_sweep"} & set(options)):
         raise LeanampError(
-            "distill takes teacher_size (train a teacher) or teacher_model, not both"
+            "distill takes teacher_size (with teacher_sweep or not) or teacher_model, not both"
         )
     config = DistillConfig(float(options.get("alpha", 0.5)), float(options.get("extra_seconds", 0)))
-    if "teacher_model" in options:
-        teacher = load_teacher(Path(ctx.spec.base_dir) / options["teacher_model"], ctx.run_dir,
-                               options.get("teacher_cpu_seconds"))
+    teacher_size = options.get("teacher_size", 32)
+    if not isinstance(teacher_size, int) or teacher_size < 1:
+        raise LeanampError(f"distill option teacher_size must be a positive integer, got "
+                           f"{teacher_size!r}")
+    if "teacher_model" in options or "teacher_sweep" in options:
+        path = (Path(ctx.spec.base_dir) / options["teacher_model"] if "teacher_model" in options
+                else finished_train_model(ctx, str(options["teacher_sweep"]), teacher_size))
+        teacher = load_teacher(path, ctx.run_dir, options.get("teacher_cpu_seconds"))
     else:
-        teacher_size = options.get("teacher_size", 32)
-        if not isinstance(teacher_size, int) or teacher_size < 1:
-            raise LeanampError(f"distill option teacher_size must be a positive integer, got "
-                               f"{teacher_size!r}")
         torch.manual_seed(ctx.spec.seed)
         teacher = ARCHITECTURE_SIZES[ctx.spec.architecture](teacher_size, ctx.data.input_size)
         train_teacher(teacher, ctx.data, ctx.run_dir, ctx.train_config, ctx.progress)

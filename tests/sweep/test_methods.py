@@ -229,3 +229,25 @@ def test_distill_run_from_a_model_file_charges_its_recorded_cost(write_config, t
                  distill={"teacher_size": 4, "teacher_model": "unknown.leanamp"})["distill"]
     with pytest.raises(LeanampError, match="not both"):
         execute_run(spec.to_dict(), str(tmp_path / "run3"))
+
+
+def test_distill_run_takes_its_teacher_from_a_sibling_sweeps_finished_run(write_config, tmp_path):
+    teacher_spec = _runs(write_config, devices=["overdrive"], sizes=[4], methods=["train"])["train"]
+    teacher_dir = tmp_path / "overdrive-front" / "runs" / teacher_spec.run_id
+    teacher = execute_run(teacher_spec.to_dict(), str(teacher_dir))
+    options = {"teacher_sweep": "../{device}-front", "teacher_size": 4}
+    spec = _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
+                 distill=options)["distill"]
+    m = execute_run(spec.to_dict(), str(tmp_path / "distill" / "runs" / spec.run_id))["metrics"]
+    assert m["teacher"]["hidden_size"] == 4
+    assert m["cpu_seconds_teacher"] == teacher["cpu_seconds"]  # charged, not trained again
+    assert m["cpu_seconds_charged"] > teacher["cpu_seconds"]
+    assert m["test_esr_teacher"] == pytest.approx(teacher["metrics"]["test_esr"], rel=1e-5)
+    other_seed = _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
+                       seeds=[1], distill=options)["distill"]
+    with pytest.raises(LeanampError, match="seed 1 there, found none"):
+        execute_run(other_seed.to_dict(), str(tmp_path / "distill" / "runs" / "s1"))
+    both = _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
+                 distill={"teacher_model": "t.leanamp", "teacher_sweep": "x"})["distill"]
+    with pytest.raises(LeanampError, match="not both"):
+        execute_run(both.to_dict(), str(tmp_path / "distill" / "runs" / "both"))
