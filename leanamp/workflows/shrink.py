@@ -94,6 +94,17 @@ TEACHER_MAX_SIZE = 32
 # The plan aims at a size whose measured RTF is within this share of --max-rtf: repeated
 # measurements of one LSTM-6 on the loaded 2-core machine gave 0.0187, 0.0209 and 0.0235.
 RTF_MARGIN = 0.85
+# Thread CPU time per sample rises when other jobs share the cores (on this project's 2-core VM an
+# LSTM-8 measured 0.045 with two training jobs running, 0.031 with them paused): an RTF plan
+# made while the 1-minute load average is at least the number of cores says so.
+def busy_machine_note(load_average: float, cores: int) -> str | None:
+    if load_average < cores:
+        return None
+    return (f"note: the machine is busy (load average {load_average:.1f} on {cores} cores): "
+            "the RTFs measured now run high and the plan may aim at a smaller model than a quiet "
+            "machine would fit; plan on a quiet machine, or give --max-macs")
+
+
 # Shares of the CPU time left, by candidate method (others 1): on the grid's zendrive pedal a
 # dense LSTM-32 converged (early stopping) in 698 CPU-s, an LSTM-8 in 164 s; an equal share
 # would stop the big model, which every method after it starts from, long before it converges.
@@ -502,10 +513,13 @@ def plan_shrink(data: DeviceData, budget: ShrinkBudget, config: ShrinkConfig,
             f"the --from model takes {big_model.config.get('input_size', 1)} input channels but "
             f"the data has {data.input_size}: give a model of this device's inputs"
         )
+    load_average = os.getloadavg()[0]
     size, tried = fitting_size(budget, data.input_size, data.sample_rate, config.rtf_seconds)
     candidates = make_plan(size, tuple(config.method_order), big_model)
     return {
         "budget": asdict(budget),
+        "load_average": load_average,  # when the RTFs were measured (see busy_machine_note)
+        "cores": os.cpu_count(),
         "minutes": config.minutes,
         "size": size,
         "sizes_tried": {str(k): v for k, v in tried.items()},
@@ -660,6 +674,9 @@ def shrink_recordings(
         f"minutes for {len(plan['candidates'])} candidates, in this order:")
     for i, candidate in enumerate(plan["candidates"], 1):
         log(f"  {i}. {candidate['name']}: {candidate['details']}")
+    busy = busy_machine_note(plan.get("load_average", 0.0), plan.get("cores") or 1)
+    if budget.max_rtf is not None and busy:
+        log(busy)
     return run_shrink(data, out, budget, config, big_model, log, source, from_metadata)
 
 

@@ -25,6 +25,7 @@ from leanamp.workflows.shrink import (
     LSTM_SIZES,
     ShrinkBudget,
     ShrinkConfig,
+    busy_machine_note,
     choose_candidate,
     fitting_size,
     make_plan,
@@ -135,6 +136,12 @@ def test_an_rtf_over_budget_is_forgiven_only_to_models_the_plan_measured_within_
     assert candidate_misses(budget, record(12, 0.02), planned) == []  # measured within it
     huge = {"macs_per_sample": 10**6, "rtf": 0.01, "memory_bytes": 10}
     assert candidate_misses(budget, huge, 10**7) == ["1000000 multiply-adds per sample > 160000"]
+
+
+def test_a_plan_made_on_a_busy_machine_says_its_rtfs_run_high():
+    assert busy_machine_note(1.2, 2) is None
+    note = busy_machine_note(2.6, 2)
+    assert "load average 2.6 on 2 cores" in note and "--max-macs" in note
 
 
 def test_budgets_are_checked_and_targets_bring_their_bounds():
@@ -251,6 +258,8 @@ def test_the_command_end_to_end_on_a_tiny_virtual_device(device, run_cli):
                  "[5/6] structured-lstm4", "[6/6] unitprune-lstm4"):
         assert step in stdout
     assert "CPU-min left in all" in stdout
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["load_average"] >= 0 and plan["cores"] >= 1
     summary = json.loads((out / "shrink.json").read_text())
     assert summary["macs_per_sample"] <= int(budget)
     fitting = [c for c in summary["candidates"] if c["fits"]]
