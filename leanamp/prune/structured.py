@@ -48,7 +48,7 @@ from torch import nn
 from leanamp.data import Clip
 from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
-from leanamp.formats.native import save_model
+from leanamp.formats.native import load_model, save_model
 from leanamp.inference import run_model
 from leanamp.losses import build_loss, esr
 from leanamp.models.lstm import LSTMModel
@@ -601,24 +601,33 @@ class StructuredResult:
 
 
 def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_epoch=None,
-           stage: str = "train", show: bool = False):  # fmt: skip
+           stage: str = "train", show: bool = False, run_dir: Path | None = None):  # fmt: skip
     """Train for at most `epochs` with the trainer's recipe (`Trainer.fit`: validation every
     `validate_every` epochs, learning-rate drops, early stopping, time budget), so a trimmed run
     and a dense run of the same config train alike; returns (best validation ESR, the weights
     after `snapshot_epoch` epochs or None). The model ends with its best weights by validation
     loss, its untrained start included (`Trainer.fit_keeping_start`). `show`: a progress
-    display."""
+    display. With `run_dir` the training checkpoints there (the snapshot too, early.leanamp)
+    and a killed one goes on from its last validation."""
 
-    trainer = Trainer(model, train_clips, validation_clips, train_config, progress=show)
+    trainer = Trainer(model, train_clips, validation_clips, train_config, run_dir=run_dir,
+                      progress=show)
     trainer.stage = stage
-    snapshot = {0: copy.deepcopy(model.state_dict())} if snapshot_epoch == 0 else {}
+    snapshot_path = None if run_dir is None else run_dir / "early.leanamp"
+    snapshot = {}
 
     def keep_snapshot(epoch: int) -> None:
         if epoch == snapshot_epoch:
             snapshot[epoch] = copy.deepcopy(model.state_dict())
+            if snapshot_path is not None:
+                save_model(model, snapshot_path, {"sample_rate": trainer.sample_rate})
 
+    if snapshot_path is not None and snapshot_path.exists():  # taken by a killed attempt
+        snapshot[snapshot_epoch] = load_model(snapshot_path)[0].state_dict()
+    else:
+        keep_snapshot(0)
     trainer.after_epoch_hooks.append(keep_snapshot)
-    _, best = trainer.fit_keeping_start(epochs)
+    _, best = trainer.fit_keeping_start(epochs, resume=run_dir is not None)
     return float(best["validation_esr"]), snapshot.get(snapshot_epoch)
 
 
@@ -641,6 +650,20 @@ def _fresh_like(model: nn.Module, seed: int) -> nn.Module:
     return WaveNet(cfg["layers"], head_scale=cfg["head_scale"], input_size=cfg["input_size"])
 
 
+def _finished_iterations(run_dir: Path | None, config: StructuredConfig) -> list[dict]:
+    """The records of the iterations a killed search in `run_dir` finished (empty: none)."""
+    summary_path = None if run_dir is None else run_dir / "structured.json"
+    if summary_path is None or not summary_path.exists():
+        return []
+    summary = json.loads(summary_path.read_text())
+    if not all("kept" in r for r in summary["records"]):  # an older version's: start over
+        return []
+    if summary.get("config") != asdict(config):
+        raise LeanampError(f"{run_dir} holds a structured search with other settings "
+                           "(structured.json): use another folder, or the same settings to resume")
+    return summary["records"]
+
+
 def structured_prune(
     model: nn.Module,
     train_clips: list[Clip],
@@ -656,8 +679,9 @@ def structured_prune(
     pretrain_epochs=0 to start from an already trained model); record k the model after k trims.
     Every training keeps its best weights by validation loss, the untrained start included.
 
-    With `run_dir`, each model goes to iteration_XX/model.leanamp and the records to
-    structured.json.
+    With `run_dir`, each model goes to iteration_XX/model.leanamp (its training checkpoints in
+    iteration_XX/train) and the records, with the units each kept, to structured.json: a search
+    killed midway and started again with the same settings goes on from where it stopped.
     """
 
     config = config or StructuredConfig()
@@ -666,15 +690,30 @@ def structured_prune(
     run_dir = Path(run_dir) if run_dir is not None else None
     say = progress or (lambda message: None)
     rate = train_clips[0].sample_rate
+    finished = _finished_iterations(run_dir, config)
     original = copy.deepcopy(model)
     snapshot_epoch = config.rewind_epoch if config.rewind == "early" else None
-    if config.pretrain_epochs:
-        say(f"training the untrimmed model for {config.pretrain_epochs} epochs "
-            "(--pretrain-epochs; 0 keeps a given --model as it is)")  # fmt: skip
-    val_esr, snapshot = _train(
-        model, train_clips, validation_clips, train_config, config.pretrain_epochs, snapshot_epoch,
-        "pretrain", progress is not None,
-    )  # fmt: skip
+
+    def train_dir(level: int) -> Path | None:
+        return None if run_dir is None else run_dir / f"iteration_{level:02d}" / "train"
+
+    def saved_model(level: int) -> nn.Module:
+        return load_model(run_dir / f"iteration_{level:02d}" / "model.leanamp")[0]
+
+    if finished:
+        say(f"resuming the structured search after iteration {finished[-1]['iteration']}")
+        model.load_state_dict(saved_model(0).state_dict())
+        val_esr = finished[0]["validation_esr"]
+        early_path = train_dir(0) / "early.leanamp"
+        snapshot = load_model(early_path)[0].state_dict() if early_path.exists() else None
+    else:
+        if config.pretrain_epochs:
+            say(f"training the untrimmed model for {config.pretrain_epochs} epochs "
+                "(--pretrain-epochs; 0 keeps a given --model as it is)")  # fmt: skip
+        val_esr, snapshot = _train(
+            model, train_clips, validation_clips, train_config, config.pretrain_epochs,
+            snapshot_epoch, "pretrain", progress is not None, train_dir(0),
+        )  # fmt: skip
     early = None
     if snapshot is not None:
         early = copy.deepcopy(original)
@@ -686,6 +725,8 @@ def structured_prune(
         entry = {
             "iteration": level,
             "units": {g: int(len(i)) for g, i in indices.items()},
+            # which of the full model's units (by index) the level kept: what resuming needs
+            "kept": {g: [int(u) for u in i] for g, i in indices.items()},
             "validation_esr": esr_value,
             **resources(current, rate, measure_rtf=config.measure_rtf),
         }
@@ -698,9 +739,15 @@ def structured_prune(
             summary = {"config": asdict(config), "records": result.records}
             write_text_atomic(run_dir / "structured.json", json.dumps(summary, indent=1))
 
-    record(0, model, val_esr)
     current = model
-    for level in range(1, config.iterations + 1):
+    for entry in finished:  # the levels a killed attempt finished, as they were
+        indices = {g: np.asarray(i, dtype=np.int64) for g, i in entry["kept"].items()}
+        current = model if entry["iteration"] == 0 else saved_model(entry["iteration"])
+        result.records.append(entry)
+        result.models.append(current)
+    if not finished:
+        record(0, model, val_esr)
+    for level in range(len(result.records), config.iterations + 1):
         say(f"trim {level}/{config.iterations}: scoring units by {config.criterion}")
         scores = score_units(
             current, config.criterion, validation_clips, config.probe_seconds,
@@ -718,6 +765,7 @@ def structured_prune(
         val_esr, _ = _train(
             trimmed, train_clips, validation_clips, train_config, config.epochs_per_iteration,
             stage=f"retrain after trim {level}/{config.iterations}", show=progress is not None,
+            run_dir=train_dir(level),
         )  # fmt: skip
         current = trimmed
         record(level, current, val_esr)

@@ -13,7 +13,6 @@ both checkpoint): a sweep killed midway re-executes unfinished runs, which then 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -324,12 +323,10 @@ def structured_method(ctx: RunContext) -> MethodOutput:
     tolerance = float(options.pop("choose_tolerance", 0.1))
     _refuse_unknown_options("structured", options, set(StructuredConfig.__dataclass_fields__))
     out = ctx.run_dir / "structured"
-    # The structured search keeps no mid-run checkpoint: an interrupted attempt starts over.
-    shutil.rmtree(out, ignore_errors=True)
     model = build_model(ctx.spec, ctx.data.input_size)
     summary = run_structured(
         ctx.data, out, model, StructuredConfig(**options), ctx.train_config, tolerance,
-        progress=ctx.progress,
+        progress=print if ctx.progress else None, resume=(out / "structured.json").exists(),
     )  # fmt: skip
     trimmed, _ = load_model(summary["model"])
     return MethodOutput(

@@ -34,7 +34,7 @@ from leanamp.prune.structured import (
     structured_prune,
 )
 from leanamp.runtime.bench import real_time_factor
-from leanamp.train import TrainConfig, TrainingInterrupted, evaluate
+from leanamp.train import TrainConfig, evaluate
 from leanamp.workflows.recordings import load_training_data
 from leanamp.workflows.steps import choose_pruning_level, held_out_clips, magnitude_prune
 
@@ -65,14 +65,18 @@ def prune_device(
                              finetune_epochs, resume, progress, name)  # fmt: skip
 
 
-def check_prune_folder(run_dir: str | os.PathLike, resume: bool) -> Path:
+def check_prune_folder(run_dir: str | os.PathLike, resume: bool, method: str = "magnitude") -> Path:
     """Refuse an output folder a pruning run cannot use, before any data is loaded."""
     run_dir = check_output_dir(run_dir)
-    if resume and not (run_dir / "search" / "search.json").exists():
+    record = run_dir / ("search/search.json" if method == "magnitude" else "structured.json")
+    if resume and not record.exists():
         raise LeanampError(
-            f"{run_dir}: --resume, but this folder holds no mask search to continue; drop "
+            f"{run_dir}: --resume, but this folder holds no {method} search to continue; drop "
             "--resume to start one"
         )
+    if method == "structured" and record.exists() and not resume:
+        raise LeanampError(f"{run_dir} already holds a structured search: pass --resume to "
+                           "continue it, or choose another --out folder")
     return run_dir
 
 
@@ -158,23 +162,15 @@ def run_structured(
     level: int | None = None,
     name: str = "pruned",
     progress=None,
+    resume: bool = False,
 ) -> dict:
-    """`structured_prune` on a DeviceData, then choose an iteration (`choose_pruning_level`:
-    `level`, or the last within `tolerance`) and write it to OUT/<name>.leanamp with
-    OUT/summary.json."""
-    out = Path(out)
-    if (out / "structured.json").exists():
-        raise LeanampError(f"{out} already holds a structured run: choose another --out folder")
-    try:
-        result = structured_prune(
-            model, data.train, data.validation, config, train_config, run_dir=out,
-            progress=progress,
-        )  # fmt: skip
-    except TrainingInterrupted as interrupted:  # this search keeps no checkpoint to resume from
-        raise TrainingInterrupted(
-            interrupted.result, hint=f"The structured search cannot resume: remove {out} and "
-            "run the command again to start over",
-        ) from None
+    """`structured_prune` on a DeviceData (with `resume`, going on with the search OUT holds),
+    then choose an iteration (`choose_pruning_level`: `level`, or the last within `tolerance`)
+    and write it to OUT/<name>.leanamp with OUT/summary.json."""
+    out = check_prune_folder(out, resume, "structured")
+    result = structured_prune(
+        model, data.train, data.validation, config, train_config, run_dir=out, progress=progress,
+    )  # fmt: skip
     record = choose_pruning_level(result.records, tolerance, level, loss="validation_esr")
     chosen = record["iteration"]
     clips, split = held_out_clips(data)
@@ -222,7 +218,7 @@ def prune_recordings(
     or WaveNet). Returns the run's summary, with "method" added."""
     if method not in PRUNE_METHODS:
         raise LeanampError(f"unknown --method {method!r}: use magnitude or structured")
-    check_prune_folder(out, resume and method == "magnitude")
+    check_prune_folder(out, resume, method)
     if model_path is None:
         check_hidden_size(hidden_size)
     else:
@@ -243,7 +239,7 @@ def prune_recordings(
         try:
             summary = run_structured(
                 data, out, model, structured or StructuredConfig(), train, tolerance=tolerance,
-                level=level, name=name, progress=log,
+                level=level, name=name, progress=log, resume=resume,
             )  # fmt: skip
         except LeanampError as e:
             raise LeanampError(f"{model_path or 'model'}: {e}") from None

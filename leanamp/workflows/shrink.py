@@ -395,7 +395,9 @@ def _run_structured(ctx, candidate, folder, seconds):
     big = _big(ctx)
     start = big.hidden_size if isinstance(big, LSTMModel) else big.channels[0]
     steps = _steps_to(candidate.size, start, STRUCTURED_FRACTION)
-    for part in ("structured", "train"):  # it keeps no checkpoint: a killed one starts over
+    # Its steps' epochs come from the time left, which a resumed shrink has less of, so the
+    # search would not be the same one: a killed trimming starts over.
+    for part in ("structured", "train"):
         shutil.rmtree(folder / part, ignore_errors=True)
     config = StructuredConfig(fraction=STRUCTURED_FRACTION, iterations=steps, rewind="finetune",
                               pretrain_epochs=0, measure_rtf=False,

@@ -26,7 +26,7 @@ from leanamp.prune.structured import (
     unit_groups,
 )
 from leanamp.runtime.wavenet import StreamingWaveNet
-from leanamp.train import Trainer
+from leanamp.train import Trainer, TrainingInterrupted
 
 RATE = 8000
 
@@ -298,6 +298,52 @@ def test_structured_prune_trims_and_retrains(tmp_path, clips, small_config, rewi
     assert saved.hidden_size == 4 and meta["structured"]["iteration"] == 2
     summary = json.loads((tmp_path / "structured.json").read_text())
     assert summary["config"]["rewind"] == rewind and len(summary["records"]) == 3
+
+
+@pytest.mark.parametrize("rewind", ["early", "finetune"])
+def test_a_killed_structured_search_resumes_where_it_stopped(tmp_path, clips, small_config,
+                                                             monkeypatch, rewind):
+    """Killed in the second retraining, started again: the finished levels are not redone and
+    the result is the uninterrupted search's (every training checkpoints, the kept units and the
+    early snapshot are on disk)."""
+    train, val = clips
+    config = StructuredConfig(
+        criterion="magnitude", fraction=0.25, iterations=2, rewind=rewind, rewind_epoch=1,
+        pretrain_epochs=2, epochs_per_iteration=2, measure_rtf=False, probe_seconds=0.2,
+    )  # fmt: skip
+
+    def search(folder):
+        torch.manual_seed(0)
+        return structured_prune(LSTMModel(8), train, val, config, small_config(), run_dir=folder)
+
+    whole = search(tmp_path / "whole")
+    stages = []
+    original = Trainer.train_epoch
+
+    def killed_in_trim_2(self):
+        stages.append(self.stage)
+        if self.stage.startswith("retrain after trim 2"):
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", killed_in_trim_2)
+    with pytest.raises(TrainingInterrupted):
+        search(tmp_path / "killed")
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    trained = []
+    monkeypatch.setattr(Trainer, "train_epoch",
+                        lambda self: trained.append(self.stage) or original(self))
+    resumed = search(tmp_path / "killed")
+    assert set(trained) == {"retrain after trim 2/2"}  # pretraining and trim 1 not redone
+    assert [r["units"] for r in resumed.records] == [r["units"] for r in whole.records]
+    assert [r["kept"] for r in resumed.records] == [r["kept"] for r in whole.records]
+    for a, b in zip(resumed.models, whole.models, strict=True):
+        for key, value in a.state_dict().items():
+            torch.testing.assert_close(value, b.state_dict()[key])
+    other = StructuredConfig(**{**config.__dict__, "fraction": 0.5})
+    with pytest.raises(LeanampError, match="other settings"):
+        structured_prune(LSTMModel(8), train, val, other, small_config(),
+                         run_dir=tmp_path / "killed")
 
 
 def test_structured_training_stops_early_and_on_its_budget(clips, small_config, monkeypatch):

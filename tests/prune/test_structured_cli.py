@@ -70,3 +70,18 @@ def test_one_seed_gives_one_result_for_both_methods(recordings, tmp_path, run_cl
     first, second = summary("magnitude", "m1"), summary("magnitude", "m2")
     assert first["esr_unpruned"] == second["esr_unpruned"]
     assert first["esr_pruned"] == second["esr_pruned"]
+
+
+def test_a_structured_search_in_a_used_folder_needs_resume(recordings, tmp_path, run_cli):
+    args = ["prune", str(tmp_path / "dry"), str(tmp_path / "wet"), "--out", str(tmp_path / "o"),
+            "--method", "structured", "--hidden-size", "4", *COMMON]
+    code, _, err = run_cli([*args, "--resume"])
+    assert code == 2 and "no structured search to continue" in err
+    code, _, err = run_cli(args)
+    assert code == 0, err
+    code, _, err = run_cli(args)
+    assert code == 2 and "pass --resume" in err
+    code, printed, err = run_cli([*args, "--resume"])  # finished: nothing is trained again
+    assert code == 0, err
+    assert "resuming the structured search after iteration 2" in printed
+    assert "chosen iteration 2" in printed
