@@ -14,7 +14,7 @@ stages=(
   zendrive-structured-s12 zendrive-front-mid-s12 zendrive-front-patient zendrive-distill-t32
   honeybee-front souldriven-front pedals-distill pedals-structured
   zendrive-unitprune zendrive-front-more zendrive-methods-more zendrive-distill-t64
-  zendrive-wavenet-front zendrive-slim-uniform zendrive-slim-sandwich zendrive-slim-inplace
+  zendrive-wavenet-front zendrive-wavenet-widths zendrive-slim-uniform zendrive-slim-sandwich zendrive-slim-inplace
 )
 for stage in "${stages[@]}"; do
   echo "== stage $stage ($(date -u +%H:%M:%S))"

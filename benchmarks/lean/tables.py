@@ -87,6 +87,9 @@ def load_results(grid: Path) -> list[dict]:
                 "undercounted": result.get("resumed", False)
                 and not result.get("cpu_seconds_complete", False),
                 "rtf": metrics.get("rtf"),
+                # slimmable runs: the test ESR and kernel RTF at every width
+                "test_esr_by_width": metrics.get("test_esr_by_width"),
+                "rtf_by_width": metrics.get("rtf_by_width"),
                 "run_dir": str(path.parent),
             }
         )
@@ -264,6 +267,42 @@ def wavenet_front_table(rows: list[dict]) -> list[str]:
         rtf = wavenet_engine_rtfs().get(names[size])
         timed = "not timed | not timed" if rtf is None else f"{rtf[0]:.4f} | {rtf[1]:.4f}"
         lines.append(f"| {names[size]} | {seed_columns(by_size[size])} | {timed} |")
+    return lines
+
+
+def fixed_wavenet_esrs(rows: list[dict], width: int) -> list[float]:
+    """Test ESRs of the fixed WaveNets of a width, with the standard preset's dilations: the
+    `wavenet` train runs, and NAM's standard preset (the same model at 16 channels)."""
+    return [r["test_esr"] for r in rows if r["method"] == "train" and r["size"] == width
+            and (r["architecture"] == "wavenet"
+                 or (r["architecture"] == "nam_preset" and width == PRESET_CHANNELS["standard"]))]
+
+
+def slim_table(rows: list[dict]) -> list[str]:
+    """Each slimmable WaveNet at the widths a fixed WaveNet was trained at, against those fixed
+    models (the seeds' comparison: one model for every width against one model per width)."""
+    slim = sorted((r for r in rows if r["method"].startswith("slim") and r["test_esr_by_width"]),
+                  key=lambda r: (r["method"], r["seed"]))
+    if not slim:
+        return []
+    lines = ["| slimmable rule | channels | seed | width | slim test ESR | fixed WaveNet test ESR "
+             "(seeds) | slim / fixed (geometric mean) | kernel RTF at width "
+             "| CPU-s slim (all widths) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for run in slim:
+        for width in sorted(int(w) for w in run["test_esr_by_width"]):
+            fixed = fixed_wavenet_esrs(rows, width)
+            if not fixed:
+                continue
+            esr = run["test_esr_by_width"][str(width)]
+            ratio = esr / math.exp(statistics.fmean(math.log(f) for f in fixed))
+            rtf = (run["rtf_by_width"] or {}).get(str(width))
+            lines.append(
+                f"| {run['method'].removeprefix('slim ').strip('()')} | {run['size']} "
+                f"| {run['seed']} | {width} "
+                f"| {esr:.4f} | {', '.join(f'{f:.4f}' for f in fixed)} | {ratio:.2f} "
+                f"| {'-' if rtf is None else f'{rtf:.4f}'} | {run['cpu_seconds'] or 0:.0f} |"
+            )
     return lines
 
 
@@ -581,7 +620,8 @@ def main() -> None:
     shrunk = {p.parent.name for p in args.grid.glob("shrink*/*/shrink.json")}
     for device in sorted({r["device"] for r in rows} | shrunk):
         device_rows = [r for r in rows if r["device"] == device]
-        front_lines, front = front_table(device_rows)
+        lstm_rows = [r for r in device_rows if r["architecture"] == "lstm"]  # the LSTM tables'
+        front_lines, front = front_table(lstm_rows)
         presets = [r["size"] for r in device_rows
                    if r["method"] == "train" and r["architecture"] == "nam_preset"]  # fmt: skip
         partial = any(len(front.get(size, [])) < PLANNED_SEEDS for size in PLANNED_LSTM_SIZES) or (
@@ -589,27 +629,31 @@ def main() -> None:
         )
         out += [f"## {device}{' (partial)' if partial else ''}", ""]
         out += [*front_lines, ""] if front else ["No dense front trained yet.", ""]
-        control_lines = patience_table(device_rows)
+        control_lines = patience_table(lstm_rows)
         if control_lines:
             out += ["Is the front converged? Its sizes again with more patience:", "",
                     *control_lines, ""]  # fmt: skip
         wavenet_lines = wavenet_front_table(device_rows)
         if wavenet_lines:
             out += ["Dense WaveNet front (NAM's presets, NAM's recipe):", "", *wavenet_lines, ""]
-        method_lines = method_table(device_rows, front)
+        slim_lines = slim_table(device_rows)
+        if len(slim_lines) > 2:
+            out += ["Slimmable WaveNets (NAM's recipe) at the widths fixed WaveNets were trained "
+                    "at:", "", *slim_lines, ""]  # fmt: skip
+        method_lines = method_table(lstm_rows, front)
         if len(method_lines) > 2:
             out += ["Lean methods against that front (the level each run chose on validation):",
                     "", *method_lines, ""]
-        path_lines = path_table(device_rows, front, data_cache)
+        path_lines = path_table(lstm_rows, front, data_cache)
         if len(path_lines) > 2:
             out += ["Every level of the pruning and trimming runs (test ESR measured on each "
                     "level's model; the run chose among them on validation):", "", *path_lines, ""]
-        converged_lines = converged_table(device_rows, front)
+        converged_lines = converged_table(lstm_rows, front)
         if len(converged_lines) > 2:
             out += ["Levels of 8-16 units trained on to convergence from their kept weights "
                     "(`benchmarks/lean/converge_levels.py`, the grid's recipe and early stopping):",
                     "", *converged_lines, ""]
-        seeds_lines = over_seeds_table(device_rows, front)
+        seeds_lines = over_seeds_table(lstm_rows, front)
         if len(seeds_lines) > 2:
             out += ["Each lean method over its seeds against the dense models of its size (lean "
                     "models: distilled students, and levels trained on to convergence):", "",
@@ -618,7 +662,7 @@ def main() -> None:
             out += ["`leanamp shrink` on this pedal (issue 16, part 2):", "",
                     *shrink_table(path.parent, front)]  # fmt: skip
         if front:
-            plot_device(device, device_rows, front, RESULTS / f"lean_{device}.png", data_cache)
+            plot_device(device, lstm_rows, front, RESULTS / f"lean_{device}.png", data_cache)
             out += [f"![{device}](lean_{device}.png)", ""]
     (RESULTS / "lean.md").write_text("\n".join(out))
     (RESULTS / "lean.json").write_text(json.dumps(rows, indent=1))
