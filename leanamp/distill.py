@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from leanamp.errors import LeanampError
 from leanamp.files import write_text_atomic
 from leanamp.formats.native import load_model
 from leanamp.inference import run_model
+from leanamp.ledger import CpuLedger
 from leanamp.losses import build_loss
 from leanamp.train import TrainConfig, Trainer, TrainResult
 
@@ -128,11 +128,14 @@ def load_teacher(
 
 
 def _fit_timed(trainer: Trainer) -> tuple[TrainResult, float, bool]:
-    """(result, CPU seconds of this attempt, whether it continued an earlier attempt)."""
-    resumed = trainer.run_dir is not None and (trainer.run_dir / "checkpoint.pt").exists()
-    started = time.process_time()
-    result = trainer.fit(resume=True)
-    return result, time.process_time() - started, resumed
+    """(result, CPU seconds of the phase over every attempt: a CPU ledger in the trainer's
+    folder, so a phase killed and resumed is charged its earlier attempts too; whether it
+    continued an earlier attempt)."""
+    resumed = (trainer.run_dir / "checkpoint.pt").exists()
+    trainer.run_dir.mkdir(parents=True, exist_ok=True)
+    with CpuLedger(trainer.run_dir) as ledger:
+        result = trainer.fit(resume=True)
+    return result, ledger.total(), resumed
 
 
 def train_teacher(

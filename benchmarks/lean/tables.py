@@ -189,11 +189,10 @@ def patience_table(rows: list[dict]) -> list[str]:
     patient = defaultdict(list)
     front = defaultdict(list)
     for row in rows:
-        if row["method"] == "train" and row["architecture"] == "lstm":
-            if row["patience"] == FRONT_PATIENCE:
-                front[row["size"]].append(row)
-            else:
-                patient[(row["size"], row["patience"])].append(row)
+        if is_front_run(row):
+            front[row["size"]].append(row)
+        elif row["method"] == "train" and row["architecture"] == "lstm":
+            patient[(row["size"], row["patience"])].append(row)
     lines = [
         "| LSTM hidden size | patience | seeds | test ESR (mean ± 95% CI) | per seed | epochs "
         f"| CPU-s | the front (patience {FRONT_PATIENCE}) per seed | p (Welch, log ESR) |",

@@ -79,3 +79,15 @@ def test_phases_resume_and_keep_their_first_recorded_cost(tmp_path):
     train_teacher(LSTMModel(4), data, tmp_path, _config())
     distill_student(LSTMModel(2), teacher, data, tmp_path, DistillConfig(), _config())
     assert json.loads((tmp_path / "costs.json").read_text()) == costs
+
+
+def test_a_killed_teacher_is_charged_every_attempt(tmp_path):
+    """The teacher phase's cost comes from its folder's CPU ledger: a training killed and
+    resumed is charged the killed attempt too, not only the last one."""
+    data = _data()
+    torch.manual_seed(0)
+    killed = {"attempts": [7.5]}  # what a killed attempt's ledger left behind
+    (tmp_path / "teacher").mkdir()
+    (tmp_path / "teacher" / "cpu_ledger.json").write_text(json.dumps(killed))
+    cost = train_teacher(LSTMModel(4), data, tmp_path, _config())
+    assert cost["cpu_seconds"] > 7.5
