@@ -38,7 +38,6 @@ import functools
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -400,10 +399,6 @@ def _run_structured(ctx, candidate, folder, seconds):
     big = _big(ctx)
     start = big.hidden_size if isinstance(big, LSTMModel) else big.channels[0]
     steps = _steps_to(candidate.size, start, STRUCTURED_FRACTION)
-    # Its steps' epochs come from the time left, which a resumed shrink has less of, so the
-    # search would not be the same one: a killed trimming starts over.
-    for part in ("structured", "train"):
-        shutil.rmtree(folder / part, ignore_errors=True)
     config = StructuredConfig(fraction=STRUCTURED_FRACTION, iterations=steps, rewind="finetune",
                               pretrain_epochs=0, measure_rtf=False,
                               epochs_per_iteration=_epochs_for(ctx, TRIM_SHARE * seconds, steps))

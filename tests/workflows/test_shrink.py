@@ -20,6 +20,7 @@ from leanamp.errors import Interrupted, LeanampError
 from leanamp.formats.native import load_model
 from leanamp.models import LSTMModel
 from leanamp.prune.structured import macs_per_sample
+from leanamp.train import Trainer
 from leanamp.workflows import shrink as shrink_module
 from leanamp.workflows.shrink import (
     LSTM_SIZES,
@@ -229,6 +230,35 @@ def test_a_killed_shrink_resumes_without_redoing_finished_candidates(device, mon
     assert summary["chosen"] in ("dense-lstm4", "distill-lstm4")  # the big one does not fit
     with pytest.raises(LeanampError, match="another budget or settings"):
         run_shrink(data, out, ShrinkBudget.make(max_macs=10**6), _config())
+
+
+def test_a_shrink_killed_while_trimming_goes_on_from_the_trimmings_last_level(device,
+                                                                              monkeypatch):
+    data = _data(device)
+    out = device / "trimmed"
+    budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
+    config = _config(method_order=("structured",))
+    original = Trainer.train_epoch
+    stages = []
+
+    def killed_in_trim_2(self):
+        stages.append(self.stage)
+        if self.stage.startswith("retrain after trim 2"):
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", killed_in_trim_2)
+    with pytest.raises(Interrupted, match="during structured-lstm4"):
+        run_shrink(data, out, budget, config)
+    assert any(s.startswith("retrain after trim 1") for s in stages)
+    stages.clear()
+    monkeypatch.setattr(Trainer, "train_epoch", lambda self: stages.append(self.stage)
+                        or original(self))
+    summary = run_shrink(data, out, budget, config)
+    assert not any(s.startswith("retrain after trim 1") for s in stages)  # not redone
+    assert any(s.startswith("retrain after trim 2") for s in stages)
+    trimmed = next(c for c in summary["candidates"] if c["name"] == "structured-lstm4")
+    assert trimmed["architecture"]["hidden_size"] <= 4
 
 
 def test_a_restart_is_the_dense_model_from_the_next_seed(device):
