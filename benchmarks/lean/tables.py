@@ -51,12 +51,15 @@ def method_label(config: dict) -> str:
 
 
 def charged_cpu_seconds(result: dict) -> float | None:
-    """All the compute of a run: its process's CPU time, or the phases it recorded when they
-    say more (a distillation teacher loaded from a file was trained elsewhere)."""
+    """All the compute of a run: its process's CPU time with that of a front model it started
+    from (cpu_seconds_borrowed), or the phases it recorded when they say more (a distillation
+    teacher loaded from a file or a front was trained elsewhere)."""
+    own = result.get("cpu_seconds")
+    if own is None:
+        return None
+    own += result.get("cpu_seconds_borrowed", 0.0)
     charged = result["metrics"].get("cpu_seconds_charged")
-    if charged is None or result.get("cpu_seconds") is None:
-        return result.get("cpu_seconds")
-    return max(result["cpu_seconds"], charged)
+    return own if charged is None else max(own, charged)
 
 
 def load_results(grid: Path) -> list[dict]:

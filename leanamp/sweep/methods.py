@@ -31,6 +31,7 @@ from leanamp.distill import (
     distill_student,
     load_teacher,
     read_costs,
+    recorded_training_cost,
     train_teacher,
 )
 from leanamp.engines.timing import engine_rtf_metrics
@@ -83,6 +84,9 @@ class MethodOutput:
     baselines: dict[str, nn.Module] = field(default_factory=dict)
     # The final model's held-out evaluation, when the method already made it (not redone)
     evaluation: Evaluation | None = None
+    # CPU seconds spent outside this run on a model it started from (another sweep's run, see
+    # `start_model`): charged to it beside its own (result.json's cpu_seconds_borrowed)
+    borrowed_cpu_seconds: float = 0.0
 
 
 MethodFn = Callable[[RunContext], MethodOutput]
@@ -276,8 +280,8 @@ def prune_method(ctx: RunContext) -> MethodOutput:
         raise LeanampError("the mask search prunes LSTM models: use architectures [lstm]")
     options = dict(ctx.spec.method_options)
     tolerance = float(options.pop("choose_tolerance", 0.1))
+    model, borrowed = start_model(ctx, options)
     _refuse_unknown_options("prune", options, set(SearchConfig.__dataclass_fields__))
-    model = build_model(ctx.spec, ctx.data.input_size)
     search_dir = ctx.run_dir / "search"
     pruned = magnitude_prune(
         model, ctx.data, search_dir, SearchConfig.from_dict(options), ctx.train_config, tolerance,
@@ -311,6 +315,7 @@ def prune_method(ctx: RunContext) -> MethodOutput:
             "search_dir": str(search_dir),
         },
         baselines={"unpruned": pruned.unpruned},
+        borrowed_cpu_seconds=borrowed,
     )
 
 
@@ -321,9 +326,9 @@ def structured_method(ctx: RunContext) -> MethodOutput:
 
     options = dict(ctx.spec.method_options)
     tolerance = float(options.pop("choose_tolerance", 0.1))
+    model, borrowed = start_model(ctx, options)
     _refuse_unknown_options("structured", options, set(StructuredConfig.__dataclass_fields__))
     out = ctx.run_dir / "structured"
-    model = build_model(ctx.spec, ctx.data.input_size)
     summary = run_structured(
         ctx.data, out, model, StructuredConfig(**options), ctx.train_config, tolerance,
         progress=print if ctx.progress else None, resume=(out / "structured.json").exists(),
@@ -334,7 +339,22 @@ def structured_method(ctx: RunContext) -> MethodOutput:
         history=[],
         metrics={"chosen_iteration": summary["chosen_iteration"], "size_unpruned": ctx.spec.size},
         artefacts={"structured": str(out / "structured.json")},
+        borrowed_cpu_seconds=borrowed,
     )
+
+
+def start_model(ctx: RunContext, options: dict) -> tuple[nn.Module, float]:
+    """The big model a pruning or trimming run starts from, and the CPU seconds it cost
+    elsewhere: a new model of the run's size, which the method trains first (0.0); or, with
+    option `start_sweep` (popped from `options`), that sweep's finished train run of this run's
+    size and seed (`finished_train_model`), not trained again (`pretrain_epochs` set to 0) and
+    charged its recorded training time."""
+    if "start_sweep" not in options:
+        return build_model(ctx.spec, ctx.data.input_size), 0.0
+    path = finished_train_model(ctx, str(options.pop("start_sweep")), ctx.spec.size)
+    model, metadata = load_model(path)
+    options["pretrain_epochs"] = 0
+    return model, float(recorded_training_cost(path, metadata) or 0.0)
 
 
 DISTILL_OPTIONS = {"teacher_size", "teacher_model", "teacher_sweep", "teacher_cpu_seconds", "alpha",
@@ -345,7 +365,8 @@ def finished_train_model(ctx: RunContext, sweep: str, size: int) -> Path:
     """The model file of another sweep's finished `train` run of this run's device, architecture
     and seed at `size`: a grid's converged front model, taken instead of training it again.
     `sweep` is that sweep's folder, relative to this sweep's folder (`../zendrive-front`: a
-    sibling stage), with `{device}` replaced by this run's device name."""
+    sibling stage), with `{device}` replaced by this run's device name. Also the big model of
+    `start_model`."""
     folder = (ctx.run_dir.parent.parent / sweep.replace("{device}", ctx.spec.device["name"]))
     matches = []
     for result_path in sorted(folder.glob(f"runs/*/{RESULT_FILE}")):
@@ -359,9 +380,9 @@ def finished_train_model(ctx: RunContext, sweep: str, size: int) -> Path:
     if len(matches) != 1:
         found = "none" if not matches else f"{len(matches)}: {[m.parent.name for m in matches]}"
         raise LeanampError(
-            f"{folder}: teacher_sweep needs one finished train run of {ctx.spec.device['name']} "
-            f"{ctx.spec.architecture}-{size} seed {ctx.spec.seed} there, found {found}; run that "
-            "sweep first or name the model with teacher_model"
+            f"{folder}: this run starts from that sweep's finished train run of "
+            f"{ctx.spec.device['name']} {ctx.spec.architecture}-{size} seed {ctx.spec.seed}, and "
+            f"it needs exactly one, found {found}: run that sweep first"
         )
     return matches[0]
 
@@ -548,5 +569,6 @@ def _run_and_measure(spec: RunSpec, run_dir: Path, progress: bool) -> dict:
         # Relative to the run folder, so a sweep folder can be moved or copied whole.
         "artefacts": _relative_to(artefacts, run_dir),
         "seconds": time.time() - started,
+        "cpu_seconds_borrowed": output.borrowed_cpu_seconds,
         "architecture": getattr(output.model, "config", {}),
     }

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from leanamp.errors import DataError, LeanampError
 from leanamp.formats.native import load_model
@@ -245,9 +246,34 @@ def test_distill_run_takes_its_teacher_from_a_sibling_sweeps_finished_run(write_
     assert m["test_esr_teacher"] == pytest.approx(teacher["metrics"]["test_esr"], rel=1e-5)
     other_seed = _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
                        seeds=[1], distill=options)["distill"]
-    with pytest.raises(LeanampError, match="seed 1 there, found none"):
+    with pytest.raises(LeanampError, match="seed 1, and it needs exactly one, found none"):
         execute_run(other_seed.to_dict(), str(tmp_path / "distill" / "runs" / "s1"))
     both = _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
                  distill={"teacher_model": "t.leanamp", "teacher_sweep": "x"})["distill"]
     with pytest.raises(LeanampError, match="not both"):
         execute_run(both.to_dict(), str(tmp_path / "distill" / "runs" / "both"))
+
+
+@pytest.mark.parametrize("method", ["prune", "structured"])
+def test_pruning_runs_start_from_a_sibling_sweeps_model_and_are_charged_its_cost(
+        write_config, tmp_path, method):  # fmt: skip
+    front = _runs(write_config, devices=["overdrive"], sizes=[6], methods=["train"])["train"]
+    trained = execute_run(front.to_dict(), str(tmp_path / "front" / "runs" / front.run_id))
+    options = {"prune": {"iterations": 1, "max_epochs_per_iteration": 1, "distance_window": 1,
+                         "unit_aware": True, "start_sweep": "../front"},
+               "structured": {"iterations": 1, "epochs_per_iteration": 1, "rewind": "finetune",
+                              "probe_seconds": 0.2, "measure_rtf": False,
+                              "start_sweep": "../front"}}[method]
+    spec = _runs(write_config, devices=["overdrive"], sizes=[6], methods=[method],
+                 **{method: options})[method]
+    result = execute_run(spec.to_dict(), str(tmp_path / "lean" / "runs" / spec.run_id))
+    assert result["cpu_seconds_borrowed"] == trained["cpu_seconds"]
+    front_model, _ = load_model(tmp_path / "front" / "runs" / front.run_id / "model.leanamp")
+    if method == "prune":  # the front's model itself, not trained again, is level 0
+        assert result["metrics"]["test_esr_unpruned"] == pytest.approx(
+            trained["metrics"]["test_esr"], rel=1e-5)
+    else:
+        level_0, _ = load_model(tmp_path / "lean" / "runs" / spec.run_id / "structured"
+                                / "iteration_00" / "model.leanamp")
+        for key, value in level_0.state_dict().items():
+            torch.testing.assert_close(value, front_model.state_dict()[key])
