@@ -1,0 +1,75 @@
+"""benchmarks/lean/tables.py: the verdicts the README quotes (shrink against its bar, slimmable
+models against fixed ones), on small made-up grids."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+LEAN = Path(__file__).resolve().parents[2] / "benchmarks" / "lean"
+
+
+@pytest.fixture(scope="module")
+def tables():
+    spec = importlib.util.spec_from_file_location("lean_tables", LEAN / "tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _front_run(size, seed, test_esr, validation_loss, cpu=300.0):
+    return {"method": "train", "architecture": "lstm", "size": size, "seed": seed,
+            "patience": 10, "test_esr": test_esr, "validation_loss": validation_loss,
+            "cpu_seconds": cpu}
+
+
+def _shrink_folder(tmp_path, chosen_esr, dense_esr, size=8, cpu_seconds=1800.0):
+    folder = tmp_path / "shrink" / "pedal"
+    folder.mkdir(parents=True)
+    plan = {"size": size, "budget": {"max_rtf": 0.035}, "minutes": 30,
+            "method_order": ["dense", "distill"]}
+    candidates = [
+        {"name": f"dense-lstm{size}", "method": "dense", "validation_esr": 0.01,
+         "test_esr": dense_esr, "rtf": 0.03, "architecture": {"hidden_size": size}, "fits": True,
+         "cpu_seconds": 200.0, "cpu_seconds_charged": 200.0},
+        {"name": f"distill-lstm{size}", "method": "distill", "validation_esr": 0.005,
+         "test_esr": chosen_esr, "rtf": 0.03, "architecture": {"hidden_size": size},
+         "fits": True, "cpu_seconds": 200.0, "cpu_seconds_charged": 900.0},
+    ]
+    summary = {"chosen": f"distill-lstm{size}", "test_esr": chosen_esr,
+               "cpu_seconds": cpu_seconds, "candidates": candidates}
+    (folder / "plan.json").write_text(json.dumps(plan))
+    (folder / "shrink.json").write_text(json.dumps(summary))
+    return folder
+
+
+def test_the_shrink_bar_is_the_seed_kept_by_validation_at_each_size_that_fits(tables, tmp_path):
+    rows = [_front_run(8, 0, 0.0050, 0.02), _front_run(8, 1, 0.0030, 0.05),  # kept: seed 0
+            _front_run(8, 2, 0.0100, 0.03), _front_run(16, 0, 0.0010, 0.01)]  # 16 does not fit
+    lines = tables.shrink_table(_shrink_folder(tmp_path, 0.0045, 0.0060), rows)
+    verdict = lines[-2]
+    assert "LSTM-8 kept by validation of 3 seeds (seed 0): 0.0050" in verdict
+    assert "LSTM-16" not in verdict and verdict.endswith("no worse than the bar.")
+    lines = tables.shrink_table(_shrink_folder(tmp_path / "b", 0.0055, 0.0060), rows)
+    assert lines[-2].endswith("worse than the bar.") and "no worse" not in lines[-2]
+
+
+def test_a_front_that_cost_more_than_the_shrink_is_no_bar(tables, tmp_path):
+    rows = [_front_run(8, seed, 0.001, 0.01, cpu=1000.0) for seed in range(3)]
+    verdict = tables.shrink_table(_shrink_folder(tmp_path, 0.0045, 0.0060), rows)[-2]
+    assert "grid" not in verdict and "its own dense-lstm8: 0.0060" in verdict
+
+
+def test_slimmable_widths_are_set_against_fixed_wavenets_of_the_width(tables):
+    slim = {"method": "slim (sandwich)", "architecture": "wavenet", "size": 16, "seed": 0,
+            "test_esr_by_width": {"4": 0.04, "8": 0.02, "16": 0.01},
+            "rtf_by_width": {"4": 0.01, "8": 0.02, "16": 0.04}, "cpu_seconds": 1800.0}
+    fixed = [{"method": "train", "architecture": "wavenet", "size": 4, "test_esr": 0.02},
+             {"method": "train", "architecture": "nam_preset", "size": 16, "test_esr": 0.005},
+             {"method": "train", "architecture": "nam_preset", "size": 8, "test_esr": 0.001}]
+    lines = tables.slim_table([slim, *fixed])
+    rows = {line.split(" | ")[3]: line for line in lines[2:]}
+    assert set(rows) == {"4", "16"}  # feather (8 channels) has other dilations: no fixed model
+    assert "| 0.0400 | 0.0200 | 2.00 |" in rows["4"]
+    assert "| 0.0100 | 0.0050 | 2.00 |" in rows["16"]
