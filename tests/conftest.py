@@ -66,6 +66,28 @@ def run_cli(capsys):
     return run
 
 
+@pytest.fixture
+def training_epochs(monkeypatch):
+    """Watches every epoch the trainer runs: `.stages` lists each one's Trainer.stage, and with
+    `.kill_at` set to a stage prefix the first epoch of that stage raises KeyboardInterrupt, as
+    Ctrl-C (or a killed process) would there."""
+    from types import SimpleNamespace
+
+    from leanamp.train import Trainer
+
+    original = Trainer.train_epoch
+    watch = SimpleNamespace(stages=[], kill_at=None)
+
+    def train_epoch(self):
+        watch.stages.append(self.stage)
+        if watch.kill_at is not None and self.stage.startswith(watch.kill_at):
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+    return watch
+
+
 @pytest.fixture(scope="module")
 def chromium():
     """A headless Debian Chromium driven by Playwright (report and listening-test pages); skips

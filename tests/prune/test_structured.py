@@ -302,7 +302,7 @@ def test_structured_prune_trims_and_retrains(tmp_path, clips, small_config, rewi
 
 @pytest.mark.parametrize("rewind", ["early", "finetune"])
 def test_a_killed_structured_search_resumes_where_it_stopped(tmp_path, clips, small_config,
-                                                             monkeypatch, rewind):
+                                                             training_epochs, rewind):
     """Killed in the second retraining, started again: the finished levels are not redone and
     the result is the uninterrupted search's (every training checkpoints, the kept units and the
     early snapshot are on disk)."""
@@ -317,24 +317,13 @@ def test_a_killed_structured_search_resumes_where_it_stopped(tmp_path, clips, sm
         return structured_prune(LSTMModel(8), train, val, config, small_config(), run_dir=folder)
 
     whole = search(tmp_path / "whole")
-    stages = []
-    original = Trainer.train_epoch
-
-    def killed_in_trim_2(self):
-        stages.append(self.stage)
-        if self.stage.startswith("retrain after trim 2"):
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "train_epoch", killed_in_trim_2)
+    training_epochs.kill_at = "retrain after trim 2"
     with pytest.raises(TrainingInterrupted):
         search(tmp_path / "killed")
-    monkeypatch.setattr(Trainer, "train_epoch", original)
-    trained = []
-    monkeypatch.setattr(Trainer, "train_epoch",
-                        lambda self: trained.append(self.stage) or original(self))
+    training_epochs.kill_at = None
+    training_epochs.stages.clear()
     resumed = search(tmp_path / "killed")
-    assert set(trained) == {"retrain after trim 2/2"}  # pretraining and trim 1 not redone
+    assert set(training_epochs.stages) == {"retrain after trim 2/2"}  # the rest is not redone
     assert [r["units"] for r in resumed.records] == [r["units"] for r in whole.records]
     assert [r["kept"] for r in resumed.records] == [r["kept"] for r in whole.records]
     for a, b in zip(resumed.models, whole.models, strict=True):

@@ -20,7 +20,6 @@ from leanamp.errors import Interrupted, LeanampError
 from leanamp.formats.native import load_model
 from leanamp.models import LSTMModel
 from leanamp.prune.structured import macs_per_sample
-from leanamp.train import Trainer
 from leanamp.workflows import shrink as shrink_module
 from leanamp.workflows.shrink import (
     LSTM_SIZES,
@@ -233,28 +232,19 @@ def test_a_killed_shrink_resumes_without_redoing_finished_candidates(device, mon
 
 
 def test_a_shrink_killed_while_trimming_goes_on_from_the_trimmings_last_level(device,
-                                                                              monkeypatch):
+                                                                              training_epochs):
     data = _data(device)
     out = device / "trimmed"
     budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
     config = _config(method_order=("structured",))
-    original = Trainer.train_epoch
-    stages = []
-
-    def killed_in_trim_2(self):
-        stages.append(self.stage)
-        if self.stage.startswith("retrain after trim 2"):
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "train_epoch", killed_in_trim_2)
+    training_epochs.kill_at = "retrain after trim 2"
     with pytest.raises(Interrupted, match="during structured-lstm4"):
         run_shrink(data, out, budget, config)
-    assert any(s.startswith("retrain after trim 1") for s in stages)
-    stages.clear()
-    monkeypatch.setattr(Trainer, "train_epoch", lambda self: stages.append(self.stage)
-                        or original(self))
+    assert any(s.startswith("retrain after trim 1") for s in training_epochs.stages)
+    training_epochs.kill_at = None
+    training_epochs.stages.clear()
     summary = run_shrink(data, out, budget, config)
+    stages = training_epochs.stages
     assert not any(s.startswith("retrain after trim 1") for s in stages)  # not redone
     assert any(s.startswith("retrain after trim 2") for s in stages)
     trimmed = next(c for c in summary["candidates"] if c["name"] == "structured-lstm4")
