@@ -190,16 +190,23 @@ def is_front_run(row: dict) -> bool:
             and row["patience"] == FRONT_PATIENCE)  # fmt: skip
 
 
+def front_runs_by_size(rows: list[dict]) -> dict[int, list[dict]]:
+    """The dense front's runs (`is_front_run`), by hidden size."""
+    by_size = defaultdict(list)
+    for row in rows:
+        if is_front_run(row):
+            by_size[row["size"]].append(row)
+    return by_size
+
+
 def patience_table(rows: list[dict]) -> list[str]:
     """The control of zendrive-front-patient: the front's sizes trained with more patience
     (empty before it ran). If they end lower, the front is not converged and lean methods
     that train longer win partly by that."""
     patient = defaultdict(list)
-    front = defaultdict(list)
+    front = front_runs_by_size(rows)
     for row in rows:
-        if is_front_run(row):
-            front[row["size"]].append(row)
-        elif row["method"] == "train" and row["architecture"] == "lstm":
+        if row["method"] == "train" and row["architecture"] == "lstm" and not is_front_run(row):
             patient[(row["size"], row["patience"])].append(row)
     lines = [
         "| LSTM hidden size | patience | seeds | test ESR (mean ± 95% CI) | per seed | epochs "
@@ -220,10 +227,7 @@ def patience_table(rows: list[dict]) -> list[str]:
 
 
 def front_table(rows: list[dict]) -> tuple[list[str], dict[int, list[float]]]:
-    by_size = defaultdict(list)
-    for row in rows:
-        if is_front_run(row):
-            by_size[row["size"]].append(row)
+    by_size = front_runs_by_size(rows)
     lines = [
         "| LSTM hidden size | seeds | test ESR (mean ± 95% CI) | per seed | CPU-s to converge "
         "| epochs | capped | best seed by validation (restarts) | kernel RTF fast / exact "
@@ -302,7 +306,7 @@ def slim_table(rows: list[dict]) -> list[str]:
             if not fixed:
                 continue
             esr = run["test_esr_by_width"][str(width)]
-            ratio = esr / math.exp(statistics.fmean(math.log(f) for f in fixed))
+            ratio = esr / statistics.geometric_mean(fixed)
             rtf = (run["rtf_by_width"] or {}).get(str(width))
             lines.append(
                 f"| {run['method'].removeprefix('slim ').strip('()')} | {run['size']} "
@@ -504,7 +508,7 @@ def over_seeds_table(rows: list[dict], front: dict[int, list[float]]) -> list[st
             lines.append(f"| {method} | {size} | {len(esrs)} | {fmt_interval(esrs)} | "
                          "not trained | - | - |")  # fmt: skip
             continue
-        ratio = math.exp(np.mean(np.log(esrs)) - np.mean(np.log(dense)))
+        ratio = statistics.geometric_mean(esrs) / statistics.geometric_mean(dense)
         lines.append(
             f"| {method} | {size} | {len(esrs)} | {fmt_interval(esrs)} | "
             f"{fmt_interval(dense)} ({len(dense)}) | {ratio:.2f} | {welch_log_p(esrs, dense)} |"
@@ -542,11 +546,8 @@ def shrink_table(folder: Path, rows: list[dict]) -> list[str]:
         )
     dense = [c for c in summary["candidates"] if c["method"] in ("dense", "restart")]
     bars = [(f"its own {c['name']}", c["test_esr"]) for c in dense]
-    by_size = defaultdict(list)
-    for row in rows:
-        if is_front_run(row) and row["size"] <= size:
-            by_size[row["size"]].append(row)
-    for front_size, runs in sorted(by_size.items()):
+    fitting = {s: runs for s, runs in front_runs_by_size(rows).items() if s <= size}
+    for front_size, runs in sorted(fitting.items()):
         if sum(r["cpu_seconds"] or 0 for r in runs) <= summary["cpu_seconds"]:
             kept = kept_by_validation(runs)
             bars.append((f"the grid's LSTM-{front_size} kept by validation of {len(runs)} "
@@ -572,7 +573,7 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], pa
     # Seeds spread over decades: each seed is a dot, the line joins geometric means (an
     # arithmetic mean's t-interval would reach below zero on this log scale).
     sizes = sorted(front)
-    ax.plot(sizes, [math.exp(np.mean(np.log(front[s]))) for s in sizes], marker="o",
+    ax.plot(sizes, [statistics.geometric_mean(front[s]) for s in sizes], marker="o",
             color="C0", label="dense, converged (geometric mean; dots: seeds)")  # fmt: skip
     ax.scatter([s for s in sizes for _ in front[s]], [e for s in sizes for e in front[s]],
                color="C0", s=14, alpha=0.6, zorder=3)  # fmt: skip
