@@ -62,6 +62,8 @@ SELECTIONS = ("global", "local")
 REWINDS = ("early", "finetune", "reinit")
 
 Keep = dict[str, np.ndarray]  # group name -> boolean (units,) True where the unit stays
+# The weights after `rewind_epoch` epochs of the pretraining, kept in its training folder
+EARLY_SNAPSHOT_FILE = "early.leanamp"
 
 
 # ---- units --------------------------------------------------------------------------------------
@@ -607,13 +609,13 @@ def _train(model, train_clips, validation_clips, train_config, epochs, snapshot_
     and a dense run of the same config train alike; returns (best validation ESR, the weights
     after `snapshot_epoch` epochs or None). The model ends with its best weights by validation
     loss, its untrained start included (`Trainer.fit_keeping_start`). `show`: a progress
-    display. With `run_dir` the training checkpoints there (the snapshot too, early.leanamp)
+    display. With `run_dir` the training checkpoints there (the snapshot too)
     and a killed one goes on from its last validation."""
 
     trainer = Trainer(model, train_clips, validation_clips, train_config, run_dir=run_dir,
                       progress=show)
     trainer.stage = stage
-    snapshot_path = None if run_dir is None else run_dir / "early.leanamp"
+    snapshot_path = None if run_dir is None else run_dir / EARLY_SNAPSHOT_FILE
     snapshot = {}
 
     def keep_snapshot(epoch: int) -> None:
@@ -704,7 +706,7 @@ def structured_prune(
         say(f"resuming the structured search after iteration {finished[-1]['iteration']}")
         model.load_state_dict(saved_model(0).state_dict())
         val_esr = finished[0]["validation_esr"]
-        early_path = train_dir(0) / "early.leanamp"
+        early_path = train_dir(0) / EARLY_SNAPSHOT_FILE
         snapshot = load_model(early_path)[0].state_dict() if early_path.exists() else None
     else:
         if config.pretrain_epochs:

@@ -8,13 +8,14 @@ resource bounds of leanamp.prune.structured, by name), and a total CPU-time budg
 
 Plan: the largest dense LSTM that fits (the ladder `LSTM_SIZES`, then the sizes between; within
 `RTF_MARGIN` of an RTF budget, for measurement noise) is the size every candidate aims at.
-Candidates run in the order of `METHOD_ORDER`, a data table: dense at that size; distillation
-from the given big model or from a big model trained here; structured trimming of the big model;
-unit-aware magnitude pruning of it (both then train the level they keep on to convergence). Every
-candidate starts when the previous one ends and gets its share of the CPU time left, by
-`SHARE_WEIGHTS` (a candidate that stops early leaves more to the next); the big model, when
-trained here, is one more candidate, first. A budget that no model of the ladder can meet (its
-smallest model exceeds max_macs, the memory bound or max_rtf) is refused before any training.
+Candidates run in the order of `METHOD_ORDER`, a data table: dense at that size; a restart (the
+dense model from the next seed); distillation from the given big model or from a big model
+trained here; structured trimming of the big model; unit-aware magnitude pruning of it (both
+then train the level they keep on to convergence). Every candidate starts when the previous one
+ends and gets its share of the CPU time left, by `SHARE_WEIGHTS` (a candidate that stops early
+leaves more to the next); the big model, when trained here, is one more candidate, first. A
+budget that no model of the ladder can meet (its smallest model exceeds max_macs, the memory
+bound or max_rtf) is refused before any training.
 
 Choice (`choose_candidate`): among the candidates that fit the budget (`candidate_misses`: an RTF
 measured over budget under load is forgiven to a model with no more multiply-adds than the dense
@@ -26,9 +27,9 @@ real-time factor (leanamp.plots.figures.plot_pareto).
 Folder: `plan.json` (written first), `candidates/<name>/` per candidate (its trainer or search
 folders, then `candidate.json` when it is finished: a finished candidate is never redone),
 `model.leanamp` (the choice), `shrink.json`, `report.md`, `pareto.png`. A killed shrink resumes:
-the candidate in progress continues from its checkpoints (structured trimming, which keeps none,
-starts that candidate over). A candidate resumed after a kill is charged every attempt
-(leanamp.ledger; `resumed` marks it).
+the candidate in progress continues from its checkpoints (a trimming from its last finished
+level). A candidate resumed after a kill is charged every attempt (leanamp.ledger; `resumed`
+marks it).
 """
 
 from __future__ import annotations
