@@ -36,7 +36,8 @@ def shrink(
     minutes: float = typer.Option(30.0, help="Total CPU minutes for all candidates."),
     methods: str = typer.Option(
         None, help="Candidate order, comma-separated (default: dense,restart,distill,"
-        "structured,unit_aware_prune; restart: the dense model from the next seed)."
+        "structured,unit_aware_prune,train_on; restart: the dense model from the next seed; "
+        "train_on: the best candidate before it, trained on)."
     ),
     target_prefix: str = typer.Option("", help=PREFIX_HELP),
     validation: list[str] = typer.Option(None, help="Clip name(s) held out for validation."),

@@ -11,8 +11,9 @@ Plan: the largest dense LSTM that fits (the ladder `LSTM_SIZES`, then the sizes 
 Candidates run in the order of `METHOD_ORDER`, a data table: dense at that size; a restart (the
 dense model from the next seed); distillation from the given big model or from a big model
 trained here; structured trimming of the big model; unit-aware magnitude pruning of it (both
-then train the level they keep on to convergence). Every candidate starts when the previous one
-ends and gets its share of the CPU time left, by `SHARE_WEIGHTS` (a candidate that stops early
+then train the level they keep on to convergence); last, the best candidate so far (the choice
+below, among those before it) trained on (`train_on`). Every candidate starts when the previous
+one ends and gets its share of the CPU time left, by `SHARE_WEIGHTS` (a candidate that stops early
 leaves more to the next); the big model, when trained here, is one more candidate, first. A
 budget that no model of the ladder can meet (its smallest model exceeds max_macs, the memory
 bound or max_rtf) is refused before any training.
@@ -81,8 +82,10 @@ LSTM_SIZES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96)
 # 2.5-6x worse (test ESR 0.0060-0.0134 against 0.0017-0.0051), and so did distilled and
 # trimmed ones; the seed with the lower validation loss was never the poor one. No lean method
 # beat the dense front over 3 seeds there (README, "The leanest model"), so the cheap restart
-# comes first.
-METHOD_ORDER = ("dense", "restart", "distill", "structured", "unit_aware_prune")
+# comes first. "train_on": the best candidate before it, trained on with its share. In 30-CPU-
+# minute shrinks of the three MorphDrive pedals all 17 trainings stopped on their time share,
+# none by early stopping: the time is better spent converging the leader than a sixth candidate.
+METHOD_ORDER = ("dense", "restart", "distill", "structured", "unit_aware_prune", "train_on")
 # The methods that start from a big model (given with --from, or trained here first).
 NEEDS_BIG = ("distill", "structured", "unit_aware_prune")
 # A big model trained here is the smallest ladder size at least this many times the target
@@ -108,7 +111,9 @@ def busy_machine_note(load_average: float, cores: int) -> str | None:
 # Shares of the CPU time left, by candidate method (others 1): on the grid's zendrive pedal a
 # dense LSTM-32 converged (early stopping) in 698 CPU-s, an LSTM-8 in 164 s; an equal share
 # would stop the big model, which every method after it starts from, long before it converges.
-SHARE_WEIGHTS = {"big": 3.0}
+# The leader trained on gets two: the grid's honeybee LSTM-10s converged in 333 CPU-s on
+# average, 1.5 of the shares a 30-minute shrink gave its candidates (225 s).
+SHARE_WEIGHTS = {"big": 3.0, "train_on": 2.0}
 # Structured trimming and unit-aware pruning spend this share of their time on their steps, the
 # rest on training the level they keep on to convergence (`_converge`).
 TRIM_SHARE = 0.5
@@ -249,6 +254,9 @@ def make_plan(size: int, order: tuple[str, ...], big_model: nn.Module | None) ->
         elif method == "restart":
             plan.append(Candidate(f"restart-lstm{size}", "restart", size,
                                   f"dense LSTM-{size} from the next seed"))
+        elif method == "train_on":
+            plan.append(Candidate(f"trained-on-lstm{size}", "train_on", size,
+                                  "the best candidate before it, trained on"))
         elif not has_big:
             continue
         elif method == "distill":
@@ -452,6 +460,23 @@ def _converge(ctx: _Context, model: nn.Module, folder: Path, seconds: float,
     return model
 
 
+def _leader(ctx: _Context) -> dict | None:
+    """The finished candidate `choose_candidate` would pick now (None: none fits yet); the
+    candidates after `train_on` have not started when it runs, so this is the best before it."""
+    finished = []
+    for record in _finished(ctx.out):
+        if record["method"] != "train_on":
+            record["misses"] = candidate_misses(ctx.budget, record, ctx.planned_macs)
+            finished.append({**record, "fits": not record["misses"]})
+    return choose_candidate(finished) if any(r["fits"] for r in finished) else None
+
+
+def _run_train_on(ctx, candidate, folder, seconds):
+    leader = _leader(ctx)
+    model, _ = load_model(leader["model"])
+    return model, {"leader": leader["name"], **_fit(ctx, model, folder, seconds, keep_start=True)}
+
+
 RUNNERS = {
     "big": _run_dense,
     "dense": _run_dense,
@@ -459,6 +484,7 @@ RUNNERS = {
     "distill": _run_distill,
     "structured": _run_structured,
     "unit_aware_prune": _run_unit_prune,
+    "train_on": _run_train_on,
 }
 
 
@@ -488,9 +514,13 @@ def _run_candidate(ctx: _Context, candidate: Candidate, seconds: float) -> dict:
     record["fits"] = not record["misses"]
     record["cpu_seconds"] = ledger.total()
     record["resumed"] = resumed
-    # All the compute this candidate needed: with the big model it starts from, when there is one
-    big_cost = _big_cost(ctx) if candidate.method in NEEDS_BIG else 0.0
-    record["cpu_seconds_charged"] = None if big_cost is None else record["cpu_seconds"] + big_cost
+    # All the compute this candidate needed: with the big model it starts from, when there is
+    # one, or with the whole of the leader it trained on
+    before = _big_cost(ctx) if candidate.method in NEEDS_BIG else 0.0
+    if candidate.method == "train_on":
+        leader = _read_json(ctx.out / "candidates" / details["leader"] / "candidate.json")
+        before = leader["cpu_seconds_charged"]
+    record["cpu_seconds_charged"] = None if before is None else record["cpu_seconds"] + before
     if details.get("epochs"):
         record["seconds_per_epoch"] = record["cpu_seconds"] / details["epochs"]
     metadata = {"sample_rate": ctx.data.sample_rate, "shrink_candidate": candidate.name,
@@ -589,9 +619,11 @@ def run_shrink(
             continue
         lacks_big = (candidate.method in NEEDS_BIG and big_model is None
                      and not _big_path(ctx).exists())
-        if left <= 0 or lacks_big:
+        lacks_leader = candidate.method == "train_on" and _leader(ctx) is None
+        if left <= 0 or lacks_big or lacks_leader:
             skipped.append(candidate.name)
-            reason = "no CPU time left" if left <= 0 else "the big model was not trained"
+            reason = ("no CPU time left" if left <= 0 else "the big model was not trained"
+                      if lacks_big else "no candidate before it fits the budget")
             say(f"[{index + 1}/{len(candidates)}] {candidate.name}: skipped, {reason}")
             continue
         weights = [SHARE_WEIGHTS.get(c.method, 1.0) for c in candidates[index:]]

@@ -158,7 +158,7 @@ def test_the_plan_follows_the_method_order_table():
     plan = make_plan(8, shrink_module.METHOD_ORDER, None)
     assert [c.name for c in plan] == [
         "big-lstm32", "dense-lstm8", "restart-lstm8", "distill-lstm8", "structured-lstm8",
-        "unitprune-lstm8",
+        "unitprune-lstm8", "trained-on-lstm8",
     ]
     help_text = inspect.signature(shrink_command).parameters["methods"].default.help
     assert ",".join(shrink_module.METHOD_ORDER) in help_text.replace(", ", ",")
@@ -264,6 +264,46 @@ def test_a_restart_is_the_dense_model_from_the_next_seed(device):
     assert config["train"]["seed"] == 1  # the batch order is the next seed's too
 
 
+def test_the_leader_is_trained_on_resumes_and_is_charged_its_whole_cost(device, monkeypatch):
+    data = _data(device)
+    out = device / "on"
+    budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
+    config = _config(method_order=("dense", "restart", "train_on"))
+
+    def killed(ctx, candidate, folder, seconds):
+        raise KeyboardInterrupt
+
+    real = shrink_module.RUNNERS["train_on"]
+    monkeypatch.setitem(shrink_module.RUNNERS, "train_on", killed)
+    with pytest.raises(Interrupted, match="during trained-on-lstm4, with 2 of 3 candidates"):
+        run_shrink(data, out, budget, config)
+    monkeypatch.setitem(shrink_module.RUNNERS, "train_on", real)
+    messages = []
+    summary = run_shrink(data, out, budget, config, say=messages.append)
+    assert sum("done before, not redone" in m for m in messages) == 2
+    records = {c["name"]: c for c in summary["candidates"]}
+    on = records["trained-on-lstm4"]
+    leader = records[choose_candidate([records["dense-lstm4"], records["restart-lstm4"]])["name"]]
+    assert on["leader"] == leader["name"] and on["epochs"] >= 1
+    assert on["validation_esr"] <= leader["validation_esr"] * (1 + 1e-4)  # kept only if better
+    if not on["improved"]:  # then it is the leader's model as it was
+        trained, kept = load_model(on["model"])[0], load_model(leader["model"])[0]
+        assert torch.equal(trained.lstm.weight_hh_l0, kept.lstm.weight_hh_l0)
+    assert on["cpu_seconds_charged"] == pytest.approx(on["cpu_seconds"]
+                                                      + leader["cpu_seconds_charged"])
+    assert summary["cpu_seconds"] == pytest.approx(sum(r["cpu_seconds"] for r in records.values()))
+
+
+def test_train_on_is_skipped_when_no_candidate_before_it_fits(device):
+    messages = []
+    budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
+    summary = run_shrink(_data(device), device / "first", budget,
+                         _config(method_order=("train_on", "dense")), say=messages.append)
+    assert summary["skipped"] == ["trained-on-lstm4"] and summary["chosen"] == "dense-lstm4"
+    assert any("trained-on-lstm4: skipped, no candidate before it fits the budget" in m
+               for m in messages)
+
+
 def test_the_command_end_to_end_on_a_tiny_virtual_device(device, run_cli):
     out = device / "shrunk"
     budget = str(macs_per_sample(LSTMModel(4)))
@@ -273,9 +313,9 @@ def test_the_command_end_to_end_on_a_tiny_virtual_device(device, run_cli):
     code, stdout, err = run_cli(args)
     assert code == 0, err
     plan_at = stdout.index("plan: the largest dense LSTM that fits has 4 units")
-    assert plan_at < stdout.index("[1/6] big-lstm16")
-    for step in ("[2/6] dense-lstm4", "[3/6] restart-lstm4", "[4/6] distill-lstm4",
-                 "[5/6] structured-lstm4", "[6/6] unitprune-lstm4"):
+    assert plan_at < stdout.index("[1/7] big-lstm16")
+    for step in ("[2/7] dense-lstm4", "[3/7] restart-lstm4", "[4/7] distill-lstm4",
+                 "[5/7] structured-lstm4", "[6/7] unitprune-lstm4", "[7/7] trained-on-lstm4"):
         assert step in stdout
     assert "CPU-min left in all" in stdout
     plan = json.loads((out / "plan.json").read_text())
@@ -300,7 +340,7 @@ def test_the_command_end_to_end_on_a_tiny_virtual_device(device, run_cli):
     assert np.isfinite(summary["test_esr"])
     # run again: everything is done, nothing is trained
     code, stdout, _ = run_cli(args)
-    assert code == 0 and stdout.count("done before, not redone") == 6
+    assert code == 0 and stdout.count("done before, not redone") == 7
 
 
 def test_the_command_refuses_an_impossible_budget_before_training(device, run_cli):
