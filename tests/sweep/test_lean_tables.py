@@ -61,6 +61,27 @@ def test_a_front_that_cost_more_than_the_shrink_is_no_bar(tables, tmp_path):
     assert "grid" not in verdict and "its own dense-lstm8: 0.0060" in verdict
 
 
+def test_a_dense_leader_trained_on_is_one_of_shrinks_own_dense_models(tables, tmp_path):
+    def with_trained_on(folder, leader, test_esr):
+        summary = json.loads((folder / "shrink.json").read_text())
+        summary["candidates"].append(
+            {"name": "trained-on-lstm8", "method": "train_on", "leader": leader,
+             "validation_esr": 0.004, "test_esr": test_esr, "rtf": 0.03,
+             "architecture": {"hidden_size": 8}, "fits": True, "cpu_seconds": 300.0,
+             "cpu_seconds_charged": 500.0})
+        (folder / "shrink.json").write_text(json.dumps(summary))
+        return folder
+
+    folder = with_trained_on(_shrink_folder(tmp_path, 0.0045, 0.0060), "dense-lstm8", 0.0040)
+    lines = tables.shrink_table(folder, [])
+    assert "| trained-on-lstm8 | 0.0040 | 0.0040 | 0.0300 | 8 | yes | 300 (500) |  |" in lines
+    assert "its own trained-on-lstm8: 0.0040" in lines[-2]
+    assert lines[-2].endswith("worse than the bar.") and "no worse" not in lines[-2]
+    folder = with_trained_on(_shrink_folder(tmp_path / "b", 0.0045, 0.0060), "distill-lstm8",
+                             0.0040)
+    assert "trained-on" not in tables.shrink_table(folder, [])[-2]  # a distilled leader
+
+
 def test_slimmable_widths_are_set_against_fixed_wavenets_of_the_width(tables):
     slim = {"method": "slim (sandwich)", "architecture": "wavenet", "size": 16, "seed": 0,
             "test_esr_by_width": {"4": 0.04, "8": 0.02, "16": 0.01},
