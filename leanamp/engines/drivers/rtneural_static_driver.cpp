@@ -1,7 +1,8 @@
 // leanamp's driver for RTNeural's compile-time API: the model type fixes the LSTM's sizes at
 // compile time (ModelT<float, 1, 1, LSTMLayerT<float, 1, H>, DenseT<float, H, 1>>), as AIDA-X
 // compiles one model per supported size; weights come from an AIDA-X / RTNeural JSON file through
-// ModelT::parseJson. One instantiation per hidden size in HIDDEN_SIZES; the file's size picks it.
+// ModelT::parseJson. One instantiation per hidden size in the `dispatch` call of main (the issue-16 front's sizes
+// and a few more); the file's size picks it.
 // Runs sample by sample with `forward`; the output gets the input added when "in_skip" is 1.
 // Same command line and "key value" output as rtneural_driver.cpp (mono models only):
 //   rtneural_static_driver MODEL.json process IN.f32 OUT.f32 1 BLOCK
@@ -57,7 +58,11 @@ int dispatch(int hidden, const nlohmann::json& file, const std::vector<std::stri
   int status = -1;
   ((hidden == Sizes ? (status = run<Sizes>(file, args, skip), true) : false) || ...);
   if (status == -1)
-    return fail("no compile-time model for hidden size " + std::to_string(hidden) + "; this driver has 8, 12, 16, 20, 24, 32, 40, 64, 80, 96");
+  {
+    std::string sizes;
+    ((sizes += (sizes.empty() ? "" : ", ") + std::to_string(Sizes)), ...);
+    return fail("no compile-time model for hidden size " + std::to_string(hidden) + "; this driver has " + sizes);
+  }
   return status;
 }
 } // namespace
@@ -76,7 +81,7 @@ int main(int argc, char* argv[])
       return fail("the compile-time driver runs AIDA-X files with one LSTM layer and no knobs");
     const int hidden = layers[0].at("shape").back().get<int>();
     const bool skip = file.value("in_skip", 0) != 0;
-    return dispatch<8, 12, 16, 20, 24, 32, 40, 64, 80, 96>(hidden, file, args, skip);
+    return dispatch<4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 40, 48, 64, 80, 96>(hidden, file, args, skip);
   }
   catch (const std::exception& e)
   {
