@@ -18,7 +18,6 @@ from leanamp.runtime.lstm import (
     StreamingLSTMBase,
     _exact_cell,
     _head,
-    _layer_input,
 )
 from leanamp.runtime.simd import GROUP, LANES, fast_cell
 
@@ -35,7 +34,12 @@ def _sparse_run(
         for layer in range(meta.shape[0]):
             n_in = meta[layer, 0]
             hidden = meta[layer, 1]
-            _layer_input(z, x, t, h, layer, n_in)
+            if layer == 0:  # the layer's input at t, written out (see lstm._dense_run)
+                for k in range(n_in):
+                    z[k] = x[t, k]
+            else:
+                for k in range(n_in):
+                    z[k] = h[layer - 1, k]
             for k in range(hidden):
                 z[n_in + k] = h[layer, k]
             for r in range(GROUP * ((hidden + LANES - 1) // LANES)):
