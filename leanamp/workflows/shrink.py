@@ -310,6 +310,7 @@ class _Context:
     from_model: str | None = None
     from_metadata: dict = field(default_factory=dict)
     planned_macs: int = 0  # of the dense LSTM the plan found to fit
+    leader: dict | None = None  # for train_on: the record `_leader_of` picked among those before it
 
 
 def _train_config(ctx: _Context, seconds: float, seed_offset: int = 0) -> TrainConfig:
@@ -460,21 +461,17 @@ def _converge(ctx: _Context, model: nn.Module, folder: Path, seconds: float,
     return model
 
 
-def _leader(ctx: _Context) -> dict | None:
-    """The finished candidate `choose_candidate` would pick now (None: none fits yet); the
-    candidates after `train_on` have not started when it runs, so this is the best before it."""
-    finished = []
-    for record in _finished(ctx.out):
-        if record["method"] != "train_on":
-            record["misses"] = candidate_misses(ctx.budget, record, ctx.planned_macs)
-            finished.append({**record, "fits": not record["misses"]})
-    return choose_candidate(finished) if any(r["fits"] for r in finished) else None
+def _leader_of(results: list[dict]) -> dict | None:
+    """The candidate `choose_candidate` picks among the finished ones so far, in run order
+    (None: none fits yet): the model `train_on` trains on."""
+    earlier = [r for r in results if r["method"] != "train_on"]
+    return choose_candidate(earlier) if any(r["fits"] for r in earlier) else None
 
 
 def _run_train_on(ctx, candidate, folder, seconds):
-    leader = _leader(ctx)
-    model, _ = load_model(leader["model"])
-    return model, {"leader": leader["name"], **_fit(ctx, model, folder, seconds, keep_start=True)}
+    model, _ = load_model(ctx.leader["model"])
+    return model, {"leader": ctx.leader["name"],
+                   **_fit(ctx, model, folder, seconds, keep_start=True)}
 
 
 RUNNERS = {
@@ -518,8 +515,7 @@ def _run_candidate(ctx: _Context, candidate: Candidate, seconds: float) -> dict:
     # one, or with the whole of the leader it trained on
     before = _big_cost(ctx) if candidate.method in NEEDS_BIG else 0.0
     if candidate.method == "train_on":
-        leader = _read_json(ctx.out / "candidates" / details["leader"] / "candidate.json")
-        before = leader["cpu_seconds_charged"]
+        before = ctx.leader["cpu_seconds_charged"]
     record["cpu_seconds_charged"] = None if before is None else record["cpu_seconds"] + before
     if details.get("epochs"):
         record["seconds_per_epoch"] = record["cpu_seconds"] / details["epochs"]
@@ -619,7 +615,8 @@ def run_shrink(
             continue
         lacks_big = (candidate.method in NEEDS_BIG and big_model is None
                      and not _big_path(ctx).exists())
-        lacks_leader = candidate.method == "train_on" and _leader(ctx) is None
+        ctx.leader = _leader_of(results) if candidate.method == "train_on" else None
+        lacks_leader = candidate.method == "train_on" and ctx.leader is None
         if left <= 0 or lacks_big or lacks_leader:
             skipped.append(candidate.name)
             reason = ("no CPU time left" if left <= 0 else "the big model was not trained"
