@@ -1,8 +1,8 @@
 // leanamp's driver for RTNeural's compile-time API: the model type fixes the LSTM's sizes at
 // compile time (ModelT<float, 1, 1, LSTMLayerT<float, 1, H>, DenseT<float, H, 1>>), as AIDA-X
 // compiles one model per supported size; weights come from an AIDA-X / RTNeural JSON file through
-// ModelT::parseJson. One instantiation per hidden size in the `dispatch` call of main (the issue-16 front's sizes
-// and a few more); the file's size picks it.
+// ModelT::parseJson. One instantiation per hidden size in the `dispatch` call of main (the
+// issue-16 front's sizes and a few more); the file's size picks it.
 // Runs sample by sample with `forward`; the output gets the input added when "in_skip" is 1.
 // Same command line and "key value" output as rtneural_driver.cpp (mono models only):
 //   rtneural_static_driver MODEL.json process IN.f32 OUT.f32 1 BLOCK
