@@ -13,7 +13,7 @@ stages=(
   zendrive-front-s0 zendrive-methods-s0 zendrive-front-s12 zendrive-front-mid-s0
   zendrive-structured-s12 zendrive-front-mid-s12 zendrive-front-patient zendrive-distill-t32
   honeybee-front souldriven-front pedals-distill pedals-structured pedals-unitprune
-  zendrive-unitprune zendrive-front-more zendrive-methods-more zendrive-unitprune-big zendrive-distill-t64
+  zendrive-unitprune zendrive-unitprune-s12 zendrive-front-more zendrive-methods-more zendrive-unitprune-big zendrive-distill-t64
   zendrive-wavenet-front zendrive-wavenet-widths zendrive-slim-uniform zendrive-slim-sandwich zendrive-slim-inplace
 )
 for stage in "${stages[@]}"; do
