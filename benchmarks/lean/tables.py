@@ -516,6 +516,68 @@ def over_seeds_table(rows: list[dict], front: dict[int, list[float]]) -> list[st
     return lines
 
 
+def blocked_log_ratio(pedals: dict[str, tuple[list[float], list[float]]]) -> dict | None:
+    """Lean against dense over several pedals, pedal as a block: least squares on
+        log ESR = pedal's own level + b * [lean model]
+    with one residual variance (Student's t, n - pedals - 1 degrees of freedom). exp(b) is the
+    lean / dense ratio of geometric means within a pedal, with its 95% interval; on one pedal
+    this is Student's two-sample t-test. `pedals`: name -> (lean ESRs, dense ESRs). None when
+    no degree of freedom is left."""
+    names = sorted(pedals)
+    y, design = [], []
+    for i, name in enumerate(names):
+        for is_lean, esrs in ((1.0, pedals[name][0]), (0.0, pedals[name][1])):
+            for esr in esrs:
+                y.append(math.log(esr))
+                design.append([1.0 if j == i else 0.0 for j in range(len(names))] + [is_lean])
+    x, y = np.array(design), np.array(y)
+    dof = len(y) - x.shape[1]
+    if dof < 1:
+        return None
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    residual_variance = float(np.sum((y - x @ coef) ** 2)) / dof
+    se = math.sqrt(residual_variance * np.linalg.inv(x.T @ x)[-1, -1])
+    b, t_crit = float(coef[-1]), float(stats.t.ppf(0.975, dof))
+    if se == 0:  # every group without scatter: only a made-up grid
+        p = 1.0 if b == 0 else 0.0
+    else:
+        p = float(2 * stats.t.sf(abs(b) / se, dof))
+    return {"ratio": math.exp(b), "low": math.exp(b - t_crit * se),
+            "high": math.exp(b + t_crit * se), "p": p, "dof": dof}
+
+
+def across_pedals_table(rows: list[dict]) -> list[str]:
+    """Each lean method at a size on every pedal where it and a dense model of its size have
+    seeds, pooled with the pedal as a block (`blocked_log_ratio`)."""
+    by_method = defaultdict(dict)
+    for device in sorted({r["device"] for r in rows}):
+        lstm_rows = [r for r in rows if r["device"] == device and r["architecture"] == "lstm"]
+        _, front = front_table(lstm_rows)
+        groups = defaultdict(list)
+        for model in lean_models(lstm_rows):
+            groups[(model["method"], model["size"])].append(model["test_esr"])
+        for key, esrs in groups.items():
+            if front.get(key[1]):
+                by_method[key][device] = (esrs, front[key[1]])
+    lines = [
+        "| lean method | hidden size | pedals | lean / dense models | lean / dense (within a "
+        "pedal, 95% CI) | p (t, pedal as a block) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (method, size), pedals in sorted(by_method.items()):
+        if len(pedals) < 2:
+            continue
+        fit = blocked_log_ratio(pedals)
+        if fit is None:
+            continue
+        lean, dense = (sum(len(v[i]) for v in pedals.values()) for i in (0, 1))
+        lines.append(
+            f"| {method} | {size} | {', '.join(sorted(pedals))} | {lean} / {dense} | "
+            f"{fit['ratio']:.2f} ({fit['low']:.2f}-{fit['high']:.2f}) | {fit['p']:.2f} |"
+        )
+    return lines
+
+
 def shrink_table(folder: Path, rows: list[dict]) -> list[str]:
     """One `leanamp shrink` on a pedal (shrink_pedals.sh, GRID/shrink*/<pedal>): every candidate,
     the choice, and the bar it must meet: the best dense model that fits the budget, trained with
@@ -682,6 +744,12 @@ def main() -> None:
         if front:
             plot_device(device, lstm_rows, front, RESULTS / f"lean_{device}.png", data_cache)
             out += [f"![{device}](lean_{device}.png)", ""]
+    across_lines = across_pedals_table(rows)
+    if len(across_lines) > 2:
+        out += ["## Across pedals", "",
+                "Each lean method against the dense models of its size on every pedal that has "
+                "both, the pedal as a block (log ESR = the pedal's level + the method's effect, "
+                "least squares, one residual variance):", "", *across_lines, ""]  # fmt: skip
     (RESULTS / "lean.md").write_text("\n".join(out))
     (RESULTS / "lean.json").write_text(json.dumps(rows, indent=1))
     print(f"wrote {RESULTS / 'lean.md'}, lean.json and lean_<device>.png ({len(rows)} runs)")

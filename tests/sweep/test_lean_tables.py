@@ -5,7 +5,9 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import stats
 
 LEAN = Path(__file__).resolve().parents[2] / "benchmarks" / "lean"
 
@@ -94,3 +96,40 @@ def test_slimmable_widths_are_set_against_fixed_wavenets_of_the_width(tables):
     assert set(rows) == {"4", "16"}  # feather (8 channels) has other dilations: no fixed model
     assert "| 0.0400 | 0.0200 | 2.00 |" in rows["4"]
     assert "| 0.0100 | 0.0050 | 2.00 |" in rows["16"]
+
+
+def test_on_one_pedal_the_blocked_ratio_is_students_t_test_on_log_esr(tables):
+    lean, dense = [0.004, 0.009, 0.006], [0.010, 0.030, 0.012, 0.020]
+    fit = tables.blocked_log_ratio({"pedal": (lean, dense)})
+    student = stats.ttest_ind(np.log(lean), np.log(dense), equal_var=True)
+    assert fit["p"] == pytest.approx(student.pvalue)
+    geometric = stats.gmean(lean) / stats.gmean(dense)
+    assert fit["ratio"] == pytest.approx(geometric)
+    assert fit["low"] < geometric < fit["high"] and fit["dof"] == 5
+
+
+def test_pedals_at_different_levels_share_one_lean_effect(tables):
+    scatter = [1.0, 1.3, 0.8]  # the same seed scatter on every pedal, a 100x gap between pedals
+    pedals = {"a": ([0.001 * 0.5 * s for s in scatter], [0.001 * s for s in scatter]),
+              "b": ([0.1 * 0.5 * s for s in scatter], [0.1 * s for s in scatter])}
+    fit = tables.blocked_log_ratio(pedals)
+    assert fit["ratio"] == pytest.approx(0.5) and fit["high"] < 1 and fit["p"] < 0.01
+    # pooled without the block, the pedals' gap would swamp the effect
+    mixed = stats.ttest_ind(np.log([e for v in pedals.values() for e in v[0]]),
+                            np.log([e for v in pedals.values() for e in v[1]]))
+    assert mixed.pvalue > 0.5
+
+
+def test_the_across_pedals_table_sets_each_method_against_the_dense_models_of_its_pedal(tables):
+    rows = []
+    for device, level in (("a", 0.001), ("b", 0.1)):
+        for seed, s in enumerate([1.0, 1.3, 0.8]):
+            rows.append({**_front_run(8, seed, level * s, 0.01), "device": device, "epochs": 90,
+                         "stopped_because": "early_stop"})
+            rows.append({"method": "distill (from 32)", "architecture": "lstm", "device": device,
+                         "size": 8, "hidden_size": 8, "seed": seed, "test_esr": level * s / 2})
+    rows.append({"method": "distill (from 32)", "architecture": "lstm", "device": "a", "size": 16,
+                 "hidden_size": 16, "seed": 0, "test_esr": 0.001})  # no dense LSTM-16: left out
+    lines = tables.across_pedals_table(rows)
+    assert len(lines) == 3
+    assert lines[2].startswith("| distill (from 32) | 8 | a, b | 6 / 6 | 0.50 (")
