@@ -2,6 +2,8 @@
 # Issue 16, part 1: the grid of dense fronts and lean methods on the real MorphDrive pedals, most
 # informative stages first. Every stage is a `leanamp sweep`: run this again after any
 # interruption and finished runs are skipped, unfinished ones resume from their checkpoints.
+# Stages joined by "+" run side by side, the CPUs shared between them: stages of one or two runs
+# would otherwise leave a core idle (each sweep starts its own local Ray).
 #   bash benchmarks/lean/run_grid.sh [GRID_DIR] [NUM_CPUS]     (default /work/leangrid, 1 CPU)
 # Afterwards: python benchmarks/lean/tables.py GRID_DIR  (tables in benchmarks/results/lean*)
 set -uo pipefail
@@ -13,10 +15,16 @@ stages=(
   zendrive-front-s0 zendrive-methods-s0 zendrive-front-s12 zendrive-front-mid-s0
   zendrive-structured-s12 zendrive-front-mid-s12 zendrive-front-patient zendrive-distill-t32
   honeybee-front souldriven-front pedals-distill pedals-structured pedals-unitprune
-  zendrive-unitprune zendrive-unitprune-s12 zendrive-front-more zendrive-methods-more zendrive-unitprune-big zendrive-distill-t64
-  zendrive-wavenet-front zendrive-wavenet-widths zendrive-slim-uniform zendrive-slim-sandwich zendrive-slim-inplace
+  zendrive-unitprune zendrive-unitprune-s12 zendrive-front-more zendrive-methods-more zendrive-unitprune-big
+  zendrive-wavenet-front zendrive-wavenet-widths
+  zendrive-slim-uniform+zendrive-slim-sandwich zendrive-slim-inplace+zendrive-distill-t64
 )
-for stage in "${stages[@]}"; do
-  echo "== stage $stage ($(date -u +%H:%M:%S))"
-  "$leanamp" sweep "$here/$stage.yaml" --out "$grid/$stage" --num-cpus "$cpus"
+for entry in "${stages[@]}"; do
+  IFS=+ read -ra group <<< "$entry"
+  share=$(( cpus / ${#group[@]} )); (( share < 1 )) && share=1
+  for stage in "${group[@]}"; do
+    echo "== stage $stage ($(date -u +%H:%M:%S))"
+    "$leanamp" sweep "$here/$stage.yaml" --out "$grid/$stage" --num-cpus "$share" &
+  done
+  wait
 done

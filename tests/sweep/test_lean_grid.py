@@ -13,7 +13,8 @@ LEAN = Path(__file__).resolve().parents[2] / "benchmarks" / "lean"
 
 def grid_stages() -> list[str]:
     script = (LEAN / "run_grid.sh").read_text()
-    return script[script.index("stages=(") + len("stages=(") : script.index(")\nfor")].split()
+    listed = script[script.index("stages=(") + len("stages=(") : script.index(")\nfor")].split()
+    return [stage for entry in listed for stage in entry.split("+")]  # "+": run side by side
 
 
 def test_every_stage_has_a_config_and_every_config_is_a_stage():
