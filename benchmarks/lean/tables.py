@@ -317,6 +317,30 @@ def slim_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def slim_over_seeds_table(rows: list[dict]) -> list[str]:
+    """Each slimmable rule at a width over its seeds against the fixed WaveNets of that width:
+    the geometric-mean ratio and Welch's t-test on log ESR (`welch_log_p`)."""
+    groups = defaultdict(list)
+    for run in rows:
+        if run["method"].startswith("slim") and run["test_esr_by_width"]:
+            for width, esr in run["test_esr_by_width"].items():
+                groups[(run["method"].removeprefix("slim ").strip("()"), int(width))].append(esr)
+    lines = [
+        "| slimmable rule | width | seeds | slim test ESR (mean ± 95% CI) | fixed WaveNet "
+        "(mean ± 95% CI, seeds) | slim / fixed (geometric means) | p (Welch, log ESR) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (rule, width), esrs in sorted(groups.items()):
+        fixed = fixed_wavenet_esrs(rows, width)
+        if fixed:
+            ratio = statistics.geometric_mean(esrs) / statistics.geometric_mean(fixed)
+            lines.append(
+                f"| {rule} | {width} | {len(esrs)} | {fmt_interval(esrs)} | {fmt_interval(fixed)} "
+                f"({len(fixed)}) | {ratio:.2f} | {welch_log_p(esrs, fixed)} |"
+            )
+    return lines
+
+
 def nearest_front(front: dict[int, list[float]], size: int) -> tuple[int, float] | None:
     """The dense front's mean ESR at the largest trained size not above `size`."""
     fitting = [s for s in front if s <= size]
@@ -720,6 +744,10 @@ def main() -> None:
         if len(slim_lines) > 2:
             out += ["Slimmable WaveNets (NAM's recipe) at the widths fixed WaveNets were trained "
                     "at:", "", *slim_lines, ""]  # fmt: skip
+        slim_seed_lines = slim_over_seeds_table(device_rows)
+        if len(slim_seed_lines) > 2:
+            out += ["Each slimmable rule over its seeds against the fixed WaveNets of a width:", "",
+                    *slim_seed_lines, ""]  # fmt: skip
         method_lines = method_table(lstm_rows, front)
         if len(method_lines) > 2:
             out += ["Lean methods against that front (the level each run chose on validation):",

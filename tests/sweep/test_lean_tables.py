@@ -133,3 +133,14 @@ def test_the_across_pedals_table_sets_each_method_against_the_dense_models_of_it
     lines = tables.across_pedals_table(rows)
     assert len(lines) == 3
     assert lines[2].startswith("| distill (from 32) | 8 | a, b | 6 / 6 | 0.50 (")
+
+
+def test_each_slimmable_rule_is_set_against_fixed_wavenets_over_its_seeds(tables):
+    slim = [{"method": "slim (uniform)", "architecture": "wavenet", "size": 16, "seed": seed,
+             "test_esr_by_width": {"4": esr, "2": 0.5}} for seed, esr in enumerate([0.02, 0.04])]
+    fixed = [{"method": "train", "architecture": "wavenet", "size": 4, "seed": seed,
+              "test_esr": esr} for seed, esr in enumerate([0.01, 0.02])]
+    lines = tables.slim_over_seeds_table([*slim, *fixed])
+    assert len(lines) == 3  # no fixed model at width 2
+    assert lines[2].startswith("| uniform | 4 | 2 | 0.0300 ± ")
+    assert "| 0.0150 ± " in lines[2] and "(2) | 2.00 | " in lines[2]
