@@ -375,3 +375,24 @@ def test_trimmed_models_must_cost_no_more_than_the_dense_size_that_fits(device):
     # an RTF budget alone bounds no multiply-adds: the plan's size does
     assert _within_target(ctx, macs_per_sample(six), 1000)
     assert not _within_target(ctx, macs_per_sample(eight), 1000)
+
+
+def test_the_report_says_why_a_candidate_timed_over_the_budget_still_fits():
+    plan = {"budget": {"max_rtf": 0.035}, "minutes": 30.0, "method_order": ["dense", "restart"],
+            "size": 9, "sizes_tried": {"9": {"macs": 369, "memory_bytes": 1, "rtf": 0.029}},
+            "load_average": 1.8, "cores": 2}
+
+    def candidate(name, rtf, fits):
+        return {"name": name, "method": name, "validation_esr": 0.01, "test_esr": 0.01,
+                "rtf": rtf, "macs_per_sample": 369, "fits": fits, "cpu_seconds": 60.0,
+                "cpu_seconds_charged": 60.0}
+    summary = {"candidates": [candidate("dense", 0.030, True), candidate("restart", 0.047, True),
+                              candidate("big", 0.12, False)],
+               "chosen": "restart", "test_esr": 0.01, "rtf": 0.047, "skipped": [], "export": "x"}
+    report = shrink_module.shrink_report(plan, summary)
+    rows = {line.split(" | ")[0].strip("| "): line for line in report.splitlines()
+            if line.startswith("| ")}
+    assert "| yes |" in rows["dense"] and "| yes* |" in rows["restart"] and "| no |" in rows["big"]
+    assert "the plan's dense LSTM-9 (369), which the plan timed at RTF 0.029" in report
+    summary["candidates"] = summary["candidates"][:1]
+    assert "*:" not in shrink_module.shrink_report(plan, summary)  # nothing forgiven, no note
