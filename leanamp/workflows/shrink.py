@@ -21,9 +21,11 @@ bound or max_rtf) is refused before any training.
 Choice (`choose_candidate`): among the candidates that fit the budget (`candidate_misses`: an RTF
 measured over budget under load is forgiven to a model with no more multiply-adds than the dense
 size the plan measured within it), the lowest validation ESR;
-ties go to fewer multiply-adds, then to the earlier candidate. The test ESR is reported, never
-used to choose. The report lists every candidate and draws the Pareto front of test ESR against
-real-time factor (leanamp.plots.figures.plot_pareto).
+ties go to fewer multiply-adds, then to the earlier candidate. Before the choice every candidate
+is timed again, all in one interleaved run (`_rtfs_together`: one load for all; the timing after
+each training stays as `rtf_after_training`). The test ESR is reported, never used to choose.
+The report lists every candidate and draws the Pareto front of test ESR against real-time
+factor (leanamp.plots.figures.plot_pareto).
 
 Folder: `plan.json` (written first), `candidates/<name>/` per candidate (its trainer or search
 folders, then `candidate.json` when it is finished: a finished candidate is never redone),
@@ -40,6 +42,7 @@ import functools
 import json
 import math
 import os
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -188,6 +191,20 @@ def _rtf(model: nn.Module, sample_rate: int, seconds: float) -> float:
     result = bench_models({"model": model}, rate=sample_rate, seconds=seconds, repeats=5,
                           modes=("exact",), with_torch=False)[0]
     return float(result.timings["exact"].rtf_cpu)
+
+
+def _rtfs_together(models: dict[str, nn.Module], sample_rate: int, seconds: float,
+                   rounds: int = 5) -> dict[str, float]:
+    """`_rtf` of several models in one interleaved run (every round times each model once; the
+    median of the rounds): the same load for all, so their ratios hold even on a busy machine."""
+    models = {name: copy.deepcopy(model).cpu().eval() for name, model in models.items()}
+    samples = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            result = bench_models({name: model}, rate=sample_rate, seconds=seconds, repeats=1,
+                                  modes=("exact",), with_torch=False)[0]  # fmt: skip
+            samples[name].append(float(result.timings["exact"].rtf_cpu))
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def fitting_size(budget: ShrinkBudget, input_size: int, sample_rate: int, rtf_seconds: float,
@@ -641,6 +658,16 @@ def run_shrink(
             f"{'fits' if record['fits'] else 'misses: ' + '; '.join(record['misses'])}, "
             f"{record['cpu_seconds'] / 60:.1f} CPU-min")
         results.append(record)
+    # Each candidate was timed after its training, under whatever load the machine had then;
+    # the report's RTFs and front come from one interleaved timing of them all.
+    say(f"timing the {len(results)} candidates together (interleaved, exact mode)")
+    rtfs = _rtfs_together({r["name"]: load_model(r["model"])[0] for r in results},
+                          data.sample_rate, config.rtf_seconds)  # fmt: skip
+    for record in results:
+        record["rtf_after_training"] = record.get("rtf_after_training", record["rtf"])
+        record["rtf"] = rtfs[record["name"]]
+        record["misses"] = candidate_misses(budget, record, ctx.planned_macs)
+        record["fits"] = not record["misses"]
     chosen = choose_candidate(results)
     model, _ = load_model(chosen["model"])
     model_path = save_model(model, out / "model.leanamp",

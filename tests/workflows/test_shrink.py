@@ -396,3 +396,20 @@ def test_the_report_says_why_a_candidate_timed_over_the_budget_still_fits():
     assert "the plan's dense LSTM-9 (369), which the plan timed at RTF 0.029" in report
     summary["candidates"] = summary["candidates"][:1]
     assert "*:" not in shrink_module.shrink_report(plan, summary)  # nothing forgiven, no note
+
+
+def test_the_candidates_are_timed_again_together_before_the_choice(device, monkeypatch):
+    # every timing after a training as if the machine were swamped: the final one, all the
+    # candidates interleaved, replaces it for the choice, the report and the front
+    monkeypatch.setattr(shrink_module, "_rtf", lambda model, rate, seconds: 9.0)
+    budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
+    summary = run_shrink(_data(device), device / "retimed", budget, _config())
+    for record in summary["candidates"]:
+        assert record["rtf_after_training"] == 9.0 and 0 < record["rtf"] < 1
+    assert summary["rtf"] < 1
+
+
+def test_models_timed_together_keep_their_order_of_cost():
+    rtfs = shrink_module._rtfs_together({"small": LSTMModel(4), "big": LSTMModel(64)}, RATE, 0.1,
+                                        rounds=3)
+    assert set(rtfs) == {"small", "big"} and 0 < rtfs["small"] < rtfs["big"]
