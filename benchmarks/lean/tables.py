@@ -607,9 +607,9 @@ def blocked_permutation_p(pedals: dict[str, tuple[list[float], list[float]]],
     return hits / count
 
 
-def across_pedals_table(rows: list[dict]) -> list[str]:
-    """Each lean method at a size on every pedal where it and a dense model of its size have
-    seeds, pooled with the pedal as a block (`blocked_log_ratio`)."""
+def lean_and_dense_by_pedal(rows: list[dict]) -> dict[tuple[str, int], dict]:
+    """(lean method, size) -> {pedal: (its lean models' test ESRs, the dense front's of that
+    size)}, for every method and size found on two or more pedals with a dense model."""
     by_method = defaultdict(dict)
     for device in sorted({r["device"] for r in rows}):
         lstm_rows = [r for r in rows if r["device"] == device and r["architecture"] == "lstm"]
@@ -620,14 +620,18 @@ def across_pedals_table(rows: list[dict]) -> list[str]:
         for key, esrs in groups.items():
             if front.get(key[1]):
                 by_method[key][device] = (esrs, front[key[1]])
+    return {key: pedals for key, pedals in sorted(by_method.items()) if len(pedals) >= 2}
+
+
+def across_pedals_table(groups: dict[tuple[str, int], dict]) -> list[str]:
+    """Each lean method at a size (`lean_and_dense_by_pedal`), pooled with the pedal as a block
+    (`blocked_log_ratio`, `blocked_permutation_p`)."""
     lines = [
         "| lean method | hidden size | pedals | lean / dense models | lean / dense (within a "
         "pedal, 95% CI) | p (t, pedal as a block) | p (labels shuffled within pedals) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for (method, size), pedals in sorted(by_method.items()):
-        if len(pedals) < 2:
-            continue
+    for (method, size), pedals in groups.items():
         fit = blocked_log_ratio(pedals)
         if fit is None:
             continue
@@ -638,6 +642,41 @@ def across_pedals_table(rows: list[dict]) -> list[str]:
             f"{blocked_permutation_p(pedals):.2f} |"
         )
     return lines
+
+
+def plot_across_pedals(groups: dict[tuple[str, int], dict], path: Path) -> None:
+    """Forest plot: lean / dense with its 95% interval for each method and size, on each pedal
+    (Student's t on log ESR, `blocked_log_ratio` of one pedal) and pooled (filled)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    entries = []  # (label, fit, pooled)
+    for (method, size), pedals in groups.items():
+        entries.append((f"{method}, {size} units, pooled", blocked_log_ratio(pedals), True))
+        for pedal in sorted(pedals):
+            entries.append((pedal, blocked_log_ratio({pedal: pedals[pedal]}), False))
+    entries = [e for e in entries if e[1] is not None]
+    fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(entries) + 1.2))
+    for y, (_, fit, pooled) in enumerate(reversed(entries)):
+        spread = [[fit["ratio"] - fit["low"]], [fit["high"] - fit["ratio"]]]
+        ax.errorbar(fit["ratio"], y, xerr=spread, fmt="D" if pooled else "o",
+                    color="C3" if pooled else "C0", markersize=6 if pooled else 4,
+                    capsize=2)  # fmt: skip
+    ax.set_yticks(range(len(entries)), [label for label, _, _ in reversed(entries)], fontsize=7)
+    ax.axvline(1.0, color="grey", linewidth=1)
+    ax.set_xscale("log")
+    for y, (_, _, pooled) in enumerate(reversed(entries)):
+        if pooled and y < len(entries) - 1:  # a line between one method's group and the next
+            ax.axhline(y + 0.5, color="grey", linewidth=0.5, alpha=0.5)
+    ax.set_xlabel("test ESR, lean / dense of its size (95% CI; below 1: lean better)")
+    ax.set_title("Lean methods against dense models of their size, per pedal and pooled",
+                 fontsize=9)
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def shrink_table(folder: Path, rows: list[dict]) -> list[str]:
@@ -810,12 +849,14 @@ def main() -> None:
         if front:
             plot_device(device, lstm_rows, front, RESULTS / f"lean_{device}.png", data_cache)
             out += [f"![{device}](lean_{device}.png)", ""]
-    across_lines = across_pedals_table(rows)
-    if len(across_lines) > 2:
+    groups = lean_and_dense_by_pedal(rows)
+    if groups:
+        plot_across_pedals(groups, RESULTS / "lean_across_pedals.png")
         out += ["## Across pedals", "",
                 "Each lean method against the dense models of its size on every pedal that has "
                 "both, the pedal as a block (log ESR = the pedal's level + the method's effect, "
-                "least squares, one residual variance):", "", *across_lines, ""]  # fmt: skip
+                "least squares, one residual variance):", "", *across_pedals_table(groups), "",
+                "![across pedals](lean_across_pedals.png)", ""]  # fmt: skip
     (RESULTS / "lean.md").write_text("\n".join(out))
     (RESULTS / "lean.json").write_text(json.dumps(rows, indent=1))
     print(f"wrote {RESULTS / 'lean.md'}, lean.json and lean_<device>.png ({len(rows)} runs)")
