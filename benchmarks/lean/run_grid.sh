@@ -5,12 +5,15 @@
 # Stages joined by "+" run side by side, the CPUs shared between them: stages of one or two runs
 # would otherwise leave a core idle (each sweep starts its own local Ray).
 #   bash benchmarks/lean/run_grid.sh [GRID_DIR] [NUM_CPUS]     (default /work/leangrid, 1 CPU)
+# Then the levels of the pruning and trimming stages are trained on to convergence
+# (converge_levels.py, sizes per line of `converge`; finished levels are skipped).
 # Afterwards: python benchmarks/lean/tables.py GRID_DIR  (tables in benchmarks/results/lean*)
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 grid="${1:-/work/leangrid}"
 cpus="${2:-1}"
 leanamp="${LEANAMP:-$here/../../.venv/bin/leanamp}"
+python="$(dirname "$leanamp")/python"
 stages=(
   zendrive-front-s0 zendrive-methods-s0 zendrive-front-s12 zendrive-front-mid-s0
   zendrive-structured-s12 zendrive-front-mid-s12 zendrive-front-patient zendrive-distill-t32
@@ -27,4 +30,14 @@ for entry in "${stages[@]}"; do
     "$leanamp" sweep "$here/$stage.yaml" --out "$grid/$stage" --num-cpus "$share" &
   done
   wait
+done
+converge=(  # "SIZES STAGE...": the effective hidden sizes whose levels are trained on
+  "8-16 zendrive-methods-s0 zendrive-structured-s12 zendrive-unitprune zendrive-unitprune-s12 zendrive-methods-more zendrive-unitprune-big"
+  "8-10 pedals-structured pedals-unitprune"
+)
+for entry in "${converge[@]}"; do
+  read -ra words <<< "$entry"
+  echo "== converge ${words[*]} ($(date -u +%H:%M:%S))"
+  (cd "$here" && "$python" converge_levels.py "$grid" --sizes "${words[0]}" \
+    $(printf -- '--stage %s ' "${words[@]:1}"))
 done

@@ -17,6 +17,17 @@ def grid_stages() -> list[str]:
     return [stage for entry in listed for stage in entry.split("+")]  # "+": run side by side
 
 
+def converge_stages() -> list[str]:
+    script = (LEAN / "run_grid.sh").read_text()
+    listed = script[script.index("converge=(") : script.index(")\nfor entry in \"${converge")]
+    return [word for line in listed.splitlines()[1:] for word in line.strip(' "').split()[1:]]
+
+
+def test_every_stage_trained_on_is_a_grid_stage():
+    assert set(converge_stages()) <= set(grid_stages())
+    assert "pedals-unitprune" in converge_stages()
+
+
 def test_every_stage_has_a_config_and_every_config_is_a_stage():
     stages = grid_stages()
     assert len(stages) == len(set(stages))
