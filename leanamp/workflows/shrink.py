@@ -22,8 +22,9 @@ Choice (`choose_candidate`): among the candidates that fit the budget (`candidat
 measured over budget under load is forgiven to a model with no more multiply-adds than the dense
 size the plan measured within it), the lowest validation ESR;
 ties go to fewer multiply-adds, then to the earlier candidate. Before the choice every candidate
-is timed again, all in one interleaved run (`_rtfs_together`: one load for all; the timing after
-each training stays as `rtf_after_training`). The test ESR is reported, never used to choose.
+is timed again, all in one interleaved run (`_rtfs_together`: one load for all, and one timing
+for models of the same architecture; the timing after each training stays as
+`rtf_after_training`). The test ESR is reported, never used to choose.
 The report lists every candidate and draws the Pareto front of test ESR against real-time
 factor (leanamp.plots.figures.plot_pareto).
 
@@ -70,7 +71,7 @@ from leanamp.prune.structured import (
     structured_prune,
 )
 from leanamp.prune.structured import memory_bytes as model_memory_bytes
-from leanamp.runtime.bench import bench_models
+from leanamp.runtime.bench import bench_models, count_model_parameters
 from leanamp.train import TrainConfig, Trainer, evaluate
 from leanamp.workflows.recordings import load_training_data
 from leanamp.workflows.steps import held_out_clips, nan_last
@@ -196,15 +197,23 @@ def _rtf(model: nn.Module, sample_rate: int, seconds: float) -> float:
 def _rtfs_together(models: dict[str, nn.Module], sample_rate: int, seconds: float,
                    rounds: int = 5) -> dict[str, float]:
     """`_rtf` of several models in one interleaved run (every round times each model once; the
-    median of the rounds): the same load for all, so their ratios hold even on a busy machine."""
-    models = {name: copy.deepcopy(model).cpu().eval() for name, model in models.items()}
-    samples = {name: [] for name in models}
+    median of the rounds): the same load for all, so their ratios hold even on a busy machine.
+    Models of one architecture (same config, same count of non-zero weights) run the same
+    kernel at the same cost, so each architecture is timed once: noise cannot rank them."""
+    names_by_cost = {}
+    for name, model in models.items():
+        key = (json.dumps(model.config, sort_keys=True), count_model_parameters(model)[1])
+        names_by_cost.setdefault(key, []).append(name)
+    timed = {names[0]: copy.deepcopy(models[names[0]]).cpu().eval()
+             for names in names_by_cost.values()}  # fmt: skip
+    samples = {name: [] for name in timed}
     for _ in range(rounds):
-        for name, model in models.items():
+        for name, model in timed.items():
             result = bench_models({name: model}, rate=sample_rate, seconds=seconds, repeats=1,
                                   modes=("exact",), with_torch=False)[0]  # fmt: skip
             samples[name].append(float(result.timings["exact"].rtf_cpu))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {name: statistics.median(samples[names[0]])
+            for names in names_by_cost.values() for name in names}  # fmt: skip
 
 
 def fitting_size(budget: ShrinkBudget, input_size: int, sample_rate: int, rtf_seconds: float,
