@@ -184,22 +184,14 @@ class Candidate:
     details: str
 
 
-def _rtf(model: nn.Module, sample_rate: int, seconds: float) -> float:
-    """Thread CPU time / audio time of leanamp's streaming kernel (exact mode, 256-sample
-    blocks, median of 5): the figure other jobs on a busy machine disturb least (wall clock
-    under a load of 17 on 2 cores measured LSTM-4 at 0.054)."""
-    model = copy.deepcopy(model).cpu().eval()
-    result = bench_models({"model": model}, rate=sample_rate, seconds=seconds, repeats=5,
-                          modes=("exact",), with_torch=False)[0]
-    return float(result.timings["exact"].rtf_cpu)
-
-
 def _rtfs_together(models: dict[str, nn.Module], sample_rate: int, seconds: float,
                    rounds: int = 5) -> dict[str, float]:
-    """`_rtf` of several models in one interleaved run (every round times each model once; the
-    median of the rounds): the same load for all, so their ratios hold even on a busy machine.
-    Models of one architecture (same config, same count of non-zero weights) run the same
-    kernel at the same cost, so each architecture is timed once: noise cannot rank them."""
+    """Thread CPU time / audio time of leanamp's streaming kernel (exact mode, 256-sample
+    blocks): the figure other jobs on a busy machine disturb least (wall clock under a load of
+    17 on 2 cores measured LSTM-4 at 0.054). The models are timed in one interleaved run (every
+    round times each once; the median of the rounds), so they share one load. Models of one
+    architecture (same config, same count of non-zero weights) run the same kernel at the same
+    cost: each architecture is timed once, so noise cannot rank them."""
     names_by_cost = {}
     for name, model in models.items():
         key = (json.dumps(model.config, sort_keys=True), count_model_parameters(model)[1])
@@ -214,6 +206,11 @@ def _rtfs_together(models: dict[str, nn.Module], sample_rate: int, seconds: floa
             samples[name].append(float(result.timings["exact"].rtf_cpu))
     return {name: statistics.median(samples[names[0]])
             for names in names_by_cost.values() for name in names}  # fmt: skip
+
+
+def _rtf(model: nn.Module, sample_rate: int, seconds: float) -> float:
+    """`_rtfs_together` of one model."""
+    return _rtfs_together({"model": model}, sample_rate, seconds)["model"]
 
 
 def fitting_size(budget: ShrinkBudget, input_size: int, sample_rate: int, rtf_seconds: float,
@@ -777,11 +774,12 @@ def shrink_report(plan: dict, summary: dict) -> str:
     note = []
     if forgiven:
         note = [
-            f"*: timed over the budget after its training, but it costs no more multiply-adds "
-            f"than the plan's dense LSTM-{plan['size']} ({planned['macs']}), which the plan timed "
-            f"at RTF {planned['rtf']:.4g} (load average {plan.get('load_average', 0):.1f} on "
+            f"*: timed over the budget, but it costs no more multiply-adds than the plan's "
+            f"dense LSTM-{plan['size']} ({planned['macs']}), which the plan timed at RTF "
+            f"{planned['rtf']:.4g} (load average {plan.get('load_average', 0):.1f} on "
             f"{plan.get('cores', '?')} cores): a dense kernel's speed depends on its size only, "
-            "and the later timing ran under whatever load the machine had then.", "",
+            "so the plan's timing decides; the candidates were timed under whatever load the "
+            "machine had then.", "",
         ]  # fmt: skip
     lines = [
         "# Shrink report", "",
