@@ -319,6 +319,12 @@ def candidate_misses(budget: ShrinkBudget, record: dict, planned_macs: int) -> l
     return budget.misses(macs, record["memory_bytes"], rtf)
 
 
+def judge_fit(budget: ShrinkBudget, record: dict, planned_macs: int) -> None:
+    """Set a candidate record's `misses` (`candidate_misses`) and `fits` from its figures."""
+    record["misses"] = candidate_misses(budget, record, planned_macs)
+    record["fits"] = not record["misses"]
+
+
 # --- running the candidates -----------------------------------------------------------------------
 
 
@@ -530,8 +536,7 @@ def _run_candidate(ctx: _Context, candidate: Candidate, seconds: float) -> dict:
     with CpuLedger(folder) as ledger:  # a resumed candidate is charged its earlier attempts too
         model, details = RUNNERS[candidate.method](ctx, candidate, folder, seconds)
         record = {**asdict(candidate), **details, **_measure(ctx, model)}
-    record["misses"] = candidate_misses(ctx.budget, record, ctx.planned_macs)
-    record["fits"] = not record["misses"]
+    judge_fit(ctx.budget, record, ctx.planned_macs)
     record["cpu_seconds"] = ledger.total()
     record["resumed"] = resumed
     # All the compute this candidate needed: with the big model it starts from, when there is
@@ -632,8 +637,7 @@ def run_shrink(
         left = 60 * config.minutes - sum(r["cpu_seconds"] for r in results)
         if done is not None:
             say(f"[{index + 1}/{len(candidates)}] {candidate.name}: done before, not redone")
-            done["misses"] = candidate_misses(budget, done, ctx.planned_macs)
-            done["fits"] = not done["misses"]
+            judge_fit(budget, done, ctx.planned_macs)
             results.append(done)
             continue
         lacks_big = (candidate.method in NEEDS_BIG and big_model is None
@@ -672,8 +676,7 @@ def run_shrink(
     for record in results:
         record["rtf_after_training"] = record.get("rtf_after_training", record["rtf"])
         record["rtf"] = rtfs[record["name"]]
-        record["misses"] = candidate_misses(budget, record, ctx.planned_macs)
-        record["fits"] = not record["misses"]
+        judge_fit(budget, record, ctx.planned_macs)
     chosen = choose_candidate(results)
     model, _ = load_model(chosen["model"])
     model_path = save_model(model, out / "model.leanamp",
