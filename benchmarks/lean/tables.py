@@ -282,6 +282,11 @@ def wavenet_front_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def slim_rule(method: str) -> str:
+    """The width rule of a slimmable run's method label ("slim (sandwich)" -> "sandwich")."""
+    return method.removeprefix("slim ").strip("()")
+
+
 def fixed_wavenet_esrs(rows: list[dict], width: int) -> list[float]:
     """Test ESRs of the fixed WaveNets of a width, with the standard preset's dilations: the
     `wavenet` train runs, and NAM's standard preset (the same model at 16 channels)."""
@@ -310,7 +315,7 @@ def slim_table(rows: list[dict]) -> list[str]:
             ratio = esr / statistics.geometric_mean(fixed)
             rtf = (run["rtf_by_width"] or {}).get(str(width))
             lines.append(
-                f"| {run['method'].removeprefix('slim ').strip('()')} | {run['size']} "
+                f"| {slim_rule(run['method'])} | {run['size']} "
                 f"| {run['seed']} | {width} "
                 f"| {esr:.4f} | {', '.join(f'{f:.4f}' for f in fixed)} | {ratio:.2f} "
                 f"| {'-' if rtf is None else f'{rtf:.4f}'} | {run['cpu_seconds'] or 0:.0f} |"
@@ -325,7 +330,7 @@ def slim_over_seeds_table(rows: list[dict]) -> list[str]:
     for run in rows:
         if run["method"].startswith("slim") and run["test_esr_by_width"]:
             for width, esr in run["test_esr_by_width"].items():
-                groups[(run["method"].removeprefix("slim ").strip("()"), int(width))].append(esr)
+                groups[(slim_rule(run["method"]), int(width))].append(esr)
     lines = [
         "| slimmable rule | width | seeds | slim test ESR (mean ± 95% CI) | fixed WaveNet "
         "(mean ± 95% CI, seeds) | slim / fixed (geometric means) | p (Welch, log ESR) |",
