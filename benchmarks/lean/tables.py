@@ -282,6 +282,54 @@ def wavenet_front_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def cost_front(rows: list[dict]) -> list[dict]:
+    """A pedal's dense models priced in CPU: each LSTM size of the front at the fast kernel's
+    real-time factor (`kernel_rtfs`), each NAM preset at leanamp's WaveNet kernel's
+    (`wavenet_engine_rtfs`), with the plugin engine's beside it; cheapest first. A model is on
+    the front when every cheaper one has a higher geometric-mean test ESR over its seeds: the
+    leanest model for its accuracy. Sizes never timed are left out."""
+    names = {channels: name for name, channels in PRESET_CHANNELS.items()}
+    groups = defaultdict(list)
+    for row in rows:
+        if is_front_run(row) or (row["method"] == "train" and row["architecture"] == "nam_preset"):
+            groups[(row["architecture"], row["size"])].append(row)
+    points = []
+    for (architecture, size), runs in groups.items():
+        if architecture == "lstm":
+            rtf, engine = kernel_rtfs().get(size, (None,))[0], engine_rtfs().get(size)
+            model = f"LSTM-{size}"
+        else:
+            rtf, engine = wavenet_engine_rtfs().get(names[size], (None, None))
+            model = f"WaveNet {names[size]}"
+        if rtf is not None:
+            esrs = [r["test_esr"] for r in sorted(runs, key=lambda r: r["seed"])]
+            points.append({"model": model, "architecture": architecture, "size": size,
+                           "rtf": rtf, "engine_rtf": engine, "esrs": esrs,
+                           "esr": statistics.geometric_mean(esrs)})  # fmt: skip
+    points.sort(key=lambda p: p["rtf"])
+    best = math.inf
+    for point in points:
+        point["on_front"] = point["esr"] < best
+        best = min(best, point["esr"])
+    return points
+
+
+def cost_table(points: list[dict]) -> list[str]:
+    """`cost_front` as a table, cheapest first."""
+    lines = [
+        "| model | kernel RTF (leanamp, fast) | plugin engine RTF (fastest build) | seeds "
+        "| test ESR (geometric mean) | per seed | on the front |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p in points:
+        engine = "not timed" if p["engine_rtf"] is None else f"{p['engine_rtf']:.4f}"
+        lines.append(
+            f"| {p['model']} | {p['rtf']:.4f} | {engine} | {len(p['esrs'])} | {p['esr']:.4f} | "
+            f"{', '.join(f'{e:.4f}' for e in p['esrs'])} | {'yes' if p['on_front'] else ''} |"
+        )
+    return lines
+
+
 def slim_rule(method: str) -> str:
     """The width rule of a slimmable run's method label ("slim (sandwich)" -> "sandwich")."""
     return method.removeprefix("slim ").strip("()")
@@ -508,15 +556,18 @@ def converged_table(rows: list[dict], front: dict[int, list[float]]) -> list[str
 
 def lean_models(rows: list[dict]) -> list[dict]:
     """Every finished lean model of a size: distilled students, and the levels of pruning and
-    trimming runs trained on to convergence (what a user of the method would ship)."""
+    trimming runs trained on to convergence (what a user of the method would ship); run_method
+    is the method of the grid run that made it."""
     models = []
     for row in rows:
         if row["method"].startswith("distill"):
-            models.append({"method": row["method"], "size": row["hidden_size"] or row["size"],
+            models.append({"method": row["method"], "run_method": row["method"],
+                           "size": row["hidden_size"] or row["size"],
                            "test_esr": row["test_esr"]})  # fmt: skip
         elif row["method"] != "train":
             models += [{"method": f"{row['method']} from {row['size']}, trained on",
-                        "size": level["hidden_size"], "test_esr": level["test_esr"]}
+                        "run_method": row["method"], "size": level["hidden_size"],
+                        "test_esr": level["test_esr"]}
                        for level in converged_levels(row)]  # fmt: skip
     return models
 
@@ -733,14 +784,17 @@ def shrink_table(folder: Path, rows: list[dict]) -> list[str]:
     return lines
 
 
-def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], path: Path,
-                cache: dict) -> None:
+def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
+                points: list[dict], path: Path, cache: dict) -> None:
+    """Left: the LSTM methods against the dense front by effective size. Right: the same
+    accuracy against CPU price (`cost_front`): the dense LSTMs and NAM's presets at their
+    kernel's real-time factor, and each lean model at the price of its effective size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, (ax, cost_ax) = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
     # Seeds spread over decades: each seed is a dot, the line joins geometric means (an
     # arithmetic mean's t-interval would reach below zero on this log scale).
     sizes = sorted(front)
@@ -749,10 +803,12 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], pa
     ax.scatter([s for s in sizes for _ in front[s]], [e for s in sizes for e in front[s]],
                color="C0", s=14, alpha=0.6, zorder=3)  # fmt: skip
     markers = {"prune": "s", "prune (unit-aware)": "v", "structured": "^"}
-    for index, method in enumerate(sorted({r["method"] for r in rows} - {"train"})):
-        points = [r for r in rows if r["method"] == method]
+    methods = sorted({r["method"] for r in rows} - {"train"})
+    for index, method in enumerate(methods):
+        points_of = [r for r in rows if r["method"] == method]
         ax.scatter(
-            [r["hidden_size"] or r["size"] for r in points], [r["test_esr"] for r in points],
+            [r["hidden_size"] or r["size"] for r in points_of],
+            [r["test_esr"] for r in points_of],
             marker=markers.get(method, "D" if method.startswith("distill") else "o"), s=60,
             label=method, zorder=3,
             color=f"C{index + 1}", facecolors="none",
@@ -760,7 +816,7 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], pa
     for row in rows:  # each pruning or trimming run's whole path, level by level
         levels = [lv for lv in level_test_esrs(row, cache) if lv["hidden_size"] > 0]
         if levels and row["method"] != "train":
-            index = sorted({r["method"] for r in rows} - {"train"}).index(row["method"])
+            index = methods.index(row["method"])
             ax.plot([lv["hidden_size"] for lv in levels], [lv["test_esr"] for lv in levels],
                     color=f"C{index + 1}", alpha=0.4, linewidth=1, marker=".")
             converged = converged_levels(row)
@@ -771,10 +827,37 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]], pa
     ax.set_yscale("log")
     ax.set_xlabel("LSTM hidden size (effective)")
     ax.set_ylabel("test ESR (guitar-funk2)")
-    ax.set_title(f"{device}: lean methods against the dense front")
+    ax.set_title(f"{device}: lean methods against the dense front", fontsize=10)
     ax.scatter([], [], color="grey", marker="*", s=90, label="a level trained on to convergence")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
+
+    for architecture, color, marker, label in (("lstm", "C0", "o", "dense LSTMs"),
+                                               ("nam_preset", "C9", "s", "NAM WaveNet presets")):
+        family = [p for p in points if p["architecture"] == architecture]
+        cost_ax.plot([p["rtf"] for p in family], [p["esr"] for p in family], marker=marker,
+                     color=color, label=f"{label} (geometric mean; dots: seeds)")  # fmt: skip
+        cost_ax.scatter([p["rtf"] for p in family for _ in p["esrs"]],
+                        [e for p in family for e in p["esrs"]], color=color, s=12, alpha=0.5)
+        for p in family:
+            cost_ax.annotate(p["model"].split()[-1].removeprefix("LSTM-"), (p["rtf"], p["esr"]),
+                             fontsize=6, xytext=(3, 3), textcoords="offset points")
+    on_front = [p for p in points if p["on_front"]]
+    cost_ax.step([p["rtf"] for p in on_front], [p["esr"] for p in on_front], where="post",
+                 color="black", linestyle="--", linewidth=1, label="the leanest for its ESR")
+    lean = [m for m in lean_models(rows) if m["size"] in kernel_rtfs()]
+    for index, method in enumerate(methods):
+        of_method = [m for m in lean if m["run_method"] == method]
+        cost_ax.scatter([kernel_rtfs()[m["size"]][0] for m in of_method],
+                        [m["test_esr"] for m in of_method], color=f"C{index + 1}", marker="*",
+                        s=60, zorder=4)  # fmt: skip
+    cost_ax.scatter([], [], color="grey", marker="*", s=60,
+                    label="lean models (students, levels trained on), by method colour")
+    cost_ax.set_xscale("log")
+    cost_ax.set_xlabel("real-time factor, leanamp's kernel (thread CPU time / audio time)")
+    cost_ax.set_title(f"{device}: accuracy against CPU price", fontsize=10)
+    cost_ax.grid(True, which="both", alpha=0.3)
+    cost_ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -851,8 +934,14 @@ def main() -> None:
         for path in sorted(args.grid.glob(f"shrink*/{device}/shrink.json")):
             out += ["`leanamp shrink` on this pedal (issue 16, part 2):", "",
                     *shrink_table(path.parent, lstm_rows)]  # fmt: skip
+        points = cost_front(device_rows)
+        if points:
+            out += ["The dense models priced in CPU, cheapest first (kernel RTFs by size from "
+                    "the benchmark runs named above; on the front: no cheaper model has a lower "
+                    "geometric-mean test ESR):", "", *cost_table(points), ""]  # fmt: skip
         if front:
-            plot_device(device, lstm_rows, front, RESULTS / f"lean_{device}.png", data_cache)
+            plot_device(device, lstm_rows, front, points, RESULTS / f"lean_{device}.png",
+                        data_cache)
             out += [f"![{device}](lean_{device}.png)", ""]
     groups = lean_and_dense_by_pedal(rows)
     if groups:

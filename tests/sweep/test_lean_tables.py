@@ -162,3 +162,27 @@ def test_the_permutation_p_counts_relabellings_within_pedals(tables):
     assert tables.blocked_permutation_p(pedals, samples=100) < 0.05  # drawn at random
     same = {"a": ([1.0, 2.0], [1.0, 2.0])}
     assert tables.blocked_permutation_p(same) == 1.0
+
+
+def test_the_cost_front_keeps_a_model_only_if_every_cheaper_one_is_less_accurate(tables,
+                                                                                 monkeypatch):
+    monkeypatch.setattr(tables, "kernel_rtfs", lambda: {8: (0.005, 0.03), 16: (0.006, 0.05),
+                                                        32: (0.013, 0.11), 48: (0.03, 0.2)})
+    monkeypatch.setattr(tables, "engine_rtfs", lambda: {8: 0.0065})
+    monkeypatch.setattr(tables, "wavenet_engine_rtfs", lambda: {"nano": (0.0056, 0.04)})
+    rows = [_front_run(8, 0, 0.01, 0.01), _front_run(8, 1, 0.04, 0.02),  # geomean 0.02
+            _front_run(16, 0, 0.003, 0.01),
+            _front_run(32, 0, 0.004, 0.01),  # dearer and worse than the LSTM-16
+            _front_run(48, 0, 0.002, 0.01),
+            _front_run(64, 0, 0.001, 0.01),  # never timed: left out
+            {"method": "train", "architecture": "nam_preset", "size": 4, "seed": 0,
+             "test_esr": 0.05, "validation_loss": 0.05, "cpu_seconds": 100.0}]
+    points = tables.cost_front(rows)
+    assert [p["model"] for p in points] == ["LSTM-8", "WaveNet nano", "LSTM-16", "LSTM-32",
+                                            "LSTM-48"]
+    assert [p["on_front"] for p in points] == [True, False, True, False, True]
+    assert points[0]["esr"] == pytest.approx(0.02)
+    lines = tables.cost_table(points)
+    assert lines[2] == ("| LSTM-8 | 0.0050 | 0.0065 | 2 | 0.0200 | 0.0100, 0.0400 | yes |")
+    assert "| WaveNet nano | 0.0056 | 0.0400 | 1 | 0.0500 | 0.0500 |  |" in lines
+    assert "| LSTM-16 | 0.0060 | not timed |" in lines[4]
