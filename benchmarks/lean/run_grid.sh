@@ -2,8 +2,10 @@
 # Issue 16, part 1: the grid of dense fronts and lean methods on the real MorphDrive pedals, most
 # informative stages first. Every stage is a `leanamp sweep`: run this again after any
 # interruption and finished runs are skipped, unfinished ones resume from their checkpoints.
-# Stages joined by "+" run side by side, the CPUs shared between them: stages of one or two runs
-# would otherwise leave a core idle (each sweep starts its own local Ray).
+# An entry of `stages` is a group of lanes joined by "+", run side by side with the CPUs shared
+# between them (each sweep starts its own local Ray); a lane is stages joined by "," run one after
+# the other. Without lanes a stage's last run, or a stage of one or two runs, leaves a core idle
+# until the stage ends. A stage that starts from another's models goes after it in its lane.
 #   bash benchmarks/lean/run_grid.sh [GRID_DIR] [NUM_CPUS]     (default /work/leangrid, 1 CPU)
 # Then the levels of the pruning and trimming stages are trained on to convergence
 # (converge_levels.py, sizes per line of `converge`; finished levels are skipped).
@@ -14,20 +16,26 @@ grid="${1:-/work/leangrid}"
 cpus="${2:-1}"
 leanamp="${LEANAMP:-$here/../../.venv/bin/leanamp}"
 python="$(dirname "$leanamp")/python"
+run_lane() {  # CPUS "STAGE,STAGE,...": the stages one after the other
+  local stage lane
+  IFS=, read -ra lane <<< "$2"
+  for stage in "${lane[@]}"; do
+    echo "== stage $stage ($(date -u +%H:%M:%S))"
+    "$leanamp" sweep "$here/$stage.yaml" --out "$grid/$stage" --num-cpus "$1"
+  done
+}
 stages=(
   zendrive-front-s0 zendrive-methods-s0 zendrive-front-s12 zendrive-front-mid-s0
   zendrive-structured-s12 zendrive-front-mid-s12 zendrive-front-patient zendrive-distill-t32
   honeybee-front souldriven-front pedals-distill pedals-structured pedals-unitprune
-  zendrive-unitprune zendrive-unitprune-s12 zendrive-front-more zendrive-methods-more zendrive-unitprune-big
-  zendrive-wavenet-front zendrive-wavenet-widths
-  zendrive-slim-uniform+zendrive-slim-sandwich zendrive-slim-inplace+zendrive-distill-t64
+  zendrive-unitprune zendrive-unitprune-s12
+  zendrive-front-more,zendrive-methods-more,zendrive-unitprune-big,zendrive-distill-t64,zendrive-slim-inplace,zendrive-slim-sandwich+zendrive-wavenet-front,zendrive-wavenet-widths,zendrive-slim-uniform
 )
 for entry in "${stages[@]}"; do
-  IFS=+ read -ra group <<< "$entry"
-  share=$(( cpus / ${#group[@]} )); (( share < 1 )) && share=1
-  for stage in "${group[@]}"; do
-    echo "== stage $stage ($(date -u +%H:%M:%S))"
-    "$leanamp" sweep "$here/$stage.yaml" --out "$grid/$stage" --num-cpus "$share" &
+  IFS=+ read -ra lanes <<< "$entry"
+  share=$(( cpus / ${#lanes[@]} )); (( share < 1 )) && share=1
+  for lane in "${lanes[@]}"; do
+    run_lane "$share" "$lane" &
   done
   wait
 done

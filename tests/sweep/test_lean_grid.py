@@ -14,7 +14,8 @@ LEAN = Path(__file__).resolve().parents[2] / "benchmarks" / "lean"
 def grid_stages() -> list[str]:
     script = (LEAN / "run_grid.sh").read_text()
     listed = script[script.index("stages=(") + len("stages=(") : script.index(")\nfor")].split()
-    return [stage for entry in listed for stage in entry.split("+")]  # "+": run side by side
+    # "+" joins lanes run side by side, "," the stages of a lane run one after the other
+    return [stage for entry in listed for lane in entry.split("+") for stage in lane.split(",")]
 
 
 def converge_stages() -> list[str]:
