@@ -24,6 +24,9 @@ def capture_command(
     ),
     minutes: float = typer.Option(5.0, help="Training budget in CPU minutes."),
     max_rtf: float = typer.Option(None, help="Budget: real-time factor (runs leanamp shrink)."),
+    rtf_mode: str = typer.Option(
+        "exact", help="Kernel mode --max-rtf is timed in: exact or fast (see leanamp shrink)."
+    ),
     max_macs: int = typer.Option(None, help="Budget: multiply-adds per sample (shrink)."),
     target: str = typer.Option(None, help="Budget: a named target, pi4 or mcu-m7 (shrink)."),
     hidden_size: int = typer.Option(16, help="LSTM hidden size."),
@@ -54,7 +57,7 @@ def capture_command(
     gear = GearInfo(name, modeled_by, gear_type, gear_make, gear_model, tone_type,
                     input_level_dbu, output_level_dbu)  # fmt: skip
     budgeted = any(v is not None for v in (max_rtf, max_macs, target))
-    budget = ShrinkBudget.make(max_rtf, max_macs, target) if budgeted else None
+    budget = ShrinkBudget.make(max_rtf, max_macs, target, rtf_mode) if budgeted else None
     summary = capture(input_path, output_path, out, player, minutes, gear, hidden_size,
                       latency, polarity, seed, budget=budget)  # fmt: skip
     for line in summary["captures"]:

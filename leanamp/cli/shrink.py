@@ -24,6 +24,11 @@ def shrink(
     max_rtf: float = typer.Option(
         None, help="Real-time factor budget, measured by leanamp's streaming kernel here."
     ),
+    rtf_mode: str = typer.Option(
+        "exact", help="Kernel mode --max-rtf is timed in: exact (libm activations; the cost "
+        "grows with the size) or fast (leanamp's real-time default; every LSTM of 4 to 16 units "
+        "costs about the same)."
+    ),
     max_macs: int = typer.Option(None, help="Multiply-adds per sample budget."),
     target: str = typer.Option(
         None, help="Named target: pi4 (1M MACs/sample, 256 MB) or mcu-m7 (160k MACs/sample, "
@@ -57,6 +62,7 @@ def shrink(
 
     summary = shrink_recordings(
         input_path, target_path, out, max_rtf=max_rtf, max_macs=max_macs, target=target,
+        rtf_mode=rtf_mode,
         from_model=from_model, minutes=minutes, methods=methods, max_epochs=max_epochs,
         rtf_seconds=rtf_seconds, seed=seed, progress=True, log=typer.echo,
         target_prefix=target_prefix, validation=validation, test=test, align=align,

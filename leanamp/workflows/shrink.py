@@ -2,7 +2,9 @@
 """`leanamp shrink`: the most accurate model of a device that fits a compute budget (issue 16).
 
 Budget: a real-time factor (`max_rtf`: thread CPU time over audio time of leanamp's streaming
-kernel on this machine, exact mode, 256-sample blocks), multiply-adds per sample (`max_macs`, as
+kernel on this machine, 256-sample blocks, in `rtf_mode`: exact by default, whose cost grows with
+the size; in fast mode every LSTM of 4 to 16 units costs about the same, README "The leanest
+model"), multiply-adds per sample (`max_macs`, as
 `leanamp.prune.structured.macs_per_sample` counts them), or a named target (`TARGETS`: the
 resource bounds of leanamp.prune.structured, by name), and a total CPU-time budget (`minutes`).
 
@@ -132,14 +134,17 @@ class ShrinkBudget:
     max_macs: int | None = None
     max_memory_bytes: int | None = None
     target: str | None = None
+    rtf_mode: str = "exact"  # the kernel mode max_rtf is measured in (leanamp.runtime.bench)
 
     @classmethod
-    def make(cls, max_rtf=None, max_macs=None, target=None) -> ShrinkBudget:
+    def make(cls, max_rtf=None, max_macs=None, target=None, rtf_mode="exact") -> ShrinkBudget:
         """Checks the figures; a named target adds its multiply-add and memory bounds."""
         if max_rtf is None and max_macs is None and target is None:
             raise LeanampError("shrink needs a budget: --max-rtf R, --max-macs N or --target NAME")
         if max_rtf is not None and not max_rtf > 0:
             raise LeanampError(f"--max-rtf must be positive, got {max_rtf}")
+        if rtf_mode not in ("exact", "fast"):
+            raise LeanampError(f"--rtf-mode {rtf_mode!r}: choose exact or fast")
         if max_macs is not None and max_macs < 1:
             raise LeanampError(f"--max-macs must be a positive number of multiply-adds, got "
                                f"{max_macs}")
@@ -151,7 +156,7 @@ class ShrinkBudget:
             max_macs = bound.macs_per_sample if max_macs is None else min(max_macs,
                                                                            bound.macs_per_sample)
             memory = bound.memory_bytes
-        return cls(max_rtf, max_macs, memory, target)
+        return cls(max_rtf, max_macs, memory, target, rtf_mode)
 
     def misses(self, macs: int, memory: int, rtf: float | None) -> list[str]:
         """What a model with these figures exceeds (empty: it fits)."""
@@ -184,9 +189,9 @@ class Candidate:
     details: str
 
 
-def _rtfs_together(models: dict[str, nn.Module], sample_rate: int, seconds: float,
+def _rtfs_together(models: dict[str, nn.Module], sample_rate: int, seconds: float, mode: str,
                    rounds: int = 5) -> dict[str, float]:
-    """Thread CPU time / audio time of leanamp's streaming kernel (exact mode, 256-sample
+    """Thread CPU time / audio time of leanamp's streaming kernel (in `mode`, 256-sample
     blocks): the figure other jobs on a busy machine disturb least (wall clock under a load of
     17 on 2 cores measured LSTM-4 at 0.054). The models are timed in one interleaved run (every
     round times each once; the median of the rounds), so they share one load. Models of one
@@ -202,15 +207,15 @@ def _rtfs_together(models: dict[str, nn.Module], sample_rate: int, seconds: floa
     for _ in range(rounds):
         for name, model in timed.items():
             result = bench_models({name: model}, rate=sample_rate, seconds=seconds, repeats=1,
-                                  modes=("exact",), with_torch=False)[0]  # fmt: skip
-            samples[name].append(float(result.timings["exact"].rtf_cpu))
+                                  modes=(mode,), with_torch=False)[0]  # fmt: skip
+            samples[name].append(float(result.timings[mode].rtf_cpu))
     return {name: statistics.median(samples[names[0]])
             for names in names_by_cost.values() for name in names}  # fmt: skip
 
 
-def _rtf(model: nn.Module, sample_rate: int, seconds: float) -> float:
+def _rtf(model: nn.Module, sample_rate: int, seconds: float, mode: str) -> float:
     """`_rtfs_together` of one model."""
-    return _rtfs_together({"model": model}, sample_rate, seconds)["model"]
+    return _rtfs_together({"model": model}, sample_rate, seconds, mode)["model"]
 
 
 def fitting_size(budget: ShrinkBudget, input_size: int, sample_rate: int, rtf_seconds: float,
@@ -221,7 +226,7 @@ def fitting_size(budget: ShrinkBudget, input_size: int, sample_rate: int, rtf_se
     the sizes between the largest that fits and the next, so that the dense candidate, and the
     size the others aim at, use the whole budget (an LSTM-10 when the ladder would stop at 8).
     Raises LeanampError when even the smallest does not fit: no method can help then."""
-    measure = measure or (lambda model: _rtf(model, sample_rate, rtf_seconds))
+    measure = measure or (lambda model: _rtf(model, sample_rate, rtf_seconds, budget.rtf_mode))
     tried = {}
 
     def fits(size: int) -> bool:
@@ -517,7 +522,7 @@ RUNNERS = {
 def _measure(ctx: _Context, model: nn.Module) -> dict:
     model = model.cpu().eval()
     macs, memory = macs_per_sample(model), model_memory_bytes(model)
-    rtf = _rtf(model, ctx.data.sample_rate, ctx.config.rtf_seconds)
+    rtf = _rtf(model, ctx.data.sample_rate, ctx.config.rtf_seconds, ctx.budget.rtf_mode)
     return {
         "validation_esr": evaluate(model, ctx.data.validation).overall,
         "test_esr": evaluate(model, held_out_clips(ctx.data)[0]).overall,
@@ -599,7 +604,8 @@ def prepare_shrink(
     identity = {"budget": asdict(budget), "minutes": config.minutes,
                 "method_order": list(config.method_order), "from_model": from_model}
     previous = _read_json(out / "plan.json")
-    if previous is not None:
+    if previous is not None:  # a plan from before rtf_mode existed was measured in exact mode
+        previous["budget"] = {**asdict(ShrinkBudget()), **previous.get("budget", {})}
         if any(previous.get(k) != identity[k] for k in PLAN_IDENTITY):
             raise LeanampError(
                 f"{out} holds a shrink with another budget or settings (plan.json): use another "
@@ -670,9 +676,9 @@ def run_shrink(
         results.append(record)
     # Each candidate was timed after its training, under whatever load the machine had then;
     # the report's RTFs and front come from one interleaved timing of them all.
-    say(f"timing the {len(results)} candidates together (interleaved, exact mode)")
+    say(f"timing the {len(results)} candidates together (interleaved, {budget.rtf_mode} mode)")
     rtfs = _rtfs_together({r["name"]: load_model(r["model"])[0] for r in results},
-                          data.sample_rate, config.rtf_seconds)  # fmt: skip
+                          data.sample_rate, config.rtf_seconds, budget.rtf_mode)  # fmt: skip
     for record in results:
         record["rtf_after_training"] = record.get("rtf_after_training", record["rtf"])
         record["rtf"] = rtfs[record["name"]]
@@ -710,6 +716,7 @@ def shrink_recordings(
     max_rtf: float | None = None,
     max_macs: int | None = None,
     target: str | None = None,
+    rtf_mode: str = "exact",
     from_model: str | os.PathLike | None = None,
     minutes: float = 30.0,
     methods: str | tuple[str, ...] | None = None,
@@ -723,7 +730,7 @@ def shrink_recordings(
     """`leanamp shrink`: check the budget and options, read the --from model and the recordings
     (`data_options`: those of leanamp.workflows.recordings.load_training_data), show the plan,
     then run it (resuming OUT). Returns the summary."""
-    budget = ShrinkBudget.make(max_rtf, max_macs, target)
+    budget = ShrinkBudget.make(max_rtf, max_macs, target, rtf_mode)
     if isinstance(methods, str):
         methods = tuple(m.strip() for m in methods.split(","))
     if minutes <= 0 or max_epochs < 1 or rtf_seconds <= 0:
@@ -772,7 +779,8 @@ def shrink_report(plan: dict, summary: dict) -> str:
             f"{'yes' if r['name'] in front else ''} | {r['cpu_seconds'] / 60:.1f} | "
             f"{'unknown' if charged is None else f'{charged / 60:.1f}'} |"
         )
-    budget = {k: v for k, v in plan["budget"].items() if v is not None}
+    budget = {k: v for k, v in plan["budget"].items()
+              if v is not None and (k != "rtf_mode" or max_rtf is not None)}
     planned = plan["sizes_tried"][str(plan["size"])]
     note = []
     if forgiven:

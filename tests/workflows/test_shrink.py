@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -149,6 +150,8 @@ def test_budgets_are_checked_and_targets_bring_their_bounds():
         ShrinkBudget.make()
     with pytest.raises(LeanampError, match="choose one of pi4, mcu-m7"):
         ShrinkBudget.make(target="pdp11")
+    with pytest.raises(LeanampError, match="--rtf-mode 'turbo': choose exact or fast"):
+        ShrinkBudget.make(max_rtf=0.01, rtf_mode="turbo")
     mcu = ShrinkBudget.make(target="mcu-m7", max_macs=1000)
     assert mcu.max_macs == 1000 and mcu.max_memory_bytes == 256 * 1024
     assert ShrinkBudget.make(target="mcu-m7").max_macs == 160_000
@@ -352,6 +355,9 @@ def test_the_command_refuses_an_impossible_budget_before_training(device, run_cl
     code, _, err = run_cli(["shrink", str(device / "dry"), str(device / "wet"), "--out", str(out)])
     assert code == 2 and "needs a budget" in err
     code, _, err = run_cli(["shrink", str(device / "dry"), str(device / "wet"), "--out", str(out),
+                            "--max-rtf", "0.01", "--rtf-mode", "turbo"])
+    assert code == 2 and "choose exact or fast" in err
+    code, _, err = run_cli(["shrink", str(device / "dry"), str(device / "wet"), "--out", str(out),
                             "--max-macs", "1000", "--from", str(device / "missing.leanamp")])
     assert code == 2 and "missing.leanamp" in err
 
@@ -401,7 +407,7 @@ def test_the_report_says_why_a_candidate_timed_over_the_budget_still_fits():
 def test_the_candidates_are_timed_again_together_before_the_choice(device, monkeypatch):
     # every timing after a training as if the machine were swamped: the final one, all the
     # candidates interleaved, replaces it for the choice, the report and the front
-    monkeypatch.setattr(shrink_module, "_rtf", lambda model, rate, seconds: 9.0)
+    monkeypatch.setattr(shrink_module, "_rtf", lambda model, rate, seconds, mode: 9.0)
     budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
     summary = run_shrink(_data(device), device / "retimed", budget, _config())
     for record in summary["candidates"]:
@@ -411,6 +417,37 @@ def test_the_candidates_are_timed_again_together_before_the_choice(device, monke
 
 def test_models_timed_together_keep_their_order_of_cost():
     models = {"small": LSTMModel(4), "big": LSTMModel(64), "small again": LSTMModel(4)}
-    rtfs = shrink_module._rtfs_together(models, RATE, 0.1, rounds=3)
+    rtfs = shrink_module._rtfs_together(models, RATE, 0.1, "exact", rounds=3)
     assert set(rtfs) == set(models) and 0 < rtfs["small"] < rtfs["big"]
     assert rtfs["small again"] == rtfs["small"]  # one architecture, timed once
+
+
+def test_an_rtf_budget_is_timed_in_its_kernel_mode(monkeypatch):
+    # every size costs 0.005 in fast mode and 0.05 in exact mode (as leanamp's fast kernel is
+    # flat below 16 units): a budget of 0.01 fits the largest LSTM in one, none in the other
+    timed = []
+
+    def bench(models, *, modes, **options):
+        timed.extend(modes)
+        timing = SimpleNamespace(rtf_cpu={"fast": 0.005, "exact": 0.05}[modes[0]])
+        return [SimpleNamespace(timings={modes[0]: timing})]
+
+    monkeypatch.setattr(shrink_module, "bench_models", bench)
+    size, _ = fitting_size(ShrinkBudget.make(max_rtf=0.01, rtf_mode="fast"), 1, RATE, 0.1)
+    assert size == max(LSTM_SIZES) and set(timed) == {"fast"}
+    with pytest.raises(LeanampError, match="no model can meet this budget"):
+        fitting_size(ShrinkBudget.make(max_rtf=0.01), 1, RATE, 0.1)
+    assert "exact" in timed
+
+
+def test_a_plan_from_before_the_rtf_mode_resumes_as_exact_mode(device):
+    data, out = _data(device), device / "old-plan"
+    budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
+    shrink_module.prepare_shrink(data, out, budget, _config())
+    plan = json.loads((out / "plan.json").read_text())
+    del plan["budget"]["rtf_mode"]
+    (out / "plan.json").write_text(json.dumps(plan))
+    assert shrink_module.prepare_shrink(data, out, budget, _config())["size"] == plan["size"]
+    with pytest.raises(LeanampError, match="another budget"):
+        fast = ShrinkBudget.make(max_macs=budget.max_macs, rtf_mode="fast")
+        shrink_module.prepare_shrink(data, out, fast, _config())
