@@ -20,10 +20,10 @@ def tables():
     return module
 
 
-def _front_run(size, seed, test_esr, validation_loss, cpu=300.0):
+def _front_run(size, seed, test_esr, validation_loss, cpu=300.0, stopped_because="patience"):
     return {"method": "train", "architecture": "lstm", "size": size, "seed": seed,
             "patience": 10, "test_esr": test_esr, "validation_loss": validation_loss,
-            "cpu_seconds": cpu}
+            "cpu_seconds": cpu, "stopped_because": stopped_because}
 
 
 def _shrink_folder(tmp_path, chosen_esr, dense_esr, size=8, cpu_seconds=1800.0):
@@ -173,16 +173,18 @@ def test_the_cost_front_keeps_a_model_only_if_every_cheaper_one_is_less_accurate
     rows = [_front_run(8, 0, 0.01, 0.01), _front_run(8, 1, 0.04, 0.02),  # geomean 0.02
             _front_run(16, 0, 0.003, 0.01),
             _front_run(32, 0, 0.004, 0.01),  # dearer and worse than the LSTM-16
-            _front_run(48, 0, 0.002, 0.01),
+            _front_run(48, 0, 0.002, 0.01, stopped_because="time"),
             _front_run(64, 0, 0.001, 0.01),  # never timed: left out
             {"method": "train", "architecture": "nam_preset", "size": 4, "seed": 0,
-             "test_esr": 0.05, "validation_loss": 0.05, "cpu_seconds": 100.0}]
+             "test_esr": 0.05, "validation_loss": 0.05, "cpu_seconds": 100.0,
+             "stopped_because": "patience"}]
     points = tables.cost_front(rows)
     assert [p["model"] for p in points] == ["LSTM-8", "WaveNet nano", "LSTM-16", "LSTM-32",
                                             "LSTM-48"]
     assert [p["on_front"] for p in points] == [True, False, True, False, True]
     assert points[0]["esr"] == pytest.approx(0.02)
     lines = tables.cost_table(points)
-    assert lines[2] == ("| LSTM-8 | 0.0050 | 0.0065 | 2 | 0.0200 | 0.0100, 0.0400 | yes |")
-    assert "| WaveNet nano | 0.0056 | 0.0400 | 1 | 0.0500 | 0.0500 |  |" in lines
+    assert lines[2] == "| LSTM-8 | 0.0050 | 0.0065 | 2 | 0.0200 | 0.0100, 0.0400 | 0 | yes |"
+    assert "| WaveNet nano | 0.0056 | 0.0400 | 1 | 0.0500 | 0.0500 | 0 |  |" in lines
+    assert lines[-1].endswith("| 0.0020 | 1 | yes |")  # the LSTM-48 stopped on its cap
     assert "| LSTM-16 | 0.0060 | not timed |" in lines[4]
