@@ -260,13 +260,21 @@ def wavenet_engine_rtfs() -> dict[str, tuple[float, float]]:
     return rtfs
 
 
-def wavenet_front_table(rows: list[dict]) -> list[str]:
-    """NAM's presets trained as they are (architecture nam_preset); empty before any ran."""
-    names = {channels: name for name, channels in PRESET_CHANNELS.items()}
+PRESET_NAMES = {channels: name for name, channels in PRESET_CHANNELS.items()}
+
+
+def preset_runs_by_size(rows: list[dict]) -> dict[int, list[dict]]:
+    """NAM's presets trained as they are (architecture nam_preset), by channel count."""
     by_size = defaultdict(list)
     for row in rows:
         if row["method"] == "train" and row["architecture"] == "nam_preset":
             by_size[row["size"]].append(row)
+    return by_size
+
+
+def wavenet_front_table(rows: list[dict]) -> list[str]:
+    """NAM's presets trained as they are (`preset_runs_by_size`); empty before any ran."""
+    by_size = preset_runs_by_size(rows)
     if not by_size:
         return []
     lines = [
@@ -276,9 +284,9 @@ def wavenet_front_table(rows: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in sorted(by_size):
-        rtf = wavenet_engine_rtfs().get(names[size])
+        rtf = wavenet_engine_rtfs().get(PRESET_NAMES[size])
         timed = "not timed | not timed" if rtf is None else f"{rtf[0]:.4f} | {rtf[1]:.4f}"
-        lines.append(f"| {names[size]} | {seed_columns(by_size[size])} | {timed} |")
+        lines.append(f"| {PRESET_NAMES[size]} | {seed_columns(by_size[size])} | {timed} |")
     return lines
 
 
@@ -288,19 +296,16 @@ def cost_front(rows: list[dict]) -> list[dict]:
     (`wavenet_engine_rtfs`), with the plugin engine's beside it; cheapest first. A model is on
     the front when every cheaper one has a higher geometric-mean test ESR over its seeds: the
     leanest model for its accuracy. Sizes never timed are left out."""
-    names = {channels: name for name, channels in PRESET_CHANNELS.items()}
-    groups = defaultdict(list)
-    for row in rows:
-        if is_front_run(row) or (row["method"] == "train" and row["architecture"] == "nam_preset"):
-            groups[(row["architecture"], row["size"])].append(row)
+    groups = {**{("lstm", size): runs for size, runs in front_runs_by_size(rows).items()},
+              **{("nam_preset", size): runs for size, runs in preset_runs_by_size(rows).items()}}
     points = []
     for (architecture, size), runs in groups.items():
         if architecture == "lstm":
             rtf, engine = kernel_rtfs().get(size, (None,))[0], engine_rtfs().get(size)
             model = f"LSTM-{size}"
         else:
-            rtf, engine = wavenet_engine_rtfs().get(names[size], (None, None))
-            model = f"WaveNet {names[size]}"
+            rtf, engine = wavenet_engine_rtfs().get(PRESET_NAMES[size], (None, None))
+            model = f"WaveNet {PRESET_NAMES[size]}"
         if rtf is not None:
             esrs = [r["test_esr"] for r in sorted(runs, key=lambda r: r["seed"])]
             points.append({"model": model, "architecture": architecture, "size": size,
@@ -894,10 +899,9 @@ def main() -> None:
         device_rows = [r for r in rows if r["device"] == device]
         lstm_rows = [r for r in device_rows if r["architecture"] == "lstm"]  # the LSTM tables'
         front_lines, front = front_table(lstm_rows)
-        presets = [r["size"] for r in device_rows
-                   if r["method"] == "train" and r["architecture"] == "nam_preset"]  # fmt: skip
+        presets = preset_runs_by_size(device_rows)
         partial = any(len(front.get(size, [])) < PLANNED_SEEDS for size in PLANNED_LSTM_SIZES) or (
-            any(presets.count(c) < PLANNED_SEEDS for c in PRESET_CHANNELS.values())
+            any(len(presets.get(c, [])) < PLANNED_SEEDS for c in PRESET_CHANNELS.values())
         )
         out += [f"## {device}{' (partial)' if partial else ''}", ""]
         out += [*front_lines, ""] if front else ["No dense front trained yet.", ""]
