@@ -21,7 +21,9 @@ numba's on-disk cache is keyed on each kernel's own source file: after editing t
 `activations.py`, delete leanamp/runtime/__pycache__/*.nbi and *.nbc so the kernels in
 `lstm.py` and `sparse.py` are recompiled.
 
-`fused_fast_step` goes on, still in registers, to the fast-mode cell, two blocks (16 units, one
+`fused_fast_step_sized` (fast mode up to `MAX_SIZED_BLOCKS` unit blocks) sums the gates of all
+blocks at once in registers, then runs the cells. Above that size `fused_fast_step` goes on,
+still in registers, to the fast-mode cell, two blocks (16 units, one
 AVX-512 vector per gate) at a time, so the gates never touch memory (16-unit cells measured 8-25 %
 faster than 8-unit ones at H = 24..40, interleaved); `gate_matvec` stores the gates for the
 exact (libm, scalar) cell and the sparse kernel; `fast_cell` is the vector cell on stored gates.
@@ -41,12 +43,14 @@ LANES = 8  # float32 lanes per vector: one AVX2 register, half an AVX-512 one
 GROUP = 4 * LANES  # gates in one unit block: i, f, g, o of 8 units
 WIDE = 16  # lanes per accumulator: two gate vectors in one AVX-512 register
 SPLIT = 2  # partial sums per gate vector (inputs k mod SPLIT): 2 x 4 independent FMA chains
-# Largest hidden size (in unit blocks) run by the size-compiled fast kernel. Measured interleaved
-# against the per-block kernel (loaded machine, thread CPU, min of 40): H 8 0.0036 vs 0.0040,
-# H 16 0.0067 vs 0.0071, but H 24 and 32 slower (0.0154 vs 0.0126 at 32): with all sums first
-# and all cells after, the cells' latency is exposed, where the per-block kernel overlaps block
-# b's cell with block b + 1's sums; from 64 units its weights leave L1 as well.
-MAX_SIZED_BLOCKS = 2
+# Largest hidden size (in unit blocks) run by the size-compiled fast kernel; above it, the per-block
+# kernel (its weights no longer fit the registers and L1 the sized one relies on). Measured
+# interleaved on this Xeon (AVX-512, 2 loaded cores, thread CPU, median of 11), sized against
+# per-block: H 20 0.0085 vs 0.0123, H 24 0.0093 vs 0.0147, H 32 0.0117 vs 0.0158, H 48 0.0186 vs
+# 0.0301, H 64 0.041 vs 0.053, H 96 0.083 vs 0.103, H 128 0.148 vs 0.170, H 136 0.159 vs 0.194,
+# H 160 0.272 vs 0.283 (a tie), H 192 0.329 vs 0.292. (An earlier machine had the per-block
+# kernel ahead from 24 units, which is why this once stopped at 16.)
+MAX_SIZED_BLOCKS = 16
 
 
 CACHE_LINE = 64  # bytes

@@ -256,10 +256,12 @@ def test_trained_reference_models_stream_like_torch(name, reference_models):
         assert np.max(np.abs(y - reference)) < TOLERANCE
 
 
-@pytest.mark.parametrize("hidden, layers, knobs", [(3, 1, 0), (16, 1, 1), (21, 2, 0), (32, 1, 0)])
-def test_size_compiled_fast_kernel_matches_torch(hidden, layers, knobs):
-    # fast mode up to 16 units runs the kernel compiled per padded size (8 and 16 here); 21 and
-    # 32 units the per-block kernel
+@pytest.mark.parametrize(
+    "hidden, layers, knobs", [(3, 1, 0), (16, 1, 1), (21, 2, 0), (128, 1, 0), (131, 1, 0)]
+)
+def test_both_fast_kernels_match_torch(hidden, layers, knobs):
+    # fast mode up to 128 units runs the kernel compiled per padded size (8, 16, 24 and 128
+    # units here); 131 units, padded to 136, the per-block kernel
     model = make_model(hidden, knobs=knobs, layers=layers, seed=hidden)
     x = guitar_like(RATE // 2, knobs, seed=hidden)
     processor = StreamingLSTM.from_model(model, exact=False)
