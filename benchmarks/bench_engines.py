@@ -1,6 +1,6 @@
 """leanamp's streaming kernels against the C++ engines plugins run, on the same models (issue 15).
 
-Rows: LSTMs of hidden size 4 to 96 (the issue-16 front's sizes, and 20 and 40; one layer, residual;
+Rows: LSTMs of hidden size 4 to 96 (every size bench_runtime.py times, and 40; one layer, residual;
 AIDA-X JSON for RTNeural) and NAM WaveNets nano, feather, lite, standard (.nam for NAM Core), all
 with seeded random weights (cost does not depend on the weights), and NAM's A2 reference file (its
 largest submodel, the one NAM Core and leanamp both run by default). Columns: RTNeural's run-time
@@ -49,7 +49,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 A2 = Path(__file__).resolve().parents[2] / "shared" / "models" / "reference" / "nam" / "A2.nam"
 RATE = 48000
 BLOCK = 256
-HIDDEN_SIZES = [4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 40, 48, 64, 96]
+HIDDEN_SIZES = [4, 6, 8, 10, 12, 14, 15, 16, 18, 20, 24, 32, 40, 48, 64, 96]
 WAVENETS = ["nano", "feather", "lite", "standard"]
 STATIC_DRIVER = "rtneural_static_driver.cpp"
 # (column, engine, driver, native)

@@ -141,21 +141,26 @@ def kernel_rtfs() -> dict[int, tuple[float, float]]:
 
 
 @functools.cache
-def engine_rtfs() -> dict[int, float]:
-    """The fastest RTNeural build's real-time factor (thread CPU time) by LSTM size, from
-    benchmarks/bench_engines.py's last run (engines.json; AIDA-X and the GuitarML plugins run
-    RTNeural)."""
+def lstm_engine_rtfs() -> dict[int, tuple[float, float]]:
+    """(leanamp's fast kernel, RTNeural's fastest build) real-time factor by LSTM size, thread
+    CPU time, from benchmarks/bench_engines.py's last run (engines.json; AIDA-X and the GuitarML
+    plugins run RTNeural): one interleaved run with the WaveNets, so their prices compare."""
     path = RESULTS / "engines.json"
     if not path.exists():
         return {}
-    return {int(r["name"].split("H")[-1]): min(v for k, v in r["rtf_cpu"].items()
-                                                if k.startswith("RTNeural"))
-            for r in json.loads(path.read_text())["rows"] if r["kind"] == "lstm"}
+    return {int(r["name"].split("H")[-1]): (
+                r["rtf_cpu"]["leanamp fast"],
+                min((v for k, v in r["rtf_cpu"].items() if k.startswith("RTNeural")),
+                    default=None))
+            for r in json.loads(path.read_text())["rows"] if r["kind"] == "lstm"}  # fmt: skip
+
+
+def rtf_cell(rtf: float | None) -> str:
+    return "not timed" if rtf is None else f"{rtf:.4f}"
 
 
 def engine_text(size: int) -> str:
-    rtf = engine_rtfs().get(size)
-    return "not timed" if rtf is None else f"{rtf:.4f}"
+    return rtf_cell(lstm_engine_rtfs().get(size, (None, None))[1])
 
 
 def rtf_text(size: int) -> str:
@@ -255,7 +260,8 @@ def wavenet_engine_rtfs() -> dict[str, tuple[float, float]]:
     for row in json.loads(path.read_text())["rows"]:
         name = row["name"].removeprefix("WaveNet ")
         if row["kind"] == "wavenet" and name in PRESETS:
-            nam_core = min(v for k, v in row["rtf_cpu"].items() if k.startswith("NAM Core"))
+            nam_core = min((v for k, v in row["rtf_cpu"].items() if k.startswith("NAM Core")),
+                           default=None)
             rtfs[name] = (row["rtf_cpu"]["leanamp fast"], nam_core)
     return rtfs
 
@@ -284,24 +290,25 @@ def wavenet_front_table(rows: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in sorted(by_size):
-        rtf = wavenet_engine_rtfs().get(PRESET_NAMES[size])
-        timed = "not timed | not timed" if rtf is None else f"{rtf[0]:.4f} | {rtf[1]:.4f}"
-        lines.append(f"| {PRESET_NAMES[size]} | {seed_columns(by_size[size])} | {timed} |")
+        rtf, nam_core = wavenet_engine_rtfs().get(PRESET_NAMES[size], (None, None))
+        lines.append(f"| {PRESET_NAMES[size]} | {seed_columns(by_size[size])} "
+                     f"| {rtf_cell(rtf)} | {rtf_cell(nam_core)} |")
     return lines
 
 
 def cost_front(rows: list[dict]) -> list[dict]:
-    """A pedal's dense models priced in CPU: each LSTM size of the front at the fast kernel's
-    real-time factor (`kernel_rtfs`), each NAM preset at leanamp's WaveNet kernel's
-    (`wavenet_engine_rtfs`), with the plugin engine's beside it; cheapest first. A model is on
-    the front when every cheaper one has a higher geometric-mean test ESR over its seeds: the
-    leanest model for its accuracy. Sizes never timed are left out."""
+    """A pedal's dense models priced in CPU: each LSTM size of the front and each NAM preset at
+    leanamp's fast kernel's real-time factor, with the plugin engine's beside it, all from one
+    interleaved run (`lstm_engine_rtfs`, `wavenet_engine_rtfs`: runs on a shared machine move
+    by 1.5x, the ratios within one much less); cheapest first. A model is on the front when
+    every cheaper one has a higher geometric-mean test ESR over its seeds: the leanest model for
+    its accuracy. Sizes never timed are left out."""
     groups = {**{("lstm", size): runs for size, runs in front_runs_by_size(rows).items()},
               **{("nam_preset", size): runs for size, runs in preset_runs_by_size(rows).items()}}
     points = []
     for (architecture, size), runs in groups.items():
         if architecture == "lstm":
-            rtf, engine = kernel_rtfs().get(size, (None,))[0], engine_rtfs().get(size)
+            rtf, engine = lstm_engine_rtfs().get(size, (None, None))
             model = f"LSTM-{size}"
         else:
             rtf, engine = wavenet_engine_rtfs().get(PRESET_NAMES[size], (None, None))
@@ -329,9 +336,9 @@ def cost_table(points: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
-        engine = "not timed" if p["engine_rtf"] is None else f"{p['engine_rtf']:.4f}"
         lines.append(
-            f"| {p['model']} | {p['rtf']:.4f} | {engine} | {len(p['esrs'])} | {p['esr']:.4f} | "
+            f"| {p['model']} | {p['rtf']:.4f} | {rtf_cell(p['engine_rtf'])} | {len(p['esrs'])} "
+            f"| {p['esr']:.4f} | "
             f"{', '.join(f'{e:.4f}' for e in p['esrs'])} | {p['capped']} | "
             f"{'yes' if p['on_front'] else ''} |"
         )
@@ -853,10 +860,10 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
     on_front = [p for p in points if p["on_front"]]
     cost_ax.step([p["rtf"] for p in on_front], [p["esr"] for p in on_front], where="post",
                  color="black", linestyle="--", linewidth=1, label="the leanest for its ESR")
-    lean = [m for m in lean_models(rows) if m["size"] in kernel_rtfs()]
+    lean = [m for m in lean_models(rows) if m["size"] in lstm_engine_rtfs()]
     for index, method in enumerate(methods):
         of_method = [m for m in lean if m["run_method"] == method]
-        cost_ax.scatter([kernel_rtfs()[m["size"]][0] for m in of_method],
+        cost_ax.scatter([lstm_engine_rtfs()[m["size"]][0] for m in of_method],
                         [m["test_esr"] for m in of_method], color=f"C{index + 1}", marker="*",
                         s=60, zorder=4)  # fmt: skip
     cost_ax.scatter([], [], color="grey", marker="*", s=60,
@@ -889,8 +896,10 @@ def main() -> None:
         "validation clip guitar-chords. CPU-s: CPU time of the run's process, every phase "
         "included (a pruning run pays for training its big model). Real-time factors are thread "
         "CPU time over audio time at 48 kHz in 256-sample blocks, by size: leanamp's kernel from "
-        "`benchmarks/bench_runtime.py`, RTNeural from `benchmarks/bench_engines.py` (taken with "
-        "other jobs on the machine: repeated rounds vary by up to 30%).",
+        "`benchmarks/bench_runtime.py` in the size tables, RTNeural from "
+        "`benchmarks/bench_engines.py`; the CPU-priced tables take leanamp's and the engines' "
+        "figures all from `bench_engines.py`, one interleaved run for LSTMs and WaveNets alike "
+        "(separate runs on this shared machine differ by up to 1.5x).",
         "",
     ]
     data_cache = {}
@@ -943,8 +952,8 @@ def main() -> None:
                     *shrink_table(path.parent, lstm_rows)]  # fmt: skip
         points = cost_front(device_rows)
         if points:
-            out += ["The dense models priced in CPU, cheapest first (kernel RTFs by size from "
-                    "the benchmark runs named above; on the front: no cheaper model has a lower "
+            out += ["The dense models priced in CPU, cheapest first (RTFs from "
+                    "`bench_engines.py`'s run; on the front: no cheaper model has a lower "
                     "geometric-mean test ESR):", "", *cost_table(points), ""]  # fmt: skip
         if front:
             plot_device(device, lstm_rows, front, points, RESULTS / f"lean_{device}.png",

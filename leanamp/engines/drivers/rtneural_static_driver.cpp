@@ -81,7 +81,7 @@ int main(int argc, char* argv[])
       return fail("the compile-time driver runs AIDA-X files with one LSTM layer and no knobs");
     const int hidden = layers[0].at("shape").back().get<int>();
     const bool skip = file.value("in_skip", 0) != 0;
-    return dispatch<4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 40, 48, 64, 80, 96>(hidden, file, args, skip);
+    return dispatch<4, 6, 8, 10, 12, 14, 15, 16, 18, 20, 24, 32, 40, 48, 64, 80, 96>(hidden, file, args, skip);
   }
   catch (const std::exception& e)
   {
