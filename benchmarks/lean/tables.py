@@ -850,8 +850,10 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
     for architecture, color, marker, label in (("lstm", "C0", "o", "dense LSTMs"),
                                                ("nam_preset", "C9", "s", "NAM WaveNet presets")):
         family = [p for p in points if p["architecture"] == architecture]
+        # no joining line: sizes of one price (4-16 units) would draw it up and down in place
         cost_ax.plot([p["rtf"] for p in family], [p["esr"] for p in family], marker=marker,
-                     color=color, label=f"{label} (geometric mean; dots: seeds)")  # fmt: skip
+                     linestyle="none", color=color,
+                     label=f"{label} (geometric mean; dots: seeds)")  # fmt: skip
         cost_ax.scatter([p["rtf"] for p in family for _ in p["esrs"]],
                         [e for p in family for e in p["esrs"]], color=color, s=12, alpha=0.5)
         for p in family:
