@@ -188,3 +188,26 @@ def test_the_cost_front_keeps_a_model_only_if_every_cheaper_one_is_less_accurate
     assert "| WaveNet nano | 0.0056 | 0.0400 | 1 | 0.0500 | 0.0500 | 0 |  |" in lines
     assert lines[-1].endswith("| 0.0020 | 1 | yes |")  # the LSTM-48 stopped on its cap
     assert "| LSTM-16 | 0.0060 | not timed |" in lines[4]  # no engine runs it
+
+
+def test_prices_come_from_one_engines_run_and_a_missing_engine_is_not_timed(tables, tmp_path,
+                                                                            monkeypatch):
+    rows = [{"name": "LSTM H8", "kind": "lstm",
+             "rtf_cpu": {"RTNeural run-time -O3": 0.012, "RTNeural compile-time native": 0.0062,
+                         "leanamp fast": 0.0053}},
+            {"name": "LSTM H18", "kind": "lstm", "rtf_cpu": {"leanamp fast": 0.008}},  # no C++
+            {"name": "WaveNet nano", "kind": "wavenet",
+             "rtf_cpu": {"NAM Core -O3": 0.047, "NAM Core native": 0.041, "leanamp fast": 0.0065}},
+            {"name": "NAM A2 (reference file)", "kind": "wavenet",
+             "rtf_cpu": {"NAM Core native": 0.089, "leanamp fast": 0.028}}]
+    (tmp_path / "engines.json").write_text(json.dumps({"meta": {}, "rows": rows}))
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    for reader in (tables.lstm_engine_rtfs, tables.wavenet_engine_rtfs):
+        reader.cache_clear()
+    try:
+        assert tables.lstm_engine_rtfs() == {8: (0.0053, 0.0062), 18: (0.008, None)}
+        assert tables.wavenet_engine_rtfs() == {"nano": (0.0065, 0.041)}  # presets only
+        assert tables.engine_text(18) == "not timed" and tables.engine_text(8) == "0.0062"
+    finally:
+        for reader in (tables.lstm_engine_rtfs, tables.wavenet_engine_rtfs):
+            reader.cache_clear()
