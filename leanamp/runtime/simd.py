@@ -14,8 +14,9 @@ Gate sums: for one block, the 32 gate pre-activations are accumulated over all i
 16-lane registers (two per block: one AVX-512 register each, or two AVX2 ones where AVX-512 is
 absent), even and odd k in separate registers (independent fused multiply-add chains), starting
 from the bias. Each gate's value is the float32 sum of its even-k and odd-k partial sums,
-whatever the vector width. (Measured on this Zen 4 machine: 16-lane accumulators about 8 %
-faster than 8-lane ones at H = 20..32; four partial sums instead of two, no faster.)
+whatever the vector width. (Measured on the Zen 4 machine it was first tuned on: 16-lane
+accumulators about 8 % faster than 8-lane ones at H = 20..32; four partial sums instead of two,
+no faster.)
 
 numba's on-disk cache is keyed on each kernel's own source file: after editing this file or
 `activations.py`, delete leanamp/runtime/__pycache__/*.nbi and *.nbc so the kernels in
