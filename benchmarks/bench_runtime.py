@@ -3,7 +3,7 @@
 Tables (markdown and JSON in benchmarks/results/runtime.{md,json}, plot runtime_sparsity.png):
   (a) hidden sizes 4..96 at 48 kHz, 256-sample blocks: numba exact, numba fast, torch, ratios;
   (b) block sizes 32..1024 for H = 20 and H = 96;
-  (c) dense versus sparse (CSR) kernel over sparsity 0..99 % for H = 64 (paper's Fig. 8);
+  (c) dense versus sparse (CSC) kernel over sparsity 0..99 % for H = 64 (paper's Fig. 8);
   (d) the targets, pass/fail.
 Every table's variants are timed interleaved (see leanamp.runtime.bench), one thread. Each figure
 is the median over repeats of wall-clock time / audio time; "cpu" columns use the thread's CPU
@@ -199,7 +199,7 @@ def markdown(results: dict) -> str:
             f"| {r['block']} | {r['hidden']} | {r['rtf_fast']:.4f} | {r['rtf_torch']:.4f} | "
             f"{r['torch_over_fast']:.1f}x | {r['cpu_fast']:.4f} | {r['cpu_torch']:.4f} |"
         )
-    out.append("\n(c) Dense vs sparse (CSR) kernel, H = 64, random unstructured pruning of the "
+    out.append("\n(c) Dense vs sparse (CSC) kernel, H = 64, random unstructured pruning of the "
                "LSTM weights, 256-sample blocks\n")  # fmt: skip
     out.append("| sparsity | stored weights | dense fast | sparse fast | dense exact | "
                "sparse exact | dense fast (cpu) | sparse fast (cpu) | dense exact (cpu) | "

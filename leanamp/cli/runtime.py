@@ -20,7 +20,7 @@ def bench_command(
     exact: bool = typer.Option(
         False, "--exact", help="Also time the exact (libm activation) kernel mode."
     ),
-    sparse: bool = typer.Option(False, "--sparse", help="Use the sparse (CSR) LSTM kernel."),
+    sparse: bool = typer.Option(False, "--sparse", help="Use the sparse (CSC) LSTM kernel."),
     width: list[int] = typer.Option(
         [], "--width", help="WaveNets: time the kernel at this width (repeatable, e.g. a "
         "slimmable model at --width 4 --width 8 --width 16).",
