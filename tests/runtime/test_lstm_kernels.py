@@ -256,6 +256,18 @@ def test_trained_reference_models_stream_like_torch(name, reference_models):
         assert np.max(np.abs(y - reference)) < TOLERANCE
 
 
+@settings(max_examples=6, deadline=None)
+@given(st.integers(min_value=1, max_value=136), st.sampled_from([True, False]))
+def test_any_hidden_size_streams_like_torch_in_both_kernels(hidden, sparse):
+    # every padded size compiles its own fast kernel (up to 128 units), with its own register
+    # layout; the sparse kernel takes the same sizes by column
+    model = make_model(hidden, seed=hidden)
+    x = guitar_like(RATE // 10, seed=hidden)
+    kernel = SparseStreamingLSTM if sparse else StreamingLSTM
+    got = stream(kernel.from_model(model, exact=False), x[:, 0], [300, 1, 97])
+    assert np.max(np.abs(got - torch_output(model, x))) < TOLERANCE
+
+
 @pytest.mark.parametrize(
     "hidden, layers, knobs", [(3, 1, 0), (16, 1, 1), (21, 2, 0), (128, 1, 0), (131, 1, 0)]
 )
