@@ -4,10 +4,11 @@ Per sample and layer: z = [input, h(t-1)], gates = b + W z with W = [W_ih | W_hh
 then the cell. Chosen for speed at the small sizes pruning produces: float32 throughout; the two
 PyTorch biases pre-added; hidden units padded to a multiple of 8 (zero weights, never read); the
 gate product is the register-blocked code of `leanamp.runtime.simd` (no per-element memory
-traffic, no runtime overlap checks). In the fast mode the gate sums and the cell of each block of
-8 units run fused in vector registers (rational activations, `leanamp.runtime.activations`); in
-the exact mode the gates are stored and the cell calls libm's tanhf/expf one unit at a time,
-which costs several times more. State and scratch buffers are allocated once.
+traffic, no runtime overlap checks). In the fast mode the gate sums and the cells run in vector
+registers (rational activations, `leanamp.runtime.activations`), up to 128 units in a kernel
+compiled for the padded size, above it block by block of 8 units; in the exact mode the gates
+are stored and the cell calls libm's tanhf/expf one unit at a time, which costs several times
+more. State and scratch buffers are allocated once.
 
 `compact=True` (the default) drops the hidden units that cannot affect the output (see
 `live_units`), so a pruned model costs what its effective size costs; the output is unchanged.
