@@ -29,7 +29,7 @@ stages=(
   zendrive-structured-s12 zendrive-front-mid-s12 zendrive-front-patient zendrive-distill-t32
   honeybee-front souldriven-front pedals-distill pedals-structured pedals-unitprune
   zendrive-unitprune zendrive-unitprune-s12
-  zendrive-front-more,zendrive-methods-more,zendrive-structured64-s12,zendrive-unitprune-big,zendrive-distill-t64,zendrive-slim-inplace,zendrive-slim-sandwich+zendrive-wavenet-front,zendrive-wavenet-widths,zendrive-slim-uniform
+  zendrive-front-more,zendrive-structured64-s12,zendrive-methods-more,zendrive-unitprune-big,zendrive-distill-t64,zendrive-slim-inplace,zendrive-slim-sandwich+zendrive-wavenet-front,zendrive-wavenet-widths,zendrive-slim-uniform
 )
 for entry in "${stages[@]}"; do
   IFS=+ read -ra lanes <<< "$entry"
