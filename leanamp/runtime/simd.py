@@ -24,10 +24,10 @@ numba's on-disk cache is keyed on each kernel's own source file: after editing t
 
 `fused_fast_step_sized` (fast mode up to `MAX_SIZED_BLOCKS` unit blocks) sums the gates of all
 blocks at once in registers, then runs the cells. Above that size `fused_fast_step` goes on,
-still in registers, to the fast-mode cell, two blocks (16 units, one
-AVX-512 vector per gate) at a time, so the gates never touch memory (16-unit cells measured 8-25 %
-faster than 8-unit ones at H = 24..40, interleaved); `gate_matvec` stores the gates for the
-exact (libm, scalar) cell and the sparse kernel; `fast_cell` is the vector cell on stored gates.
+still in registers, to the fast-mode cell, two blocks (16 units, one AVX-512 vector per gate) at
+a time, so the gates never touch memory (16-unit cells measured 8-25 % faster than 8-unit ones at
+H = 24..40, interleaved); `gate_matvec` stores the gates for the exact (libm, scalar) cell;
+`fast_cell` is the vector cell on stored gates (the sparse kernel's fast mode).
 """
 
 from __future__ import annotations
