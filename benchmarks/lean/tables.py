@@ -141,18 +141,26 @@ def kernel_rtfs() -> dict[int, tuple[float, float]]:
 
 
 @functools.cache
-def lstm_engine_rtfs() -> dict[int, tuple[float, float]]:
-    """(leanamp's fast kernel, RTNeural's fastest build) real-time factor by LSTM size, thread
-    CPU time, from benchmarks/bench_engines.py's last run (engines.json; AIDA-X and the GuitarML
-    plugins run RTNeural): one interleaved run with the WaveNets, so their prices compare."""
+def engine_rows() -> list[dict]:
+    """The rows of benchmarks/bench_engines.py's last run (engines.json): leanamp's kernels and
+    the plugin engines, LSTMs and WaveNets timed in one interleaved run; [] before any ran."""
     path = RESULTS / "engines.json"
-    if not path.exists():
-        return {}
-    return {int(r["name"].split("H")[-1]): (
-                r["rtf_cpu"]["leanamp fast"],
-                min((v for k, v in r["rtf_cpu"].items() if k.startswith("RTNeural")),
-                    default=None))
-            for r in json.loads(path.read_text())["rows"] if r["kind"] == "lstm"}  # fmt: skip
+    return json.loads(path.read_text())["rows"] if path.exists() else []
+
+
+def fastest_build(row: dict, engine: str) -> float | None:
+    """The lowest real-time factor (thread CPU time) among `engine`'s builds in an engines row,
+    None if that engine did not run the model."""
+    return min((v for k, v in row["rtf_cpu"].items() if k.startswith(engine)), default=None)
+
+
+def lstm_engine_rtfs() -> dict[int, tuple[float, float | None]]:
+    """(leanamp's fast kernel, RTNeural's fastest build) real-time factor by LSTM size (AIDA-X
+    and the GuitarML plugins run RTNeural): one interleaved run with the WaveNets, so their
+    prices compare."""
+    return {int(r["name"].split("H")[-1]): (r["rtf_cpu"]["leanamp fast"],
+                                             fastest_build(r, "RTNeural"))
+            for r in engine_rows() if r["kind"] == "lstm"}  # fmt: skip
 
 
 def rtf_cell(rtf: float | None) -> str:
@@ -249,20 +257,14 @@ def front_table(rows: list[dict]) -> tuple[list[str], dict[int, list[float]]]:
     return lines, front
 
 
-@functools.cache
-def wavenet_engine_rtfs() -> dict[str, tuple[float, float]]:
+def wavenet_engine_rtfs() -> dict[str, tuple[float, float | None]]:
     """(leanamp's fast kernel, NAM Core's fastest build) real-time factor by NAM preset, thread
-    CPU time, from benchmarks/bench_engines.py's last run (engines.json)."""
-    path = RESULTS / "engines.json"
-    if not path.exists():
-        return {}
+    CPU time, from `engine_rows`."""
     rtfs = {}
-    for row in json.loads(path.read_text())["rows"]:
+    for row in engine_rows():
         name = row["name"].removeprefix("WaveNet ")
         if row["kind"] == "wavenet" and name in PRESETS:
-            nam_core = min((v for k, v in row["rtf_cpu"].items() if k.startswith("NAM Core")),
-                           default=None)
-            rtfs[name] = (row["rtf_cpu"]["leanamp fast"], nam_core)
+            rtfs[name] = (row["rtf_cpu"]["leanamp fast"], fastest_build(row, "NAM Core"))
     return rtfs
 
 

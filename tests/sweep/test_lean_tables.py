@@ -202,12 +202,10 @@ def test_prices_come_from_one_engines_run_and_a_missing_engine_is_not_timed(tabl
              "rtf_cpu": {"NAM Core native": 0.089, "leanamp fast": 0.028}}]
     (tmp_path / "engines.json").write_text(json.dumps({"meta": {}, "rows": rows}))
     monkeypatch.setattr(tables, "RESULTS", tmp_path)
-    for reader in (tables.lstm_engine_rtfs, tables.wavenet_engine_rtfs):
-        reader.cache_clear()
+    tables.engine_rows.cache_clear()
     try:
         assert tables.lstm_engine_rtfs() == {8: (0.0053, 0.0062), 18: (0.008, None)}
         assert tables.wavenet_engine_rtfs() == {"nano": (0.0065, 0.041)}  # presets only
         assert tables.engine_text(18) == "not timed" and tables.engine_text(8) == "0.0062"
     finally:
-        for reader in (tables.lstm_engine_rtfs, tables.wavenet_engine_rtfs):
-            reader.cache_clear()
+        tables.engine_rows.cache_clear()
