@@ -24,12 +24,17 @@ run_lane() {  # CPUS "STAGE,STAGE,...": the stages one after the other
     "$leanamp" sweep "$here/$stage.yaml" --out "$grid/$stage" --num-cpus "$1"
   done
 }
+# Finished, and recorded run by run in benchmarks/results/lean.json (the grid folder of these was lost
+# with its machine on 2026-12-02; tables.py keeps recorded runs a grid folder lacks): zendrive-front-s0
+# zendrive-methods-s0 zendrive-front-s12 zendrive-front-mid-s0 zendrive-structured-s12
+# zendrive-front-mid-s12 zendrive-front-patient zendrive-distill-t32 honeybee-front souldriven-front
+# pedals-distill pedals-structured pedals-unitprune zendrive-unitprune zendrive-unitprune-s12
+# zendrive-front-more zendrive-structured64-s12 zendrive-methods-more, and of zendrive-wavenet-front
+# nano and feather (3 seeds) and lite (seed 0). To rerun the grid from nothing, put them first, in
+# that order. What remains (WaveNets first: they start from nothing; the methods from 96 units and
+# the big students need zendrive-front-big's models first):
 stages=(
-  zendrive-front-s0 zendrive-methods-s0 zendrive-front-s12 zendrive-front-mid-s0
-  zendrive-structured-s12 zendrive-front-mid-s12 zendrive-front-patient zendrive-distill-t32
-  honeybee-front souldriven-front pedals-distill pedals-structured pedals-unitprune
-  zendrive-unitprune zendrive-unitprune-s12
-  zendrive-front-more,zendrive-structured64-s12,zendrive-methods-more,zendrive-unitprune-big,zendrive-distill-t64,zendrive-slim-inplace,zendrive-slim-sandwich+zendrive-wavenet-front,zendrive-wavenet-widths,zendrive-slim-uniform
+  zendrive-wavenet-standard,zendrive-slim-uniform,zendrive-slim-sandwich,zendrive-slim-inplace+zendrive-wavenet-lite-s12,zendrive-wavenet-widths,zendrive-front-big,zendrive-methods-96,zendrive-unitprune-big,zendrive-distill-t64
 )
 for entry in "${stages[@]}"; do
   IFS=+ read -ra lanes <<< "$entry"
@@ -40,8 +45,7 @@ for entry in "${stages[@]}"; do
   wait
 done
 converge=(  # "SIZES STAGE...": the effective hidden sizes whose levels are trained on
-  "8-16 zendrive-methods-s0 zendrive-structured-s12 zendrive-unitprune zendrive-unitprune-s12 zendrive-methods-more zendrive-structured64-s12 zendrive-unitprune-big"
-  "8-10 pedals-structured pedals-unitprune"
+  "8-16 zendrive-methods-96 zendrive-unitprune-big"
 )
 for entry in "${converge[@]}"; do
   read -ra words <<< "$entry"
