@@ -5,6 +5,10 @@ benchmarks/results/lean.md, lean.json and lean_<device>.png. Tables are marked p
 runs are missing. A pruning or trimming run keeps the model of every level: each is run on the
 test clip once (cached in the run's level_test_esr.json), so the whole path of a method, not
 only the level its validation rule chose, is set against the dense front.
+
+lean.json is the record: every run with its levels and converged levels, and every shrink. A
+grid folder lives on one machine and was once lost with it; runs of the record that the grid
+folder lacks are kept (the grid's own run of a name wins), so the grid can go on elsewhere.
 Intervals: mean over seeds +- t(0.975, n-1) * sd / sqrt(n) (Student's t), shown
 only with 2 or more seeds.
 
@@ -25,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from leanamp.files import write_text_atomic
 from leanamp.formats.native import load_model
 from leanamp.models.wavenet import PRESET_CHANNELS, PRESETS
 from leanamp.train import evaluate
@@ -63,14 +68,16 @@ def charged_cpu_seconds(result: dict) -> float | None:
     return own if charged is None else max(own, charged)
 
 
-def load_results(grid: Path) -> list[dict]:
-    """Every finished run of every stage, flattened to the fields the tables use."""
+def load_results(grid: Path, cache: dict) -> list[dict]:
+    """Every finished run of every stage, flattened to the fields the tables use, with its
+    levels (`level_test_esrs`) and the levels converge_levels.py trained on."""
     rows = []
     for path in sorted(grid.glob("*/runs/*/result.json")):
         result = json.loads(path.read_text())
         if result.get("status") != "done":
             continue
         config, metrics = result["config"], result["metrics"]
+        levels = level_test_esrs(path.parent, result, cache)
         rows.append(
             {
                 "stage": path.parents[2].name,
@@ -95,9 +102,36 @@ def load_results(grid: Path) -> list[dict]:
                 "test_esr_by_width": metrics.get("test_esr_by_width"),
                 "rtf_by_width": metrics.get("rtf_by_width"),
                 "run_dir": str(path.parent),
+                "levels": levels,
+                "converged": converged_levels(path.parent, levels),
             }
         )
     return rows
+
+
+def run_name(row: dict) -> str:
+    """A run's identity across grid folders: sweep names a run by its config's hash."""
+    return Path(row["run_dir"]).name
+
+
+def with_recorded(rows: list[dict], recorded: list[dict]) -> list[dict]:
+    """The grid's runs and the recorded runs it lacks (`lean.json`, see the module docstring)."""
+    names = {run_name(row) for row in rows}
+    return rows + [row for row in recorded if run_name(row) not in names]
+
+
+def load_shrinks(grid: Path) -> list[dict]:
+    """Every finished `leanamp shrink` of shrink_pedals.sh (GRID/<folder>/<pedal>): its plan and
+    summary."""
+    return [{"folder": path.parent.parent.name, "device": path.parent.name,
+             "plan": json.loads((path.parent / "plan.json").read_text()),
+             "summary": json.loads(path.read_text())}
+            for path in sorted(grid.glob("shrink*/*/shrink.json"))]  # fmt: skip
+
+
+def with_recorded_shrinks(shrinks: list[dict], recorded: list[dict]) -> list[dict]:
+    names = {(s["folder"], s["device"]) for s in shrinks}
+    return shrinks + [s for s in recorded if (s["folder"], s["device"]) not in names]
 
 
 def interval(values: list[float]) -> tuple[float, float | None]:
@@ -486,20 +520,20 @@ def device_data(result: dict, cache: dict):
     return cache[key]
 
 
-def level_test_esrs(row: dict, cache: dict) -> list[dict]:
+def level_test_esrs(run_dir: Path, result: dict, cache: dict) -> list[dict]:
     """run_levels with each level's test ESR (whole held-out clips), measured once and kept in
     the run's level_test_esr.json: the table shows a method's whole path, the choice among the
-    levels is still the run's own (on validation)."""
-    run_dir = Path(row["run_dir"])
+    levels is still the run's own (on validation). The model paths are dropped: the record
+    keeps the rest."""
     levels = run_levels(run_dir)
     cached_path = run_dir / "level_test_esr.json"
     cached = json.loads(cached_path.read_text()) if cached_path.exists() else {}
     for level in levels:
         key = str(level["level"])
         if key not in cached:
-            result = json.loads((run_dir / "result.json").read_text())
-            model, _ = load_model(level["model"])
+            model, _ = load_model(level.pop("model"))
             cached[key] = evaluate(model, device_data(result, cache).test).overall
+        level.pop("model", None)
         level["test_esr"] = cached[key]
     if levels:
         cached_path.write_text(json.dumps(cached, indent=1))
@@ -521,7 +555,7 @@ def front_columns(front: dict[int, list[float]], size: int, esr: float) -> str:
             f"{trained if beaten_by is None else f'dense H={beaten_by}'} |")
 
 
-def path_table(rows: list[dict], front: dict[int, list[float]], cache: dict) -> list[str]:
+def path_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
     """Each pruning and trimming run level by level against the dense front: a level no trained
     dense model matches at its size or smaller is a lean model the front lacks."""
     lines = [
@@ -530,7 +564,7 @@ def path_table(rows: list[dict], front: dict[int, list[float]], cache: dict) -> 
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda r: (r["method"], r["size"], r["seed"])):
-        for level in level_test_esrs(row, cache) if row["method"] != "train" else []:
+        for level in row["levels"]:
             size = level["hidden_size"]
             lines.append(
                 f"| {row['method']} from {row['size']} | {row['seed']} | {level['level']} | "
@@ -540,14 +574,13 @@ def path_table(rows: list[dict], front: dict[int, list[float]], cache: dict) -> 
     return lines
 
 
-def converged_levels(row: dict) -> list[dict]:
+def converged_levels(run_dir: Path, levels: list[dict]) -> list[dict]:
     """The run's levels trained on to convergence by converge_levels.py, with their test ESR
-    before that training; empty when it has not run."""
-    run_dir = Path(row["run_dir"])
+    before that training (from `levels`); empty when it has not run."""
     folder = run_dir.parents[2] / "converged" / run_dir.name
-    before = {str(lv["level"]): lv for lv in level_test_esrs(row, {})} if folder.is_dir() else {}
+    before = {str(lv["level"]): lv["test_esr"] for lv in levels}
     records = [json.loads(p.read_text()) for p in sorted(folder.glob("level_*/result.json"))]
-    return [{**r, "test_esr_before": before[str(r["level"])]["test_esr"]} for r in records]
+    return [{**r, "test_esr_before": before[str(r["level"])]} for r in records]
 
 
 def converged_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
@@ -560,7 +593,7 @@ def converged_table(rows: list[dict], front: dict[int, list[float]]) -> list[str
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda r: (r["method"], r["size"], r["seed"])):
-        for level in converged_levels(row) if row["method"] != "train" else []:
+        for level in row["converged"]:
             size, esr = level["hidden_size"], level["test_esr"]
             cpu = (row["cpu_seconds"] or 0) + level["cpu_seconds"]
             lines.append(
@@ -585,7 +618,7 @@ def lean_models(rows: list[dict]) -> list[dict]:
             models += [{"method": f"{row['method']} from {row['size']}, trained on",
                         "run_method": row["method"], "size": level["hidden_size"],
                         "test_esr": level["test_esr"]}
-                       for level in converged_levels(row)]  # fmt: skip
+                       for level in row["converged"]]  # fmt: skip
     return models
 
 
@@ -752,20 +785,20 @@ def plot_across_pedals(groups: dict[tuple[str, int], dict], path: Path) -> None:
     plt.close(fig)
 
 
-def shrink_table(folder: Path, rows: list[dict]) -> list[str]:
-    """One `leanamp shrink` on a pedal (shrink_pedals.sh, GRID/shrink*/<pedal>): every candidate,
+def shrink_table(shrink: dict, rows: list[dict]) -> list[str]:
+    """One `leanamp shrink` on a pedal (`load_shrinks`): every candidate,
     the choice, and the bar it must meet: the best dense model that fits the budget, trained with
     no more compute than the shrink had (its own dense candidates, and at every front size up to
     the plan's, the seed of the grid's converged runs a user would keep by validation, charged
     all the seeds; a dense leader trained on counts as one of its own)."""
-    plan = json.loads((folder / "plan.json").read_text())
-    summary = json.loads((folder / "shrink.json").read_text())
+    plan, summary = shrink["plan"], shrink["summary"]
     size = plan["size"]
     lines = [
         f"`leanamp shrink --max-rtf {plan['budget']['max_rtf']} --minutes {plan['minutes']:g}` "
-        f"(`benchmarks/lean/shrink_pedals.sh`, in {folder.parent.name}/; method order "
+        f"(`benchmarks/lean/shrink_pedals.sh`, in {shrink['folder']}/; method order "
         f"{', '.join(plan['method_order'])}): the plan measured the largest dense LSTM that "
-        f"fits at {size} units; {summary['cpu_seconds'] / 60:.1f} CPU-minutes used in all.",
+        f"fits at {size} units; {summary['cpu_seconds'] / 60:.1f} CPU-minutes used in all"
+        f"{' (recovered from the published table)' if shrink.get('recovered') else ''}.",
         "",
         "| candidate | validation ESR | test ESR | RTF (exact, as measured in the run) | units "
         "| fits | CPU-s (charged: with the big model, or the leader trained on) | chosen |",
@@ -802,7 +835,7 @@ def shrink_table(folder: Path, rows: list[dict]) -> list[str]:
 
 
 def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
-                points: list[dict], path: Path, cache: dict) -> None:
+                points: list[dict], path: Path) -> None:
     """Left: the LSTM methods against the dense front by effective size. Right: the same
     accuracy against CPU price (`cost_front`): the dense LSTMs and NAM's presets at their
     kernel's real-time factor, and each lean model at the price of its effective size."""
@@ -831,12 +864,12 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
             color=f"C{index + 1}", facecolors="none",
         )
     for row in rows:  # each pruning or trimming run's whole path, level by level
-        levels = [lv for lv in level_test_esrs(row, cache) if lv["hidden_size"] > 0]
+        levels = [lv for lv in row["levels"] if lv["hidden_size"] > 0]
         if levels and row["method"] != "train":
             index = methods.index(row["method"])
             ax.plot([lv["hidden_size"] for lv in levels], [lv["test_esr"] for lv in levels],
                     color=f"C{index + 1}", alpha=0.4, linewidth=1, marker=".")
-            converged = converged_levels(row)
+            converged = row["converged"]
             ax.scatter([lv["hidden_size"] for lv in converged],
                        [lv["test_esr"] for lv in converged],
                        color=f"C{index + 1}", marker="*", s=90, zorder=4)
@@ -886,7 +919,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("grid", nargs="?", default="/work/leangrid", type=Path)
     args = parser.parse_args()
-    rows = load_results(args.grid)
+    record_path = RESULTS / "lean.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    rows = with_recorded(load_results(args.grid, {}), record.get("runs", []))
+    shrinks = with_recorded_shrinks(load_shrinks(args.grid), record.get("shrinks", []))
     if not rows:
         raise SystemExit(f"error: {args.grid}: no finished grid runs yet (run run_grid.sh)")
     RESULTS.mkdir(exist_ok=True)
@@ -906,9 +942,13 @@ def main() -> None:
         "(separate runs on this shared machine differ by up to 1.5x).",
         "",
     ]
-    data_cache = {}
-    shrunk = {p.parent.name for p in args.grid.glob("shrink*/*/shrink.json")}
-    for device in sorted({r["device"] for r in rows} | shrunk):
+    recovered = [row for row in rows if row.get("recovered")]
+    if recovered:
+        out += [f"The levels and converged levels of {len(recovered)} runs, and the shrinks marked "
+                "so, were recovered from the tables of lean.md at "
+                f"{recovered[0]['recovered']} after their grid folder was lost: their ESRs carry "
+                "4 decimals, their CPU-seconds whole seconds.", ""]  # fmt: skip
+    for device in sorted({r["device"] for r in rows} | {s["device"] for s in shrinks}):
         device_rows = [r for r in rows if r["device"] == device]
         lstm_rows = [r for r in device_rows if r["architecture"] == "lstm"]  # the LSTM tables'
         front_lines, front = front_table(lstm_rows)
@@ -937,7 +977,7 @@ def main() -> None:
         if len(method_lines) > 2:
             out += ["Lean methods against that front (the level each run chose on validation):",
                     "", *method_lines, ""]
-        path_lines = path_table(lstm_rows, front, data_cache)
+        path_lines = path_table(lstm_rows, front)
         if len(path_lines) > 2:
             out += ["Every level of the pruning and trimming runs (test ESR measured on each "
                     "level's model; the run chose among them on validation):", "", *path_lines, ""]
@@ -951,17 +991,17 @@ def main() -> None:
             out += ["Each lean method over its seeds against the dense models of its size (lean "
                     "models: distilled students, and levels trained on to convergence):", "",
                     *seeds_lines, ""]  # fmt: skip
-        for path in sorted(args.grid.glob(f"shrink*/{device}/shrink.json")):
+        for shrink in sorted((s for s in shrinks if s["device"] == device),
+                             key=lambda s: s["folder"]):
             out += ["`leanamp shrink` on this pedal (issue 16, part 2):", "",
-                    *shrink_table(path.parent, lstm_rows)]  # fmt: skip
+                    *shrink_table(shrink, lstm_rows)]  # fmt: skip
         points = cost_front(device_rows)
         if points:
             out += ["The dense models priced in CPU, cheapest first (RTFs from "
                     "`bench_engines.py`'s run; on the front: no cheaper model has a lower "
                     "geometric-mean test ESR):", "", *cost_table(points), ""]  # fmt: skip
         if front:
-            plot_device(device, lstm_rows, front, points, RESULTS / f"lean_{device}.png",
-                        data_cache)
+            plot_device(device, lstm_rows, front, points, RESULTS / f"lean_{device}.png")
             out += [f"![{device}](lean_{device}.png)", ""]
     groups = lean_and_dense_by_pedal(rows)
     if groups:
@@ -972,8 +1012,9 @@ def main() -> None:
                 "least squares, one residual variance):", "", *across_pedals_table(groups), "",
                 "![across pedals](lean_across_pedals.png)", ""]  # fmt: skip
     (RESULTS / "lean.md").write_text("\n".join(out))
-    (RESULTS / "lean.json").write_text(json.dumps(rows, indent=1))
-    print(f"wrote {RESULTS / 'lean.md'}, lean.json and lean_<device>.png ({len(rows)} runs)")
+    write_text_atomic(record_path, json.dumps({"runs": rows, "shrinks": shrinks}, indent=1))
+    print(f"wrote {RESULTS / 'lean.md'}, lean.json and lean_<device>.png ({len(rows)} runs, "
+          f"{len(shrinks)} shrinks)")
 
 
 if __name__ == "__main__":

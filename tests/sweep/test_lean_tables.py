@@ -26,9 +26,7 @@ def _front_run(size, seed, test_esr, validation_loss, cpu=300.0, stopped_because
             "cpu_seconds": cpu, "stopped_because": stopped_because}
 
 
-def _shrink_folder(tmp_path, chosen_esr, dense_esr, size=8, cpu_seconds=1800.0):
-    folder = tmp_path / "shrink" / "pedal"
-    folder.mkdir(parents=True)
+def _shrink(chosen_esr, dense_esr, size=8, cpu_seconds=1800.0):
     plan = {"size": size, "budget": {"max_rtf": 0.035}, "minutes": 30,
             "method_order": ["dense", "distill"]}
     candidates = [
@@ -41,47 +39,42 @@ def _shrink_folder(tmp_path, chosen_esr, dense_esr, size=8, cpu_seconds=1800.0):
     ]
     summary = {"chosen": f"distill-lstm{size}", "test_esr": chosen_esr,
                "cpu_seconds": cpu_seconds, "candidates": candidates}
-    (folder / "plan.json").write_text(json.dumps(plan))
-    (folder / "shrink.json").write_text(json.dumps(summary))
-    return folder
+    return {"folder": "shrink", "device": "pedal", "plan": plan, "summary": summary}
 
 
-def test_the_shrink_bar_is_the_seed_kept_by_validation_at_each_size_that_fits(tables, tmp_path):
+def test_the_shrink_bar_is_the_seed_kept_by_validation_at_each_size_that_fits(tables):
     rows = [_front_run(8, 0, 0.0050, 0.02), _front_run(8, 1, 0.0030, 0.05),  # kept: seed 0
             _front_run(8, 2, 0.0100, 0.03), _front_run(16, 0, 0.0010, 0.01)]  # 16 does not fit
-    lines = tables.shrink_table(_shrink_folder(tmp_path, 0.0045, 0.0060), rows)
+    lines = tables.shrink_table(_shrink(0.0045, 0.0060), rows)
     verdict = lines[-2]
     assert "LSTM-8 kept by validation of 3 seeds (seed 0): 0.0050" in verdict
     assert "LSTM-16" not in verdict and verdict.endswith("no worse than the bar.")
-    lines = tables.shrink_table(_shrink_folder(tmp_path / "b", 0.0055, 0.0060), rows)
+    lines = tables.shrink_table(_shrink(0.0055, 0.0060), rows)
     assert lines[-2].endswith("worse than the bar.") and "no worse" not in lines[-2]
 
 
-def test_a_front_that_cost_more_than_the_shrink_is_no_bar(tables, tmp_path):
+def test_a_front_that_cost_more_than_the_shrink_is_no_bar(tables):
     rows = [_front_run(8, seed, 0.001, 0.01, cpu=1000.0) for seed in range(3)]
-    verdict = tables.shrink_table(_shrink_folder(tmp_path, 0.0045, 0.0060), rows)[-2]
+    verdict = tables.shrink_table(_shrink(0.0045, 0.0060), rows)[-2]
     assert "grid" not in verdict and "its own dense-lstm8: 0.0060" in verdict
 
 
-def test_a_dense_leader_trained_on_is_one_of_shrinks_own_dense_models(tables, tmp_path):
-    def with_trained_on(folder, leader, test_esr):
-        summary = json.loads((folder / "shrink.json").read_text())
-        summary["candidates"].append(
+def test_a_dense_leader_trained_on_is_one_of_shrinks_own_dense_models(tables):
+    def with_trained_on(shrink, leader, test_esr):
+        shrink["summary"]["candidates"].append(
             {"name": "trained-on-lstm8", "method": "train_on", "leader": leader,
              "validation_esr": 0.004, "test_esr": test_esr, "rtf": 0.03,
              "architecture": {"hidden_size": 8}, "fits": True, "cpu_seconds": 300.0,
              "cpu_seconds_charged": 500.0})
-        (folder / "shrink.json").write_text(json.dumps(summary))
-        return folder
+        return shrink
 
-    folder = with_trained_on(_shrink_folder(tmp_path, 0.0045, 0.0060), "dense-lstm8", 0.0040)
-    lines = tables.shrink_table(folder, [])
+    lines = tables.shrink_table(with_trained_on(_shrink(0.0045, 0.0060), "dense-lstm8", 0.0040),
+                                [])
     assert "| trained-on-lstm8 | 0.0040 | 0.0040 | 0.0300 | 8 | yes | 300 (500) |  |" in lines
     assert "its own trained-on-lstm8: 0.0040" in lines[-2]
     assert lines[-2].endswith("worse than the bar.") and "no worse" not in lines[-2]
-    folder = with_trained_on(_shrink_folder(tmp_path / "b", 0.0045, 0.0060), "distill-lstm8",
-                             0.0040)
-    assert "trained-on" not in tables.shrink_table(folder, [])[-2]  # a distilled leader
+    shrink = with_trained_on(_shrink(0.0045, 0.0060), "distill-lstm8", 0.0040)
+    assert "trained-on" not in tables.shrink_table(shrink, [])[-2]  # a distilled leader
 
 
 def test_slimmable_widths_are_set_against_fixed_wavenets_of_the_width(tables):
@@ -209,3 +202,82 @@ def test_prices_come_from_one_engines_run_and_a_missing_engine_is_not_timed(tabl
         assert tables.engine_text(18) == "not timed" and tables.engine_text(8) == "0.0062"
     finally:
         tables.engine_rows.cache_clear()
+
+
+def _grid_run(grid, stage, name, method, size, seed, test_esr, patience=10):
+    run_dir = grid / stage / "runs" / name
+    run_dir.mkdir(parents=True)
+    result = {"status": "done", "cpu_seconds": 600.0,
+              "config": {"device": {"name": "pedal"}, "architecture": "lstm", "size": size,
+                         "method": method, "seed": seed, "method_options": {},
+                         "train": {"early_stop_patience": patience}},
+              "metrics": {"test_esr": test_esr, "best_validation_loss": test_esr / 2,
+                          "hidden_size": size, "epochs": 50, "stopped_because": "patience"}}
+    (run_dir / "result.json").write_text(json.dumps(result))
+    return run_dir
+
+
+def _made_up_grid(grid):
+    for seed in range(3):
+        _grid_run(grid, "front", f"pedal-lstm8-train-s{seed}", "train", 8, seed, 0.004 + seed / 1e3)
+    trimmed = _grid_run(grid, "methods", "pedal-lstm16-structured-s0", "structured", 16, 0, 0.003)
+    (trimmed / "structured").mkdir()
+    records = [{"iteration": i, "units": {"lstm": units}, "validation_esr": 0.002 * (i + 1)}
+               for i, units in enumerate([16, 12, 8])]
+    (trimmed / "structured" / "structured.json").write_text(json.dumps({"records": records}))
+    # measured once on the test clip and kept: no model file needed
+    (trimmed / "level_test_esr.json").write_text(json.dumps({"0": 0.003, "1": 0.0035, "2": 0.006}))
+    converged = grid / "converged" / trimmed.name / "level_02"
+    converged.mkdir(parents=True)
+    (converged / "result.json").write_text(json.dumps(
+        {"level": 2, "hidden_size": 8, "test_esr": 0.0045, "cpu_seconds": 300.0}))
+
+
+def test_a_run_carries_its_levels_and_its_converged_levels(tables, tmp_path):
+    _made_up_grid(tmp_path)
+    rows = {row["method"]: row for row in tables.load_results(tmp_path, {})}
+    assert [lv["test_esr"] for lv in rows["structured"]["levels"]] == [0.003, 0.0035, 0.006]
+    assert [lv["hidden_size"] for lv in rows["structured"]["levels"]] == [16, 12, 8]
+    assert rows["structured"]["converged"] == [{"level": 2, "hidden_size": 8, "test_esr": 0.0045,
+                                                "cpu_seconds": 300.0, "test_esr_before": 0.006}]
+    assert rows["train"]["levels"] == [] and rows["train"]["converged"] == []
+
+
+def test_the_record_keeps_the_tables_when_the_grid_folder_is_lost(tables, tmp_path, monkeypatch):
+    grid, results = tmp_path / "grid", tmp_path / "results"
+    _made_up_grid(grid)
+    results.mkdir()
+    engines = [{"name": f"LSTM H{h}", "kind": "lstm", "rtf_cpu": {"leanamp fast": h / 1000}}
+               for h in (8, 16)]  # the prices the CPU table and plot need
+    (results / "engines.json").write_text(json.dumps({"meta": {}, "rows": engines}))
+    monkeypatch.setattr(tables, "RESULTS", results)
+
+    def tables_of(grid_dir):
+        monkeypatch.setattr("sys.argv", ["tables.py", str(grid_dir)])
+        tables.engine_rows.cache_clear()
+        try:
+            tables.main()
+        finally:
+            tables.engine_rows.cache_clear()
+        return (results / "lean.md").read_text()
+
+    first = tables_of(grid)
+    assert "| structured from 16 | 0 | 2 | 8 | 0.0060 | 0.0060 |" in first
+    assert "| structured + converge | 0 | 2 | 8 | 0.0060 | 0.0045 | 900 |" in first
+    assert tables_of(tmp_path / "a new machine's empty grid") == first
+    record = json.loads((results / "lean.json").read_text())
+    assert len(record["runs"]) == 4 and record["shrinks"] == []
+
+
+def test_the_grids_own_run_of_a_name_wins_over_the_record(tables):
+    def row(stage, name, esr):
+        return {"run_dir": f"/grid/{stage}/runs/{name}", "test_esr": esr}
+
+    grid = [row("front-big", "pedal-lstm64-train-s0-ab12", 0.002)]
+    recorded = [row("front-more", "pedal-lstm64-train-s0-ab12", 0.003),
+                row("front-more", "pedal-lstm64-train-s1-cd34", 0.004)]
+    assert [r["test_esr"] for r in tables.with_recorded(grid, recorded)] == [0.002, 0.004]
+    shrink = {"folder": "shrink", "device": "pedal"}
+    merged = tables.with_recorded_shrinks([{**shrink, "new": True}],
+                                          [shrink, {"folder": "shrink-v1", "device": "pedal"}])
+    assert merged == [{**shrink, "new": True}, {"folder": "shrink-v1", "device": "pedal"}]
