@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Issue 16, part 1: the grid of dense fronts and lean methods on the real MorphDrive pedals, most
 # informative stages first. Every stage is a `leanamp sweep`: run this again after any
-# interruption and finished runs are skipped, unfinished ones resume from their checkpoints.
+# interruption and finished runs are skipped, unfinished ones resume from their checkpoints. Runs
+# recorded in benchmarks/results/lean.json (tables.py writes it) are skipped too, wherever they ran
+# (recorded_runs.py), so on a new machine the grid goes on from the record.
 # An entry of `stages` is a group of lanes joined by "+", run side by side with the CPUs shared
 # between them (each sweep starts its own local Ray); a lane is stages joined by "," run one after
 # the other. Without lanes a stage's last run, or a stage of one or two runs, leaves a core idle
@@ -16,25 +18,23 @@ grid="${1:-/work/leangrid}"
 cpus="${2:-1}"
 leanamp="${LEANAMP:-$here/../../.venv/bin/leanamp}"
 python="$(dirname "$leanamp")/python"
+mkdir -p "$grid"
 run_lane() {  # CPUS "STAGE,STAGE,...": the stages one after the other
   local stage lane
   IFS=, read -ra lane <<< "$2"
   for stage in "${lane[@]}"; do
     echo "== stage $stage ($(date -u +%H:%M:%S))"
-    "$leanamp" sweep "$here/$stage.yaml" --out "$grid/$stage" --num-cpus "$1"
+    (cd "$here" && "$python" recorded_runs.py "$stage") > "$grid/$stage.recorded" || return
+    "$leanamp" sweep "$here/$stage.yaml" --out "$grid/$stage" --num-cpus "$1" \
+      --skip "$grid/$stage.recorded"
   done
 }
-# Finished, and recorded run by run in benchmarks/results/lean.json (the grid folder of these was lost
-# with its machine on 2026-12-02; tables.py keeps recorded runs a grid folder lacks): zendrive-front-s0
-# zendrive-methods-s0 zendrive-front-s12 zendrive-front-mid-s0 zendrive-structured-s12
-# zendrive-front-mid-s12 zendrive-front-patient zendrive-distill-t32 honeybee-front souldriven-front
-# pedals-distill pedals-structured pedals-unitprune zendrive-unitprune zendrive-unitprune-s12
-# zendrive-front-more zendrive-structured64-s12 zendrive-methods-more, and of zendrive-wavenet-front
-# nano and feather (3 seeds) and lite (seed 0). To rerun the grid from nothing, put them first, in
-# that order. What remains (WaveNets first: they start from nothing; the methods from 96 units and
-# the big students need zendrive-front-big's models first):
 stages=(
-  zendrive-wavenet-standard,zendrive-slim-uniform,zendrive-slim-sandwich,zendrive-slim-inplace+zendrive-wavenet-lite-s12,zendrive-wavenet-widths,zendrive-front-big,zendrive-methods-96,zendrive-unitprune-big,zendrive-distill-t64
+  zendrive-front-s0 zendrive-methods-s0 zendrive-front-s12 zendrive-front-mid-s0
+  zendrive-structured-s12 zendrive-front-mid-s12 zendrive-front-patient zendrive-distill-t32
+  honeybee-front souldriven-front pedals-distill pedals-structured pedals-unitprune
+  zendrive-unitprune zendrive-unitprune-s12
+  zendrive-front-more,zendrive-structured64-s12,zendrive-methods-more,zendrive-wavenet-front,zendrive-slim-uniform,zendrive-slim-sandwich,zendrive-slim-inplace+zendrive-wavenet-widths,zendrive-front-big,zendrive-methods-96,zendrive-unitprune-big,zendrive-distill-t64
 )
 for entry in "${stages[@]}"; do
   IFS=+ read -ra lanes <<< "$entry"
@@ -45,7 +45,8 @@ for entry in "${stages[@]}"; do
   wait
 done
 converge=(  # "SIZES STAGE...": the effective hidden sizes whose levels are trained on
-  "8-16 zendrive-methods-96 zendrive-unitprune-big"
+  "8-16 zendrive-methods-s0 zendrive-structured-s12 zendrive-unitprune zendrive-unitprune-s12 zendrive-methods-more zendrive-structured64-s12 zendrive-methods-96 zendrive-unitprune-big"
+  "8-10 pedals-structured pedals-unitprune"
 )
 for entry in "${converge[@]}"; do
   read -ra words <<< "$entry"

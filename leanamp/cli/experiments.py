@@ -19,12 +19,17 @@ def sweep_command(
         None, "--address", help="Ray cluster address (e.g. ray://head:10001); default: local Ray."
     ),
     num_cpus: int = typer.Option(None, "--num-cpus", help="CPUs of the local Ray instance."),
+    skip: Path = typer.Option(
+        None, "--skip", help="A file of run ids finished elsewhere (one per line, '#' starts a "
+        "comment): left out, for a sweep that goes on from a record on a new machine.",
+    ),
 ):
     """Run every combination of a sweep config as Ray tasks; runs already done are skipped, so
     running it again resumes a killed sweep. Results land in <out>/results.sqlite."""
-    from leanamp.sweep import run_sweep, sweep_table
+    from leanamp.sweep import read_run_ids, run_sweep, sweep_table
 
-    summary = run_sweep(config, out, address=address, num_cpus=num_cpus)
+    skipped = read_run_ids(skip) if skip is not None else set()
+    summary = run_sweep(config, out, address=address, num_cpus=num_cpus, skip=skipped)
     print(sweep_table(summary.sweep_dir))
     if summary.failed:
         raise typer.Exit(1)

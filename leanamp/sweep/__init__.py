@@ -3,7 +3,7 @@
 from leanamp.results import ResultsTable, open_results
 from leanamp.sweep.config import SweepConfig, load_sweep_config
 from leanamp.sweep.methods import METHODS, MethodOutput, RunContext, execute_run
-from leanamp.sweep.runner import SweepSummary, run_sweep, sweep_table
+from leanamp.sweep.runner import SweepSummary, read_run_ids, run_sweep, sweep_table
 from leanamp.sweep.spec import RunSpec
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "execute_run",
     "load_sweep_config",
     "open_results",
+    "read_run_ids",
     "run_sweep",
     "sweep_table",
 ]

@@ -6,6 +6,8 @@ cluster has any). Each task writes its run folder and result.json; the driver re
 as it arrives. Killing the driver loses nothing finished: a new `run_sweep` on the same folder
 skips the done runs and resubmits the others, which continue from their own checkpoints. A run
 that raises is marked failed with its error and traceback (error.txt), and the others go on.
+Runs finished elsewhere (another machine's sweep folder, kept in a record) can be named by run id
+(`skip`): they are neither registered nor run.
 
 On a cluster (`address`), every node needs leanamp installed and the sweep folder on a shared
 filesystem, since the tasks write their results there.
@@ -17,7 +19,7 @@ import json
 import os
 import shutil
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,15 +39,25 @@ class SweepSummary:
     sweep_dir: Path
     done: list[str] = field(default_factory=list)  # finished in this invocation
     skipped: list[str] = field(default_factory=list)  # already done before it
+    elsewhere: list[str] = field(default_factory=list)  # named in `skip`: finished elsewhere
     failed: dict[str, str] = field(default_factory=dict)  # run name -> error
 
     def describe(self) -> str:
         lines = [
             f"sweep folder {self.sweep_dir}: {len(self.done)} runs finished now, "
             f"{len(self.skipped)} already done, {len(self.failed)} failed"
+            + (f", {len(self.elsewhere)} finished elsewhere" if self.elsewhere else "")
         ]
         lines += [f"  failed {name}: {error}" for name, error in self.failed.items()]
         return "\n".join(lines)
+
+
+def read_run_ids(path: str | os.PathLike) -> set[str]:
+    """The run ids of a skip file: one per line, '#' to the end of a line is a comment."""
+    path = Path(path)
+    if not path.is_file():
+        raise LeanampError(f"{path}: no such file of run ids to skip (one run id per line)")
+    return {line.split("#", 1)[0].strip() for line in path.read_text().splitlines()} - {""}
 
 
 def _error_text(error: BaseException) -> tuple[str, str]:
@@ -85,9 +97,11 @@ def run_sweep(
     address: str | None = None,
     num_cpus: int | None = None,
     log: Callable[[str], None] = print,
+    skip: Collection[str] = (),
 ) -> SweepSummary:
     """Run every run of `config` not yet done into `sweep_dir` (default: sweeps/<the config
-    file's name>), on local Ray (`num_cpus` CPUs, default all) or at `address`."""
+    file's name>), on local Ray (`num_cpus` CPUs, default all) or at `address`; the run ids in
+    `skip` finished elsewhere and are left out."""
     if num_cpus is not None and num_cpus < 1:
         raise LeanampError(f"--num-cpus must be at least 1, got {num_cpus}")
     ray = _import_ray()
@@ -105,6 +119,9 @@ def run_sweep(
     summary = SweepSummary(sweep_dir)
     to_run = []
     for spec in sweep.runs:
+        if spec.run_id in skip:
+            summary.elsewhere.append(spec.name)
+            continue
         run_rel = f"runs/{spec.run_id}"
         table.register(spec.run_id, spec.to_dict(), spec.name, run_rel)
         row = table.get(spec.run_id)

@@ -1,9 +1,10 @@
 """The issue-16 grid (benchmarks/lean): every stage run_grid.sh names has a config that loads, and
-every config is a stage still to run or one recorded in benchmarks/results/lean.json, so a typo
-cannot silently drop rows from the published tables."""
+every config is a stage, so a typo cannot silently drop rows from the published tables; a stage
+goes on from the record (recorded_runs.py) without dropping the models a later stage starts from."""
 
-import json
+import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,18 @@ import pytest
 from leanamp.sweep.config import load_sweep_config
 
 LEAN = Path(__file__).resolve().parents[2] / "benchmarks" / "lean"
-RECORD = LEAN.parent / "results" / "lean.json"
+
+
+@pytest.fixture(scope="module")
+def recorded_runs():
+    sys.path.insert(0, str(LEAN))  # it imports its sibling tables.py
+    try:
+        spec = importlib.util.spec_from_file_location("recorded_runs", LEAN / "recorded_runs.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(LEAN))
+    return module
 
 
 def grid_stages() -> list[str]:
@@ -35,11 +47,32 @@ def test_every_stage_trained_on_is_a_grid_stage_of_pruning_or_trimming():
         assert methods & {"prune", "structured"}
 
 
-def test_every_config_is_a_stage_to_run_or_recorded():
+def test_every_stage_has_a_config_and_every_config_is_a_stage():
     stages = grid_stages()
-    recorded = {row["stage"] for row in json.loads(RECORD.read_text())["runs"]}
     assert len(stages) == len(set(stages))
-    assert sorted(set(stages) | recorded) == sorted(path.stem for path in LEAN.glob("*.yaml"))
+    assert sorted(stages) == sorted(path.stem for path in LEAN.glob("*.yaml"))
+
+
+def test_recorded_runs_are_skipped_unless_a_later_stage_starts_from_them(recorded_runs,
+                                                                        tmp_path):
+    device = "devices: [{name: od, device: overdrive}]\narchitectures: [lstm]\nseeds: [0]\n"
+    (tmp_path / "od-front.yaml").write_text(f"name: od-front\n{device}sizes: [8, 32]\n"
+                                            "methods: [train]\n")
+    (tmp_path / "od-distill.yaml").write_text(
+        f"name: od-distill\n{device}sizes: [8]\nmethods: [distill]\n"
+        "distill: {teacher_size: 32, teacher_sweep: '../{device}-front'}\n")
+    front, distill = ([spec.run_id for spec in load_sweep_config(tmp_path / f"od-{s}.yaml").runs]
+                      for s in ("front", "distill"))  # fmt: skip
+
+    def record(*run_ids):
+        return {"runs": [{"run_dir": f"/lost/grid/stage/runs/{run_id}"} for run_id in run_ids]}
+
+    ids = recorded_runs.recorded_run_ids
+    assert ids("od-front", record(*front, *distill), tmp_path) == front
+    assert ids("od-front", record(front[0], *distill), tmp_path) == [front[0]]
+    # the student is not recorded: its teacher's folder must be there, so the front runs again
+    assert ids("od-front", record(*front), tmp_path) == []
+    assert ids("od-distill", record(*distill), tmp_path) == distill
 
 
 @pytest.mark.parametrize("stage", grid_stages())

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from leanamp.errors import LeanampError
-from leanamp.sweep import open_results, run_sweep, sweep_table
+from leanamp.sweep import load_sweep_config, open_results, read_run_ids, run_sweep, sweep_table
 
 
 def test_a_failing_run_does_not_stop_the_sweep(write_config, tmp_path, ray_address):
@@ -94,3 +94,21 @@ def test_the_sweep_folder_defaults_to_the_config_name(write_config, tmp_path, ra
     assert summary.sweep_dir == (tmp_path / "sweeps" / "tiny").resolve()
     assert list(summary.failed) == ["broken-lstm3-train-s0"]  # the run went into that folder
     assert open_results(summary.sweep_dir).rows()[0]["status"] == "failed"
+
+
+def test_runs_finished_elsewhere_are_left_out(write_config, tmp_path, ray_address, run_cli):
+    config = write_config(sizes=[3, 4], methods=["train"],
+                          devices=[{"name": "broken", "input": "no.wav", "target": "no.wav"}])
+    ids = tmp_path / "recorded.txt"
+    ids.write_text("# finished on another machine\n\nbroken-lstm3-train-s0-0000  # not this one\n")
+    finished = {spec.run_id for spec in load_sweep_config(config).runs if spec.size == 3}
+    ids.write_text(ids.read_text() + "".join(f"{run_id}\n" for run_id in finished))
+    assert read_run_ids(ids) == {"broken-lstm3-train-s0-0000", *finished}
+    summary = run_sweep(config, tmp_path / "out", address=ray_address, log=lambda line: None,
+                        skip=read_run_ids(ids))
+    assert summary.elsewhere == ["broken-lstm3-train-s0"]
+    assert list(summary.failed) == ["broken-lstm4-train-s0"]  # the other one ran
+    assert [r["name"] for r in open_results(tmp_path / "out").rows()] == ["broken-lstm4-train-s0"]
+    assert "1 finished elsewhere" in summary.describe()
+    code, _, err = run_cli(["sweep", str(config), "--skip", str(tmp_path / "none.txt")])
+    assert code == 2 and "none.txt: no such file of run ids to skip" in err
