@@ -30,7 +30,8 @@ def sweep_command(
 
     skipped = read_run_ids(skip) if skip is not None else set()
     summary = run_sweep(config, out, address=address, num_cpus=num_cpus, skip=skipped)
-    print(sweep_table(summary.sweep_dir))
+    if summary.done or summary.skipped or summary.failed:  # else every run finished elsewhere
+        print(sweep_table(summary.sweep_dir))
     if summary.failed:
         raise typer.Exit(1)
 

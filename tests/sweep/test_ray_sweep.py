@@ -112,3 +112,8 @@ def test_runs_finished_elsewhere_are_left_out(write_config, tmp_path, ray_addres
     assert "1 finished elsewhere" in summary.describe()
     code, _, err = run_cli(["sweep", str(config), "--skip", str(tmp_path / "none.txt")])
     assert code == 2 and "none.txt: no such file of run ids to skip" in err
+    every = tmp_path / "every.txt"
+    every.write_text("".join(f"{spec.run_id}\n" for spec in load_sweep_config(config).runs))
+    code, out, _ = run_cli(["sweep", str(config), "--out", str(tmp_path / "done"), "--skip",
+                            str(every)])
+    assert code == 0 and "0 runs finished now" in out and "2 finished elsewhere" in out
