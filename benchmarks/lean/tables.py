@@ -529,11 +529,10 @@ def level_test_esrs(run_dir: Path, result: dict, cache: dict) -> list[dict]:
     cached_path = run_dir / "level_test_esr.json"
     cached = json.loads(cached_path.read_text()) if cached_path.exists() else {}
     for level in levels:
-        key = str(level["level"])
+        key, model_path = str(level["level"]), level.pop("model")
         if key not in cached:
-            model, _ = load_model(level.pop("model"))
+            model, _ = load_model(model_path)
             cached[key] = evaluate(model, device_data(result, cache).test).overall
-        level.pop("model", None)
         level["test_esr"] = cached[key]
     if levels:
         cached_path.write_text(json.dumps(cached, indent=1))
