@@ -332,6 +332,29 @@ def wavenet_front_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def fixed_wavenet_table(rows: list[dict]) -> list[str]:
+    """WaveNets of the standard preset's dilations at fewer channels (architecture wavenet), one
+    model a width: what the slimmable WaveNets are set against; empty before any ran. Their RTF
+    is the run's own (timed in the run, under the grid's load): no engines run times them."""
+    by_size = defaultdict(list)
+    for row in rows:
+        if row["method"] == "train" and row["architecture"] == "wavenet":
+            by_size[row["size"]].append(row)
+    if not by_size:
+        return []
+    lines = [
+        "| channels (standard's dilations) | seeds | test ESR (mean ± 95% CI) | per seed "
+        "| CPU-s to converge | epochs | capped | best seed by validation (restarts) "
+        "| kernel RTF fast (timed in the run under load, median) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for size in sorted(by_size):
+        rtfs = [r["rtf"] for r in by_size[size] if r["rtf"] is not None]
+        rtf = statistics.median(rtfs) if rtfs else None
+        lines.append(f"| {size} | {seed_columns(by_size[size])} | {rtf_cell(rtf)} |")
+    return lines
+
+
 def cost_front(rows: list[dict]) -> list[dict]:
     """A pedal's dense models priced in CPU: each LSTM size of the front and each NAM preset at
     leanamp's fast kernel's real-time factor, with the plugin engine's beside it, all from one
@@ -964,6 +987,10 @@ def main() -> None:
         wavenet_lines = wavenet_front_table(device_rows)
         if wavenet_lines:
             out += ["Dense WaveNet front (NAM's presets, NAM's recipe):", "", *wavenet_lines, ""]
+        fixed_lines = fixed_wavenet_table(device_rows)
+        if fixed_lines:
+            out += ["Fixed WaveNets of the standard preset's dilations at fewer channels (NAM's "
+                    "recipe), one model a width:", "", *fixed_lines, ""]  # fmt: skip
         slim_lines = slim_table(device_rows)
         if len(slim_lines) > 2:
             out += ["Slimmable WaveNets (NAM's recipe) at the widths fixed WaveNets were trained "

@@ -281,3 +281,14 @@ def test_the_grids_own_run_of_a_name_wins_over_the_record(tables):
     merged = tables.with_recorded_shrinks([{**shrink, "new": True}],
                                           [shrink, {"folder": "shrink-v1", "device": "pedal"}])
     assert merged == [{**shrink, "new": True}, {"folder": "shrink-v1", "device": "pedal"}]
+
+
+def test_fixed_wavenets_are_tabled_by_width_with_their_seeds(tables):
+    rows = [{**_front_run(4, seed, esr, 0.01), "architecture": "wavenet", "epochs": 70,
+             "rtf": rtf} for seed, (esr, rtf) in enumerate([(0.010, 0.005), (0.020, 0.007)])]
+    rows.append({**_front_run(16, 0, 0.004, 0.01), "architecture": "nam_preset"})  # a preset
+    lines = tables.fixed_wavenet_table(rows)
+    assert len(lines) == 3
+    assert lines[2].startswith("| 4 | 2/3 | 0.0150 ± ")
+    assert lines[2].endswith("| 0.0100 (seed 0; 600 CPU-s) | 0.0060 |")
+    assert tables.fixed_wavenet_table(rows[2:]) == []
