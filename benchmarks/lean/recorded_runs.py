@@ -11,11 +11,10 @@ disk, so none of its runs is skipped (they run again).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 # tables.py is the sibling script that reads and writes the record.
-from tables import RESULTS, run_name  # noqa: I001
+from tables import read_record, run_name  # noqa: I001
 
 from leanamp.sweep import load_sweep_config
 
@@ -33,6 +32,8 @@ def starts_from(config: dict, stage: str) -> bool:
 
 
 def recorded_run_ids(stage: str, record: dict, lean: Path = LEAN) -> list[str]:
+    """The run ids of `stage` (its config in `lean`) that `record` holds; none while a stage
+    that starts from it has runs the record lacks."""
     recorded = {run_name(row) for row in record.get("runs", [])}
     for path in sorted(lean.glob("*.yaml")):
         dependent = load_sweep_config(path)
@@ -48,10 +49,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage")
     args = parser.parse_args()
-    path = RESULTS / "lean.json"
-    record = json.loads(path.read_text()) if path.exists() else {}
-    print(f"# {args.stage}: runs recorded in {path}")
-    for run_id in recorded_run_ids(args.stage, record):
+    print(f"# {args.stage}: runs recorded in benchmarks/results/lean.json")
+    for run_id in recorded_run_ids(args.stage, read_record()):
         print(run_id)
 
 

@@ -114,10 +114,22 @@ def run_name(row: dict) -> str:
     return Path(row["run_dir"]).name
 
 
-def with_recorded(rows: list[dict], recorded: list[dict]) -> list[dict]:
-    """The grid's runs and the recorded runs it lacks (`lean.json`, see the module docstring)."""
-    names = {run_name(row) for row in rows}
-    return rows + [row for row in recorded if run_name(row) not in names]
+def shrink_name(shrink: dict) -> tuple[str, str]:
+    """A shrink's identity: its folder and pedal (GRID/<folder>/<pedal>)."""
+    return shrink["folder"], shrink["device"]
+
+
+def with_recorded(found: list[dict], recorded: list[dict], name=run_name) -> list[dict]:
+    """What the grid folder holds and the recorded records it lacks, by `name` (`lean.json`, see
+    the module docstring)."""
+    names = {name(item) for item in found}
+    return found + [item for item in recorded if name(item) not in names]
+
+
+def read_record() -> dict:
+    """The record (`lean.json`: its runs and shrinks); empty before tables.py first wrote it."""
+    path = RESULTS / "lean.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def load_shrinks(grid: Path) -> list[dict]:
@@ -127,11 +139,6 @@ def load_shrinks(grid: Path) -> list[dict]:
              "plan": json.loads((path.parent / "plan.json").read_text()),
              "summary": json.loads(path.read_text())}
             for path in sorted(grid.glob("shrink*/*/shrink.json"))]  # fmt: skip
-
-
-def with_recorded_shrinks(shrinks: list[dict], recorded: list[dict]) -> list[dict]:
-    names = {(s["folder"], s["device"]) for s in shrinks}
-    return shrinks + [s for s in recorded if (s["folder"], s["device"]) not in names]
 
 
 def interval(values: list[float]) -> tuple[float, float | None]:
@@ -305,18 +312,19 @@ def wavenet_engine_rtfs() -> dict[str, tuple[float, float | None]]:
 PRESET_NAMES = {channels: name for name, channels in PRESET_CHANNELS.items()}
 
 
-def preset_runs_by_size(rows: list[dict]) -> dict[int, list[dict]]:
-    """NAM's presets trained as they are (architecture nam_preset), by channel count."""
+def train_runs_by_size(rows: list[dict], architecture: str) -> dict[int, list[dict]]:
+    """The models of `architecture` trained as they are (method train), by size: NAM's presets
+    (nam_preset) or WaveNets of the standard's dilations (wavenet) by channel count."""
     by_size = defaultdict(list)
     for row in rows:
-        if row["method"] == "train" and row["architecture"] == "nam_preset":
+        if row["method"] == "train" and row["architecture"] == architecture:
             by_size[row["size"]].append(row)
     return by_size
 
 
 def wavenet_front_table(rows: list[dict]) -> list[str]:
-    """NAM's presets trained as they are (`preset_runs_by_size`); empty before any ran."""
-    by_size = preset_runs_by_size(rows)
+    """NAM's presets trained as they are (`train_runs_by_size`); empty before any ran."""
+    by_size = train_runs_by_size(rows, "nam_preset")
     if not by_size:
         return []
     lines = [
@@ -336,10 +344,7 @@ def fixed_wavenet_table(rows: list[dict]) -> list[str]:
     """WaveNets of the standard preset's dilations at fewer channels (architecture wavenet), one
     model a width: what the slimmable WaveNets are set against; empty before any ran. Their RTF
     is the run's own (timed in the run, under the grid's load): no engines run times them."""
-    by_size = defaultdict(list)
-    for row in rows:
-        if row["method"] == "train" and row["architecture"] == "wavenet":
-            by_size[row["size"]].append(row)
+    by_size = train_runs_by_size(rows, "wavenet")
     if not by_size:
         return []
     lines = [
@@ -362,8 +367,9 @@ def cost_front(rows: list[dict]) -> list[dict]:
     by 1.5x, the ratios within one much less); cheapest first. A model is on the front when
     every cheaper one has a higher geometric-mean test ESR over its seeds: the leanest model for
     its accuracy. Sizes never timed are left out."""
+    presets = train_runs_by_size(rows, "nam_preset")
     groups = {**{("lstm", size): runs for size, runs in front_runs_by_size(rows).items()},
-              **{("nam_preset", size): runs for size, runs in preset_runs_by_size(rows).items()}}
+              **{("nam_preset", size): runs for size, runs in presets.items()}}
     points = []
     for (architecture, size), runs in groups.items():
         if architecture == "lstm":
@@ -941,10 +947,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("grid", nargs="?", default="/work/leangrid", type=Path)
     args = parser.parse_args()
-    record_path = RESULTS / "lean.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    record = read_record()
     rows = with_recorded(load_results(args.grid, {}), record.get("runs", []))
-    shrinks = with_recorded_shrinks(load_shrinks(args.grid), record.get("shrinks", []))
+    shrinks = with_recorded(load_shrinks(args.grid), record.get("shrinks", []), shrink_name)
     if not rows:
         raise SystemExit(f"error: {args.grid}: no finished grid runs yet (run run_grid.sh)")
     RESULTS.mkdir(exist_ok=True)
@@ -974,7 +979,7 @@ def main() -> None:
         device_rows = [r for r in rows if r["device"] == device]
         lstm_rows = [r for r in device_rows if r["architecture"] == "lstm"]  # the LSTM tables'
         front_lines, front = front_table(lstm_rows)
-        presets = preset_runs_by_size(device_rows)
+        presets = train_runs_by_size(device_rows, "nam_preset")
         partial = any(len(front.get(size, [])) < PLANNED_SEEDS for size in PLANNED_LSTM_SIZES) or (
             any(len(presets.get(c, [])) < PLANNED_SEEDS for c in PRESET_CHANNELS.values())
         )
@@ -1038,7 +1043,8 @@ def main() -> None:
                 "least squares, one residual variance):", "", *across_pedals_table(groups), "",
                 "![across pedals](lean_across_pedals.png)", ""]  # fmt: skip
     (RESULTS / "lean.md").write_text("\n".join(out))
-    write_text_atomic(record_path, json.dumps({"runs": rows, "shrinks": shrinks}, indent=1))
+    record = {"runs": rows, "shrinks": shrinks}
+    write_text_atomic(RESULTS / "lean.json", json.dumps(record, indent=1))
     print(f"wrote {RESULTS / 'lean.md'}, lean.json and lean_<device>.png ({len(rows)} runs, "
           f"{len(shrinks)} shrinks)")
 

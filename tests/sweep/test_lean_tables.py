@@ -278,8 +278,9 @@ def test_the_grids_own_run_of_a_name_wins_over_the_record(tables):
                 row("front-more", "pedal-lstm64-train-s1-cd34", 0.004)]
     assert [r["test_esr"] for r in tables.with_recorded(grid, recorded)] == [0.002, 0.004]
     shrink = {"folder": "shrink", "device": "pedal"}
-    merged = tables.with_recorded_shrinks([{**shrink, "new": True}],
-                                          [shrink, {"folder": "shrink-v1", "device": "pedal"}])
+    merged = tables.with_recorded([{**shrink, "new": True}],
+                                  [shrink, {"folder": "shrink-v1", "device": "pedal"}],
+                                  tables.shrink_name)
     assert merged == [{**shrink, "new": True}, {"folder": "shrink-v1", "device": "pedal"}]
 
 
