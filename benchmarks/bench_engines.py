@@ -1,9 +1,11 @@
 """leanamp's streaming kernels against the C++ engines plugins run, on the same models (issue 15).
 
 Rows: LSTMs of hidden size 4 to 96 (every size bench_runtime.py times, and 40; one layer, residual;
-AIDA-X JSON for RTNeural) and NAM WaveNets nano, feather, lite, standard (.nam for NAM Core), all
-with seeded random weights (cost does not depend on the weights), and NAM's A2 reference file (its
-largest submodel, the one NAM Core and leanamp both run by default). Columns: RTNeural's run-time
+AIDA-X JSON for RTNeural), NAM WaveNets nano, feather, lite, standard and the standard's dilations
+at 4, 8 and 12 channels (the fixed WaveNets the slimmable ones are set against, and the models a
+slimmable standard runs as at those widths; .nam for NAM Core), all with seeded random weights
+(cost does not depend on the weights), and NAM's A2 reference file (its largest submodel, the one
+NAM Core and leanamp both run by default). Columns: RTNeural's run-time
 API (json_parser, as AIDA-X loads files) and its compile-time API (ModelT templated on the hidden
 size, leanamp/engines/drivers/rtneural_static_driver.cpp), NAM Core with its fast tanh (as the
 plugin), each built with -O3 and with -O3 -march=native by leanamp.engines; leanamp's numba kernel
@@ -43,6 +45,7 @@ from leanamp.files import write_text_atomic
 from leanamp.formats import export_model, load_any
 from leanamp.formats.aidax import aidax_dict
 from leanamp.models import LSTMModel, new_model
+from leanamp.models.wavenet import WaveNet, preset
 from leanamp.runtime import make_processor
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -51,6 +54,7 @@ RATE = 48000
 BLOCK = 256
 HIDDEN_SIZES = [4, 6, 8, 10, 12, 14, 15, 16, 18, 20, 24, 32, 40, 48, 64, 96]
 WAVENETS = ["nano", "feather", "lite", "standard"]
+WAVENET_WIDTHS = [4, 8, 12]  # channels of the standard's dilations (16 is the standard itself)
 STATIC_DRIVER = "rtneural_static_driver.cpp"
 # (column, engine, driver, native)
 ENGINE_VARIANTS = {
@@ -84,11 +88,18 @@ def write_models(folder: Path) -> list[dict]:
         path = folder / f"lstm{hidden}.json"  # AIDA-X layout at its exact size (96 included)
         path.write_text(json.dumps(aidax_dict(model, {"sample_rate": RATE})))
         rows.append({"name": f"LSTM H{hidden}", "kind": "lstm", "model": model, "path": path})
-    for preset in WAVENETS:
+    for name in WAVENETS:
         torch.manual_seed(0)
-        model = new_model("wavenet", preset=preset).eval()
-        path = export_model(model, folder / f"{preset}.nam", metadata={"sample_rate": RATE})
-        rows.append({"name": f"WaveNet {preset}", "kind": "wavenet", "model": model, "path": path})
+        model = new_model("wavenet", preset=name).eval()
+        path = export_model(model, folder / f"{name}.nam", metadata={"sample_rate": RATE})
+        rows.append({"name": f"WaveNet {name}", "kind": "wavenet", "model": model, "path": path})
+    for channels in WAVENET_WIDTHS:
+        torch.manual_seed(channels)
+        model = WaveNet(preset("standard", channels=channels)).eval()
+        path = export_model(model, folder / f"standard{channels}.nam",
+                            metadata={"sample_rate": RATE})  # fmt: skip
+        rows.append({"name": f"WaveNet {channels} channels", "kind": "wavenet", "model": model,
+                     "path": path})  # fmt: skip
     if A2.is_file():
         model, _ = load_any(A2)
         rows.append({"name": "NAM A2 (reference file)", "kind": "wavenet", "model": model,

@@ -298,14 +298,24 @@ def front_table(rows: list[dict]) -> tuple[list[str], dict[int, list[float]]]:
     return lines, front
 
 
-def wavenet_engine_rtfs() -> dict[str, tuple[float, float | None]]:
-    """(leanamp's fast kernel, NAM Core's fastest build) real-time factor by NAM preset, thread
-    CPU time, from `engine_rows`."""
+def wavenet_engine_rtfs() -> dict[tuple[str, int], tuple[float, float | None]]:
+    """(leanamp's fast kernel, NAM Core's fastest build) real-time factor, thread CPU time, from
+    `engine_rows`, by (architecture, size) as the grid names WaveNets: ("nam_preset", channels)
+    for NAM's presets ("WaveNet lite"), ("wavenet", channels) for the standard's dilations at
+    other widths ("WaveNet 8 channels"), the standard itself both ("wavenet", 16) and
+    ("nam_preset", 16): one model."""
     rtfs = {}
     for row in engine_rows():
         name = row["name"].removeprefix("WaveNet ")
-        if row["kind"] == "wavenet" and name in PRESETS:
-            rtfs[name] = (row["rtf_cpu"]["leanamp fast"], fastest_build(row, "NAM Core"))
+        if row["kind"] != "wavenet":
+            continue
+        price = (row["rtf_cpu"]["leanamp fast"], fastest_build(row, "NAM Core"))
+        if name in PRESETS:
+            rtfs[("nam_preset", PRESET_CHANNELS[name])] = price
+            if name == "standard":
+                rtfs[("wavenet", PRESET_CHANNELS[name])] = price
+        elif name.endswith(" channels"):
+            rtfs[("wavenet", int(name.split()[0]))] = price
     return rtfs
 
 
@@ -334,7 +344,7 @@ def wavenet_front_table(rows: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in sorted(by_size):
-        rtf, nam_core = wavenet_engine_rtfs().get(PRESET_NAMES[size], (None, None))
+        rtf, nam_core = wavenet_engine_rtfs().get(("nam_preset", size), (None, None))
         lines.append(f"| {PRESET_NAMES[size]} | {seed_columns(by_size[size])} "
                      f"| {rtf_cell(rtf)} | {rtf_cell(nam_core)} |")
     return lines
@@ -342,45 +352,49 @@ def wavenet_front_table(rows: list[dict]) -> list[str]:
 
 def fixed_wavenet_table(rows: list[dict]) -> list[str]:
     """WaveNets of the standard preset's dilations at fewer channels (architecture wavenet), one
-    model a width: what the slimmable WaveNets are set against; empty before any ran. Their RTF
-    is the run's own (timed in the run, under the grid's load): no engines run times them."""
+    model a width: what the slimmable WaveNets are set against; empty before any ran."""
     by_size = train_runs_by_size(rows, "wavenet")
     if not by_size:
         return []
     lines = [
         "| channels (standard's dilations) | seeds | test ESR (mean ± 95% CI) | per seed "
         "| CPU-s to converge | epochs | capped | best seed by validation (restarts) "
-        "| kernel RTF fast (timed in the run under load, median) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| kernel RTF fast | NAM Core RTF (fastest build) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in sorted(by_size):
-        rtfs = [r["rtf"] for r in by_size[size] if r["rtf"] is not None]
-        rtf = statistics.median(rtfs) if rtfs else None
-        lines.append(f"| {size} | {seed_columns(by_size[size])} | {rtf_cell(rtf)} |")
+        rtf, nam_core = wavenet_engine_rtfs().get(("wavenet", size), (None, None))
+        lines.append(f"| {size} | {seed_columns(by_size[size])} | {rtf_cell(rtf)} "
+                     f"| {rtf_cell(nam_core)} |")
     return lines
 
 
 def cost_front(rows: list[dict]) -> list[dict]:
-    """A pedal's dense models priced in CPU: each LSTM size of the front and each NAM preset at
-    leanamp's fast kernel's real-time factor, with the plugin engine's beside it, all from one
-    interleaved run (`lstm_engine_rtfs`, `wavenet_engine_rtfs`: runs on a shared machine move
-    by 1.5x, the ratios within one much less); cheapest first. A model is on the front when
-    every cheaper one has a higher geometric-mean test ESR over its seeds: the leanest model for
-    its accuracy. Sizes never timed are left out."""
-    presets = train_runs_by_size(rows, "nam_preset")
-    groups = {**{("lstm", size): runs for size, runs in front_runs_by_size(rows).items()},
-              **{("nam_preset", size): runs for size, runs in presets.items()}}
+    """A pedal's dense models priced in CPU: each LSTM size of the front, each NAM preset and
+    each fixed WaveNet of the standard's dilations at leanamp's fast kernel's real-time factor,
+    with the plugin engine's beside it, all from one interleaved run (`lstm_engine_rtfs`,
+    `wavenet_engine_rtfs`: runs on a shared machine move by 1.5x, the ratios within one much
+    less); cheapest first. A model is on the front when every cheaper one has a higher
+    geometric-mean test ESR over its seeds: the leanest model for its accuracy. Sizes never
+    timed are left out."""
+    groups = {("lstm", size): runs for size, runs in front_runs_by_size(rows).items()}
+    for architecture in ("nam_preset", "wavenet"):
+        groups.update({(architecture, size): runs
+                       for size, runs in train_runs_by_size(rows, architecture).items()})
     points = []
     for (architecture, size), runs in groups.items():
         if architecture == "lstm":
             rtf, engine = lstm_engine_rtfs().get(size, (None, None))
-            model = f"LSTM-{size}"
+            model, short = f"LSTM-{size}", str(size)
         else:
-            rtf, engine = wavenet_engine_rtfs().get(PRESET_NAMES[size], (None, None))
-            model = f"WaveNet {PRESET_NAMES[size]}"
+            rtf, engine = wavenet_engine_rtfs().get((architecture, size), (None, None))
+            model, short = ((f"WaveNet {PRESET_NAMES[size]}", PRESET_NAMES[size])
+                            if architecture == "nam_preset"
+                            else (f"WaveNet-{size} (standard's dilations)", f"{size} ch"))
         if rtf is not None:
             esrs = [r["test_esr"] for r in sorted(runs, key=lambda r: r["seed"])]
-            points.append({"model": model, "architecture": architecture, "size": size,
+            points.append({"model": model, "short": short, "architecture": architecture,
+                           "size": size,
                            "rtf": rtf, "engine_rtf": engine, "esrs": esrs,
                            "esr": statistics.geometric_mean(esrs),
                            "capped": sum(capped(r) for r in runs)})  # fmt: skip
@@ -431,7 +445,7 @@ def slim_table(rows: list[dict]) -> list[str]:
     if not slim:
         return []
     lines = ["| slimmable rule | channels | seed | width | slim test ESR | fixed WaveNet test ESR "
-             "(seeds) | slim / fixed (geometric mean) | kernel RTF at width "
+             "(seeds) | slim / fixed (geometric mean) | kernel RTF fast at width "
              "| CPU-s slim (all widths) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for run in slim:
@@ -441,12 +455,12 @@ def slim_table(rows: list[dict]) -> list[str]:
                 continue
             esr = run["test_esr_by_width"][str(width)]
             ratio = esr / statistics.geometric_mean(fixed)
-            rtf = (run["rtf_by_width"] or {}).get(str(width))
+            rtf = wavenet_engine_rtfs().get(("wavenet", width), (None, None))[0]
             lines.append(
                 f"| {slim_rule(run['method'])} | {run['size']} "
                 f"| {run['seed']} | {width} "
                 f"| {esr:.4f} | {', '.join(f'{f:.4f}' for f in fixed)} | {ratio:.2f} "
-                f"| {'-' if rtf is None else f'{rtf:.4f}'} | {run['cpu_seconds'] or 0:.0f} |"
+                f"| {rtf_cell(rtf)} | {run['cpu_seconds'] or 0:.0f} |"
             )
     return lines
 
@@ -910,8 +924,10 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
 
-    for architecture, color, marker, label in (("lstm", "C0", "o", "dense LSTMs"),
-                                               ("nam_preset", "C9", "s", "NAM WaveNet presets")):
+    for architecture, color, marker, label in (
+        ("lstm", "C0", "o", "dense LSTMs"), ("nam_preset", "C9", "s", "NAM WaveNet presets"),
+        ("wavenet", "C7", "D", "WaveNets of the standard's dilations"),
+    ):
         family = [p for p in points if p["architecture"] == architecture]
         # no joining line: sizes of one price (4-16 units) would draw it up and down in place
         cost_ax.plot([p["rtf"] for p in family], [p["esr"] for p in family], marker=marker,
@@ -920,8 +936,8 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
         cost_ax.scatter([p["rtf"] for p in family for _ in p["esrs"]],
                         [e for p in family for e in p["esrs"]], color=color, s=12, alpha=0.5)
         for p in family:
-            cost_ax.annotate(p["model"].split()[-1].removeprefix("LSTM-"), (p["rtf"], p["esr"]),
-                             fontsize=6, xytext=(3, 3), textcoords="offset points")
+            cost_ax.annotate(p["short"], (p["rtf"], p["esr"]), fontsize=6, xytext=(3, 3),
+                             textcoords="offset points")
     on_front = [p for p in points if p["on_front"]]
     cost_ax.step([p["rtf"] for p in on_front], [p["esr"] for p in on_front], where="post",
                  color="black", linestyle="--", linewidth=1, label="the leanest for its ESR")

@@ -75,15 +75,20 @@ PRESET_CHANNELS = {"standard": 16, "lite": 12, "feather": 8, "nano": 4}  # the f
 PRESETS = tuple(PRESET_CHANNELS)
 
 
-def preset(name: str, input_size: int = 1) -> list[dict]:
+def preset(name: str, input_size: int = 1, channels: int | None = None) -> list[dict]:
     """Layer-array configs of NAM's WaveNet presets: "standard", "lite", "feather", "nano".
 
     `input_size` > 1 adds knob inputs: they join the audio in the first array's rechannel and
-    every layer's input mixer (the condition), as WaveNet's forward expects.
+    every layer's input mixer (the condition), as WaveNet's forward expects. `channels` narrows
+    or widens the first array (default the preset's own); the second runs at half of it, as in
+    every preset, so preset("standard", channels=8) is the standard's dilations at feather's
+    width: the fixed WaveNet a slimmable standard sliced to 8 channels is.
     """
     if name not in PRESET_CHANNELS:
         raise ValueError(f"unknown WaveNet preset {name!r}; known: {list(PRESET_CHANNELS)}")
-    c = PRESET_CHANNELS[name]
+    c = PRESET_CHANNELS[name] if channels is None else channels
+    if c < 1:
+        raise ValueError(f"a WaveNet needs at least 1 channel, got {c}")
     full = [2**i for i in range(10)]
     if name == "standard":
         dilations = (full, full)
@@ -91,10 +96,10 @@ def preset(name: str, input_size: int = 1) -> list[dict]:
         dilations = (full[:7], [128, 256, 512, *full])
     common = {"condition_size": input_size, "kernel_size": 3, "activation": "Tanh", "gated": False}
     return [
-        {"input_size": input_size, "head_size": c // 2, "channels": c,
+        {"input_size": input_size, "head_size": max(1, c // 2), "channels": c,
          "dilations": list(dilations[0]), "head_bias": False, **common},
-        {"input_size": c, "head_size": 1, "channels": c // 2, "dilations": list(dilations[1]),
-         "head_bias": True, **common},
+        {"input_size": c, "head_size": 1, "channels": max(1, c // 2),
+         "dilations": list(dilations[1]), "head_bias": True, **common},
     ]  # fmt: skip
 
 

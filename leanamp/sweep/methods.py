@@ -103,10 +103,7 @@ def _lstm(size: int, input_size: int) -> nn.Module:
 
 
 def _wavenet(size: int, input_size: int) -> nn.Module:
-    layers = preset("standard", input_size)
-    layers[0] = {**layers[0], "channels": size, "head_size": max(1, size // 2)}
-    layers[1] = {**layers[1], "input_size": size, "channels": max(1, size // 2)}
-    return WaveNet(layers, input_size=input_size)
+    return WaveNet(preset("standard", input_size, channels=size), input_size=input_size)
 
 
 def _nam_preset(size: int, input_size: int) -> nn.Module:

@@ -276,3 +276,16 @@ def test_the_cli_refuses_a_slim_rule_without_slimmable_training(tmp_path, run_cl
         "--architecture", "wavenet", "--slimmable", "--slim-rule", "biggest",
     ])  # fmt: skip
     assert code == 2 and "uniform, sandwich, inplace" in err
+
+
+def test_a_slimmable_standard_sliced_to_a_width_is_the_standard_built_at_that_width():
+    """Why one price serves both: the fixed WaveNets the slimmable rules are set against
+    (preset("standard", channels=w)) are the very models the slimmable one runs as at width w."""
+    slimmable = make_slimmable(WaveNet(preset("standard")), [1, 4, 8, 12, 16])
+    for width in (1, 4, 8, 12):
+        fixed = WaveNet(preset("standard", channels=width))
+        assert slimmable.sliced(width).layer_configs == fixed.layer_configs
+        assert fixed.channels == (width, max(1, width // 2))
+    assert preset("standard", channels=16) == preset("standard")
+    with pytest.raises(ValueError, match="at least 1 channel"):
+        preset("standard", channels=0)

@@ -77,7 +77,9 @@ def test_a_dense_leader_trained_on_is_one_of_shrinks_own_dense_models(tables):
     assert "trained-on" not in tables.shrink_table(shrink, [])[-2]  # a distilled leader
 
 
-def test_slimmable_widths_are_set_against_fixed_wavenets_of_the_width(tables):
+def test_slimmable_widths_are_set_against_fixed_wavenets_of_the_width(tables, monkeypatch):
+    # priced as the fixed WaveNet of the width in bench_engines' run, not as timed in the run
+    monkeypatch.setattr(tables, "wavenet_engine_rtfs", lambda: {("wavenet", 4): (0.006, 0.03)})
     slim = {"method": "slim (sandwich)", "architecture": "wavenet", "size": 16, "seed": 0,
             "test_esr_by_width": {"4": 0.04, "8": 0.02, "16": 0.01},
             "rtf_by_width": {"4": 0.01, "8": 0.02, "16": 0.04}, "cpu_seconds": 1800.0}
@@ -87,8 +89,8 @@ def test_slimmable_widths_are_set_against_fixed_wavenets_of_the_width(tables):
     lines = tables.slim_table([slim, *fixed])
     rows = {line.split(" | ")[3]: line for line in lines[2:]}
     assert set(rows) == {"4", "16"}  # feather (8 channels) has other dilations: no fixed model
-    assert "| 0.0400 | 0.0200 | 2.00 |" in rows["4"]
-    assert "| 0.0100 | 0.0050 | 2.00 |" in rows["16"]
+    assert "| 0.0400 | 0.0200 | 2.00 | 0.0060 | 1800 |" in rows["4"]
+    assert "| 0.0100 | 0.0050 | 2.00 | not timed | 1800 |" in rows["16"]
 
 
 def test_on_one_pedal_the_blocked_ratio_is_students_t_test_on_log_esr(tables):
@@ -162,7 +164,8 @@ def test_the_cost_front_keeps_a_model_only_if_every_cheaper_one_is_less_accurate
     monkeypatch.setattr(tables, "lstm_engine_rtfs", lambda: {8: (0.005, 0.0065),
                                                              16: (0.006, None),
                                                              32: (0.013, 0.02), 48: (0.03, 0.04)})
-    monkeypatch.setattr(tables, "wavenet_engine_rtfs", lambda: {"nano": (0.0056, 0.04)})
+    monkeypatch.setattr(tables, "wavenet_engine_rtfs", lambda: {("nam_preset", 4): (0.0056, 0.04),
+                                                                ("wavenet", 8): (0.012, 0.05)})
     rows = [_front_run(8, 0, 0.01, 0.01), _front_run(8, 1, 0.04, 0.02),  # geomean 0.02
             _front_run(16, 0, 0.003, 0.01),
             _front_run(32, 0, 0.004, 0.01),  # dearer and worse than the LSTM-16
@@ -170,11 +173,15 @@ def test_the_cost_front_keeps_a_model_only_if_every_cheaper_one_is_less_accurate
             _front_run(64, 0, 0.001, 0.01),  # never timed: left out
             {"method": "train", "architecture": "nam_preset", "size": 4, "seed": 0,
              "test_esr": 0.05, "validation_loss": 0.05, "cpu_seconds": 100.0,
-             "stopped_because": "patience"}]
+             "stopped_because": "patience"},
+            {**_front_run(8, 0, 0.0025, 0.01), "architecture": "wavenet"},  # a fixed WaveNet
+            {**_front_run(12, 0, 0.001, 0.01), "architecture": "wavenet"}]  # never timed
     points = tables.cost_front(rows)
-    assert [p["model"] for p in points] == ["LSTM-8", "WaveNet nano", "LSTM-16", "LSTM-32",
+    assert [p["model"] for p in points] == ["LSTM-8", "WaveNet nano", "LSTM-16",
+                                            "WaveNet-8 (standard's dilations)", "LSTM-32",
                                             "LSTM-48"]
-    assert [p["on_front"] for p in points] == [True, False, True, False, True]
+    assert [p["on_front"] for p in points] == [True, False, True, True, False, True]
+    assert [p["short"] for p in points] == ["8", "nano", "16", "8 ch", "32", "48"]
     assert points[0]["esr"] == pytest.approx(0.02)
     lines = tables.cost_table(points)
     assert lines[2] == "| LSTM-8 | 0.0050 | 0.0065 | 2 | 0.0200 | 0.0100, 0.0400 | 0 | yes |"
@@ -191,6 +198,9 @@ def test_prices_come_from_one_engines_run_and_a_missing_engine_is_not_timed(tabl
             {"name": "LSTM H18", "kind": "lstm", "rtf_cpu": {"leanamp fast": 0.008}},  # no C++
             {"name": "WaveNet nano", "kind": "wavenet",
              "rtf_cpu": {"NAM Core -O3": 0.047, "NAM Core native": 0.041, "leanamp fast": 0.0065}},
+            {"name": "WaveNet standard", "kind": "wavenet",
+             "rtf_cpu": {"NAM Core native": 0.06, "leanamp fast": 0.05}},
+            {"name": "WaveNet 8 channels", "kind": "wavenet", "rtf_cpu": {"leanamp fast": 0.011}},
             {"name": "NAM A2 (reference file)", "kind": "wavenet",
              "rtf_cpu": {"NAM Core native": 0.089, "leanamp fast": 0.028}}]
     (tmp_path / "engines.json").write_text(json.dumps({"meta": {}, "rows": rows}))
@@ -198,7 +208,9 @@ def test_prices_come_from_one_engines_run_and_a_missing_engine_is_not_timed(tabl
     tables.engine_rows.cache_clear()
     try:
         assert tables.lstm_engine_rtfs() == {8: (0.0053, 0.0062), 18: (0.008, None)}
-        assert tables.wavenet_engine_rtfs() == {"nano": (0.0065, 0.041)}  # presets only
+        assert tables.wavenet_engine_rtfs() == {  # A2 is neither a preset nor of a width
+            ("nam_preset", 4): (0.0065, 0.041), ("nam_preset", 16): (0.05, 0.06),
+            ("wavenet", 16): (0.05, 0.06), ("wavenet", 8): (0.011, None)}
         assert tables.engine_text(18) == "not timed" and tables.engine_text(8) == "0.0062"
     finally:
         tables.engine_rows.cache_clear()
@@ -284,12 +296,14 @@ def test_the_grids_own_run_of_a_name_wins_over_the_record(tables):
     assert merged == [{**shrink, "new": True}, {"folder": "shrink-v1", "device": "pedal"}]
 
 
-def test_fixed_wavenets_are_tabled_by_width_with_their_seeds(tables):
-    rows = [{**_front_run(4, seed, esr, 0.01), "architecture": "wavenet", "epochs": 70,
-             "rtf": rtf} for seed, (esr, rtf) in enumerate([(0.010, 0.005), (0.020, 0.007)])]
+def test_fixed_wavenets_are_tabled_by_width_with_their_seeds(tables, monkeypatch):
+    monkeypatch.setattr(tables, "wavenet_engine_rtfs", lambda: {("wavenet", 4): (0.005, 0.03)})
+    rows = [{**_front_run(size, seed, esr, 0.01), "architecture": "wavenet", "epochs": 70}
+            for size, seed, esr in [(4, 0, 0.010), (4, 1, 0.020), (8, 0, 0.006)]]
     rows.append({**_front_run(16, 0, 0.004, 0.01), "architecture": "nam_preset"})  # a preset
     lines = tables.fixed_wavenet_table(rows)
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert lines[2].startswith("| 4 | 2/3 | 0.0150 ± ")
-    assert lines[2].endswith("| 0.0100 (seed 0; 600 CPU-s) | 0.0060 |")
-    assert tables.fixed_wavenet_table(rows[2:]) == []
+    assert lines[2].endswith("| 0.0100 (seed 0; 600 CPU-s) | 0.0050 | 0.0300 |")
+    assert lines[3].endswith("| not timed | not timed |")  # bench_engines never ran 8 channels
+    assert tables.fixed_wavenet_table(rows[3:]) == []
