@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import tempfile
@@ -39,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import cpu_name  # benchmarks/common.py
 
 from leanamp.engines import build_driver, time_engine
 from leanamp.files import write_text_atomic
@@ -161,16 +161,6 @@ def summary(row: dict) -> dict:
 def compiler_version() -> str:
     done = subprocess.run([os.environ.get("CXX", "g++"), "--version"], capture_output=True)
     return done.stdout.decode().splitlines()[0] if done.returncode == 0 else "unknown"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def markdown(results: dict) -> str:

@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import cpu_name  # benchmarks/common.py
 
 from leanamp.files import write_text_atomic
 from leanamp.models.lstm import LSTMModel
@@ -283,7 +283,7 @@ def main() -> None:
     results = {
         "meta": {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "machine": cpu_name(),
             "cores": os.cpu_count(),
             "load": " ".join(f"{v:.1f}" for v in os.getloadavg()),
             "seconds": seconds,
