@@ -38,12 +38,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import cpu_name  # benchmarks/common.py
 
 from leanamp.engines import build_driver, time_engine
 from leanamp.files import write_text_atomic
 from leanamp.formats import export_model, load_any
 from leanamp.formats.aidax import aidax_dict
+from leanamp.ledger import cpu_name
 from leanamp.models import LSTMModel, new_model
 from leanamp.models.wavenet import WaveNet, preset
 from leanamp.runtime import make_processor

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import cpu_name  # benchmarks/common.py
 
 from leanamp.files import write_text_atomic
+from leanamp.ledger import cpu_name
 from leanamp.models.lstm import LSTMModel
 from leanamp.runtime import SparseStreamingLSTM, StreamingLSTM
 from leanamp.runtime.bench import TorchStreamingLSTM, bench_signal, time_processors

@@ -1,10 +1,8 @@
 """Data the benchmarks share: the MorphDrive pedal with its PROVENANCE.md split, the same dry
-clips rendered through a virtual circuit, shortened clips for CPU-sized runs, and the name of
-the CPU that timing results record (machines change between runs)."""
+clips rendered through a virtual circuit, and shortened clips for CPU-sized runs."""
 
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 
 from leanamp.data import Clip, DeviceData, load_device_data
@@ -50,14 +48,3 @@ def result_suffix(device: str) -> str:
 
 def first_seconds(clips: list[Clip], seconds: float) -> list[Clip]:
     return [c.slice(0, int(seconds * c.sample_rate)) for c in clips]
-
-
-def cpu_name() -> str:
-    """The CPU's model name ("AMD EPYC"), for the timing results: RTFs compare only within one."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

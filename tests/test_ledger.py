@@ -3,7 +3,7 @@
 import json
 import time
 
-from leanamp.ledger import LEDGER_FILE, CpuLedger
+from leanamp.ledger import LEDGER_FILE, CpuLedger, cpu_name
 
 
 def burn(seconds: float) -> None:
@@ -34,3 +34,15 @@ def test_a_first_attempt_has_no_earlier_ones(tmp_path):
         burn(0.05)
     assert ledger.earlier == [] and ledger.total() >= 0.05
     assert len(json.loads((tmp_path / LEDGER_FILE).read_text())["attempts"]) == 1
+
+
+def test_each_attempt_records_its_cpu_and_an_older_ledger_reads_as_unknown(tmp_path):
+    (tmp_path / LEDGER_FILE).write_text(json.dumps({"attempts": [1.5]}))  # before CPUs were kept
+    with CpuLedger(tmp_path) as second:
+        burn(0.01)
+    assert second.cpus() == [None, cpu_name()] and cpu_name()
+    with CpuLedger(tmp_path) as third:  # resumed again, on this machine
+        pass
+    kept = json.loads((tmp_path / LEDGER_FILE).read_text())
+    assert kept["cpus"] == [None, cpu_name(), cpu_name()] and len(kept["attempts"]) == 3
+    assert third.total() >= 1.5

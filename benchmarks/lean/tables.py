@@ -23,7 +23,7 @@ import itertools
 import json
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +101,7 @@ def load_results(grid: Path, cache: dict) -> list[dict]:
                 # slimmable runs: the test ESR and kernel RTF at every width
                 "test_esr_by_width": metrics.get("test_esr_by_width"),
                 "rtf_by_width": metrics.get("rtf_by_width"),
+                "cpus": result.get("cpus"),  # the CPU of each attempt (None: not recorded)
                 "run_dir": str(path.parent),
                 "levels": levels,
                 "converged": converged_levels(path.parent, levels),
@@ -166,6 +167,27 @@ def fmt_interval(values: list[float]) -> str:
 def capped(row: dict) -> bool:
     """The run stopped on its CPU-time cap rather than by early stopping (not converged)."""
     return row["stopped_because"] in ("time", "max_epochs")
+
+
+def cpus_of_runs(rows: list[dict]) -> str:
+    """How many runs spent their CPU-seconds on which CPU: a CPU-second, and so the 30-minute cap,
+    buys different work on different CPUs, and the grid moves between machines. Runs from before
+    the ledger kept the CPU, and their attempts, count as "not recorded"."""
+    counts = Counter(" and ".join(sorted({cpu or "not recorded" for cpu in cpus}))
+                     for cpus in (row.get("cpus") or [None] for row in rows))  # fmt: skip
+    return "; ".join(f"{cpu} {n}" for cpu, n in sorted(counts.items()))
+
+
+def timing_runs() -> str:
+    """When and on which CPU the RTFs of the tables were taken (the results' meta)."""
+    runs = []
+    for script, name, key in (("bench_runtime.py", "runtime.json", "machine"),
+                              ("bench_engines.py", "engines.json", "cpu")):  # fmt: skip
+        path = RESULTS / name
+        if path.exists():
+            meta = json.loads(path.read_text())["meta"]
+            runs.append(f"`{script}` {meta['date']} on {meta.get(key, 'an unrecorded CPU')}")
+    return "; ".join(runs) or "none yet"
 
 
 @functools.cache
@@ -983,6 +1005,9 @@ def main() -> None:
         "`benchmarks/bench_engines.py`; the CPU-priced tables take leanamp's and the engines' "
         "figures all from `bench_engines.py`, one interleaved run for LSTMs and WaveNets alike "
         "(separate runs on this shared machine differ by up to 1.5x).",
+        "",
+        f"Timing runs: {timing_runs()}. The CPU each run's CPU-seconds were spent on (runs): "
+        f"{cpus_of_runs(rows)}.",
         "",
     ]
     recovered = [row for row in rows if row.get("recovered")]

@@ -529,6 +529,7 @@ def execute_run(spec_values: dict, run_dir: str, progress: bool = False) -> dict
         # ledger (killed before there was one) counts only its last attempt.
         cpu_seconds=ledger.total(),
         cpu_attempts=len(ledger.earlier) + 1,
+        cpus=ledger.cpus(),
         resumed=resumed,
         cpu_seconds_complete=not resumed or bool(ledger.earlier),
     )

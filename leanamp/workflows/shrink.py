@@ -60,7 +60,7 @@ from leanamp.errors import Interrupted, LeanampError
 from leanamp.files import write_text_atomic
 from leanamp.formats import load_any
 from leanamp.formats.native import load_model, save_model
-from leanamp.ledger import CpuLedger
+from leanamp.ledger import CpuLedger, cpu_name
 from leanamp.models.lstm import LSTMModel
 from leanamp.plots.figures import pareto_front, plot_pareto
 from leanamp.prune import SearchConfig, compress, mask_search
@@ -543,6 +543,7 @@ def _run_candidate(ctx: _Context, candidate: Candidate, seconds: float) -> dict:
         record = {**asdict(candidate), **details, **_measure(ctx, model)}
     judge_fit(ctx.budget, record, ctx.planned_macs)
     record["cpu_seconds"] = ledger.total()
+    record["cpus"] = ledger.cpus()
     record["resumed"] = resumed
     # All the compute this candidate needed: with the big model it starts from, when there is
     # one, or with the whole of the leader it trained on
@@ -579,6 +580,7 @@ def plan_shrink(data: DeviceData, budget: ShrinkBudget, config: ShrinkConfig,
         "budget": asdict(budget),
         "load_average": load_average,  # when the RTFs were measured (see busy_machine_note)
         "cores": os.cpu_count(),
+        "cpu": cpu_name(),  # the sizes' RTFs hold on this CPU only
         "minutes": config.minutes,
         "size": size,
         "sizes_tried": {str(k): v for k, v in tried.items()},

@@ -261,7 +261,8 @@ def test_the_record_keeps_the_tables_when_the_grid_folder_is_lost(tables, tmp_pa
     results.mkdir()
     engines = [{"name": f"LSTM H{h}", "kind": "lstm", "rtf_cpu": {"leanamp fast": h / 1000}}
                for h in (8, 16)]  # the prices the CPU table and plot need
-    (results / "engines.json").write_text(json.dumps({"meta": {}, "rows": engines}))
+    (results / "engines.json").write_text(json.dumps({"meta": {"date": "today", "cpu": "a CPU"},
+                                                     "rows": engines}))
     monkeypatch.setattr(tables, "RESULTS", results)
 
     def tables_of(grid_dir):
@@ -307,3 +308,15 @@ def test_fixed_wavenets_are_tabled_by_width_with_their_seeds(tables, monkeypatch
     assert lines[2].endswith("| 0.0100 (seed 0; 600 CPU-s) | 0.0050 | 0.0300 |")
     assert lines[3].endswith("| not timed | not timed |")  # bench_engines never ran 8 channels
     assert tables.fixed_wavenet_table(rows[3:]) == []
+
+
+def test_runs_are_counted_by_the_cpus_their_attempts_ran_on(tables, tmp_path, monkeypatch):
+    rows = [{"cpus": ["AMD EPYC"]}, {"cpus": ["AMD EPYC", "AMD EPYC"]},
+            {"cpus": [None, "AMD EPYC"]},  # resumed on a machine that records it
+            {"cpus": None}, {}]  # before the ledger kept the CPU
+    assert tables.cpus_of_runs(rows) == "AMD EPYC 2; AMD EPYC and not recorded 1; not recorded 2"
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    assert tables.timing_runs() == "none yet"
+    meta = {"date": "2026-12-02 05:03 UTC", "cpu": "AMD EPYC"}
+    (tmp_path / "engines.json").write_text(json.dumps({"meta": meta, "rows": []}))
+    assert tables.timing_runs() == "`bench_engines.py` 2026-12-02 05:03 UTC on AMD EPYC"

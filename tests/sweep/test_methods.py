@@ -13,6 +13,7 @@ import torch
 
 from leanamp.errors import DataError, LeanampError
 from leanamp.formats.native import load_model
+from leanamp.ledger import cpu_name
 from leanamp.models.wavenet import WaveNet, preset
 from leanamp.sweep import execute_run, load_sweep_config
 from leanamp.sweep.methods import ARCHITECTURE_SIZES
@@ -65,6 +66,7 @@ def test_a_killed_run_is_charged_every_attempt(write_config, tmp_path, monkeypat
     monkeypatch.setitem(methods_module.METHODS, "train", real_train)
     result = execute_run(spec.to_dict(), str(run_dir))
     assert result["resumed"] and result["cpu_attempts"] == 2 and result["cpu_seconds_complete"]
+    assert result["cpus"] == [cpu_name(), cpu_name()]  # where each attempt's seconds were spent
     attempts = json.loads((run_dir / "cpu_ledger.json").read_text())["attempts"]
     assert attempts[0] >= 0.3 and result["cpu_seconds"] == pytest.approx(sum(attempts))
 

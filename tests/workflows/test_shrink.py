@@ -19,6 +19,7 @@ from leanamp.devices.circuits import get_device
 from leanamp.devices.signals import guitar_signal
 from leanamp.errors import Interrupted, LeanampError
 from leanamp.formats.native import load_model
+from leanamp.ledger import cpu_name
 from leanamp.models import LSTMModel
 from leanamp.prune.structured import macs_per_sample
 from leanamp.workflows import shrink as shrink_module
@@ -288,6 +289,7 @@ def test_the_leader_is_trained_on_resumes_and_is_charged_its_whole_cost(device, 
     on = records["trained-on-lstm4"]
     leader = records[choose_candidate([records["dense-lstm4"], records["restart-lstm4"]])["name"]]
     assert on["leader"] == leader["name"] and on["epochs"] >= 1
+    assert on["cpus"] == [cpu_name(), cpu_name()]  # the killed attempt and the one that finished
     assert on["validation_esr"] <= leader["validation_esr"] * (1 + 1e-4)  # kept only if better
     if not on["improved"]:  # then it is the leader's model as it was
         trained, kept = load_model(on["model"])[0], load_model(leader["model"])[0]
@@ -322,7 +324,7 @@ def test_the_command_end_to_end_on_a_tiny_virtual_device(device, run_cli):
         assert step in stdout
     assert "CPU-min left in all" in stdout
     plan = json.loads((out / "plan.json").read_text())
-    assert plan["load_average"] >= 0 and plan["cores"] >= 1
+    assert plan["load_average"] >= 0 and plan["cores"] >= 1 and plan["cpu"] == cpu_name()
     summary = json.loads((out / "shrink.json").read_text())
     assert summary["macs_per_sample"] <= int(budget)
     fitting = [c for c in summary["candidates"] if c["fits"]]
