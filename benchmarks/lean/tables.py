@@ -901,12 +901,14 @@ def shrink_table(shrink: dict, rows: list[dict]) -> list[str]:
 def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
                 points: list[dict], path: Path) -> None:
     """Left: the LSTM methods against the dense front by effective size. Right: the same
-    accuracy against CPU price (`cost_front`): the dense LSTMs and NAM's presets at their
-    kernel's real-time factor, and each lean model at the price of its effective size."""
+    accuracy against CPU price (`cost_front`): the dense LSTMs, NAM's presets and the fixed
+    WaveNets at their kernel's real-time factor, and each lean model at the price of its
+    effective size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     fig, (ax, cost_ax) = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
     # Seeds spread over decades: each seed is a dot, the line joins geometric means (an
@@ -951,6 +953,8 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
         ("wavenet", "C7", "D", "WaveNets of the standard's dilations"),
     ):
         family = [p for p in points if p["architecture"] == architecture]
+        if not family:  # not trained on this pedal: no legend entry either
+            continue
         # no joining line: sizes of one price (4-16 units) would draw it up and down in place
         cost_ax.plot([p["rtf"] for p in family], [p["esr"] for p in family], marker=marker,
                      linestyle="none", color=color,
@@ -958,8 +962,11 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
         cost_ax.scatter([p["rtf"] for p in family for _ in p["esrs"]],
                         [e for p in family for e in p["esrs"]], color=color, s=12, alpha=0.5)
         for p in family:
-            cost_ax.annotate(p["short"], (p["rtf"], p["esr"]), fontsize=6, xytext=(3, 3),
-                             textcoords="offset points")
+            # presets' labels below, fixed WaveNets' to the left: "8 ch" sits on feather's point
+            offset, align = {"lstm": ((3, 3), "left"), "nam_preset": ((3, -8), "left"),
+                             "wavenet": ((-4, 3), "right")}[architecture]  # fmt: skip
+            cost_ax.annotate(p["short"], (p["rtf"], p["esr"]), fontsize=6, xytext=offset,
+                             ha=align, textcoords="offset points")
     on_front = [p for p in points if p["on_front"]]
     cost_ax.step([p["rtf"] for p in on_front], [p["esr"] for p in on_front], where="post",
                  color="black", linestyle="--", linewidth=1, label="the leanest for its ESR")
@@ -972,6 +979,12 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
     cost_ax.scatter([], [], color="grey", marker="*", s=60,
                     label="lean models (students, levels trained on), by method colour")
     cost_ax.set_xscale("log")
+    # plain labels at the round prices within the data: the log axis's minor labels collided
+    low, high = cost_ax.get_xlim()
+    round_prices = (0.002, 0.003, 0.005, 0.007, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
+    ticks = [t for t in round_prices if low <= t <= high]
+    cost_ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    cost_ax.xaxis.set_minor_formatter(NullFormatter())
     cost_ax.set_xlabel("real-time factor, leanamp's kernel (thread CPU time / audio time)")
     cost_ax.set_title(f"{device}: accuracy against CPU price", fontsize=10)
     cost_ax.grid(True, which="both", alpha=0.3)
