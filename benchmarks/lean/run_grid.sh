@@ -35,6 +35,7 @@ stages=(
   honeybee-front souldriven-front pedals-distill pedals-structured pedals-unitprune
   zendrive-unitprune zendrive-unitprune-s12
   zendrive-front-more,zendrive-structured64-s12,zendrive-methods-more,zendrive-wavenet-front,zendrive-slim-uniform,zendrive-slim-sandwich,zendrive-slim-inplace+zendrive-wavenet-widths,zendrive-front-big,zendrive-methods-96,zendrive-unitprune-big,zendrive-distill-t64
+  zendrive-wavenet-patient
 )
 for entry in "${stages[@]}"; do
   IFS=+ read -ra lanes <<< "$entry"

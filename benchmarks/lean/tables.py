@@ -38,6 +38,7 @@ from leanamp.workflows.recordings import load_training_data
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 PLANNED_SEEDS = 3
 FRONT_PATIENCE = 10  # validations without improvement that end a front run (the stages' recipe)
+FRONT_CAP_MINUTES = 30  # the CPU-time cap of a front run (the stages' recipe)
 # The front issue 16 asks for (and NAM's presets): a table is partial until each has its seeds
 PLANNED_LSTM_SIZES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96)
 
@@ -92,6 +93,7 @@ def load_results(grid: Path, cache: dict) -> list[dict]:
                 "parameters": metrics.get("nonzero_parameters", metrics.get("parameters")),
                 "epochs": metrics.get("epochs"),
                 "patience": config["train"].get("early_stop_patience"),
+                "cap_minutes": config["train"].get("max_minutes"),
                 "stopped_because": metrics.get("stopped_because", ""),
                 "cpu_seconds": charged_cpu_seconds(result),
                 # Resumed before runs kept a CPU ledger: only the last attempt was counted
@@ -344,14 +346,46 @@ def wavenet_engine_rtfs() -> dict[tuple[str, int], tuple[float, float | None]]:
 PRESET_NAMES = {channels: name for name, channels in PRESET_CHANNELS.items()}
 
 
+def at_front_cap(row: dict) -> bool:
+    """Trained with the front's CPU-time cap (runs recorded before the cap was kept had it)."""
+    return row.get("cap_minutes") in (None, FRONT_CAP_MINUTES)
+
+
 def train_runs_by_size(rows: list[dict], architecture: str) -> dict[int, list[dict]]:
-    """The models of `architecture` trained as they are (method train), by size: NAM's presets
-    (nam_preset) or WaveNets of the standard's dilations (wavenet) by channel count."""
+    """The models of `architecture` trained as they are (method train) with the front's cap, by
+    size: NAM's presets (nam_preset) or WaveNets of the standard's dilations (wavenet) by channel
+    count."""
     by_size = defaultdict(list)
     for row in rows:
-        if row["method"] == "train" and row["architecture"] == architecture:
+        if row["method"] == "train" and row["architecture"] == architecture and at_front_cap(row):
             by_size[row["size"]].append(row)
     return by_size
+
+
+def longer_cap_table(rows: list[dict]) -> list[str]:
+    """The control of zendrive-wavenet-patient: WaveNets trained again with a longer CPU-time cap
+    than the front's, against the front's runs of their size and seed (empty before it ran). If
+    they end much lower, the capped front is an upper bound of what the preset can do."""
+    longer = sorted((r for r in rows if r["method"] == "train" and r["architecture"] != "lstm"
+                     and not at_front_cap(r)), key=lambda r: (r["architecture"], r["size"]))
+    lines = [
+        "| WaveNet | seed | cap (CPU-min) | test ESR | epochs | stopped by | CPU-s "
+        f"| the front's run ({FRONT_CAP_MINUTES} CPU-min): test ESR, epochs | longer / front |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in longer:
+        name = (PRESET_NAMES[run["size"]] if run["architecture"] == "nam_preset"
+                else f"{run['size']} channels")
+        front = [r for r in train_runs_by_size(rows, run["architecture"]).get(run["size"], [])
+                 if r["seed"] == run["seed"]]  # fmt: skip
+        base = (f"{front[0]['test_esr']:.4f}, {front[0]['epochs']}",
+                f"{run['test_esr'] / front[0]['test_esr']:.2f}") if front else ("-", "-")
+        lines.append(
+            f"| {name} | {run['seed']} | {run['cap_minutes']} | {run['test_esr']:.4f} "
+            f"| {run['epochs']} | {'the cap' if capped(run) else 'early stopping'} "
+            f"| {run['cpu_seconds'] or 0:.0f} | {base[0]} | {base[1]} |"
+        )
+    return lines if longer else []
 
 
 def wavenet_front_table(rows: list[dict]) -> list[str]:
@@ -452,11 +486,13 @@ def slim_rule(method: str) -> str:
 
 
 def fixed_wavenet_esrs(rows: list[dict], width: int) -> list[float]:
-    """Test ESRs of the fixed WaveNets of a width, with the standard preset's dilations: the
-    `wavenet` train runs, and NAM's standard preset (the same model at 16 channels)."""
-    return [r["test_esr"] for r in rows if r["method"] == "train" and r["size"] == width
-            and (r["architecture"] == "wavenet"
-                 or (r["architecture"] == "nam_preset" and width == PRESET_CHANNELS["standard"]))]
+    """Test ESRs of the fixed WaveNets of a width, with the standard preset's dilations and the
+    front's cap (what the slimmable runs had): the `wavenet` train runs, and NAM's standard
+    preset (the same model at 16 channels)."""
+    fixed = train_runs_by_size(rows, "wavenet").get(width, [])
+    if width == PRESET_CHANNELS["standard"]:
+        fixed = fixed + train_runs_by_size(rows, "nam_preset").get(width, [])
+    return [r["test_esr"] for r in fixed]
 
 
 def slim_table(rows: list[dict]) -> list[str]:
@@ -1046,6 +1082,10 @@ def main() -> None:
         wavenet_lines = wavenet_front_table(device_rows)
         if wavenet_lines:
             out += ["Dense WaveNet front (NAM's presets, NAM's recipe):", "", *wavenet_lines, ""]
+        longer_lines = longer_cap_table(device_rows)
+        if longer_lines:
+            out += ["Are the WaveNets converged? Some again with a longer CPU-time cap:", "",
+                    *longer_lines, ""]  # fmt: skip
         fixed_lines = fixed_wavenet_table(device_rows)
         if fixed_lines:
             out += ["Fixed WaveNets of the standard preset's dilations at fewer channels (NAM's "

@@ -320,3 +320,21 @@ def test_runs_are_counted_by_the_cpus_their_attempts_ran_on(tables, tmp_path, mo
     meta = {"date": "2026-12-02 05:03 UTC", "cpu": "AMD EPYC"}
     (tmp_path / "engines.json").write_text(json.dumps({"meta": meta, "rows": []}))
     assert tables.timing_runs() == "`bench_engines.py` 2026-12-02 05:03 UTC on AMD EPYC"
+
+
+def test_wavenets_with_a_longer_cap_are_a_control_not_part_of_the_front(tables):
+    def preset(size, seed, esr, cap=None, stopped="time", epochs=70):
+        return {**_front_run(size, seed, esr, 0.01, stopped_because=stopped),
+                "architecture": "nam_preset", "cap_minutes": cap, "epochs": epochs}
+
+    rows = [preset(16, 0, 0.0034), preset(16, 1, 0.0039, cap=30),  # recorded before the cap was
+            preset(16, 0, 0.0017, cap=120, stopped="patience", epochs=260),  # kept, and after
+            preset(12, 0, 0.0040, cap=120)]  # no front run of its seed: nothing to set it against
+    assert [r["test_esr"] for r in tables.train_runs_by_size(rows, "nam_preset")[16]] == [
+        0.0034, 0.0039]
+    assert tables.fixed_wavenet_esrs(rows, 16) == [0.0034, 0.0039]  # the slimmable rules' baseline
+    lines = tables.longer_cap_table(rows)
+    assert lines[2] == "| lite | 0 | 120 | 0.0040 | 70 | the cap | 300 | - | - |"
+    assert lines[3] == ("| standard | 0 | 120 | 0.0017 | 260 | early stopping | 300 "
+                        "| 0.0034, 70 | 0.50 |")
+    assert tables.longer_cap_table(rows[:2]) == []
