@@ -11,6 +11,7 @@
 #   bash benchmarks/lean/run_grid.sh [GRID_DIR] [NUM_CPUS]     (default /work/leangrid, 1 CPU)
 # Then the levels of the pruning and trimming stages are trained on to convergence
 # (converge_levels.py, sizes per line of `converge`; finished levels are skipped).
+# How far it has got: python benchmarks/lean/grid_status.py GRID_DIR
 # Afterwards: python benchmarks/lean/tables.py GRID_DIR  (tables in benchmarks/results/lean*)
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

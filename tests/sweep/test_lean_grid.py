@@ -3,6 +3,7 @@ every config is a stage, so a typo cannot silently drop rows from the published 
 goes on from the record (recorded_runs.py) without dropping the models a later stage starts from."""
 
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
@@ -14,11 +15,10 @@ from leanamp.sweep.config import load_sweep_config
 LEAN = Path(__file__).resolve().parents[2] / "benchmarks" / "lean"
 
 
-@pytest.fixture(scope="module")
-def recorded_runs():
-    sys.path.insert(0, str(LEAN))  # it imports its sibling tables.py
+def lean_script(name: str):
+    sys.path.insert(0, str(LEAN))  # the scripts import their siblings (tables.py)
     try:
-        spec = importlib.util.spec_from_file_location("recorded_runs", LEAN / "recorded_runs.py")
+        spec = importlib.util.spec_from_file_location(name, LEAN / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
@@ -26,11 +26,13 @@ def recorded_runs():
     return module
 
 
+@pytest.fixture(scope="module")
+def recorded_runs():
+    return lean_script("recorded_runs")
+
+
 def grid_stages() -> list[str]:
-    script = (LEAN / "run_grid.sh").read_text()
-    listed = script[script.index("stages=(") + len("stages=(") : script.index(")\nfor")].split()
-    # "+" joins lanes run side by side, "," the stages of a lane run one after the other
-    return [stage for entry in listed for lane in entry.split("+") for stage in lane.split(",")]
+    return lean_script("grid_status").grid_stages()
 
 
 def converge_stages() -> list[str]:
@@ -81,3 +83,20 @@ def test_stage_config_loads_and_is_named_after_its_file(stage):
     assert config.name == stage
     assert config.runs
     assert re.fullmatch(r"[a-z0-9-]+", stage)
+
+
+def test_the_status_counts_runs_done_here_recorded_started_and_waiting(tmp_path):
+    status_of = lean_script("grid_status").stage_status
+    (tmp_path / "od-front.yaml").write_text(
+        "name: od-front\ndevices: [{name: od, device: overdrive}]\narchitectures: [lstm]\n"
+        "seeds: [0]\nsizes: [4, 8, 16, 32]\nmethods: [train]\n")
+    done, recorded, started, _waiting = (
+        spec.run_id for spec in load_sweep_config(tmp_path / "od-front.yaml").runs)
+    runs = tmp_path / "grid" / "od-front" / "runs"
+    (runs / done).mkdir(parents=True)
+    (runs / done / "result.json").write_text(json.dumps({"status": "done"}))
+    (runs / started).mkdir()
+    (runs / started / "cpu_ledger.json").write_text(json.dumps({"attempts": [60.0, 30.0]}))
+    status = status_of("od-front", tmp_path / "grid", {recorded}, tmp_path)
+    assert status == {"runs": 4, "done here": 1, "recorded": 1, "started": 1, "waiting": 1,
+                      "cpu": 90.0}
