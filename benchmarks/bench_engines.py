@@ -5,11 +5,11 @@ AIDA-X JSON for RTNeural), NAM WaveNets nano, feather, lite, standard and the st
 at 4, 8 and 12 channels (the fixed WaveNets the slimmable ones are set against, and the models a
 slimmable standard runs as at those widths; .nam for NAM Core), all with seeded random weights
 (cost does not depend on the weights), and NAM's A2 reference file (its largest submodel, the one
-NAM Core and leanamp both run by default). Columns: RTNeural's run-time
-API (json_parser, as AIDA-X loads files) and its compile-time API (ModelT templated on the hidden
-size, leanamp/engines/drivers/rtneural_static_driver.cpp), NAM Core with its fast tanh (as the
-plugin), each built with -O3 and with -O3 -march=native by leanamp.engines; leanamp's numba kernel
-in its fast mode (the engines' fast activations; leanamp.runtime).
+NAM Core and leanamp both run by default). Columns: RTNeural's run-time API (json_parser, as
+AIDA-X loads files) and its compile-time API (ModelT templated on the hidden size,
+leanamp/engines/drivers/rtneural_static_driver.cpp), NAM Core with its fast tanh (as the plugin),
+each built with -O3 and with -O3 -march=native by leanamp.engines; leanamp's numba kernel in its
+fast mode (the engines' fast activations; leanamp.runtime).
 
 Timing: every variant processes `--seconds` of a 110 Hz sine at half scale, 48 kHz, in 256-sample
 blocks, one thread, measured as thread CPU time (and wall time) / audio time; the engines in their
