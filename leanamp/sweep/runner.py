@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import traceback
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from leanamp.errors import LeanampError
 from leanamp.files import atomic_path, write_text_atomic
+from leanamp.progress import clock_text
 from leanamp.results import RESULT_FILE, ResultsTable, open_results
 from leanamp.sweep.config import SweepConfig, load_sweep_config
 from leanamp.sweep.methods import execute_run
@@ -58,6 +60,15 @@ def read_run_ids(path: str | os.PathLike) -> set[str]:
     if not path.is_file():
         raise LeanampError(f"{path}: no such file of run ids to skip (one run id per line)")
     return {line.split("#", 1)[0].strip() for line in path.read_text().splitlines()} - {""}
+
+
+def progress_text(left: int, ended: int, elapsed: float) -> str:
+    """"3 runs left; 1:02:10 elapsed, about 3:06:30 to go": the time to go assumes the runs left
+    take as long as the `ended` ones of this sweep did, as many at a time."""
+    if not left:
+        return f"0 runs left; {clock_text(elapsed)} elapsed"
+    return (f"{left} runs left; {clock_text(elapsed)} elapsed, "
+            f"about {clock_text(elapsed / ended * left)} to go")
 
 
 def _error_text(error: BaseException) -> tuple[str, str]:
@@ -153,6 +164,12 @@ def run_sweep(
             pending[ref] = spec
         log(f"sweep {sweep.name}: {len(to_run)} runs submitted, {len(summary.skipped)} "
             f"already done")
+        started = time.monotonic()
+
+        def progress() -> str:
+            ended = len(summary.done) + len(summary.failed)
+            return progress_text(len(pending), ended, time.monotonic() - started)
+
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             spec = pending.pop(ready[0])
@@ -163,12 +180,12 @@ def run_sweep(
                 write_text_atomic(sweep_dir / "runs" / spec.run_id / "error.txt", trace)
                 table.mark_failed(spec.run_id, message)
                 summary.failed[spec.name] = message
-                log(f"failed   {spec.name}: {message}")
+                log(f"failed   {spec.name}: {message} ({progress()})")
                 continue
             table.mark_done(spec.run_id, result)
             summary.done.append(spec.name)
             esr = result["metrics"].get("test_esr")
-            log(f"finished {spec.name}: test ESR {esr:.4g} ({len(pending)} runs left)")
+            log(f"finished {spec.name}: test ESR {esr:.4g} ({progress()})")
     finally:
         if started_ray:
             ray.shutdown()

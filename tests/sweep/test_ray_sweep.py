@@ -14,6 +14,7 @@ import pytest
 
 from leanamp.errors import LeanampError
 from leanamp.sweep import load_sweep_config, open_results, read_run_ids, run_sweep, sweep_table
+from leanamp.sweep.runner import progress_text
 
 
 def test_a_failing_run_does_not_stop_the_sweep(write_config, tmp_path, ray_address):
@@ -23,8 +24,12 @@ def test_a_failing_run_does_not_stop_the_sweep(write_config, tmp_path, ray_addre
         sizes=[3], methods=["train"],
     )
     sweep_dir = tmp_path / "out"
-    summary = run_sweep(config, sweep_dir, address=ray_address, log=lambda line: None)
+    lines = []
+    summary = run_sweep(config, sweep_dir, address=ray_address, log=lines.append)
     assert summary.done == ["od-lstm3-train-s0"]
+    ended = [line for line in lines if line.startswith(("finished", "failed"))]
+    assert "1 runs left" in ended[0] and "to go" in ended[0]  # a failure counts as an end too
+    assert ended[1].endswith("elapsed)") and "0 runs left" in ended[1]
     assert list(summary.failed) == ["broken-lstm3-train-s0"]
     assert "missing_dry.wav" in summary.failed["broken-lstm3-train-s0"]
     rows = {r["name"]: r for r in open_results(sweep_dir).rows()}
@@ -117,3 +122,8 @@ def test_runs_finished_elsewhere_are_left_out(write_config, tmp_path, ray_addres
     code, out, _ = run_cli(["sweep", str(config), "--out", str(tmp_path / "done"), "--skip",
                             str(every)])
     assert code == 0 and "0 runs finished now" in out and "2 finished elsewhere" in out
+
+
+def test_the_time_to_go_assumes_the_runs_left_take_as_long_as_those_ended():
+    assert progress_text(3, 2, 1200.0) == "3 runs left; 20:00 elapsed, about 30:00 to go"
+    assert progress_text(0, 4, 3725.0) == "0 runs left; 1:02:05 elapsed"
