@@ -338,3 +338,21 @@ def test_wavenets_with_a_longer_cap_are_a_control_not_part_of_the_front(tables):
     assert lines[3] == ("| standard | 0 | 120 | 0.0017 | 260 | early stopping | 300 "
                         "| 0.0034, 70 | 0.50 |")
     assert tables.longer_cap_table(rows[:2]) == []
+
+
+def test_every_wavenet_bench_engines_times_is_priced_under_the_grids_name(tables, tmp_path,
+                                                                         monkeypatch):
+    """The row names bench_engines.py writes are the ones tables.py reads prices by."""
+    path = LEAN.parent / "bench_engines.py"
+    spec = importlib.util.spec_from_file_location("bench_engines", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "A2", tmp_path / "absent.nam")  # the reference file is no size
+    monkeypatch.setattr(bench, "HIDDEN_SIZES", [8])  # the LSTMs are not what this is about
+    monkeypatch.setattr(bench, "export_model", lambda model, path, metadata: path)  # names only
+    rows = [{"name": row["name"], "kind": row["kind"], "rtf_cpu": {"leanamp fast": 0.01}}
+            for row in bench.write_models(tmp_path)]
+    monkeypatch.setattr(tables, "engine_rows", lambda: rows)
+    presets = {("nam_preset", channels) for channels in (4, 8, 12, 16)}
+    widths = {("wavenet", channels) for channels in (*bench.WAVENET_WIDTHS, 16)}
+    assert set(tables.wavenet_engine_rtfs()) == presets | widths
