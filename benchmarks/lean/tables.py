@@ -158,7 +158,8 @@ def welch_log_p(a: list[float], b: list[float]) -> str:
     its logarithm is the scale on which seeds scatter evenly); "-" below 2 values a side."""
     if len(a) < 2 or len(b) < 2:
         return "-"
-    return f"{stats.ttest_ind(np.log(a), np.log(b), equal_var=False).pvalue:.2f}"
+    p = stats.ttest_ind(np.log(a), np.log(b), equal_var=False).pvalue
+    return f"{p:.2f}" if p >= 0.01 else f"{p:.0e}"  # "0.00" would read as no chance at all
 
 
 def fmt_interval(values: list[float]) -> str:

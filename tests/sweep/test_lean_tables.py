@@ -356,3 +356,9 @@ def test_every_wavenet_bench_engines_times_is_priced_under_the_grids_name(tables
     presets = {("nam_preset", channels) for channels in (4, 8, 12, 16)}
     widths = {("wavenet", channels) for channels in (*bench.WAVENET_WIDTHS, 16)}
     assert set(tables.wavenet_engine_rtfs()) == presets | widths
+
+
+def test_a_small_p_is_written_with_its_order_of_magnitude(tables):
+    assert tables.welch_log_p([0.0230, 0.0240], [0.0059, 0.0072, 0.0054]) == "3e-03"
+    assert tables.welch_log_p([0.004, 0.009, 0.006], [0.010, 0.030, 0.012]) == "0.09"
+    assert tables.welch_log_p([0.01], [0.02, 0.03]) == "-"
