@@ -15,12 +15,11 @@ import json
 from pathlib import Path
 
 # The sibling scripts: the record (tables.py) and which recorded runs run_grid.sh skips.
-from recorded_runs import recorded_run_ids  # noqa: I001
+from recorded_runs import recorded_run_ids, stage_config  # noqa: I001
 from tables import read_record
 
 from leanamp.ledger import LEDGER_FILE
 from leanamp.results import RESULT_FILE
-from leanamp.sweep import load_sweep_config
 
 LEAN = Path(__file__).resolve().parent
 
@@ -37,7 +36,7 @@ def stage_status(stage: str, grid: Path, recorded: set[str], lean: Path = LEAN) 
     """Counts of a stage's runs: done here, done only in the record (`recorded`: the run ids
     run_grid.sh skips), started, waiting; and the CPU-seconds the started ones have used."""
     status = {"runs": 0, "done here": 0, "recorded": 0, "started": 0, "waiting": 0, "cpu": 0.0}
-    for spec in load_sweep_config(lean / f"{stage}.yaml").runs:
+    for spec in stage_config(lean / f"{stage}.yaml").runs:
         status["runs"] += 1
         run_dir = grid / stage / "runs" / spec.run_id
         result = run_dir / RESULT_FILE

@@ -11,12 +11,13 @@ disk, so none of its runs is skipped (they run again).
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 # tables.py is the sibling script that reads and writes the record.
 from tables import read_record, run_name  # noqa: I001
 
-from leanamp.sweep import load_sweep_config
+from leanamp.sweep import SweepConfig, load_sweep_config
 
 LEAN = Path(__file__).resolve().parent
 
@@ -31,17 +32,24 @@ def starts_from(config: dict, stage: str) -> bool:
     return f"../{stage}" in folders
 
 
+@functools.cache
+def stage_config(path: Path) -> SweepConfig:
+    """A stage's config, read once per process: each stage's question reads every config, and
+    grid_status.py asks it of every stage."""
+    return load_sweep_config(path)
+
+
 def recorded_run_ids(stage: str, record: dict, lean: Path = LEAN) -> list[str]:
     """The run ids of `stage` (its config in `lean`) that `record` holds; none while a stage
     that starts from it has runs the record lacks."""
     recorded = {run_name(row) for row in record.get("runs", [])}
     for path in sorted(lean.glob("*.yaml")):
-        dependent = load_sweep_config(path)
+        dependent = stage_config(path)
         if starts_from(dependent.raw, stage) and any(
             spec.run_id not in recorded for spec in dependent.runs
         ):
             return []
-    return [spec.run_id for spec in load_sweep_config(lean / f"{stage}.yaml").runs
+    return [spec.run_id for spec in stage_config(lean / f"{stage}.yaml").runs
             if spec.run_id in recorded]  # fmt: skip
 
 
