@@ -35,7 +35,7 @@ stages=(
   zendrive-structured-s12 zendrive-front-mid-s12 zendrive-front-patient zendrive-distill-t32
   honeybee-front souldriven-front pedals-distill pedals-structured pedals-unitprune
   zendrive-unitprune zendrive-unitprune-s12
-  zendrive-front-more,zendrive-structured64-s12,zendrive-methods-more,zendrive-wavenet-front,zendrive-slim-uniform,zendrive-slim-sandwich,zendrive-slim-inplace+zendrive-wavenet-widths,zendrive-front-big,zendrive-methods-96,zendrive-unitprune-big,zendrive-distill-t64
+  zendrive-front-more,zendrive-structured64-s12,zendrive-methods-more,zendrive-wavenet-front,zendrive-slim-uniform,zendrive-slim-sandwich,zendrive-slim-inplace,zendrive-prune-s12+zendrive-wavenet-widths,zendrive-front-big,zendrive-methods-96,zendrive-unitprune-big,zendrive-distill-t64
   zendrive-wavenet-patient
 )
 for entry in "${stages[@]}"; do
@@ -47,7 +47,7 @@ for entry in "${stages[@]}"; do
   wait
 done
 converge=(  # "SIZES STAGE...": the effective hidden sizes whose levels are trained on
-  "8-16 zendrive-methods-s0 zendrive-structured-s12 zendrive-unitprune zendrive-unitprune-s12 zendrive-methods-more zendrive-structured64-s12 zendrive-methods-96 zendrive-unitprune-big"
+  "8-16 zendrive-methods-s0 zendrive-prune-s12 zendrive-structured-s12 zendrive-unitprune zendrive-unitprune-s12 zendrive-methods-more zendrive-structured64-s12 zendrive-methods-96 zendrive-unitprune-big"
   "8-10 pedals-structured pedals-unitprune"
 )
 for entry in "${converge[@]}"; do
