@@ -218,7 +218,7 @@ def real_experiment(minutes: float, sections: list[str]) -> None:
     zendrive = load_device_data(dry, pedal, "a_zendrive_g5_t3_", **REAL_SPLIT)
     honeybee = load_device_data(dry, pedal, "a_honeybee_g5_t0_", **REAL_SPLIT)
     log("training the zendrive g5 t3 start model")
-    record, zen_model = train_run(
+    record, _ = train_run(
         "zendrive_g5_t3_source", scratch_model(), zendrive.train, zendrive.validation,
         zendrive.test, 2 * minutes, 400,
     )

@@ -46,8 +46,6 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS sweep (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-STATUSES = ("pending", "running", "done", "failed")
-
 
 class ResultsTable:
     """The runs of one sweep folder."""

@@ -38,10 +38,6 @@ class Audio:
         return int(self.samples.shape[0])
 
     @property
-    def num_channels(self) -> int:
-        return int(self.samples.shape[1])
-
-    @property
     def duration(self) -> float:
         """Length in seconds."""
         return self.num_samples / self.sample_rate

@@ -28,7 +28,6 @@ from leanamp.formats.common import check_finite_output
 from leanamp.models import build_model
 from leanamp.models.lstm import LSTMModel
 
-SUFFIX = ".leanamp"
 FORMAT_VERSION = "1"
 # A leanamp header holds a config and a few hundred tensor entries: kilobytes. Larger is hostile.
 MAX_HEADER_BYTES = 8 * 2**20
@@ -86,14 +85,6 @@ def _read_raw_header(path: Path) -> tuple[dict, int]:
     if not isinstance(header, dict):
         raise ModelFileError(f"{path}: malformed safetensors header (not a JSON object)")
     return header, size - 8 - header_size
-
-
-def read_header(path: str | os.PathLike) -> tuple[dict, dict]:
-    """Return (config, metadata) from a leanamp file without loading the weights."""
-    path = Path(path)
-    header, _ = _read_raw_header(path)
-    config, metadata = _config_and_metadata(header, path)
-    return config, metadata
 
 
 def _config_and_metadata(header: dict, path: Path) -> tuple[dict, dict]:

@@ -30,7 +30,6 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -499,7 +498,3 @@ def fine_tune_dense(
     result, record = trainer.fit_keeping_start(epochs, resume=resume)
     return {**record, "epochs": result.epochs}
 
-
-def sparsity_schedule(iterations: int, prune_fraction: float) -> np.ndarray:
-    """Sparsity after each iteration: 1 - (1 - p)^j, j = 0..N (15 x 30% gives 99.53%)."""
-    return 1.0 - (1.0 - prune_fraction) ** np.arange(iterations + 1)
