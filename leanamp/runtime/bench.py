@@ -39,7 +39,6 @@ class TorchStreamingLSTM:
     its baseline is one CPU core)."""
 
     architecture = "lstm-torch"
-    latency_samples = 0
 
     def __init__(self, model: LSTMModel, sample_rate: float | None = None):
         self.model = model.eval()

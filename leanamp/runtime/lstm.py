@@ -232,7 +232,6 @@ class StreamingLSTMBase:
     """State, head and interface shared by the dense and sparse streaming LSTMs."""
 
     architecture = "lstm"
-    latency_samples = 0
 
     def __init__(self, weights: LSTMWeights, exact: bool = True, sample_rate: float | None = None):
         weights.check()

@@ -432,8 +432,6 @@ class StreamingWaveNet:
     `leanamp.runtime.activations` (their stated error bounds apply).
     """
 
-    latency_samples = 0
-
     def __init__(self, model, exact: bool = True, sample_rate: float | None = None):
         self.architecture = getattr(model, "architecture", None)
         if self.architecture not in ("wavenet", "nam_wavenet"):
