@@ -103,6 +103,7 @@ def load_results(grid: Path, cache: dict) -> list[dict]:
                 # slimmable runs: the test ESR and kernel RTF at every width
                 "test_esr_by_width": metrics.get("test_esr_by_width"),
                 "rtf_by_width": metrics.get("rtf_by_width"),
+                "width_draws": metrics.get("width_draws"),  # how often each width was trained
                 "cpus": result.get("cpus"),  # the CPU of each attempt (None: not recorded)
                 "run_dir": str(path.parent),
                 "levels": levels,
@@ -496,6 +497,18 @@ def fixed_wavenet_esrs(rows: list[dict], width: int) -> list[float]:
     return [r["test_esr"] for r in fixed]
 
 
+def slim_steps(run: dict) -> str:
+    """Optimizer steps of a slimmable run: a uniform step trains one width, a sandwich or
+    in-place step the largest width and others (`leanamp.models.widths`); "-" where the run's
+    width counts were not kept (runs recorded before they were)."""
+    draws = run.get("width_draws")
+    if not draws:
+        return "-"
+    counts = {int(w): n for w, n in draws.items()}
+    uniform = slim_rule(run["method"]) == "uniform"
+    return str(sum(counts.values()) if uniform else counts[max(counts)])
+
+
 def slim_table(rows: list[dict]) -> list[str]:
     """Each slimmable WaveNet at the widths a fixed WaveNet was trained at, against those fixed
     models (the seeds' comparison: one model for every width against one model per width)."""
@@ -505,8 +518,8 @@ def slim_table(rows: list[dict]) -> list[str]:
         return []
     lines = ["| slimmable rule | channels | seed | width | slim test ESR | fixed WaveNet test ESR "
              "(seeds) | slim / fixed (geometric mean) | kernel RTF fast at width "
-             "| CPU-s slim (all widths) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| CPU-s slim (all widths) | epochs | steps |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in slim:
         for width in sorted(int(w) for w in run["test_esr_by_width"]):
             fixed = fixed_wavenet_esrs(rows, width)
@@ -519,7 +532,8 @@ def slim_table(rows: list[dict]) -> list[str]:
                 f"| {slim_rule(run['method'])} | {run['size']} "
                 f"| {run['seed']} | {width} "
                 f"| {esr:.4f} | {', '.join(f'{f:.4f}' for f in fixed)} | {ratio:.2f} "
-                f"| {rtf_cell(rtf)} | {run['cpu_seconds'] or 0:.0f} |"
+                f"| {rtf_cell(rtf)} | {run['cpu_seconds'] or 0:.0f} | {run['epochs']} "
+                f"| {slim_steps(run)} |"
             )
     return lines
 

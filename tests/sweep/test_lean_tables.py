@@ -82,15 +82,21 @@ def test_slimmable_widths_are_set_against_fixed_wavenets_of_the_width(tables, mo
     monkeypatch.setattr(tables, "wavenet_engine_rtfs", lambda: {("wavenet", 4): (0.006, 0.03)})
     slim = {"method": "slim (sandwich)", "architecture": "wavenet", "size": 16, "seed": 0,
             "test_esr_by_width": {"4": 0.04, "8": 0.02, "16": 0.01},
-            "rtf_by_width": {"4": 0.01, "8": 0.02, "16": 0.04}, "cpu_seconds": 1800.0}
+            "rtf_by_width": {"4": 0.01, "8": 0.02, "16": 0.04}, "cpu_seconds": 1800.0,
+            "epochs": 22, "width_draws": {"4": 50, "8": 20, "16": 50}}
     fixed = [{"method": "train", "architecture": "wavenet", "size": 4, "test_esr": 0.02},
              {"method": "train", "architecture": "nam_preset", "size": 16, "test_esr": 0.005},
              {"method": "train", "architecture": "nam_preset", "size": 8, "test_esr": 0.001}]
     lines = tables.slim_table([slim, *fixed])
     rows = {line.split(" | ")[3]: line for line in lines[2:]}
     assert set(rows) == {"4", "16"}  # feather (8 channels) has other dilations: no fixed model
-    assert "| 0.0400 | 0.0200 | 2.00 | 0.0060 | 1800 |" in rows["4"]
-    assert "| 0.0100 | 0.0050 | 2.00 | not timed | 1800 |" in rows["16"]
+    # a sandwich step trains the largest width and others: 50 steps, 120 width passes
+    assert rows["4"].endswith("| 0.0400 | 0.0200 | 2.00 | 0.0060 | 1800 | 22 | 50 |")
+    assert rows["16"].endswith("| 0.0100 | 0.0050 | 2.00 | not timed | 1800 | 22 | 50 |")
+    uniform = {**slim, "method": "slim (uniform)"}
+    assert tables.slim_table([uniform, *fixed])[2].endswith("| 22 | 120 |")  # a width a step
+    recorded = {**slim, "width_draws": None}  # recorded before the counts were kept
+    assert tables.slim_table([recorded, *fixed])[2].endswith("| 22 | - |")
 
 
 def test_on_one_pedal_the_blocked_ratio_is_students_t_test_on_log_esr(tables):
