@@ -538,6 +538,27 @@ def slim_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+SLIM_COLORS = {"uniform": "C5", "sandwich": "C6", "inplace": "C8"}  # apart from the methods'
+
+
+def slim_curves(rows: list[dict]) -> dict[str, list[dict]]:
+    """Each slimmable rule's one model as a curve over the priced widths: per width its price
+    (the fixed WaveNet of the width in bench_engines' run) and the geometric mean of its seeds'
+    test ESRs there."""
+    by_rule = defaultdict(lambda: defaultdict(list))
+    for run in rows:
+        if run["method"].startswith("slim") and run["test_esr_by_width"]:
+            for width, esr in run["test_esr_by_width"].items():
+                by_rule[slim_rule(run["method"])][int(width)].append(esr)
+    prices = wavenet_engine_rtfs()
+    return {
+        rule: [{"width": w, "rtf": prices[("wavenet", w)][0],
+                "esr": statistics.geometric_mean(esrs), "seeds": len(esrs)}
+               for w, esrs in sorted(widths.items()) if ("wavenet", w) in prices]
+        for rule, widths in sorted(by_rule.items())
+    }  # fmt: skip
+
+
 def slim_over_seeds_table(rows: list[dict]) -> list[str]:
     """Each slimmable rule at a width over its seeds against the fixed WaveNets of that width:
     the geometric-mean ratio and Welch's t-test on log ESR (`welch_log_p`)."""
@@ -950,11 +971,11 @@ def shrink_table(shrink: dict, rows: list[dict]) -> list[str]:
 
 
 def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
-                points: list[dict], path: Path) -> None:
+                points: list[dict], slim: dict[str, list[dict]], path: Path) -> None:
     """Left: the LSTM methods against the dense front by effective size. Right: the same
     accuracy against CPU price (`cost_front`): the dense LSTMs, NAM's presets and the fixed
-    WaveNets at their kernel's real-time factor, and each lean model at the price of its
-    effective size."""
+    WaveNets at their kernel's real-time factor, each lean model at the price of its
+    effective size, and each slimmable rule's model across its widths (`slim_curves`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1029,6 +1050,11 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
                         s=60, zorder=4)  # fmt: skip
     cost_ax.scatter([], [], color="grey", marker="*", s=60,
                     label="lean models (students, levels trained on), by method colour")
+    for rule, curve in slim.items():  # one model per rule: its widths joined
+        widths, seeds = f"{curve[0]['width']}-{curve[-1]['width']}", curve[0]["seeds"]
+        cost_ax.plot([p["rtf"] for p in curve], [p["esr"] for p in curve], marker="x",
+                     linestyle=":", color=SLIM_COLORS[rule],
+                     label=f"slimmable WaveNet, {rule} rule, widths {widths} ({seeds} seeds)")
     cost_ax.set_xscale("log")
     # plain labels at the round prices within the data: the log axis's minor labels collided
     low, high = cost_ax.get_xlim()
@@ -1040,6 +1066,8 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
     cost_ax.set_title(f"{device}: accuracy against CPU price", fontsize=10)
     cost_ax.grid(True, which="both", alpha=0.3)
     cost_ax.legend(fontsize=7)
+    low, high = cost_ax.get_ylim()
+    cost_ax.set_ylim(low, high * 4)  # headroom (both panels): the legends above the data
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -1141,7 +1169,8 @@ def main() -> None:
                     "`bench_engines.py`'s run; on the front: no cheaper model has a lower "
                     "geometric-mean test ESR):", "", *cost_table(points), ""]  # fmt: skip
         if front:
-            plot_device(device, lstm_rows, front, points, RESULTS / f"lean_{device}.png")
+            plot_device(device, lstm_rows, front, points, slim_curves(device_rows),
+                        RESULTS / f"lean_{device}.png")
             out += [f"![{device}](lean_{device}.png)", ""]
     groups = lean_and_dense_by_pedal(rows)
     if groups:

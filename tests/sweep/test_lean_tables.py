@@ -368,3 +368,18 @@ def test_a_small_p_is_written_with_its_order_of_magnitude(tables):
     assert tables.welch_log_p([0.0230, 0.0240], [0.0059, 0.0072, 0.0054]) == "3e-03"
     assert tables.welch_log_p([0.004, 0.009, 0.006], [0.010, 0.030, 0.012]) == "0.09"
     assert tables.welch_log_p([0.01], [0.02, 0.03]) == "-"
+
+
+def test_each_slimmable_rule_is_one_curve_over_its_priced_widths(tables, monkeypatch):
+    prices = {("wavenet", 4): (0.005, 0.02), ("wavenet", 16): (0.03, 0.04)}
+    monkeypatch.setattr(tables, "wavenet_engine_rtfs", lambda: prices)
+    slim = [{"method": f"slim ({rule})", "architecture": "wavenet", "size": 16, "seed": seed,
+             "test_esr_by_width": {"2": 0.5, "4": esr, "16": esr / 4}}
+            for rule, esrs in (("uniform", [0.02, 0.08]), ("sandwich", [0.1]))
+            for seed, esr in enumerate(esrs)]
+    curves = tables.slim_curves([*slim, {"method": "train", "test_esr_by_width": None}])
+    assert list(curves) == ["sandwich", "uniform"]
+    # width 2 has no price; each width's point is the geometric mean of the rule's seeds
+    assert curves["uniform"] == [{"width": 4, "rtf": 0.005, "esr": pytest.approx(0.04), "seeds": 2},
+                                 {"width": 16, "rtf": 0.03, "esr": pytest.approx(0.01), "seeds": 2}]
+    assert [p["seeds"] for p in curves["sandwich"]] == [1, 1]
