@@ -497,4 +497,3 @@ def fine_tune_dense(
                       progress=progress)
     result, record = trainer.fit_keeping_start(epochs, resume=resume)
     return {**record, "epochs": result.epochs}
-
