@@ -7,6 +7,7 @@ gets a mask search of one iteration of one epoch, so the API they show is what r
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from pathlib import Path
@@ -56,13 +57,19 @@ def readme_invocations() -> list[str]:
     return commands + re.findall(r"`(leanamp [^`]*)`", text)
 
 
+@functools.cache
+def cli_commands() -> dict:
+    """leanamp's commands by name, as click builds them from the typer app (once)."""
+    return typer.main.get_command(app).commands
+
+
 def options_of(command: str) -> set[str]:
-    params = typer.main.get_command(app).commands[command].params
+    params = cli_commands()[command].params
     return {"--help"} | {opt for param in params for opt in param.opts + param.secondary_opts}
 
 
 def test_every_command_and_option_the_readme_shows_exists():
-    commands = typer.main.get_command(app).commands
+    commands = cli_commands()
     invocations = readme_invocations()
     assert len(invocations) > 40
     for invocation in invocations:
@@ -77,7 +84,7 @@ def test_every_command_and_option_the_readme_shows_exists():
 def test_the_command_table_lists_every_command_with_options_it_has():
     table = README.read_text().split("\n## Command line\n", 1)[1].split("\n#", 1)[0]
     rows = re.findall(r"^\| `leanamp ([a-z-]+)[^|]*\|(.*)$", table, re.M)
-    assert sorted(name for name, _ in rows) == sorted(typer.main.get_command(app).commands)
+    assert sorted(name for name, _ in rows) == sorted(cli_commands())
     for name, description in rows:
         unknown = set(re.findall(r"--[a-z][a-z0-9-]*", description)) - options_of(name)
         assert not unknown, f"leanamp {name}: no option {unknown}"

@@ -541,38 +541,38 @@ def slim_table(rows: list[dict]) -> list[str]:
 SLIM_COLORS = {"uniform": "C5", "sandwich": "C6", "inplace": "C8"}  # apart from the methods'
 
 
-def slim_curves(rows: list[dict]) -> dict[str, list[dict]]:
-    """Each slimmable rule's one model as a curve over the priced widths: per width its price
-    (the fixed WaveNet of the width in bench_engines' run) and the geometric mean of its seeds'
-    test ESRs there."""
-    by_rule = defaultdict(lambda: defaultdict(list))
-    for run in rows:
-        if run["method"].startswith("slim") and run["test_esr_by_width"]:
-            for width, esr in run["test_esr_by_width"].items():
-                by_rule[slim_rule(run["method"])][int(width)].append(esr)
-    prices = wavenet_engine_rtfs()
-    return {
-        rule: [{"width": w, "rtf": prices[("wavenet", w)][0],
-                "esr": statistics.geometric_mean(esrs), "seeds": len(esrs)}
-               for w, esrs in sorted(widths.items()) if ("wavenet", w) in prices]
-        for rule, widths in sorted(by_rule.items())
-    }  # fmt: skip
-
-
-def slim_over_seeds_table(rows: list[dict]) -> list[str]:
-    """Each slimmable rule at a width over its seeds against the fixed WaveNets of that width:
-    the geometric-mean ratio and Welch's t-test on log ESR (`welch_log_p`)."""
+def slim_esrs(rows: list[dict]) -> dict[tuple[str, int], list[float]]:
+    """The slimmable runs' test ESRs by (rule, width), one per seed, sorted."""
     groups = defaultdict(list)
     for run in rows:
         if run["method"].startswith("slim") and run["test_esr_by_width"]:
             for width, esr in run["test_esr_by_width"].items():
                 groups[(slim_rule(run["method"]), int(width))].append(esr)
+    return dict(sorted(groups.items()))
+
+
+def slim_curves(rows: list[dict]) -> dict[str, list[dict]]:
+    """Each slimmable rule's one model as a curve over the priced widths: per width its price
+    (the fixed WaveNet of the width in bench_engines' run) and the geometric mean of its seeds'
+    test ESRs there."""
+    prices = wavenet_engine_rtfs()
+    curves = defaultdict(list)
+    for (rule, width), esrs in slim_esrs(rows).items():
+        if ("wavenet", width) in prices:
+            curves[rule].append({"width": width, "rtf": prices[("wavenet", width)][0],
+                                 "esr": statistics.geometric_mean(esrs), "seeds": len(esrs)})
+    return dict(curves)
+
+
+def slim_over_seeds_table(rows: list[dict]) -> list[str]:
+    """Each slimmable rule at a width over its seeds against the fixed WaveNets of that width:
+    the geometric-mean ratio and Welch's t-test on log ESR (`welch_log_p`)."""
     lines = [
         "| slimmable rule | width | seeds | slim test ESR (mean ± 95% CI) | fixed WaveNet "
         "(mean ± 95% CI, seeds) | slim / fixed (geometric means) | p (Welch, log ESR) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for (rule, width), esrs in sorted(groups.items()):
+    for (rule, width), esrs in slim_esrs(rows).items():
         fixed = fixed_wavenet_esrs(rows, width)
         if fixed:
             ratio = statistics.geometric_mean(esrs) / statistics.geometric_mean(fixed)
