@@ -2,15 +2,23 @@
 every config is a stage, so a typo cannot silently drop rows from the published tables; a stage
 goes on from the record (recorded_runs.py) without dropping the models a later stage starts from."""
 
+import copy
 import importlib.util
 import json
 import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
+from leanamp.data import Clip
+from leanamp.losses import NAMLoss
+from leanamp.models.slim import make_slimmable
+from leanamp.models.wavenet import WaveNet
 from leanamp.sweep.config import load_sweep_config
+from leanamp.train import TrainConfig, Trainer
 
 LEAN = Path(__file__).resolve().parents[2] / "benchmarks" / "lean"
 
@@ -100,3 +108,35 @@ def test_the_status_counts_runs_done_here_recorded_started_and_waiting(tmp_path)
     status = status_of("od-front", tmp_path / "grid", {recorded}, tmp_path)
     assert status == {"runs": 4, "done here": 1, "recorded": 1, "started": 1, "waiting": 1,
                       "cpu": 90.0}
+
+
+@pytest.mark.parametrize("variant", ["sandwich", "inplace"])
+def test_the_inplace_probe_replays_the_trainers_slimmable_step(variant):
+    """inplace_probe.py explains the grid's in-place runs only if its step is the trainer's."""
+    probe = lean_script("inplace_probe")
+    rate, rng = 8000, np.random.default_rng(3)
+    x = rng.standard_normal(2 * rate).astype(np.float32)
+    clips = [Clip("c", x, (0.5 * np.tanh(3 * x)).astype(np.float32), rate)]
+    common = {"condition_size": 1, "kernel_size": 3, "activation": "Tanh", "gated": False}
+    layers = [{"input_size": 1, "head_size": 1, "channels": 4, "dilations": [1, 2, 4],
+               "head_bias": True, **common}]  # fmt: skip
+    torch.manual_seed(0)
+    model = make_slimmable(WaveNet(layers), None, variant)
+    mirror = copy.deepcopy(model)
+    config = TrainConfig(segment_seconds=0.3, batch_size=2, accelerator="cpu", loss="nam")
+    trainer = Trainer(model, clips, clips, config, progress=False)
+    trainer._update = lambda: None  # keep the step's summed gradient for the comparison
+    xb, yb = trainer.inputs[:2], trainer.targets[:2]
+    model.train()
+    trainer._train_batch(xb, yb, model.on_train_batch_start(np.random.default_rng(0)))
+    skip, params = trainer.skip_samples, list(mirror.parameters())
+    mirror.train()
+    grads, full, widths = probe.step_terms(mirror, xb, yb[:, skip:], skip, variant, NAMLoss(),
+                                           params, np.random.default_rng(0))  # fmt: skip
+    for p, got in zip(model.parameters(), grads, strict=True):  # None: unused (last residual)
+        torch.testing.assert_close(got, torch.zeros_like(p) if p.grad is None else p.grad)
+    assert [w["width"] for w in widths][:2] == [4, 1] and len(widths) == 4
+    learnt = {"sandwich": "target", "inplace": "largest"}[variant]
+    assert [w["against"] for w in widths] == ["target"] + [learnt] * 3
+    assert probe.cosine(full, full) == pytest.approx(1.0)
+    assert probe.cosine(full, [-g for g in full]) == pytest.approx(-1.0)
