@@ -322,6 +322,8 @@ class Trainer:
             "finished": finished,
             "stopped_because": stopped_because,
             "batch_rng": json.dumps(self._batch_rng.bit_generator.state),
+            # A slimmable model's record of the widths it trained, so a resumed run counts all.
+            "width_history": json.dumps(getattr(self._width_sampler(), "history", [])),
             "config": json.dumps(asdict(self.config)),
             "budget_seconds_spent": self.budget_seconds_spent(),
         }
@@ -367,7 +369,13 @@ class Trainer:
         self.validations_since_lr_drop = state["validations_since_lr_drop"]
         self.history = json.loads(state["history"])
         self._batch_rng.bit_generator.state = json.loads(state["batch_rng"])
+        if self._width_sampler() is not None:  # checkpoints from before it kept no widths
+            self._width_sampler().history = json.loads(state.get("width_history", "[]"))
         return state
+
+    def _width_sampler(self):
+        """The model's WidthSampler when it is slimmable (leanamp.models.widths), else None."""
+        return getattr(self.model, "width_sampler", None)
 
     def _save_best(self, record: dict) -> None:
         if self.run_dir and self.fabric.is_global_zero:

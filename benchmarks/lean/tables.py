@@ -103,7 +103,11 @@ def load_results(grid: Path, cache: dict) -> list[dict]:
                 # slimmable runs: the test ESR and kernel RTF at every width
                 "test_esr_by_width": metrics.get("test_esr_by_width"),
                 "rtf_by_width": metrics.get("rtf_by_width"),
-                "width_draws": metrics.get("width_draws"),  # how often each width was trained
+                # how often each width was trained; "width_draws", its name before resumed runs
+                # kept their counts, holds a resumed run's last attempt only (partial)
+                "width_draws": metrics.get("width_counts", metrics.get("width_draws")),
+                "width_draws_partial": "width_draws" in metrics
+                and len(result.get("cpus") or []) > 1,
                 "cpus": result.get("cpus"),  # the CPU of each attempt (None: not recorded)
                 "run_dir": str(path.parent),
                 "levels": levels,
@@ -500,13 +504,15 @@ def fixed_wavenet_esrs(rows: list[dict], width: int) -> list[float]:
 def slim_steps(run: dict) -> str:
     """Optimizer steps of a slimmable run: a uniform step trains one width, a sandwich or
     in-place step the largest width and others (`leanamp.models.widths`); "-" where the run's
-    width counts were not kept (runs recorded before they were)."""
+    width counts were not kept (runs recorded before they were), "≥" where they cover a resumed
+    run's last attempt only (runs made before the checkpoint kept them)."""
     draws = run.get("width_draws")
     if not draws:
         return "-"
     counts = {int(w): n for w, n in draws.items()}
     uniform = slim_rule(run["method"]) == "uniform"
-    return str(sum(counts.values()) if uniform else counts[max(counts)])
+    steps = sum(counts.values()) if uniform else counts[max(counts)]
+    return f"≥{steps}" if run.get("width_draws_partial") else str(steps)
 
 
 def slim_table(rows: list[dict]) -> list[str]:
@@ -1136,7 +1142,9 @@ def main() -> None:
         slim_lines = slim_table(device_rows)
         if len(slim_lines) > 2:
             out += ["Slimmable WaveNets (NAM's recipe) at the widths fixed WaveNets were trained "
-                    "at:", "", *slim_lines, ""]  # fmt: skip
+                    "at (steps: optimizer steps; \u2265 where a run resumed before its checkpoint "
+                    "kept the widths trained, so they count its last attempt only):", "",
+                    *slim_lines, ""]  # fmt: skip
         slim_seed_lines = slim_over_seeds_table(device_rows)
         if len(slim_seed_lines) > 2:
             out += ["Each slimmable rule over its seeds against the fixed WaveNets of a width:", "",

@@ -245,7 +245,9 @@ def slim_method(ctx: RunContext) -> MethodOutput:
     model = make_slimmable(build_model(ctx.spec, ctx.data.input_size), options.get("widths"), rule)
     output = _train(ctx, model)
     output.metrics["slim_rule"] = rule
-    output.metrics["width_draws"] = {str(w): n for w, n in model.width_sampler.counts().items()}
+    # every width trained over all the run's attempts (the checkpoint keeps them, from 2026-12-02;
+    # earlier runs' "width_draws" counted a resumed run's last attempt only)
+    output.metrics["width_counts"] = {str(w): n for w, n in model.width_sampler.counts().items()}
     model = model.cpu().eval()
     output.metrics["rtf_by_width"] = {
         str(w): real_time_factor(model, ctx.data.sample_rate, ctx.spec.rtf_seconds, width=w).value

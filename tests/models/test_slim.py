@@ -153,6 +153,40 @@ def test_the_trainer_samples_widths_batch_by_batch():
         torch.testing.assert_close(model(x_val)[0], model.sliced(None).eval()(x_val)[0])
 
 
+class Killed(Exception):
+    pass
+
+
+def test_a_resumed_slimmable_run_keeps_the_widths_it_trained_before(tmp_path):
+    """The grid reports each run's width counts; a killed run resumed must count all its steps."""
+    rate = 8000
+    x = np.random.default_rng(1).standard_normal(3 * rate).astype(np.float32)
+    y = (0.5 * np.tanh(3 * x)).astype(np.float32)
+    train, val = [Clip("train", x[: 2 * rate], y[: 2 * rate], rate)], [Clip("val", x, y, rate)]
+    config = TrainConfig(segment_seconds=0.1, batch_size=4, max_epochs=3, validate_every=1,
+                         accelerator="cpu", loss="mse")  # fmt: skip
+    reference = tiny_slimmable(seed=5)
+    reference.width_sampler = WidthSampler(reference.widths, "sandwich")
+    Trainer(reference, train, val, config, tmp_path / "a", progress=False).fit()
+
+    killed = tiny_slimmable(seed=5)
+    killed.width_sampler = WidthSampler(killed.widths, "sandwich")
+    trainer = Trainer(killed, train, val, config, tmp_path / "b", progress=False)
+
+    def kill_in_epoch_three(model):
+        if trainer.epoch == 2 and len(killed.width_sampler.history) > 44:  # after epoch 2's save
+            raise Killed
+
+    trainer.after_step_hooks.append(kill_in_epoch_three)
+    with pytest.raises(Killed):
+        trainer.fit()
+    resumed = tiny_slimmable(seed=5)
+    resumed.width_sampler = WidthSampler(resumed.widths, "sandwich")
+    Trainer(resumed, train, val, config, tmp_path / "b", progress=False).fit(resume=True)
+    assert len(reference.width_sampler.history) == 3 * 5 * 4  # epochs x batches x widths a step
+    assert resumed.width_sampler.history == reference.width_sampler.history
+
+
 def test_evaluate_by_width_for_a_truncated_baseline():
     torch.manual_seed(4)
     model = WaveNet(tiny_layers())

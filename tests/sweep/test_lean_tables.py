@@ -97,6 +97,8 @@ def test_slimmable_widths_are_set_against_fixed_wavenets_of_the_width(tables, mo
     assert tables.slim_table([uniform, *fixed])[2].endswith("| 22 | 120 |")  # a width a step
     recorded = {**slim, "width_draws": None}  # recorded before the counts were kept
     assert tables.slim_table([recorded, *fixed])[2].endswith("| 22 | - |")
+    resumed = {**slim, "width_draws_partial": True}  # resumed before the checkpoint kept counts
+    assert tables.slim_table([resumed, *fixed])[2].endswith("| 22 | ≥50 |")
 
 
 def test_on_one_pedal_the_blocked_ratio_is_students_t_test_on_log_esr(tables):

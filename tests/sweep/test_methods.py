@@ -180,7 +180,7 @@ def test_slim_run_takes_the_width_rule(write_config, tmp_path):
                  train={"max_epochs": 1, "segment_seconds": 0.5, "batch_size": 4})["slim"]
     metrics = execute_run(spec.to_dict(), str(tmp_path / "run"))["metrics"]
     assert metrics["slim_rule"] == "sandwich"
-    draws = metrics["width_draws"]  # every step trains the largest and the smallest width
+    draws = metrics["width_counts"]  # every step trains the largest and the smallest width
     assert draws["3"] == draws["1"] > 0 and draws["2"] == 2 * draws["3"]
     bad = _runs(write_config, devices=["overdrive"], architectures=["wavenet"], sizes=[3],
                 methods=["slim"], slim={"rule": "biggest"})["slim"]
