@@ -1142,7 +1142,7 @@ def main() -> None:
         slim_lines = slim_table(device_rows)
         if len(slim_lines) > 2:
             out += ["Slimmable WaveNets (NAM's recipe) at the widths fixed WaveNets were trained "
-                    "at (steps: optimizer steps; \u2265 where a run resumed before its checkpoint "
+                    "at (steps: optimizer steps; ≥ where a run resumed before its checkpoint "
                     "kept the widths trained, so they count its last attempt only):", "",
                     *slim_lines, ""]  # fmt: skip
         slim_seed_lines = slim_over_seeds_table(device_rows)
