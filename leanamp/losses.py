@@ -65,22 +65,27 @@ class NAMLoss(nn.Module):
         self.min_length = 2049
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        mse, stft = self.terms(prediction, target)
+        return mse + stft
+
+    def terms(self, prediction: torch.Tensor, target: torch.Tensor) -> tuple:
+        """The loss's two weighted terms apart, (MSE, MRSTFT): the loss is their sum."""
         if prediction.shape != target.shape or prediction.dim() != 2:
             raise ValueError(
                 f"expected prediction and target of the same shape (batch, time), got "
                 f"{tuple(prediction.shape)} and {tuple(target.shape)}"
             )
-        loss = self.mse_weight * torch.mean((prediction - target) ** 2)
-        if self.mrstft_weight:
-            if prediction.shape[-1] < self.min_length:
-                raise ValueError(
-                    f"the STFT term needs segments of at least {self.min_length} samples, got "
-                    f"{prediction.shape[-1]}; use longer segments or mrstft_weight=0"
-                )
-            p = nam_pre_emphasis(prediction, self.pre_emphasis)[:, None, :]
-            t = nam_pre_emphasis(target, self.pre_emphasis)[:, None, :]
-            loss = loss + self.mrstft_weight * self.mrstft(p, t)
-        return loss
+        mse = self.mse_weight * torch.mean((prediction - target) ** 2)
+        if not self.mrstft_weight:
+            return mse, torch.zeros_like(mse)
+        if prediction.shape[-1] < self.min_length:
+            raise ValueError(
+                f"the STFT term needs segments of at least {self.min_length} samples, got "
+                f"{prediction.shape[-1]}; use longer segments or mrstft_weight=0"
+            )
+        p = nam_pre_emphasis(prediction, self.pre_emphasis)[:, None, :]
+        t = nam_pre_emphasis(target, self.pre_emphasis)[:, None, :]
+        return mse, self.mrstft_weight * self.mrstft(p, t)
 
 
 class PreEmphasis(nn.Module):

@@ -32,21 +32,13 @@ import torch
 from leanamp.data import make_segments
 from leanamp.files import write_text_atomic
 from leanamp.inference import run_model
-from leanamp.losses import NAMLoss, esr, nam_pre_emphasis
+from leanamp.losses import NAMLoss, esr
 from leanamp.models.slim import make_slimmable
 from leanamp.sweep.config import load_sweep_config
 from leanamp.sweep.methods import build_device_data, build_model
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("sandwich", "inplace", "inplace-mse")
-
-
-def loss_terms(loss: NAMLoss, prediction: torch.Tensor, target: torch.Tensor) -> tuple:
-    """NAMLoss's two terms apart: (MSE, weighted MRSTFT)."""
-    mse = torch.mean((prediction - target) ** 2)
-    p = nam_pre_emphasis(prediction, loss.pre_emphasis)[:, None, :]
-    t = nam_pre_emphasis(target, loss.pre_emphasis)[:, None, :]
-    return mse, loss.mrstft_weight * loss.mrstft(p, t)
 
 
 def cosine(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
@@ -65,7 +57,7 @@ def step_terms(model, x, y, skip: int, variant: str, loss_fn: NAMLoss, params: l
     for k in range(passes):
         model.select_pass(k)
         prediction = model(x)[0][:, skip:]
-        mse, stft = loss_terms(loss_fn, prediction, target)
+        mse, stft = loss_fn.terms(prediction, target)
         loss = mse if (variant == "inplace-mse" and k > 0) else mse + stft
         pass_grads = torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True)
         for total, g in zip(grads, pass_grads, strict=True):

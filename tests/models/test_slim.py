@@ -223,6 +223,10 @@ def test_nam_loss_is_mse_plus_pre_emphasised_mrstft():
         pe(prediction), pe(target)
     )
     torch.testing.assert_close(got, expected)
+    mse, stft = NAMLoss().terms(prediction, target)  # the terms apart, as inplace_probe logs them
+    torch.testing.assert_close(mse, torch.mean((prediction - target) ** 2))
+    torch.testing.assert_close(mse + stft, got)
+    assert NAMLoss(mrstft_weight=0).terms(prediction[:, :1000], target[:, :1000])[1] == 0
     assert got > torch.mean((prediction - target) ** 2)
     assert NAMLoss()(target, target) < 1e-6
     assert torch.equal(nam_pre_emphasis(torch.tensor([1.0, 2.0, 0.0])), torch.tensor([1.15, -1.7]))
