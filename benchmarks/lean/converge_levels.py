@@ -9,16 +9,20 @@ ESR and the CPU seconds of that training. tables.py shows them as "<method> + co
 the whole run that made the level plus this training.
 
 Folder: GRID_DIR/converged/<run folder name>/level_XX/ (a trainer run; `result.json` when it is
-finished, so running this again skips finished levels and resumes the one in progress).
+finished, so running this again skips finished levels and resumes those in progress). `--jobs N`
+trains N levels at once, one process and one thread each (each level has its own folder).
 
     python benchmarks/lean/converge_levels.py [GRID_DIR] [--sizes 8-16] [--stage STAGE ...]
+                                              [--jobs N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -62,29 +66,60 @@ def converge_level(result: dict, level: dict, out: Path, cache: dict) -> dict:
     return record
 
 
+def levels_to_train(grid: Path, low: int, high: int, stages: list[str] | None) -> list[dict]:
+    """Every kept level (not level 0) of a finished pruning or trimming run of `stages` (all when
+    None) whose effective hidden size lies in low..high, in grid order: its stage, run folder,
+    level and output folder."""
+    found = []
+    for path in sorted(grid.glob("*/runs/*/result.json")):
+        stage = path.parents[2].name
+        if (stages and stage not in stages) or json.loads(path.read_text()).get("status") != "done":
+            continue
+        for level in run_levels(path.parent):
+            if level["level"] != 0 and low <= level["hidden_size"] <= high:
+                out = grid / "converged" / path.parent.name / f"level_{level['level']:02d}"
+                found.append({"stage": stage, "run_dir": path.parent, "level": level, "out": out})
+    return found
+
+
+_DATA: dict = {}  # a worker process's recordings, loaded once per device
+
+
+def train_level(item: dict) -> dict:
+    """converge_level for one item of levels_to_train, in a worker process of one thread."""
+    torch.set_num_threads(1)
+    result = json.loads((item["run_dir"] / "result.json").read_text())
+    return converge_level(result, item["level"], item["out"], _DATA)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("grid", nargs="?", default="/work/leangrid", type=Path)
     parser.add_argument("--sizes", default="8-16", help="effective hidden sizes, LOW-HIGH")
     parser.add_argument("--stage", action="append", help="only these grid stages")
+    parser.add_argument("--jobs", type=int, default=1, help="levels trained at once")
     args = parser.parse_args()
     low, high = (int(v) for v in args.sizes.split("-"))
-    torch.set_num_threads(1)
-    cache: dict = {}
-    for path in sorted(args.grid.glob("*/runs/*/result.json")):
-        stage = path.parents[2].name
-        result = json.loads(path.read_text())
-        if result.get("status") != "done" or (args.stage and stage not in args.stage):
-            continue
-        for level in run_levels(path.parent):
-            if level["level"] == 0 or not low <= level["hidden_size"] <= high:
-                continue
-            out = args.grid / "converged" / path.parent.name / f"level_{level['level']:02d}"
-            print(f"{stage}/{path.parent.name} level {level['level']} "
-                  f"({level['hidden_size']} units) ...", flush=True)  # fmt: skip
-            record = converge_level(result, level, out, cache)
-            print(f"  test ESR {record['test_esr']:.4f} after {record['epochs']} epochs, "
-                  f"{record['cpu_seconds']:.0f} CPU-s ({record['stopped_because']})", flush=True)
+    items = levels_to_train(args.grid, low, high, args.stage)
+    todo = [item for item in items if not (item["out"] / "result.json").exists()]
+    print(f"{len(items)} levels of {low}-{high} units, {len(items) - len(todo)} already trained "
+          f"on, {len(todo)} to train ({args.jobs} at once, each up to its recipe's CPU cap)",
+          flush=True)  # fmt: skip
+    started = time.monotonic()
+    # spawn: a fresh interpreter per worker, not a fork of one holding torch's thread pools
+    with ProcessPoolExecutor(max(args.jobs, 1), multiprocessing.get_context("spawn")) as pool:
+        futures = {}
+        for item in todo:
+            print(f"{item['stage']}/{item['run_dir'].name} level {item['level']['level']} "
+                  f"({item['level']['hidden_size']} units) queued", flush=True)  # fmt: skip
+            futures[pool.submit(train_level, item)] = item
+        for done, future in enumerate(as_completed(futures), 1):
+            item, record = futures[future], future.result()
+            print(f"[{done}/{len(todo)}] {item['run_dir'].name} level {record['level']} "
+                  f"({record['hidden_size']} units): test ESR {record['test_esr']:.4f} after "
+                  f"{record['epochs']} epochs, {record['cpu_seconds']:.0f} CPU-s "
+                  f"({record['stopped_because']}); {(time.monotonic() - started) / 60:.0f} "
+                  f"minutes elapsed", flush=True)  # fmt: skip
     print(f"wrote {args.grid / 'converged'}")
 
 

@@ -10,7 +10,8 @@
 # until the stage ends. A stage that starts from another's models goes after it in its lane.
 #   bash benchmarks/lean/run_grid.sh [GRID_DIR] [NUM_CPUS]     (default /work/leangrid, 1 CPU)
 # Then the levels of the pruning and trimming stages are trained on to convergence
-# (converge_levels.py, sizes per line of `converge`; finished levels are skipped).
+# (converge_levels.py, sizes per line of `converge`, NUM_CPUS levels at once; finished levels are
+# skipped).
 # How far it has got: python benchmarks/lean/grid_status.py GRID_DIR
 # Afterwards: python benchmarks/lean/tables.py GRID_DIR  (tables in benchmarks/results/lean*)
 set -uo pipefail
@@ -36,6 +37,7 @@ stages=(
   honeybee-front souldriven-front pedals-distill pedals-structured pedals-unitprune
   zendrive-unitprune zendrive-unitprune-s12
   zendrive-front-more,zendrive-structured64-s12,zendrive-methods-more,zendrive-wavenet-front,zendrive-slim-uniform,zendrive-slim-sandwich,zendrive-slim-inplace,zendrive-prune-s12+zendrive-wavenet-widths,zendrive-front-big,zendrive-methods-96,zendrive-unitprune-big,zendrive-distill-t64
+  zendrive-front-big-s12 zendrive-distill-t64-s12 zendrive-unitprune64-s12+zendrive-prune64-s12
   zendrive-wavenet-patient
 )
 for entry in "${stages[@]}"; do
@@ -47,12 +49,12 @@ for entry in "${stages[@]}"; do
   wait
 done
 converge=(  # "SIZES STAGE...": the effective hidden sizes whose levels are trained on
-  "8-16 zendrive-methods-s0 zendrive-prune-s12 zendrive-structured-s12 zendrive-unitprune zendrive-unitprune-s12 zendrive-methods-more zendrive-structured64-s12 zendrive-methods-96 zendrive-unitprune-big"
+  "8-16 zendrive-methods-s0 zendrive-prune-s12 zendrive-structured-s12 zendrive-unitprune zendrive-unitprune-s12 zendrive-methods-more zendrive-structured64-s12 zendrive-methods-96 zendrive-unitprune-big zendrive-unitprune64-s12 zendrive-prune64-s12"
   "8-10 pedals-structured pedals-unitprune"
 )
 for entry in "${converge[@]}"; do
   read -ra words <<< "$entry"
   echo "== converge ${words[*]} ($(date -u +%H:%M:%S))"
-  (cd "$here" && "$python" converge_levels.py "$grid" --sizes "${words[0]}" \
+  (cd "$here" && "$python" converge_levels.py "$grid" --sizes "${words[0]}" --jobs "$cpus" \
     $(printf -- '--stage %s ' "${words[@]:1}"))
 done

@@ -57,6 +57,29 @@ def test_every_stage_trained_on_is_a_grid_stage_of_pruning_or_trimming():
         assert methods & {"prune", "structured"}
 
 
+def _levelled_run(grid, stage, name, status, units):
+    run_dir = grid / stage / "runs" / name
+    (run_dir / "structured").mkdir(parents=True)
+    (run_dir / "result.json").write_text(json.dumps({"status": status}))
+    records = [{"iteration": i, "units": {"lstm": n}, "validation_esr": 0.01}
+               for i, n in enumerate(units)]
+    (run_dir / "structured" / "structured.json").write_text(json.dumps({"records": records}))
+
+
+def test_the_levels_trained_on_are_the_kept_levels_of_finished_runs_in_the_size_range(tmp_path):
+    converge = lean_script("converge_levels")
+    _levelled_run(tmp_path, "trim", "a", "done", [32, 24, 16, 12, 8, 6])
+    _levelled_run(tmp_path, "trim", "b", "started", [32, 16])
+    _levelled_run(tmp_path, "other", "c", "done", [16, 12])
+    found = converge.levels_to_train(tmp_path, 8, 16, ["trim"])
+    assert [(i["run_dir"].name, i["level"]["level"], i["level"]["hidden_size"]) for i in found] \
+        == [("a", 2, 16), ("a", 3, 12), ("a", 4, 8)]
+    assert found[0]["out"] == tmp_path / "converged" / "a" / "level_02"
+    assert [i["stage"] for i in converge.levels_to_train(tmp_path, 12, 16, None)] \
+        == ["other", "trim", "trim"]  # level 0 never (c: 16 units): it is the run's own model
+    assert converge.levels_to_train(tmp_path, 10, 11, None) == []
+
+
 def test_every_stage_has_a_config_and_every_config_is_a_stage():
     stages = grid_stages()
     assert len(stages) == len(set(stages))
