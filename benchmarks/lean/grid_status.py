@@ -26,10 +26,11 @@ LEAN = Path(__file__).resolve().parent
 
 def grid_stages(script: Path = LEAN / "run_grid.sh") -> list[str]:
     """The stages run_grid.sh runs, in its order ("+" joins lanes run side by side, "," the
-    stages of a lane run one after the other)."""
+    stages of a lane run one after the other; the entry `converge` is not a stage)."""
     text = script.read_text()
-    listed = text[text.index("stages=(") + len("stages=(") : text.index(")\nfor")].split()
-    return [stage for entry in listed for lane in entry.split("+") for stage in lane.split(",")]
+    listed = text[text.index("stages=(") + len("stages=(") : text.index(")\nconverge=(")].split()
+    return [stage for entry in listed if entry != "converge"
+            for lane in entry.split("+") for stage in lane.split(",")]  # fmt: skip
 
 
 def stage_status(stage: str, grid: Path, recorded: set[str], lean: Path = LEAN) -> dict:

@@ -8,10 +8,10 @@
 # between them (each sweep starts its own local Ray); a lane is stages joined by "," run one after
 # the other. Without lanes a stage's last run, or a stage of one or two runs, leaves a core idle
 # until the stage ends. A stage that starts from another's models goes after it in its lane.
+# The entry `converge` trains the levels of the pruning and trimming stages finished so far on to
+# convergence (converge_levels.py, sizes per line of `converge`, NUM_CPUS levels at once; finished
+# levels are skipped), so the stages after it wait for those levels.
 #   bash benchmarks/lean/run_grid.sh [GRID_DIR] [NUM_CPUS]     (default /work/leangrid, 1 CPU)
-# Then the levels of the pruning and trimming stages are trained on to convergence
-# (converge_levels.py, sizes per line of `converge`, NUM_CPUS levels at once; finished levels are
-# skipped).
 # How far it has got: python benchmarks/lean/grid_status.py GRID_DIR
 # Afterwards: python benchmarks/lean/tables.py GRID_DIR  (tables in benchmarks/results/lean*)
 set -uo pipefail
@@ -38,23 +38,28 @@ stages=(
   zendrive-unitprune zendrive-unitprune-s12
   zendrive-front-more,zendrive-structured64-s12,zendrive-methods-more,zendrive-wavenet-front,zendrive-slim-uniform,zendrive-slim-sandwich,zendrive-slim-inplace,zendrive-prune-s12+zendrive-wavenet-widths,zendrive-front-big,zendrive-methods-96,zendrive-unitprune-big,zendrive-distill-t64
   zendrive-front-big-s12 zendrive-distill-t64-s12 zendrive-unitprune64-s12+zendrive-prune64-s12
-  zendrive-wavenet-patient
+  zendrive-wavenet-patient converge
+  zendrive-front-big96-s12 zendrive-methods96-s12 zendrive-unitprune96-s12 converge
 )
+converge=(  # "SIZES STAGE...": the effective hidden sizes whose levels are trained on
+  "8-16 zendrive-methods-s0 zendrive-prune-s12 zendrive-structured-s12 zendrive-unitprune zendrive-unitprune-s12 zendrive-methods-more zendrive-structured64-s12 zendrive-methods-96 zendrive-unitprune-big zendrive-unitprune64-s12 zendrive-prune64-s12 zendrive-methods96-s12 zendrive-unitprune96-s12"
+  "8-10 pedals-structured pedals-unitprune"
+)
+converge_levels() {
+  local line words
+  for line in "${converge[@]}"; do
+    read -ra words <<< "$line"
+    echo "== converge ${words[*]} ($(date -u +%H:%M:%S))"
+    (cd "$here" && "$python" converge_levels.py "$grid" --sizes "${words[0]}" --jobs "$cpus" \
+      $(printf -- '--stage %s ' "${words[@]:1}"))
+  done
+}
 for entry in "${stages[@]}"; do
+  if [[ $entry == converge ]]; then converge_levels; continue; fi
   IFS=+ read -ra lanes <<< "$entry"
   share=$(( cpus / ${#lanes[@]} )); (( share < 1 )) && share=1
   for lane in "${lanes[@]}"; do
     run_lane "$share" "$lane" &
   done
   wait
-done
-converge=(  # "SIZES STAGE...": the effective hidden sizes whose levels are trained on
-  "8-16 zendrive-methods-s0 zendrive-prune-s12 zendrive-structured-s12 zendrive-unitprune zendrive-unitprune-s12 zendrive-methods-more zendrive-structured64-s12 zendrive-methods-96 zendrive-unitprune-big zendrive-unitprune64-s12 zendrive-prune64-s12"
-  "8-10 pedals-structured pedals-unitprune"
-)
-for entry in "${converge[@]}"; do
-  read -ra words <<< "$entry"
-  echo "== converge ${words[*]} ($(date -u +%H:%M:%S))"
-  (cd "$here" && "$python" converge_levels.py "$grid" --sizes "${words[0]}" --jobs "$cpus" \
-    $(printf -- '--stage %s ' "${words[@]:1}"))
 done

@@ -45,12 +45,15 @@ def grid_stages() -> list[str]:
 
 def converge_stages() -> list[str]:
     script = (LEAN / "run_grid.sh").read_text()
-    listed = script[script.index("converge=(") : script.index(")\nfor entry in \"${converge")]
+    listed = script[script.index("converge=(") : script.index(")\nconverge_levels()")]
     return [word for line in listed.splitlines()[1:] for word in line.strip(' "').split()[1:]]
 
 
 def test_every_stage_trained_on_is_a_grid_stage_of_pruning_or_trimming():
     assert converge_stages()
+    script = (LEAN / "run_grid.sh").read_text()
+    entries = script[script.index("stages=(") : script.index(")\nconverge=(")].split()
+    assert entries[-1] == "converge"  # the last stages' levels are trained on too
     assert set(converge_stages()) <= set(grid_stages())
     for stage in converge_stages():
         methods = {spec.method for spec in load_sweep_config(LEAN / f"{stage}.yaml").runs}
