@@ -202,6 +202,7 @@ class Trainer:
         self.best_epoch = 0
         self.validations_since_best = 0
         self.validations_since_lr_drop = 0
+        self.skipped_steps = 0  # this epoch's steps whose gradient was not finite (_update)
         self.reset_optimizer()
         self._batch_rng = np.random.default_rng(cfg.seed)
 
@@ -222,11 +223,20 @@ class Trainer:
         self._update()
 
     def _update(self) -> None:
-        """Clip the accumulated gradients, take the optimizer step, run the after-step hooks."""
-        if self.config.grad_clip is not None:
-            self.fabric.clip_gradients(
-                self.setup_model, self.optimizer, max_norm=self.config.grad_clip
-            )
+        """Clip the accumulated gradients, take the optimizer step, run the after-step hooks.
+
+        A gradient that is not finite skips the step, as a loss scaler does, and is counted in
+        `skipped_steps`: an exploding recurrent gradient overflows float32 to inf through a long
+        truncated-BPTT window (seen in a pruned LSTM-64 whose head kept one weight), and clipping
+        cannot scale inf, while one Adam step on it turns every weight into NaN."""
+        norm = self.fabric.clip_gradients(  # max_norm inf: measured, not scaled
+            self.setup_model, self.optimizer, error_if_nonfinite=False,
+            max_norm=math.inf if self.config.grad_clip is None else self.config.grad_clip,
+        )  # fmt: skip
+        if not torch.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            self.skipped_steps += 1
+            return
         self.optimizer.step()
         for hook in self.after_step_hooks:
             hook(self.model)
@@ -247,7 +257,7 @@ class Trainer:
         batches = list(order.split(cfg.batch_size))
         world = self.fabric.world_size
         batches = batches[: max(1, len(batches) // world * world)][self.fabric.global_rank :: world]
-        losses = []
+        losses, self.skipped_steps = [], 0
         for count, index in enumerate(batches):
             x = self.fabric.to_device(self.inputs[index])
             y = self.fabric.to_device(self.targets[index])
@@ -454,6 +464,9 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] *= cfg.lr_decay
             record = {"epoch": self.epoch, "train_loss": train_loss, "lr": self.learning_rate}
+            if self.skipped_steps:
+                record["skipped_steps"] = self.skipped_steps
+                self.display.line(f"{self.skipped_steps} steps skipped: gradient not finite")
             if self.epoch % cfg.validate_every == 0 or self.epoch == max_epochs:
                 record.update(self.validate())
                 stop = self.after_validation(record)

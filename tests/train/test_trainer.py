@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import scipy.signal as ss
@@ -185,6 +187,30 @@ def test_gradient_clipping_bounds_every_update(clips):
     trainer.after_step_hooks.append(record)
     trainer.train_epoch()
     assert norms and max(norms) <= 0.01 + 1e-6
+
+
+@pytest.mark.parametrize("grad_clip", [1.0, None])
+def test_a_step_whose_gradient_is_not_finite_is_skipped_and_counted(clips, grad_clip):
+    train, val, _ = clips
+    trainer = Trainer(fresh_model(), train, val, small_config(max_epochs=2, grad_clip=grad_clip),
+                      progress=False)  # fmt: skip
+    finite_loss, steps_tried, steps_taken = trainer.loss_fn, [], []
+
+    def overflowing_every_other_step(prediction, target):  # as an exploding BPTT gradient does
+        loss = finite_loss(prediction, target)
+        if not torch.is_grad_enabled():  # validation
+            return loss
+        steps_tried.append(1)
+        return loss * math.inf if len(steps_tried) % 2 else loss
+
+    trainer.loss_fn = overflowing_every_other_step
+    trainer.after_step_hooks.append(lambda m: steps_taken.append(1))
+    result = trainer.fit()
+    per_epoch = len(steps_tried) // 2
+    assert per_epoch > 0 and len(steps_taken) == len(steps_tried) // 2
+    assert [r.get("skipped_steps") for r in result.history] == [per_epoch // 2] * 2
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert math.isfinite(result.best_validation_loss)
 
 
 def test_recipes():
