@@ -229,7 +229,8 @@ class MaskSearch:
         }
 
     # --- pieces ---------------------------------------------------------------------------------
-    def _record(self, level: int, epochs: int, distances: list[float], stopped: str, train_loss):
+    def _record(self, level: int, epochs: int, distances: list[float], stopped: str, train_loss,
+                skipped_steps: int):
         validation = self.trainer.validate()
         counts = count_parameters(compress(self.model))
         record = {
@@ -245,6 +246,7 @@ class MaskSearch:
             "stopped_because": stopped,
             "mask_distances": distances,
             "train_loss": train_loss,
+            "skipped_steps": skipped_steps,  # updates dropped for a gradient that was not finite
             # CPU seconds of this level's training (its last attempt, if it was resumed)
             "cpu_seconds": time.process_time() - self._level_started,
             **validation,
@@ -283,7 +285,8 @@ class MaskSearch:
         result = self.trainer.fit(self.search.pretrain_epochs, resume=resume)
         last_train = [r["train_loss"] for r in result.history if "train_loss" in r]
         record = self._record(0, result.epochs, [], f"pretrain:{result.stopped_because}",
-                              last_train[-1] if last_train else math.nan)
+                              last_train[-1] if last_train else math.nan,
+                              sum(r.get("skipped_steps", 0) for r in result.history))
         self._save_level(record)
 
     def _run_phase(self, level: int, resume: bool) -> None:
@@ -307,6 +310,7 @@ class MaskSearch:
             if phase["epochs"] >= search.max_epochs_per_iteration:
                 break
             phase["train_loss"] = self.trainer.train_epoch()
+            phase["skipped_steps"] = phase.get("skipped_steps", 0) + self.trainer.skipped_steps
             self.trainer.epoch += 1
             phase["epochs"] += 1
             candidate = self._next_mask()
@@ -316,10 +320,12 @@ class MaskSearch:
             phase["candidate"] = candidate.masks
             self._save_phase(phase)
             distance = f", mask distance {phase['distances'][-1]:.3f}" if phase["distances"] else ""
-            display.line(f"train loss {phase['train_loss']:.4g}{distance}")
+            skipped = self.trainer.skipped_steps
+            skipped = f", {skipped} steps skipped: gradient not finite" if skipped else ""
+            display.line(f"train loss {phase['train_loss']:.4g}{distance}{skipped}")
         display.close()
         record = self._record(level, phase["epochs"], phase["distances"], stopped,
-                              phase["train_loss"])
+                              phase["train_loss"], phase.get("skipped_steps", 0))
         self._save_level(record)
 
     def _next_mask(self) -> PruningMasks:

@@ -62,6 +62,31 @@ def test_search_levels_follow_the_schedule_and_early_bird_ends_phases(
         mask_search(fresh_model(8), train, val, tmp_path, search, small_config(), progress=False)
 
 
+def test_each_level_records_the_steps_it_skipped_for_a_gradient_that_was_not_finite(
+    clips, small_config, fresh_model, tmp_path
+):
+    train, val = clips
+    search = SearchConfig(iterations=2, prune_fraction=0.5, distance_window=1,
+                          distance_threshold=1.01, fully_train_first=True, pretrain_epochs=2,
+                          max_epochs_per_iteration=5)
+    runner = MaskSearch(fresh_model(6), train, val, tmp_path, search, small_config(),
+                        progress=False)
+    finite_loss, tried = runner.trainer.loss_fn, {}
+
+    def overflowing_every_other_step(prediction, target):  # as an exploding BPTT gradient does
+        loss = finite_loss(prediction, target)
+        if not torch.is_grad_enabled():  # validation
+            return loss
+        level = len(runner.records)
+        tried[level] = tried.get(level, 0) + 1
+        return loss * math.inf if tried[level] % 2 else loss
+
+    runner.trainer.loss_fn = overflowing_every_other_step
+    records = runner.run().records
+    assert [r["skipped_steps"] for r in records] == [(tried[k] + 1) // 2 for k in range(3)]
+    assert all(r["skipped_steps"] > 0 and math.isfinite(r["validation_loss"]) for r in records)
+
+
 class Killed(Exception):
     pass
 
