@@ -69,16 +69,17 @@ def converge_level(result: dict, level: dict, out: Path, cache: dict) -> dict:
 def levels_to_train(grid: Path, low: int, high: int, stages: list[str] | None) -> list[dict]:
     """Every kept level (not level 0) of a finished pruning or trimming run of `stages` (all when
     None) whose effective hidden size lies in low..high, in grid order: its stage, run folder,
-    level and output folder."""
+    run result, level and output folder."""
     found = []
     for path in sorted(grid.glob("*/runs/*/result.json")):
-        stage = path.parents[2].name
-        if (stages and stage not in stages) or json.loads(path.read_text()).get("status") != "done":
+        stage, result = path.parents[2].name, json.loads(path.read_text())
+        if (stages and stage not in stages) or result.get("status") != "done":
             continue
         for level in run_levels(path.parent):
             if level["level"] != 0 and low <= level["hidden_size"] <= high:
                 out = grid / "converged" / path.parent.name / f"level_{level['level']:02d}"
-                found.append({"stage": stage, "run_dir": path.parent, "level": level, "out": out})
+                found.append({"stage": stage, "run_dir": path.parent, "result": result,
+                              "level": level, "out": out})  # fmt: skip
     return found
 
 
@@ -88,8 +89,7 @@ _DATA: dict = {}  # a worker process's recordings, loaded once per device
 def train_level(item: dict) -> dict:
     """converge_level for one item of levels_to_train, in a worker process of one thread."""
     torch.set_num_threads(1)
-    result = json.loads((item["run_dir"] / "result.json").read_text())
-    return converge_level(result, item["level"], item["out"], _DATA)
+    return converge_level(item["result"], item["level"], item["out"], _DATA)
 
 
 def main() -> None:

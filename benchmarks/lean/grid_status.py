@@ -24,12 +24,17 @@ from leanamp.results import RESULT_FILE
 LEAN = Path(__file__).resolve().parent
 
 
-def grid_stages(script: Path = LEAN / "run_grid.sh") -> list[str]:
-    """The stages run_grid.sh runs, in its order ("+" joins lanes run side by side, "," the
-    stages of a lane run one after the other; the entry `converge` is not a stage)."""
+def grid_entries(script: Path = LEAN / "run_grid.sh") -> list[str]:
+    """The entries of run_grid.sh's `stages` list, in its order: a stage, stages joined into
+    lanes ("+" joins lanes run side by side, "," the stages of a lane run one after the other),
+    or `converge`."""
     text = script.read_text()
-    listed = text[text.index("stages=(") + len("stages=(") : text.index(")\nconverge=(")].split()
-    return [stage for entry in listed if entry != "converge"
+    return text[text.index("stages=(") + len("stages=(") : text.index(")\nconverge=(")].split()
+
+
+def grid_stages(script: Path = LEAN / "run_grid.sh") -> list[str]:
+    """The stages run_grid.sh runs, in its order (the entry `converge` is not a stage)."""
+    return [stage for entry in grid_entries(script) if entry != "converge"
             for lane in entry.split("+") for stage in lane.split(",")]  # fmt: skip
 
 

@@ -43,6 +43,10 @@ def grid_stages() -> list[str]:
     return lean_script("grid_status").grid_stages()
 
 
+def grid_entries() -> list[str]:
+    return lean_script("grid_status").grid_entries()
+
+
 def converge_stages() -> list[str]:
     script = (LEAN / "run_grid.sh").read_text()
     listed = script[script.index("converge=(") : script.index(")\nconverge_levels()")]
@@ -51,8 +55,7 @@ def converge_stages() -> list[str]:
 
 def test_every_stage_trained_on_is_a_grid_stage_of_pruning_or_trimming():
     assert converge_stages()
-    script = (LEAN / "run_grid.sh").read_text()
-    entries = script[script.index("stages=(") : script.index(")\nconverge=(")].split()
+    entries = grid_entries()
     before_last = " ".join(entries[: len(entries) - entries[::-1].index("converge")])
     for stage in converge_stages():  # every stage trained on runs before the last `converge`
         assert re.search(rf"(^|[ ,+]){stage}($|[ ,+])", before_last), stage
