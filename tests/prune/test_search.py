@@ -62,13 +62,18 @@ def test_search_levels_follow_the_schedule_and_early_bird_ends_phases(
         mask_search(fresh_model(8), train, val, tmp_path, search, small_config(), progress=False)
 
 
+def two_level_search() -> SearchConfig:
+    """Level 0 trained first, then two levels of 50%, each phase two epochs (one distance)."""
+    return SearchConfig(iterations=2, prune_fraction=0.5, distance_window=1,
+                        distance_threshold=1.01, fully_train_first=True, pretrain_epochs=2,
+                        max_epochs_per_iteration=5)
+
+
 def test_each_level_records_the_steps_it_skipped_for_a_gradient_that_was_not_finite(
     clips, small_config, fresh_model, tmp_path
 ):
     train, val = clips
-    search = SearchConfig(iterations=2, prune_fraction=0.5, distance_window=1,
-                          distance_threshold=1.01, fully_train_first=True, pretrain_epochs=2,
-                          max_epochs_per_iteration=5)
+    search = two_level_search()
     runner = MaskSearch(fresh_model(6), train, val, tmp_path, search, small_config(),
                         progress=False)
     finite_loss, tried = runner.trainer.loss_fn, {}
@@ -95,9 +100,7 @@ def test_killed_search_resumes_in_the_iteration_it_was_in(
     clips, small_config, fresh_model, tmp_path
 ):
     train, val = clips
-    search = SearchConfig(iterations=2, prune_fraction=0.5, distance_window=1,
-                          distance_threshold=1.01, fully_train_first=True, pretrain_epochs=2,
-                          max_epochs_per_iteration=5)
+    search = two_level_search()
     reference = mask_search(fresh_model(6), train, val, tmp_path / "a", search, small_config(),
                             progress=False)
 
