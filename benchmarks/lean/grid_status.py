@@ -32,10 +32,15 @@ def grid_entries(script: Path = LEAN / "run_grid.sh") -> list[str]:
     return text[text.index("stages=(") + len("stages=(") : text.index(")\nconverge=(")].split()
 
 
-def grid_stages(script: Path = LEAN / "run_grid.sh") -> list[str]:
-    """The stages run_grid.sh runs, in its order (the entry `converge` is not a stage)."""
-    return [stage for entry in grid_entries(script) if entry != "converge"
+def stages_of(entries: list[str]) -> list[str]:
+    """The stages of run_grid.sh entries, in their order (the entry `converge` is not a stage)."""
+    return [stage for entry in entries if entry != "converge"
             for lane in entry.split("+") for stage in lane.split(",")]  # fmt: skip
+
+
+def grid_stages(script: Path = LEAN / "run_grid.sh") -> list[str]:
+    """The stages run_grid.sh runs, in its order."""
+    return stages_of(grid_entries(script))
 
 
 def stage_status(stage: str, grid: Path, recorded: set[str], lean: Path = LEAN) -> dict:
