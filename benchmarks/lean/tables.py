@@ -767,9 +767,7 @@ def lean_models(rows: list[dict]) -> list[dict]:
 def over_seeds_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
     """Each lean method at a size over its seeds against the dense models of that size: the
     geometric-mean ratio and Welch's t-test on log ESR (`welch_log_p`)."""
-    groups = defaultdict(list)
-    for model in lean_models(rows):
-        groups[(model["method"], model["size"])].append(model["test_esr"])
+    groups = lean_esrs_by_model(rows, as_kept=False)
     lines = [
         "| lean method | hidden size | seeds | test ESR (mean ± 95% CI) | dense of that size "
         "(mean ± 95% CI, seeds) | lean / dense (geometric means) | p (Welch, log ESR) |",
@@ -785,6 +783,54 @@ def over_seeds_table(rows: list[dict], front: dict[int, list[float]]) -> list[st
         lines.append(
             f"| {method} | {size} | {len(esrs)} | {fmt_interval(esrs)} | "
             f"{fmt_interval(dense)} ({len(dense)}) | {ratio:.2f} | {welch_log_p(esrs, dense)} |"
+        )
+    return lines
+
+
+def lean_esrs_by_model(rows: list[dict], as_kept: bool) -> dict[tuple[str, int], list[float]]:
+    """Test ESRs of lean LSTMs by (method, hidden size), one per run: `lean_models` (students and
+    levels trained on), and with `as_kept` the levels of pruning and trimming runs as kept too,
+    each size at the first level that reached it and only where units were removed (a level of
+    full size is the big model again, priced as it)."""
+    groups = defaultdict(list)
+    for model in lean_models(rows):
+        groups[(model["method"], model["size"])].append(model["test_esr"])
+    for row in rows if as_kept else []:
+        first_at_size = {}
+        for level in row.get("levels") or []:
+            if 0 < level["hidden_size"] < row["size"]:
+                first_at_size.setdefault(level["hidden_size"], level["test_esr"])
+        for size, esr in first_at_size.items():
+            groups[(f"{row['method']} from {row['size']}, as kept", size)].append(esr)
+    return groups
+
+
+def priced_lean_table(rows: list[dict], points: list[dict]) -> list[str]:
+    """Each lean model of at least two seeds, priced at leanamp's fast-kernel RTF of its size
+    (a compressed model is a dense LSTM of its live units), against `cost_front`'s dense models:
+    the most accurate one that costs no more (lean / dense on geometric means, Welch's t on log
+    ESR), and the cheapest one at least as accurate, with its price over the lean model's. A lean
+    model pays where the first ratio is below 1. Sizes never timed are left out."""
+    lines = [
+        "| lean model | hidden size | seeds | test ESR (geometric mean) | per run | kernel RTF "
+        "fast | best dense costing no more (geometric mean) | lean / it | p (Welch, log ESR) "
+        "| cheapest dense as accurate (its price / the lean model's) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rtfs = {size: fast for size, (fast, _) in lstm_engine_rtfs().items()}
+    for (method, size), esrs in sorted(lean_esrs_by_model(rows, as_kept=True).items()):
+        if len(esrs) < 2 or size not in rtfs:
+            continue
+        rtf, esr = rtfs[size], statistics.geometric_mean(esrs)
+        cheaper = [p for p in points if p["rtf"] <= rtf]
+        best = min(cheaper, key=lambda p: p["esr"]) if cheaper else None
+        match = next((p for p in points if p["esr"] <= esr), None)
+        lines.append(
+            f"| {method} | {size} | {len(esrs)} | {esr:.4f} | "
+            f"{', '.join(f'{e:.4f}' for e in esrs)} | {rtf:.4f} | "
+            + (f"{best['model']}: {best['esr']:.4f} | {esr / best['esr']:.2f} | "
+               f"{welch_log_p(esrs, best['esrs'])} | " if best else "none | - | - | ")
+            + (f"{match['model']} ({match['rtf'] / rtf:.1f}x) |" if match else "none |")
         )
     return lines
 
@@ -1176,6 +1222,12 @@ def main() -> None:
             out += ["The dense models priced in CPU, cheapest first (RTFs from "
                     "`bench_engines.py`'s run; on the front: no cheaper model has a lower "
                     "geometric-mean test ESR):", "", *cost_table(points), ""]  # fmt: skip
+        priced_lines = priced_lean_table(lstm_rows, points)
+        if len(priced_lines) > 2:
+            out += ["Every lean model of two or more runs priced like the dense ones: a row is "
+                    "one size of a method over its runs (as kept: each run's first level of that "
+                    "size, whichever level the run chose), so with this many rows an uncorrected "
+                    "p below 0.05 can be chance:", "", *priced_lines, ""]  # fmt: skip
         if front:
             plot_device(device, lstm_rows, front, points, slim_curves(device_rows),
                         RESULTS / f"lean_{device}.png")

@@ -385,3 +385,28 @@ def test_each_slimmable_rule_is_one_curve_over_its_priced_widths(tables, monkeyp
     assert curves["uniform"] == [{"width": 4, "rtf": 0.005, "esr": pytest.approx(0.04), "seeds": 2},
                                  {"width": 16, "rtf": 0.03, "esr": pytest.approx(0.01), "seeds": 2}]
     assert [p["seeds"] for p in curves["sandwich"]] == [1, 1]
+
+
+def test_lean_models_are_priced_against_the_best_dense_model_costing_no_more(tables,
+                                                                             monkeypatch):
+    monkeypatch.setattr(tables, "lstm_engine_rtfs", lambda: {8: (0.005, None), 16: (0.006, None),
+                                                             32: (0.013, None)})
+    monkeypatch.setattr(tables, "wavenet_engine_rtfs", lambda: {})
+
+    def trimmed(seed, esr16, esr8):  # a full-size level, then 16 units twice, 8, 24 (not timed)
+        levels = [{"level": i, "hidden_size": n, "validation_esr": 0.01, "test_esr": e}
+                  for i, (n, e) in enumerate([(32, 0.002), (16, esr16), (16, 0.9), (8, esr8)])]
+        return {**_front_run(32, seed, 0.002, 0.01), "method": "structured", "levels": levels,
+                "converged": [{"hidden_size": 8, "test_esr": 0.001}] if seed == 0 else []}
+
+    rows = [_front_run(8, 0, 0.01, 0.01), _front_run(8, 1, 0.04, 0.01),  # geomean 0.02
+            _front_run(16, 0, 0.004, 0.01), _front_run(16, 1, 0.016, 0.01),  # geomean 0.008
+            _front_run(32, 0, 0.002, 0.01), trimmed(0, 0.002, 0.02), trimmed(1, 0.008, 0.045)]
+    lines = tables.priced_lean_table(rows, tables.cost_front(rows))
+    assert lines[2:] == [  # one 8-unit level trained on: a single run, left out
+        "| structured from 32, as kept | 8 | 2 | 0.0300 | 0.0200, 0.0450 | 0.0050 | LSTM-8: "
+        f"0.0200 | 1.50 | {tables.welch_log_p([0.02, 0.045], [0.01, 0.04])} | LSTM-8 (1.0x) |",
+        "| structured from 32, as kept | 16 | 2 | 0.0040 | 0.0020, 0.0080 | 0.0060 | LSTM-16: "
+        "0.0080 | 0.50 | "
+        f"{tables.welch_log_p([0.002, 0.008], [0.004, 0.016])} | LSTM-32 (2.2x) |",
+    ]
