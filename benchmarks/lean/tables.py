@@ -767,13 +767,13 @@ def lean_models(rows: list[dict]) -> list[dict]:
 def over_seeds_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
     """Each lean method at a size over its seeds against the dense models of that size: the
     geometric-mean ratio and Welch's t-test on log ESR (`welch_log_p`)."""
-    groups = lean_esrs_by_model(rows, as_kept=False)
+    groups = lean_model_esrs(rows)
     lines = [
         "| lean method | hidden size | seeds | test ESR (mean ± 95% CI) | dense of that size "
         "(mean ± 95% CI, seeds) | lean / dense (geometric means) | p (Welch, log ESR) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for (method, size), esrs in sorted(groups.items()):
+    for (method, size, _), esrs in sorted(groups.items()):
         dense = front.get(size)
         if not dense:
             lines.append(f"| {method} | {size} | {len(esrs)} | {fmt_interval(esrs)} | "
@@ -787,21 +787,28 @@ def over_seeds_table(rows: list[dict], front: dict[int, list[float]]) -> list[st
     return lines
 
 
-def lean_esrs_by_model(rows: list[dict], as_kept: bool) -> dict[tuple[str, int], list[float]]:
-    """Test ESRs of lean LSTMs by (method, hidden size), one per run: `lean_models` (students and
-    levels trained on), and with `as_kept` the levels of pruning and trimming runs as kept too,
-    each size at the first level that reached it and only where units were removed (a level of
-    full size is the big model again, priced as it)."""
+def lean_model_esrs(rows: list[dict]) -> dict[tuple[str, int, str], list[float]]:
+    """Test ESRs of `lean_models` (students, levels trained on) by (method, hidden size, the grid
+    run's method), one per run."""
     groups = defaultdict(list)
     for model in lean_models(rows):
-        groups[(model["method"], model["size"])].append(model["test_esr"])
-    for row in rows if as_kept else []:
+        groups[(model["method"], model["size"], model["run_method"])].append(model["test_esr"])
+    return groups
+
+
+def kept_level_esrs(rows: list[dict]) -> dict[tuple[str, int, str], list[float]]:
+    """Test ESRs of the pruning and trimming levels as kept, keyed as `lean_model_esrs`, one per
+    run: each size at the first level that reached it, only where units were removed (a level of
+    full size is the big model again, priced as it)."""
+    groups = defaultdict(list)
+    for row in rows:
         first_at_size = {}
         for level in row.get("levels") or []:
             if 0 < level["hidden_size"] < row["size"]:
                 first_at_size.setdefault(level["hidden_size"], level["test_esr"])
         for size, esr in first_at_size.items():
-            groups[(f"{row['method']} from {row['size']}, as kept", size)].append(esr)
+            label = f"{row['method']} from {row['size']}, as kept"
+            groups[(label, size, row["method"])].append(esr)
     return groups
 
 
@@ -818,7 +825,8 @@ def priced_lean_table(rows: list[dict], points: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     rtfs = {size: fast for size, (fast, _) in lstm_engine_rtfs().items()}
-    for (method, size), esrs in sorted(lean_esrs_by_model(rows, as_kept=True).items()):
+    groups = {**lean_model_esrs(rows), **kept_level_esrs(rows)}
+    for (method, size, _), esrs in sorted(groups.items()):
         if len(esrs) < 2 or size not in rtfs:
             continue
         rtf, esr = rtfs[size], statistics.geometric_mean(esrs)
@@ -1102,6 +1110,15 @@ def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
                         s=60, zorder=4)  # fmt: skip
     cost_ax.scatter([], [], color="grey", marker="*", s=60,
                     label="lean models (students, levels trained on), by method colour")
+    kept = [(size, esrs, run_method) for (_, size, run_method), esrs
+            in kept_level_esrs(rows).items() if len(esrs) > 1 and size in lstm_engine_rtfs()]
+    for size, esrs, run_method in kept:
+        cost_ax.scatter(lstm_engine_rtfs()[size][0], statistics.geometric_mean(esrs),
+                        edgecolors=f"C{methods.index(run_method) + 1}", facecolors="none",
+                        marker="P", s=50, zorder=4)  # fmt: skip
+    if kept:
+        cost_ax.scatter([], [], edgecolors="grey", facecolors="none", marker="P", s=50,
+                        label="levels as kept (geometric mean of 2+ runs), by method colour")
     for rule, curve in slim.items():  # one model per rule: its widths joined
         widths, seeds = f"{curve[0]['width']}-{curve[-1]['width']}", curve[0]["seeds"]
         cost_ax.plot([p["rtf"] for p in curve], [p["esr"] for p in curve], marker="x",
