@@ -447,7 +447,8 @@ def _run_structured(ctx, candidate, folder, seconds):
                               pretrain_epochs=0, measure_rtf=False,
                               epochs_per_iteration=_epochs_for(ctx, TRIM_SHARE * seconds, steps))
     result = structured_prune(big, ctx.data.train, ctx.data.validation, config,
-                              _train_config(ctx, seconds), run_dir=folder / "structured")
+                              _train_config(ctx, seconds), run_dir=folder / "structured",
+                              progress=ctx.say if ctx.config.progress else None)
     fitting = [i for i, r in enumerate(result.records)
                if _within_target(ctx, r["macs_per_sample"], r["memory_bytes"])]
     best = min(fitting or [len(result.records) - 1],

@@ -255,6 +255,16 @@ def test_a_shrink_killed_while_trimming_goes_on_from_the_trimmings_last_level(de
     assert trimmed["architecture"]["hidden_size"] <= 4
 
 
+def test_a_shrink_with_progress_says_each_trim_as_it_goes(device):
+    budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
+    messages = []
+    run_shrink(_data(device), device / "said", budget,
+               _config(method_order=("structured",), progress=True), LSTMModel(12),
+               say=messages.append)  # fmt: skip
+    assert any(m.startswith("trim 1/") for m in messages)  # minutes of trimming were silent
+    assert any(m.startswith("iteration 1: units") for m in messages)
+
+
 def test_a_restart_is_the_dense_model_from_the_next_seed(device):
     budget = ShrinkBudget.make(max_macs=macs_per_sample(LSTMModel(4)))
     summary = run_shrink(_data(device), device / "restart", budget,
