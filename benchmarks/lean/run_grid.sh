@@ -39,7 +39,7 @@ stages=(
   zendrive-front-more,zendrive-structured64-s12,zendrive-methods-more,zendrive-wavenet-front,zendrive-slim-uniform,zendrive-slim-sandwich,zendrive-slim-inplace,zendrive-prune-s12+zendrive-wavenet-widths,zendrive-front-big,zendrive-methods-96,zendrive-unitprune-big,zendrive-distill-t64
   zendrive-front-big-s12 zendrive-distill-t64-s12 zendrive-unitprune64-s12+zendrive-prune64-s12
   zendrive-front-big96-s12 zendrive-methods96-s12 zendrive-unitprune96-s12 converge
-  zendrive-front-40 zendrive-wavenet-patient pedals-front-more pedals-front-big pedals-wavenet-front
+  zendrive-front-40 pedals-front-more pedals-front-big zendrive-wavenet-patient pedals-wavenet-front
 )
 converge=(  # "SIZES STAGE...": the effective hidden sizes whose levels are trained on
   "8-16 zendrive-methods-s0 zendrive-prune-s12 zendrive-structured-s12 zendrive-unitprune zendrive-unitprune-s12 zendrive-methods-more zendrive-structured64-s12 zendrive-methods-96 zendrive-unitprune-big zendrive-unitprune64-s12 zendrive-prune64-s12 zendrive-methods96-s12 zendrive-unitprune96-s12"
