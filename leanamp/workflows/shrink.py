@@ -86,11 +86,13 @@ LSTM_SIZES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96)
 # The order candidates run in. "restart": the dense model again from the next seed. On the
 # grid's zendrive pedal one seed in three of the dense LSTMs of 8, 12, 14 and 16 units ended
 # 2.5-6x worse (test ESR 0.0060-0.0134 against 0.0017-0.0051), and so did distilled and
-# trimmed ones; the seed with the lower validation loss was never the poor one. No lean method
-# beat the dense front over 3 seeds there (README, "The leanest model"), so the cheap restart
-# comes first. "train_on": the best candidate before it, trained on with its share. In 30-CPU-
-# minute shrinks of the three MorphDrive pedals all 17 trainings stopped on their time share,
-# none by early stopping: the time is better spent converging the leader than a sixth candidate.
+# trimmed ones; the seed with the lower validation loss was never the poor one. At 8-16 units
+# no lean method beat the dense front over 3 seeds there (README, "The leanest model"), so the
+# cheap restart comes first; the one that did (an LSTM-96 trimmed to 40 units) cost 2.7x a dense
+# LSTM-40's training, far more than a 30-CPU-minute shrink gives one candidate. "train_on": the
+# best candidate before it, trained on with its share. In 30-CPU-minute shrinks of the three
+# MorphDrive pedals all 17 trainings stopped on their time share, none by early stopping: the
+# time is better spent converging the leader than a sixth candidate.
 METHOD_ORDER = ("dense", "restart", "distill", "structured", "unit_aware_prune", "train_on")
 # The methods that start from a big model (given with --from, or trained here first).
 NEEDS_BIG = ("distill", "structured", "unit_aware_prune")
