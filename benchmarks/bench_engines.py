@@ -1,6 +1,6 @@
 """leanamp's streaming kernels against the C++ engines plugins run, on the same models (issue 15).
 
-Rows: LSTMs of hidden size 4 to 96 (every size bench_runtime.py times, and 40; one layer, residual;
+Rows: LSTMs of hidden size 4 to 96 (common.LSTM_SIZES, as bench_runtime.py; one layer, residual;
 AIDA-X JSON for RTNeural), NAM WaveNets nano, feather, lite, standard and the standard's dilations
 at 4, 8 and 12 channels (the fixed WaveNets the slimmable ones are set against, and the models a
 slimmable standard runs as at those widths; .nam for NAM Core), all with seeded random weights
@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import LSTM_SIZES  # benchmarks/common.py
 
 from leanamp.engines import build_driver, time_engine
 from leanamp.files import write_text_atomic
@@ -52,7 +53,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 A2 = Path(__file__).resolve().parents[2] / "shared" / "models" / "reference" / "nam" / "A2.nam"
 RATE = 48000
 BLOCK = 256
-HIDDEN_SIZES = [4, 6, 8, 10, 12, 14, 15, 16, 18, 20, 24, 32, 40, 48, 64, 96]
+HIDDEN_SIZES = LSTM_SIZES
 WAVENETS = ["nano", "feather", "lite", "standard"]
 WAVENET_WIDTHS = [4, 8, 12]  # channels of the standard's dilations (16 is the standard itself)
 STATIC_DRIVER = "rtneural_static_driver.cpp"

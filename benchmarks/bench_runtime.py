@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import LSTM_SIZES  # benchmarks/common.py
 
 from leanamp.files import write_text_atomic
 from leanamp.ledger import cpu_name
@@ -32,8 +33,7 @@ from leanamp.runtime.bench import TorchStreamingLSTM, bench_signal, time_process
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RATE = 48000
-# Every size the lean grid's tables (benchmarks/lean) show
-HIDDEN_SIZES = [4, 6, 8, 10, 12, 14, 15, 16, 18, 20, 24, 32, 48, 64, 96]
+HIDDEN_SIZES = LSTM_SIZES
 BLOCK_SIZES = [32, 64, 128, 256, 512, 1024]
 SPARSITIES = [0.0, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99]
 

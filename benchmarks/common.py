@@ -9,6 +9,8 @@ from leanamp.data import Clip, DeviceData, load_device_data
 
 MORPHDRIVE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "morphdrive"
 SPLIT = {"validation": ["guitar-chords"], "test": ["guitar-funk2"]}
+# Every LSTM size the lean grid's tables (benchmarks/lean) show: both timing scripts price them
+LSTM_SIZES = [4, 6, 8, 10, 12, 14, 15, 16, 18, 20, 24, 32, 40, 48, 64, 96]
 
 
 def morphdrive_data(pedal: str = "zendrive_g5_t3") -> DeviceData:

@@ -352,6 +352,7 @@ def test_every_wavenet_bench_engines_times_is_priced_under_the_grids_name(tables
                                                                          monkeypatch):
     """The row names bench_engines.py writes are the ones tables.py reads prices by."""
     path = LEAN.parent / "bench_engines.py"
+    monkeypatch.syspath_prepend(str(LEAN.parent))  # it imports its sibling common.py
     spec = importlib.util.spec_from_file_location("bench_engines", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
