@@ -61,7 +61,7 @@ def train_and_save(name: str, device: str, minutes: float, path: Path) -> str:
     model = build(name)
     segment = NAM_RECIPE["segment_output_samples"] + model.receptive_field - 1
     config = TrainConfig.recipe(
-        "nam", segment_seconds=segment / data.sample_rate, validate_every=1, lr_patience=10**9,
+        "nam", segment_seconds=segment / data.sample_rate, validate_every=1,
         early_stop_patience=None, max_minutes=minutes, budget_clock="cpu", max_epochs=100_000,
         accelerator="cpu", seed=0,
     )  # fmt: skip

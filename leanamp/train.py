@@ -46,7 +46,8 @@ class TrainConfig:
     tbptt_samples: int = 2048
     learning_rate: float = 5e-4
     validate_every: int = 2  # epochs
-    lr_patience: int = 5  # validations without improvement before the learning rate drops
+    # validations without improvement before the learning rate drops; None: never (NAM's recipe)
+    lr_patience: int | None = 5
     lr_factor: float = 0.5
     lr_decay: float | None = None  # learning rate x this after every epoch (NAM: 0.993)
     early_stop_patience: int | None = 25  # validations without improvement; None: never stop early
@@ -106,8 +107,9 @@ BUDGET_CLOCKS = {"wall": time.monotonic, "cpu": time.process_time}
 RECIPES: dict[str, dict] = {
     "paper": {},
     "quick": {"learning_rate": 5e-3, "batch_size": 8, "grad_clip": 1.0},
-    # Neural Amp Modeler's WaveNet recipe (nam/train/core.py).
-    "nam": {"loss": "nam", "learning_rate": 4e-3, "lr_decay": 0.993, "batch_size": 16},
+    # Neural Amp Modeler's WaveNet recipe (nam/train/core.py): its only schedule is the decay.
+    "nam": {"loss": "nam", "learning_rate": 4e-3, "lr_decay": 0.993, "batch_size": 16,
+            "lr_patience": None},
 }
 
 
@@ -507,7 +509,7 @@ class Trainer:
         else:
             self.validations_since_best += 1
             self.validations_since_lr_drop += 1
-            if self.validations_since_lr_drop >= cfg.lr_patience:
+            if cfg.lr_patience is not None and self.validations_since_lr_drop >= cfg.lr_patience:
                 for group in self.optimizer.param_groups:
                     group["lr"] *= cfg.lr_factor
                 self.validations_since_lr_drop = 0

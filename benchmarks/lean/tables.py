@@ -39,6 +39,11 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 PLANNED_SEEDS = 3
 FRONT_PATIENCE = 10  # validations without improvement that end a front run (the stages' recipe)
 FRONT_CAP_MINUTES = 30  # the CPU-time cap of a front run (the stages' recipe)
+# Validations without improvement before the learning rate halves: TrainConfig's default when
+# the grid ran, kept by every stage that does not set lr_patience (WaveNets too; None: never).
+GRID_LR_PATIENCE = 5
+GRID_WAVENET_RECIPE = ("NAM's loss, learning rate, decay and batches, with the rate also halved "
+                       f"after {GRID_LR_PATIENCE} validations without improvement")
 # The front issue 16 asks for (and NAM's presets): a table is partial until each has its seeds
 PLANNED_LSTM_SIZES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96)
 
@@ -94,6 +99,7 @@ def load_results(grid: Path, cache: dict) -> list[dict]:
                 "epochs": metrics.get("epochs"),
                 "patience": config["train"].get("early_stop_patience"),
                 "cap_minutes": config["train"].get("max_minutes"),
+                "lr_patience": config["train"].get("lr_patience", GRID_LR_PATIENCE),
                 "stopped_because": metrics.get("stopped_because", ""),
                 "cpu_seconds": charged_cpu_seconds(result),
                 # Resumed before runs kept a CPU ledger: only the last attempt was counted
@@ -352,34 +358,51 @@ def wavenet_engine_rtfs() -> dict[tuple[str, int], tuple[float, float | None]]:
 PRESET_NAMES = {channels: name for name, channels in PRESET_CHANNELS.items()}
 
 
-def at_front_cap(row: dict) -> bool:
-    """Trained with the front's CPU-time cap (runs recorded before the cap was kept had it)."""
-    return row.get("cap_minutes") in (None, FRONT_CAP_MINUTES)
+def with_front_protocol(row: dict) -> bool:
+    """Trained with the front's CPU-time cap and learning-rate schedule (runs recorded before
+    the cap or the schedule was kept had both)."""
+    return (row.get("cap_minutes") in (None, FRONT_CAP_MINUTES)
+            and row.get("lr_patience", GRID_LR_PATIENCE) == GRID_LR_PATIENCE)  # fmt: skip
 
 
 def train_runs_by_size(rows: list[dict], architecture: str) -> dict[int, list[dict]]:
-    """The models of `architecture` trained as they are (method train) with the front's cap, by
-    size: NAM's presets (nam_preset) or WaveNets of the standard's dilations (wavenet) by channel
-    count."""
+    """The models of `architecture` trained as they are (method train) by the front's protocol,
+    by size: NAM's presets (nam_preset) or WaveNets of the standard's dilations (wavenet) by
+    channel count."""
     by_size = defaultdict(list)
     for row in rows:
-        if row["method"] == "train" and row["architecture"] == architecture and at_front_cap(row):
+        if (row["method"] == "train" and row["architecture"] == architecture
+                and with_front_protocol(row)):  # fmt: skip
             by_size[row["size"]].append(row)
     return by_size
 
 
-def longer_cap_table(rows: list[dict]) -> list[str]:
-    """The control of zendrive-wavenet-patient: WaveNets trained again with a longer CPU-time cap
-    than the front's, against the front's runs of their size and seed (empty before it ran). If
-    they end much lower, the capped front is an upper bound of what the preset can do."""
-    longer = sorted((r for r in rows if r["method"] == "train" and r["architecture"] != "lstm"
-                     and not at_front_cap(r)), key=lambda r: (r["architecture"], r["size"]))
+def control_change(row: dict) -> str:
+    """How a WaveNet control run's training differs from the front's."""
+    changes = []
+    if row.get("cap_minutes") not in (None, FRONT_CAP_MINUTES):
+        changes.append(f"cap {row['cap_minutes']} CPU-min")
+    if row.get("lr_patience", GRID_LR_PATIENCE) != GRID_LR_PATIENCE:
+        patience = row.get("lr_patience")
+        changes.append("no plateau halving (NAM's schedule)" if patience is None
+                       else f"rate halved after {patience} validations")  # fmt: skip
+    return "; ".join(changes)
+
+
+def wavenet_controls_table(rows: list[dict]) -> list[str]:
+    """The controls of zendrive-wavenet-patient (4x the cap) and zendrive-wavenet-nam-schedule
+    (NAM's own schedule, without the grid's plateau halving): WaveNets trained again, changed one
+    way, against the front's runs of their size and seed (empty before any ran). If they end much
+    lower, the front is an upper bound of what the preset can do."""
+    controls = sorted((r for r in rows if r["method"] == "train" and r["architecture"] != "lstm"
+                       and not with_front_protocol(r)),
+                      key=lambda r: (control_change(r), r["architecture"], r["size"]))  # fmt: skip
     lines = [
-        "| WaveNet | seed | cap (CPU-min) | test ESR | epochs | stopped by | CPU-s "
-        f"| the front's run ({FRONT_CAP_MINUTES} CPU-min): test ESR, epochs | longer / front |",
+        "| WaveNet | seed | trained with | test ESR | epochs | stopped by | CPU-s "
+        f"| the front's run ({FRONT_CAP_MINUTES} CPU-min): test ESR, epochs | control / front |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for run in longer:
+    for run in controls:
         name = (PRESET_NAMES[run["size"]] if run["architecture"] == "nam_preset"
                 else f"{run['size']} channels")
         front = [r for r in train_runs_by_size(rows, run["architecture"]).get(run["size"], [])
@@ -387,11 +410,11 @@ def longer_cap_table(rows: list[dict]) -> list[str]:
         base = (f"{front[0]['test_esr']:.4f}, {front[0]['epochs']}",
                 f"{run['test_esr'] / front[0]['test_esr']:.2f}") if front else ("-", "-")
         lines.append(
-            f"| {name} | {run['seed']} | {run['cap_minutes']} | {run['test_esr']:.4f} "
+            f"| {name} | {run['seed']} | {control_change(run)} | {run['test_esr']:.4f} "
             f"| {run['epochs']} | {'the cap' if capped(run) else 'early stopping'} "
             f"| {run['cpu_seconds'] or 0:.0f} | {base[0]} | {base[1]} |"
         )
-    return lines if longer else []
+    return lines if controls else []
 
 
 def wavenet_front_table(rows: list[dict]) -> list[str]:
@@ -1193,20 +1216,24 @@ def main() -> None:
                     *control_lines, ""]  # fmt: skip
         wavenet_lines = wavenet_front_table(device_rows)
         if wavenet_lines:
-            out += ["Dense WaveNet front (NAM's presets, NAM's recipe):", "", *wavenet_lines, ""]
-        longer_lines = longer_cap_table(device_rows)
-        if longer_lines:
-            out += ["Are the WaveNets converged? Some again with a longer CPU-time cap:", "",
-                    *longer_lines, ""]  # fmt: skip
+            out += [f"Dense WaveNet front (NAM's presets, {GRID_WAVENET_RECIPE}):", "",
+                    *wavenet_lines, ""]  # fmt: skip
+        wavenet_control_lines = wavenet_controls_table(device_rows)
+        if wavenet_control_lines:
+            out += ["Are the WaveNets converged, and does the grid's plateau halving matter? "
+                    "Some again, trained one other way:", "",
+                    *wavenet_control_lines, ""]  # fmt: skip
         fixed_lines = fixed_wavenet_table(device_rows)
         if fixed_lines:
-            out += ["Fixed WaveNets of the standard preset's dilations at fewer channels (NAM's "
-                    "recipe), one model a width:", "", *fixed_lines, ""]  # fmt: skip
+            out += ["Fixed WaveNets of the standard preset's dilations at fewer channels "
+                    f"({GRID_WAVENET_RECIPE}), one model a width:", "",
+                    *fixed_lines, ""]  # fmt: skip
         slim_lines = slim_table(device_rows)
         if len(slim_lines) > 2:
-            out += ["Slimmable WaveNets (NAM's recipe) at the widths fixed WaveNets were trained "
-                    "at (steps: optimizer steps; ≥ where a run resumed before its checkpoint "
-                    "kept the widths trained, so they count its last attempt only):", "",
+            out += [f"Slimmable WaveNets ({GRID_WAVENET_RECIPE}) at the widths fixed "
+                    "WaveNets were trained at (steps: optimizer steps; ≥ where a run resumed "
+                    "before its checkpoint kept the widths trained, so they count its last "
+                    "attempt only):", "",
                     *slim_lines, ""]  # fmt: skip
         slim_seed_lines = slim_over_seeds_table(device_rows)
         if len(slim_seed_lines) > 2:

@@ -330,22 +330,26 @@ def test_runs_are_counted_by_the_cpus_their_attempts_ran_on(tables, tmp_path, mo
     assert tables.timing_runs() == "`bench_engines.py` 2026-12-02 05:03 UTC on AMD EPYC"
 
 
-def test_wavenets_with_a_longer_cap_are_a_control_not_part_of_the_front(tables):
-    def preset(size, seed, esr, cap=None, stopped="time", epochs=70):
+def test_wavenets_trained_another_way_are_controls_not_part_of_the_front(tables):
+    def preset(size, seed, esr, cap=None, stopped="time", epochs=70, **more):
         return {**_front_run(size, seed, esr, 0.01, stopped_because=stopped),
-                "architecture": "nam_preset", "cap_minutes": cap, "epochs": epochs}
+                "architecture": "nam_preset", "cap_minutes": cap, "epochs": epochs, **more}
 
-    rows = [preset(16, 0, 0.0034), preset(16, 1, 0.0039, cap=30),  # recorded before the cap was
-            preset(16, 0, 0.0017, cap=120, stopped="patience", epochs=260),  # kept, and after
-            preset(12, 0, 0.0040, cap=120)]  # no front run of its seed: nothing to set it against
+    rows = [preset(16, 0, 0.0034), preset(16, 1, 0.0039, cap=30, lr_patience=5),  # recorded
+            # before the cap and the schedule were kept, and after
+            preset(16, 0, 0.0017, cap=120, stopped="patience", epochs=260),
+            preset(12, 0, 0.0040, cap=120),  # no front run of its seed: nothing to set it against
+            preset(16, 0, 0.0030, cap=30, lr_patience=None, epochs=72)]  # NAM's own schedule
     assert [r["test_esr"] for r in tables.train_runs_by_size(rows, "nam_preset")[16]] == [
         0.0034, 0.0039]
     assert tables.fixed_wavenet_esrs(rows, 16) == [0.0034, 0.0039]  # the slimmable rules' baseline
-    lines = tables.longer_cap_table(rows)
-    assert lines[2] == "| lite | 0 | 120 | 0.0040 | 70 | the cap | 300 | - | - |"
-    assert lines[3] == ("| standard | 0 | 120 | 0.0017 | 260 | early stopping | 300 "
+    lines = tables.wavenet_controls_table(rows)
+    assert lines[2] == "| lite | 0 | cap 120 CPU-min | 0.0040 | 70 | the cap | 300 | - | - |"
+    assert lines[3] == ("| standard | 0 | cap 120 CPU-min | 0.0017 | 260 | early stopping | 300 "
                         "| 0.0034, 70 | 0.50 |")
-    assert tables.longer_cap_table(rows[:2]) == []
+    assert lines[4] == ("| standard | 0 | no plateau halving (NAM's schedule) | 0.0030 | 72 "
+                        "| the cap | 300 | 0.0034, 70 | 0.88 |")
+    assert tables.wavenet_controls_table(rows[:2]) == []
 
 
 def test_every_wavenet_bench_engines_times_is_priced_under_the_grids_name(tables, tmp_path,

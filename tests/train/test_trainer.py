@@ -158,6 +158,18 @@ def test_learning_rate_halves_after_patience_validations(clips):
     assert trainer.learning_rate == pytest.approx(lr0 / 2)
 
 
+def test_nam_recipe_never_drops_the_learning_rate_on_a_plateau(clips):
+    # NAM's trainer has one schedule, the per-epoch decay: a plateau must not halve the rate.
+    train, val, _ = clips
+    config = TrainConfig.recipe("nam", loss="paper", segment_seconds=0.25, warmup_samples=200,
+                                validate_every=1, max_epochs=1, accelerator="cpu")  # fmt: skip
+    trainer = Trainer(fresh_model(), train, val, config, progress=False)
+    lr0 = trainer.learning_rate
+    for loss in [1.0, *[1.5] * 30]:  # thirty validations without improvement
+        trainer.after_validation({"validation_loss": loss, "validation_esr": loss})
+    assert trainer.learning_rate == lr0
+
+
 def test_truncated_bptt_updates_every_tbptt_samples(clips):
     train, val, _ = clips
     config = small_config(max_epochs=1, batch_size=100)  # one batch of all 16 segments
