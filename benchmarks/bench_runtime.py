@@ -175,9 +175,9 @@ def markdown(results: dict) -> str:
     out = []
     meta = results["meta"]
     out.append(
-        f"Measured {meta['date']} on {meta['machine']} ({meta['cores']} cores shared with other "
-        f"jobs, load average {meta['load']}), one thread, 48 kHz, median of {meta['repeats']} "
-        f"interleaved runs of {meta['seconds']} s of audio; RTF = processing time / audio time "
+        f"Measured {meta['date']} on {meta['machine']} ({meta['cores']} cores, load average "
+        f"{meta['load']} over 1, 5 and 15 minutes at the start), one thread, 48 kHz, median of "
+        f"{meta['repeats']} interleaved runs of {meta['seconds']} s of audio; RTF = processing time / audio time "
         "(wall clock); cpu = thread CPU time / audio time. fast = rational activations "
         "(max abs error 2e-6), exact = libm activations.\n"
     )
