@@ -177,9 +177,9 @@ def markdown(results: dict) -> str:
     out.append(
         f"Measured {meta['date']} on {meta['machine']} ({meta['cores']} cores, load average "
         f"{meta['load']} over 1, 5 and 15 minutes at the start), one thread, 48 kHz, median of "
-        f"{meta['repeats']} interleaved runs of {meta['seconds']} s of audio; RTF = processing time / audio time "
-        "(wall clock); cpu = thread CPU time / audio time. fast = rational activations "
-        "(max abs error 2e-6), exact = libm activations.\n"
+        f"{meta['repeats']} interleaved runs of {meta['seconds']} s of audio; RTF = processing "
+        "time / audio time (wall clock); cpu = thread CPU time / audio time. fast = rational "
+        "activations (max abs error 2e-6), exact = libm activations.\n"
     )
     out.append("(a) Hidden size, 256-sample blocks\n")
     out.append("| H | numba exact | numba fast | torch | torch / fast | torch / exact | "
