@@ -51,6 +51,13 @@ class TrainConfig:
     lr_factor: float = 0.5
     lr_decay: float | None = None  # learning rate x this after every epoch (NAM: 0.993)
     early_stop_patience: int | None = 25  # validations without improvement; None: never stop early
+    # What picks the best model and counts as improvement: "loss" (the training loss on the
+    # validation audio) or "esr" (NAM keeps its checkpoint by validation ESR).
+    validation_metric: str = "loss"
+    # Consecutive segments overlap by the samples whose outputs are not trained (a WaveNet's
+    # receptive field, an LSTM's warm-up), so every target sample is trained (NAM's windows);
+    # False: back to back, as the paper's code cuts them.
+    overlap_segments: bool = False
     max_epochs: int = 200
     max_minutes: float | None = None  # time budget; the run stops at the next validation
     # "wall" (elapsed time) or "cpu" (this process's CPU time): a CPU-time budget gives models
@@ -80,6 +87,11 @@ class TrainConfig:
                 raise LeanampError(f"{flag} {value}: must be at least 1")
         if not self.segment_seconds > 0 or not self.learning_rate > 0:
             raise LeanampError("--segment-seconds and --learning-rate must be positive")
+        if self.validation_metric not in VALIDATION_METRICS:
+            raise LeanampError(
+                f"validation_metric {self.validation_metric!r}: choose one of "
+                f"{', '.join(VALIDATION_METRICS)}"
+            )
         if self.budget_clock not in BUDGET_CLOCKS:
             raise LeanampError(
                 f"--budget-clock {self.budget_clock!r}: choose one of {', '.join(BUDGET_CLOCKS)}"
@@ -99,6 +111,7 @@ class TrainConfig:
 
 
 BUDGET_CLOCKS = {"wall": time.monotonic, "cpu": time.process_time}
+VALIDATION_METRICS = {"loss": "validation_loss", "esr": "validation_esr"}  # the record's key
 
 # "quick": the paper's recipe with 10x the learning rate and batches of 8: many more updates per
 # epoch, which on a 2-core CPU reaches in minutes what the paper's settings reach in hours
@@ -107,15 +120,18 @@ BUDGET_CLOCKS = {"wall": time.monotonic, "cpu": time.process_time}
 RECIPES: dict[str, dict] = {
     "paper": {},
     "quick": {"learning_rate": 5e-3, "batch_size": 8, "grad_clip": 1.0},
-    # Neural Amp Modeler's WaveNet recipe (nam/train/core.py): its only schedule is the decay.
+    # Neural Amp Modeler's WaveNet recipe (nam/train/core.py and nam/data.py): its only schedule
+    # is the decay; it validates every epoch, keeps the model of the best validation ESR, trains
+    # every output sample (overlapping windows) and never stops early (100 epochs by default).
     "nam": {"loss": "nam", "learning_rate": 4e-3, "lr_decay": 0.993, "batch_size": 16,
-            "lr_patience": None},
+            "lr_patience": None, "validate_every": 1, "validation_metric": "esr",
+            "overlap_segments": True, "early_stop_patience": None, "max_epochs": 100},
 }
 
 
 @dataclass
 class TrainResult:
-    best_validation_loss: float
+    best_validation_loss: float  # by the config's validation_metric: the loss, or NAM's ESR
     best_epoch: int
     epochs: int
     seconds: float
@@ -176,7 +192,8 @@ class Trainer:
                 f"segments of {self.segment_samples} samples leave nothing to learn after "
                 f"{self.skip_samples} warm-up samples: raise --segment-seconds"
             )
-        self.inputs, self.targets = make_segments(train_clips, self.segment_samples)
+        hop = self.segment_samples - (self.skip_samples if cfg.overlap_segments else 0)
+        self.inputs, self.targets = make_segments(train_clips, self.segment_samples, hop)
         if model_input_size(model) != self.inputs.shape[-1]:
             raise LeanampError(
                 f"the model takes {model_input_size(model)} input channels but the data has "
@@ -446,7 +463,7 @@ class Trainer:
         start = self.validate()
         start_weights = {k: v.clone() for k, v in self.model.state_dict().items()}
         result = self.fit(max_epochs, resume=resume)
-        if not result.best_validation_loss < start["validation_loss"]:
+        if not result.best_validation_loss < self.validation_score(start):
             self.model.load_state_dict(start_weights)
             return result, {**start, "improved": False}
         # The model holds the best epoch's weights: its validation is in the history already.
@@ -472,7 +489,7 @@ class Trainer:
             if self.epoch % cfg.validate_every == 0 or self.epoch == max_epochs:
                 record.update(self.validate())
                 stop = self.after_validation(record)
-                if record["validation_loss"] <= self.best_loss:
+                if self.validation_score(record) <= self.best_loss:
                     best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
                 self.history.append(record)
                 self.display.line(
@@ -497,11 +514,15 @@ class Trainer:
         result.budget_seconds = self.budget_seconds_spent()
         return result
 
+    def validation_score(self, record: dict) -> float:
+        """The figure of a validation record that the best model is chosen by (lower is better)."""
+        return record[VALIDATION_METRICS[self.config.validation_metric]]
+
     def after_validation(self, record: dict) -> bool:
         """Track the best model, drop the learning rate, decide early stopping."""
         cfg = self.config
-        if record["validation_loss"] < self.best_loss:
-            self.best_loss = record["validation_loss"]
+        if self.validation_score(record) < self.best_loss:
+            self.best_loss = self.validation_score(record)
             self.best_epoch = self.epoch
             self.validations_since_best = 0
             self.validations_since_lr_drop = 0

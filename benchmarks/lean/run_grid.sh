@@ -40,7 +40,7 @@ stages=(
   zendrive-front-big-s12 zendrive-distill-t64-s12 zendrive-unitprune64-s12+zendrive-prune64-s12
   zendrive-front-big96-s12 zendrive-methods96-s12 zendrive-unitprune96-s12 converge
   zendrive-front-40 pedals-front-more pedals-front-big zendrive-wavenet-patient pedals-wavenet-front
-  zendrive-wavenet-nam-schedule
+  zendrive-wavenet-nam-recipe
 )
 converge=(  # "SIZES STAGE...": the effective hidden sizes whose levels are trained on
   "8-16 zendrive-methods-s0 zendrive-prune-s12 zendrive-structured-s12 zendrive-unitprune zendrive-unitprune-s12 zendrive-methods-more zendrive-structured64-s12 zendrive-methods-96 zendrive-unitprune-big zendrive-unitprune64-s12 zendrive-prune64-s12 zendrive-methods96-s12 zendrive-unitprune96-s12"

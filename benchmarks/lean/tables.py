@@ -39,11 +39,22 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 PLANNED_SEEDS = 3
 FRONT_PATIENCE = 10  # validations without improvement that end a front run (the stages' recipe)
 FRONT_CAP_MINUTES = 30  # the CPU-time cap of a front run (the stages' recipe)
-# Validations without improvement before the learning rate halves: TrainConfig's default when
-# the grid ran, kept by every stage that does not set lr_patience (WaveNets too; None: never).
-GRID_LR_PATIENCE = 5
-GRID_WAVENET_RECIPE = ("NAM's loss, learning rate, decay and batches, with the rate also halved "
-                       f"after {GRID_LR_PATIENCE} validations without improvement")
+# TrainConfig's defaults when the grid ran, which every stage kept unless it set them (WaveNets
+# too, where NAM's trainer differs), and how a run that set them differs from the front.
+GRID_TRAIN_DEFAULTS = {"lr_patience": 5, "validate_every": 2, "validation_metric": "loss",
+                       "overlap_segments": False}  # fmt: skip
+TRAIN_CHANGES = {
+    "lr_patience": lambda v: "no plateau halving" if v is None else f"halved after {v}",
+    "validate_every": lambda v: "validated every epoch" if v == 1 else f"validated every {v}",
+    "validation_metric": lambda v: f"best by validation {v.upper()}",
+    "overlap_segments": lambda v: "every output trained" if v else "segments back to back",
+}
+GRID_WAVENET_RECIPE = (
+    "NAM's loss, learning rate, decay and batches; unlike NAM's trainer, validated every 2 epochs "
+    "with the best model by the loss, the rate halved after 5 validations without improvement, "
+    "and the segments back to back (a third of the outputs, each segment's receptive field, "
+    "never trained)"
+)
 # The front issue 16 asks for (and NAM's presets): a table is partial until each has its seeds
 PLANNED_LSTM_SIZES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96)
 
@@ -74,6 +85,12 @@ def charged_cpu_seconds(result: dict) -> float | None:
     return own if charged is None else max(own, charged)
 
 
+def train_changes(train: dict) -> dict:
+    """The TrainConfig settings a run changed from the grid's (`GRID_TRAIN_DEFAULTS`)."""
+    return {key: train[key] for key, default in GRID_TRAIN_DEFAULTS.items()
+            if train.get(key, default) != default}  # fmt: skip
+
+
 def load_results(grid: Path, cache: dict) -> list[dict]:
     """Every finished run of every stage, flattened to the fields the tables use, with its
     levels (`level_test_esrs`) and the levels converge_levels.py trained on."""
@@ -99,7 +116,7 @@ def load_results(grid: Path, cache: dict) -> list[dict]:
                 "epochs": metrics.get("epochs"),
                 "patience": config["train"].get("early_stop_patience"),
                 "cap_minutes": config["train"].get("max_minutes"),
-                "lr_patience": config["train"].get("lr_patience", GRID_LR_PATIENCE),
+                "train_changes": train_changes(config["train"]),
                 "stopped_because": metrics.get("stopped_because", ""),
                 "cpu_seconds": charged_cpu_seconds(result),
                 # Resumed before runs kept a CPU ledger: only the last attempt was counted
@@ -359,10 +376,11 @@ PRESET_NAMES = {channels: name for name, channels in PRESET_CHANNELS.items()}
 
 
 def with_front_protocol(row: dict) -> bool:
-    """Trained with the front's CPU-time cap and learning-rate schedule (runs recorded before
-    the cap or the schedule was kept had both)."""
+    """Trained by the front's protocol: its CPU-time cap, early stopping and TrainConfig settings
+    (runs recorded before the cap or the settings were kept had them)."""
     return (row.get("cap_minutes") in (None, FRONT_CAP_MINUTES)
-            and row.get("lr_patience", GRID_LR_PATIENCE) == GRID_LR_PATIENCE)  # fmt: skip
+            and row.get("patience", FRONT_PATIENCE) == FRONT_PATIENCE
+            and not row.get("train_changes"))  # fmt: skip
 
 
 def train_runs_by_size(rows: list[dict], architecture: str) -> dict[int, list[dict]]:
@@ -382,17 +400,18 @@ def control_change(row: dict) -> str:
     changes = []
     if row.get("cap_minutes") not in (None, FRONT_CAP_MINUTES):
         changes.append(f"cap {row['cap_minutes']} CPU-min")
-    if row.get("lr_patience", GRID_LR_PATIENCE) != GRID_LR_PATIENCE:
-        patience = row.get("lr_patience")
-        changes.append("no plateau halving (NAM's schedule)" if patience is None
-                       else f"rate halved after {patience} validations")  # fmt: skip
+    patience = row.get("patience", FRONT_PATIENCE)
+    if patience != FRONT_PATIENCE:
+        changes.append("no early stopping" if patience is None else f"stopped after {patience}")
+    changes += [TRAIN_CHANGES[key](value) for key, value in row.get("train_changes", {}).items()]
     return "; ".join(changes)
 
 
 def wavenet_controls_table(rows: list[dict]) -> list[str]:
-    """The controls of zendrive-wavenet-patient (4x the cap) and zendrive-wavenet-nam-schedule
-    (NAM's own schedule, without the grid's plateau halving): WaveNets trained again, changed one
-    way, against the front's runs of their size and seed (empty before any ran). If they end much
+    """The controls of zendrive-wavenet-patient (4x the cap) and zendrive-wavenet-nam-recipe
+    (NAM's trainer where the grid's differs, at the front's cap): WaveNets trained again, changed
+    as `control_change` says, against the front's runs of their size and seed (empty before any
+    ran). If they end much
     lower, the front is an upper bound of what the preset can do."""
     controls = sorted((r for r in rows if r["method"] == "train" and r["architecture"] != "lstm"
                        and not with_front_protocol(r)),

@@ -132,7 +132,9 @@ def train(
         help="paper (Adam 5e-4, batches of 40), quick (5e-3, batches of 8, gradients clipped) "
         "or nam (NAM's WaveNet recipe). Default: quick for LSTMs, nam for WaveNets.",
     ),
-    epochs: int = typer.Option(200, help="Maximum epochs."),
+    epochs: int = typer.Option(
+        None, help="Maximum epochs (default: the recipe's: 200, NAM's 100)."
+    ),
     minutes: float = typer.Option(None, help="Time budget in minutes."),
     budget_clock: str = typer.Option(
         "wall",
@@ -146,8 +148,14 @@ def train(
         "field for WaveNets, as NAM).",
     ),
     learning_rate: float = typer.Option(None, help="Adam learning rate (overrides the recipe)."),
-    validate_every: int = typer.Option(2, help="Validate every N epochs."),
-    patience: int = typer.Option(25, help="Stop after N validations without improvement."),
+    validate_every: int = typer.Option(
+        None, help="Validate every N epochs (default: the recipe's: 2, NAM's 1)."
+    ),
+    patience: int = typer.Option(
+        None,
+        help="Stop after N validations without improvement (default: the recipe's: 25; NAM's "
+        "never stops early).",
+    ),
     loss: str = typer.Option(
         None, help="paper (0.75 pre-emph. ESR + 0.25 DC), esr, mse or nam (overrides the recipe)."
     ),

@@ -272,15 +272,18 @@ def load_device_data(
     return DeviceData(train, val, tst, clips[0].sample_rate, alignment, checks, captures)
 
 
-def make_segments(clips: list[Clip], segment_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut clips into non-overlapping segments: inputs (n, L, channels), targets (n, L)."""
+def make_segments(clips: list[Clip], segment_samples: int,
+                  hop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut clips into segments starting every `hop` samples (default: back to back): inputs
+    (n, L, channels), targets (n, L)."""
+    hop = hop or segment_samples
     xs, ys = [], []
     for c in clips:
-        count = len(c.target) // segment_samples
-        if count:
-            n = count * segment_samples
-            xs.append(c.input[:n].reshape(count, segment_samples, c.input_size))
-            ys.append(c.target[:n].reshape(count, segment_samples))
+        if len(c.target) >= segment_samples:
+            starts = np.arange(0, len(c.target) - segment_samples + 1, hop)[:, None]
+            index = starts + np.arange(segment_samples)
+            xs.append(c.input[index].reshape(len(starts), segment_samples, c.input_size))
+            ys.append(c.target[index])
     if not xs:
         longest = max((len(c.target) for c in clips), default=0)
         raise DataError(

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from leanamp.data import (
     Clip,
@@ -81,6 +82,17 @@ def test_segments_carry_knob_channels():
     inputs, targets = make_segments([Clip("k", x, np.arange(10, dtype=np.float32), RATE)], 4)
     assert inputs.shape == (2, 4, 2) and targets.shape == (2, 4)
     assert (inputs[..., 1] == 0.25).all() and inputs[1, 0, 0] == 4
+
+
+def test_overlapping_segments_train_every_sample_after_the_history():
+    # NAM's windows: each starts where the last one's trained outputs ended, `history` back.
+    target = np.arange(20, dtype=np.float32)
+    inputs, targets = make_segments([Clip("o", target.copy(), target, RATE)], 8, hop=5)
+    history = 8 - 5  # the outputs a segment spends on its receptive field
+    assert targets[:, 0].tolist() == [0, 5, 10]
+    trained = np.concatenate([t[history:] for t in targets.numpy()])
+    assert trained.tolist() == list(range(history, 18))  # no gap, no repeat; 18-19 do not fit
+    assert torch.equal(inputs[..., 0], targets)
 
 
 def test_segments_too_short_is_a_clear_error():

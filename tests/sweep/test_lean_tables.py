@@ -335,11 +335,15 @@ def test_wavenets_trained_another_way_are_controls_not_part_of_the_front(tables)
         return {**_front_run(size, seed, esr, 0.01, stopped_because=stopped),
                 "architecture": "nam_preset", "cap_minutes": cap, "epochs": epochs, **more}
 
-    rows = [preset(16, 0, 0.0034), preset(16, 1, 0.0039, cap=30, lr_patience=5),  # recorded
+    rows = [preset(16, 0, 0.0034), preset(16, 1, 0.0039, cap=30, train_changes={}),  # recorded
             # before the cap and the schedule were kept, and after
             preset(16, 0, 0.0017, cap=120, stopped="patience", epochs=260),
             preset(12, 0, 0.0040, cap=120),  # no front run of its seed: nothing to set it against
-            preset(16, 0, 0.0030, cap=30, lr_patience=None, epochs=72)]  # NAM's own schedule
+            preset(16, 0, 0.0030, cap=30, epochs=72, patience=None,  # NAM's trainer
+                   train_changes=tables.train_changes({
+                       "lr_patience": None, "validate_every": 1, "validation_metric": "esr",
+                       "overlap_segments": True, "batch_size": 16})),
+            preset(12, 1, 0.0041, cap=30, train_changes=tables.train_changes({"lr_patience": 5}))]
     assert [r["test_esr"] for r in tables.train_runs_by_size(rows, "nam_preset")[16]] == [
         0.0034, 0.0039]
     assert tables.fixed_wavenet_esrs(rows, 16) == [0.0034, 0.0039]  # the slimmable rules' baseline
@@ -347,8 +351,10 @@ def test_wavenets_trained_another_way_are_controls_not_part_of_the_front(tables)
     assert lines[2] == "| lite | 0 | cap 120 CPU-min | 0.0040 | 70 | the cap | 300 | - | - |"
     assert lines[3] == ("| standard | 0 | cap 120 CPU-min | 0.0017 | 260 | early stopping | 300 "
                         "| 0.0034, 70 | 0.50 |")
-    assert lines[4] == ("| standard | 0 | no plateau halving (NAM's schedule) | 0.0030 | 72 "
+    assert lines[4] == ("| standard | 0 | no early stopping; no plateau halving; validated every "
+                        "epoch; best by validation ESR; every output trained | 0.0030 | 72 "
                         "| the cap | 300 | 0.0034, 70 | 0.88 |")
+    assert [r["test_esr"] for r in tables.train_runs_by_size(rows, "nam_preset")[12]] == [0.0041]
     assert tables.wavenet_controls_table(rows[:2]) == []
 
 

@@ -158,16 +158,39 @@ def test_learning_rate_halves_after_patience_validations(clips):
     assert trainer.learning_rate == pytest.approx(lr0 / 2)
 
 
-def test_nam_recipe_never_drops_the_learning_rate_on_a_plateau(clips):
-    # NAM's trainer has one schedule, the per-epoch decay: a plateau must not halve the rate.
+def test_nam_recipe_is_nams_trainer(clips):
+    # NAM: the per-epoch decay is its only schedule, it validates every epoch, keeps the model of
+    # the best validation ESR, never stops early and trains every output sample.
+    config = TrainConfig.recipe("nam")
+    assert (config.lr_decay, config.lr_patience, config.validate_every) == (0.993, None, 1)
+    assert (config.validation_metric, config.early_stop_patience) == ("esr", None)
+    assert config.overlap_segments and config.max_epochs == 100
     train, val, _ = clips
     config = TrainConfig.recipe("nam", loss="paper", segment_seconds=0.25, warmup_samples=200,
-                                validate_every=1, max_epochs=1, accelerator="cpu")  # fmt: skip
+                                accelerator="cpu")  # fmt: skip
     trainer = Trainer(fresh_model(), train, val, config, progress=False)
     lr0 = trainer.learning_rate
     for loss in [1.0, *[1.5] * 30]:  # thirty validations without improvement
         trainer.after_validation({"validation_loss": loss, "validation_esr": loss})
     assert trainer.learning_rate == lr0
+    # 4 s of training audio in 0.25 s segments that overlap by the 200 warm-up samples
+    assert len(trainer.targets) == (4 * RATE - 2000) // (2000 - 200) + 1
+
+
+def test_the_best_model_is_chosen_by_the_validation_metric(clips):
+    train, val, _ = clips
+    by_esr = Trainer(fresh_model(), train, val, small_config(validation_metric="esr"),
+                     progress=False)  # fmt: skip
+    by_loss = Trainer(fresh_model(), train, val, small_config(), progress=False)
+    for trainer in (by_esr, by_loss):
+        trainer.epoch = 2
+        trainer.after_validation({"validation_loss": 0.5, "validation_esr": 0.2})
+        trainer.epoch = 4  # a lower loss, a higher ESR
+        trainer.after_validation({"validation_loss": 0.4, "validation_esr": 0.3})
+    assert (by_esr.best_epoch, by_esr.best_loss) == (2, 0.2)
+    assert (by_loss.best_epoch, by_loss.best_loss) == (4, 0.4)
+    with pytest.raises(LeanampError, match="validation_metric"):
+        small_config(validation_metric="mse")
 
 
 def test_truncated_bptt_updates_every_tbptt_samples(clips):
