@@ -1,11 +1,14 @@
 """Losses of the paper (Südholt et al. 2022, eqs. (4)-(7)) and the ESR test metric.
 
 Signals are (batch, time). Each segment is pre-emphasised on its own (zero initial condition), then
-the mini-batch counts as one signal of N = batch x time samples in eqs. (5) and (6), as the paper's
-own code pools it: a per-segment ratio would let one near-silent segment (tiny denominator)
-dominate a batch. auraloss's ESRLoss and DCLoss are exactly eqs. (5) and (6), so they are used on
-the flattened batch; its FIRFilter "hp" is not H(z) = 1 - 0.85 z^-1 (it computes
-x[n-1] - 0.85 x[n]), so pre-emphasis is our own.
+the mini-batch counts as one signal of N = batch x time samples in eq. (5), as the paper's own
+code pools it: a per-segment ratio would let one near-silent segment (tiny denominator) dominate a
+batch. Eq. (6) is a segment's: as the paper's code (PrunedGuitarVA, loss.py) does, the offset is
+taken per segment and its square averaged over the batch, over the pooled energy,
+    E_DC = mean_b (mean_t (y - y_hat))^2 / mean_{b,t} y^2,
+so opposite offsets in two segments do not cancel. auraloss's ESRLoss is exactly eq. (5), so it is
+used on the flattened batch (its DCLoss divides by each segment's own energy); its FIRFilter "hp"
+is not H(z) = 1 - 0.85 z^-1 (it computes x[n-1] - 0.85 x[n]), so pre-emphasis is our own.
 
 Neural Amp Modeler's training recipe for WaveNet: MSE + pre-emphasised multi-resolution STFT.
 
@@ -25,7 +28,7 @@ import math
 import numpy as np
 import torch
 from auraloss.freq import MultiResolutionSTFTLoss
-from auraloss.time import DCLoss, ESRLoss
+from auraloss.time import ESRLoss
 from torch import nn
 
 NAM_MRSTFT_WEIGHT = 2e-4
@@ -112,19 +115,19 @@ class PaperLoss(nn.Module):
         self.pre_emphasis = PreEmphasis(pre_emphasis)
         # eps keeps a silent segment finite; far below any real segment's energy.
         self.esr = ESRLoss(eps=1e-8)
-        self.dc = DCLoss(eps=1e-8)
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         def flat(x: torch.Tensor) -> torch.Tensor:
             return x.reshape(1, -1)
 
         esr = self.esr(flat(self.pre_emphasis(prediction)), flat(self.pre_emphasis(target)))
-        dc = self.dc(flat(prediction), flat(target))
+        offset = (target - prediction).mean(dim=-1)  # per segment, eq. (6)
+        dc = offset.pow(2).mean() / (target.pow(2).mean() + 1e-8)
         return self.esr_weight * esr + self.dc_weight * dc
 
 
 class MSELoss(nn.MSELoss):
-    """Plain mean squared error (NAM's LSTM training loss)."""
+    """Plain mean squared error (NAM's losses start from it)."""
 
 
 class PooledESRLoss(nn.Module):

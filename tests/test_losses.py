@@ -5,14 +5,15 @@ from leanamp.losses import PaperLoss, PreEmphasis, esr, esr_db
 
 
 def reference_paper_loss(y_hat: np.ndarray, y: np.ndarray) -> float:
-    """Eqs. (4)-(7) written out, each segment pre-emphasised, the batch pooled as one signal."""
+    """Eqs. (4)-(7) written out, each segment pre-emphasised, the batch pooled as one signal, the
+    DC offset per segment (the paper's code)."""
 
     def pre_emphasis(s):
         return s - 0.85 * np.concatenate([np.zeros((len(s), 1)), s[:, :-1]], axis=1)
 
     p, t = y_hat.astype(np.float64), y.astype(np.float64)
     e_esr = np.sum((pre_emphasis(t) - pre_emphasis(p)) ** 2) / np.sum(pre_emphasis(t) ** 2)
-    e_dc = np.mean(t - p) ** 2 / np.mean(t**2)
+    e_dc = np.mean(np.mean(t - p, axis=1) ** 2) / np.mean(t**2)
     return 0.75 * e_esr + 0.25 * e_dc
 
 
@@ -37,6 +38,13 @@ def test_paper_loss_is_zero_for_a_perfect_prediction(rng):
 def test_dc_term_sees_an_offset_the_pre_emphasised_esr_mostly_ignores(rng):
     y = torch.from_numpy(rng.standard_normal((1, 1000)).astype(np.float32))
     only_dc = PaperLoss(esr_weight=0.0, dc_weight=1.0)(y + 0.5, y).item()
+    assert np.isclose(only_dc, 0.25 / float(y.pow(2).mean()), rtol=1e-4)
+
+
+def test_opposite_offsets_of_two_segments_do_not_cancel(rng):
+    y = torch.from_numpy(rng.standard_normal((2, 1000)).astype(np.float32))
+    shifted = y + torch.tensor([[0.5], [-0.5]])
+    only_dc = PaperLoss(esr_weight=0.0, dc_weight=1.0)(shifted, y).item()
     assert np.isclose(only_dc, 0.25 / float(y.pow(2).mean()), rtol=1e-4)
 
 
