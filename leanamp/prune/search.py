@@ -12,7 +12,10 @@ learning rate are reset. The last level, which has no next mask, stops by the sa
 candidate of a further pruning step, i.e. when its connectivity has stabilised.
 
 With `fully_train_first` (the default) level 0 is trained to convergence by the ordinary trainer
-(its learning-rate schedule and early stopping) instead of stopping early.
+(its learning-rate schedule and early stopping) instead of stopping early. Every phase keeps the
+paper's schedule too ("during all training runs", Sec. IV): validation every `validate_every`
+epochs, the learning rate halved after `lr_patience` validations without improvement, counted
+from the phase's start, as the rate itself is reset there.
 
 Run folder: `search.json` (configs and progress), `pretrain/` (the level-0 trainer's checkpoints),
 `iteration_XX/` per finished level (`model.leanamp`, `mask.safetensors`, `record.json`, written
@@ -200,6 +203,8 @@ class MaskSearch:
             "distances": json.dumps(phase["distances"]),
             "train_loss": phase["train_loss"],
             "candidate": {k: v.cpu() for k, v in (phase["candidate"] or {}).items()},
+            "best_validation": phase["best_validation"],
+            "validations_since_best": phase["validations_since_best"],
         }
         with atomic_path(self._phase_path()) as tmp:
             torch.save(state, tmp)
@@ -226,6 +231,9 @@ class MaskSearch:
             "distances": json.loads(state["distances"]),
             "train_loss": state["train_loss"],
             "candidate": state["candidate"] or None,
+            # phase checkpoints from before the schedule ran in phases start it afresh
+            "best_validation": state.get("best_validation", math.inf),
+            "validations_since_best": state.get("validations_since_best", 0),
         }
 
     # --- pieces ---------------------------------------------------------------------------------
@@ -295,7 +303,7 @@ class MaskSearch:
         phase = self._load_phase(level) if resume else None
         if phase is None:
             phase = {"level": level, "epochs": 0, "distances": [], "train_loss": math.nan,
-                     "candidate": None}
+                     "candidate": None, "best_validation": math.inf, "validations_since_best": 0}
         previous = PruningMasks(phase["candidate"]) if phase["candidate"] else None
         stopped = "max_epochs"
         display = Progress(f"prune level {level}/{search.iterations}",
@@ -313,6 +321,8 @@ class MaskSearch:
             phase["skipped_steps"] = phase.get("skipped_steps", 0) + self.trainer.skipped_steps
             self.trainer.epoch += 1
             phase["epochs"] += 1
+            if phase["epochs"] % self.train_config.validate_every == 0:
+                self._plateau_schedule(phase)
             candidate = self._next_mask()
             if previous is not None:
                 phase["distances"].append(candidate.distance(previous, reference=self.masks))
@@ -327,6 +337,19 @@ class MaskSearch:
         record = self._record(level, phase["epochs"], phase["distances"], stopped,
                               phase["train_loss"], phase.get("skipped_steps", 0))
         self._save_level(record)
+
+    def _plateau_schedule(self, phase: dict) -> None:
+        """Validate; halve the learning rate after `lr_patience` validations without improvement."""
+        loss = self.trainer.validate()["validation_loss"]
+        if loss < phase["best_validation"]:
+            phase["best_validation"], phase["validations_since_best"] = loss, 0
+            return
+        phase["validations_since_best"] += 1
+        patience = self.train_config.lr_patience
+        if patience is not None and phase["validations_since_best"] >= patience:
+            for group in self.trainer.optimizer.param_groups:
+                group["lr"] *= self.train_config.lr_factor
+            phase["validations_since_best"] = 0
 
     def _next_mask(self) -> PruningMasks:
         search = self.search

@@ -2,7 +2,7 @@
 """Transfer learning: start training from a model of a similar device, chosen by hand or ranked.
 
 With little data, a model of a similar device is what makes training converge at all
-(seeds/transfer-learning-guitar-effects.txt: the HT40 trained on 30 s from scratch never went
+(seeds/transfer-learning-guitar-effects.txt: the HT40 trained on 40 s from scratch never went
 below a loss of 0.74; started from the Blues Jr model it trained normally). This module turns any
 importable LSTM file (leanamp, NAM, AIDA-X, Automated-GuitarAmpModelling) into the starting point
 of a run on other data, and ranks a folder of candidates by how well they already explain a

@@ -92,6 +92,31 @@ def test_each_level_records_the_steps_it_skipped_for_a_gradient_that_was_not_fin
     assert all(r["skipped_steps"] > 0 and math.isfinite(r["validation_loss"]) for r in records)
 
 
+def test_each_phase_halves_the_learning_rate_on_a_validation_plateau(
+    clips, small_config, fresh_model, tmp_path
+):
+    # The paper validates "during all training runs" and halves the rate after five validations
+    # without improvement; in the search the count starts again with each phase's reset rate.
+    train, val = clips
+    search = SearchConfig(iterations=1, prune_fraction=0.5, distance_window=10,
+                          fully_train_first=False, max_epochs_per_iteration=5)  # 5 epochs a phase
+    runner = MaskSearch(fresh_model(6), train, val, tmp_path, search,
+                        small_config(validate_every=1, lr_patience=2), progress=False)
+    lr0, seen = runner.trainer.learning_rate, []
+    losses = iter([1.0, 2.0, 2.0, 2.0, 2.0, 3.0, 1.0, 0.5, 2.0, 2.0, 2.0, 3.0])
+
+    def validate():
+        seen.append(runner.trainer.learning_rate)
+        loss = next(losses)
+        return {"validation_loss": loss, "validation_esr": loss}
+
+    runner.trainer.validate = validate
+    runner.run()
+    # level 0: the 3rd and 5th validations end plateaus of two; the 6th is the level's record;
+    # level 1 starts afresh at the reset rate: best at its 2nd, halved after its 4th
+    assert seen == [lr0, lr0, lr0, lr0 / 2, lr0 / 2, lr0 / 4, lr0, lr0, lr0, lr0, lr0 / 2, lr0 / 2]
+
+
 class Killed(Exception):
     pass
 
