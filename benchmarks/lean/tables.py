@@ -1198,7 +1198,8 @@ def main() -> None:
         "# The leanest model (issue 16): dense fronts and lean methods on the MorphDrive pedals",
         "",
         "Made by `benchmarks/lean/run_grid.sh` then `python benchmarks/lean/tables.py`. LSTMs, "
-        "quick recipe (Adam 5e-3, batches of 8, clip 1), early stopping after 10 validations "
+        "quick recipe (Adam 5e-3, batches of 8, clip 1; the paper's loss with its DC term pooled "
+        "over the batch, leanamp's before 2026-12-04), early stopping after 10 validations "
         "without improvement, each run capped at 30 CPU-minutes on one thread (`capped` counts "
         "runs that hit the cap: not converged). Test ESR on the whole held-out clip guitar-funk2; "
         "validation clip guitar-chords. CPU-s: CPU time of the run's process, every phase "
