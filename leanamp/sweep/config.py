@@ -164,6 +164,10 @@ def load_sweep_config(path: str | os.PathLike) -> SweepConfig:
     bad = sorted(set(train) - known_train)
     if bad:
         raise LeanampError(f"{path}: unknown 'train' keys {bad}; known: {sorted(known_train)}")
+    try:  # its values too, here rather than in every run once the sweep has started
+        TrainConfig.from_dict(train)
+    except (LeanampError, TypeError) as e:
+        raise LeanampError(f"{path}: 'train': {e}") from None
     resources = values.get("resources", {}) or {}
     bad = sorted(set(resources) - {"cpus_per_run", "gpus_per_run"})
     if bad:

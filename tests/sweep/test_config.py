@@ -65,6 +65,8 @@ def test_run_id_follows_the_options_that_change_results(write_config, tmp_path):
         ({"architectures": ["transformer"]}, "unknown architecture"),
         ({"architectures": ["nam_preset"], "sizes": [6]}, "presets' channels"),
         ({"train": {"epochs": 3}}, "unknown 'train' keys"),
+        ({"train": {"validation_metric": "mse"}}, "'train': validation_metric 'mse'"),
+        ({"train": {"batch_size": "many"}}, "'train': "),
         ({"learning_rate": 0.1}, "unknown keys"),
     ],
 )
