@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from leanamp.errors import LeanampError
-from leanamp.sweep.methods import ARCHITECTURE_SIZES, METHODS, method_options_key
+from leanamp.sweep.methods import ARCHITECTURE_SIZES, METHOD_OPTIONS, METHODS, method_options_key
 from leanamp.sweep.spec import RunSpec
 from leanamp.train import TrainConfig
 
@@ -192,6 +192,11 @@ def load_sweep_config(path: str | os.PathLike) -> SweepConfig:
                     options = values.get(method_options_key(method), {}) or {}
                     if not isinstance(options, dict):
                         raise LeanampError(f"{path}: '{method}' options must be a mapping")
+                    try:  # here rather than in every run once the sweep has started
+                        if method in METHOD_OPTIONS:
+                            METHOD_OPTIONS[method](options, arch)
+                    except (LeanampError, TypeError, ValueError) as e:
+                        raise LeanampError(f"{path}: '{method}': {e}") from None
                     for seed in seeds:
                         runs.append(
                             RunSpec(

@@ -202,19 +202,24 @@ def _train(ctx: RunContext, model: nn.Module, metrics: dict | None = None) -> Me
     )
 
 
-def transfer_method(ctx: RunContext) -> MethodOutput:
-    """Training that starts from another model (options: init_from FILE or auto, library,
-    freeze, knob_values), mapped to this run's size by leanamp.transfer."""
-
-    if ctx.spec.architecture != "lstm":
+def transfer_options(options: dict, architecture: str) -> dict:
+    """transfer's options, checked."""
+    if architecture != "lstm":
         raise LeanampError("transfer starts LSTM models: use architectures [lstm]")
-    options = dict(ctx.spec.method_options)
     unknown = sorted(set(options) - {"init_from", "library", "freeze", "knob_values"})
     if unknown or "init_from" not in options:
         raise LeanampError(
             f"transfer options need init_from (a model file or 'auto') and take library, "
             f"freeze, knob_values; got {sorted(options)}"
         )
+    return dict(options)
+
+
+def transfer_method(ctx: RunContext) -> MethodOutput:
+    """Training that starts from another model (options: init_from FILE or auto, library,
+    freeze, knob_values), mapped to this run's size by leanamp.transfer."""
+
+    options = transfer_options(ctx.spec.method_options, ctx.spec.architecture)
     base = Path(ctx.spec.base_dir)
     spec = options["init_from"]
     spec = spec if spec == "auto" else str(base / spec)
@@ -231,17 +236,23 @@ def transfer_method(ctx: RunContext) -> MethodOutput:
     return _train(ctx, model, {"start": start.to_dict()})
 
 
-def slim_method(ctx: RunContext) -> MethodOutput:
-    """Slimmable WaveNet training (options: widths, the allowed channel counts; rule, how each
-    step's widths are chosen: uniform, sandwich or inplace, see leanamp.models.slim), then the
-    test ESR and the real-time factor at every width."""
-    if ctx.spec.architecture != "wavenet":
+def slim_options(options: dict, architecture: str) -> dict:
+    """slim's options, checked, with the default rule."""
+    if architecture != "wavenet":
         raise LeanampError("slimmable training is for WaveNets: use architectures [wavenet]")
-    options = dict(ctx.spec.method_options)
     _refuse_unknown_options("slim", options, {"widths", "rule"})
     rule = options.get("rule", "uniform")
     if rule not in SLIM_RULES:
         raise LeanampError(f"slim option rule {rule!r}: choose one of {list(SLIM_RULES)}")
+    return {**options, "rule": rule}
+
+
+def slim_method(ctx: RunContext) -> MethodOutput:
+    """Slimmable WaveNet training (options: widths, the allowed channel counts; rule, how each
+    step's widths are chosen: uniform, sandwich or inplace, see leanamp.models.slim), then the
+    test ESR and the real-time factor at every width."""
+    options = slim_options(ctx.spec.method_options, ctx.spec.architecture)
+    rule = options["rule"]
     model = make_slimmable(build_model(ctx.spec, ctx.data.input_size), options.get("widths"), rule)
     output = _train(ctx, model)
     output.metrics["slim_rule"] = rule
@@ -272,18 +283,37 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def big_model_options(method: str, options: dict,
+                      known: set[str]) -> tuple[dict, float, str | None]:
+    """The options of a method that starts from a big model (prune, structured): its own, the
+    level choice's tolerance (choose_tolerance) and the sweep whose model it starts from
+    (start_sweep: then not trained again, so pretrain_epochs is 0; see `start_model`)."""
+    options = dict(options)
+    tolerance = float(options.pop("choose_tolerance", 0.1))
+    start_sweep = options.pop("start_sweep", None)
+    _refuse_unknown_options(method, options, known)
+    if start_sweep is not None:
+        options["pretrain_epochs"] = 0
+    return options, tolerance, None if start_sweep is None else str(start_sweep)
+
+
+def prune_options(options: dict, architecture: str) -> tuple[SearchConfig, float, str | None]:
+    """prune's options, checked: the mask search's settings, the tolerance, the start sweep."""
+    if architecture != "lstm":
+        raise LeanampError("the mask search prunes LSTM models: use architectures [lstm]")
+    search, tolerance, start_sweep = big_model_options(
+        "prune", options, set(SearchConfig.__dataclass_fields__))
+    return SearchConfig.from_dict(search), tolerance, start_sweep
+
+
 def prune_method(ctx: RunContext) -> MethodOutput:
     """The paper's mask search, the level chosen from validation losses, compressed to dense."""
 
-    if ctx.spec.architecture != "lstm":
-        raise LeanampError("the mask search prunes LSTM models: use architectures [lstm]")
-    options = dict(ctx.spec.method_options)
-    tolerance = float(options.pop("choose_tolerance", 0.1))
-    model, borrowed = start_model(ctx, options)
-    _refuse_unknown_options("prune", options, set(SearchConfig.__dataclass_fields__))
+    search, tolerance, start_sweep = prune_options(ctx.spec.method_options, ctx.spec.architecture)
+    model, borrowed = start_model(ctx, start_sweep)
     search_dir = ctx.run_dir / "search"
     pruned = magnitude_prune(
-        model, ctx.data, search_dir, SearchConfig.from_dict(options), ctx.train_config, tolerance,
+        model, ctx.data, search_dir, search, ctx.train_config, tolerance,
         progress=ctx.progress,
         metadata={"sample_rate": ctx.data.sample_rate, "sweep_run": ctx.spec.name},
     )  # fmt: skip
@@ -305,8 +335,8 @@ def prune_method(ctx: RunContext) -> MethodOutput:
             # per phase: the big model's training (level 0) and the pruning levels after it
             "cpu_seconds_pretrain": result.records[0].get("cpu_seconds"),
             "cpu_seconds_search": sum(r.get("cpu_seconds", 0.0) for r in result.records[1:]),
-            "unit_aware": bool(options.get("unit_aware", False)),
-            "protect_head": bool(options.get("protect_head", False)),
+            "unit_aware": search.unit_aware,
+            "protect_head": search.protect_head,
         },
         artefacts={
             "history": str(history_path),
@@ -318,18 +348,25 @@ def prune_method(ctx: RunContext) -> MethodOutput:
     )
 
 
+def structured_options(options: dict, architecture: str) -> tuple[StructuredConfig, float,
+                                                                   str | None]:
+    """structured's options, checked: the trimming settings, the tolerance, the start sweep."""
+    config, tolerance, start_sweep = big_model_options(
+        "structured", options, set(StructuredConfig.__dataclass_fields__))
+    return StructuredConfig(**config), tolerance, start_sweep
+
+
 def structured_method(ctx: RunContext) -> MethodOutput:
     """Structured lottery: whole units (LSTM) or channels (WaveNet) trimmed by a global criterion
     (options: those of leanamp.prune.structured.StructuredConfig, plus choose_tolerance)."""
 
 
-    options = dict(ctx.spec.method_options)
-    tolerance = float(options.pop("choose_tolerance", 0.1))
-    model, borrowed = start_model(ctx, options)
-    _refuse_unknown_options("structured", options, set(StructuredConfig.__dataclass_fields__))
+    config, tolerance, start_sweep = structured_options(ctx.spec.method_options,
+                                                       ctx.spec.architecture)  # fmt: skip
+    model, borrowed = start_model(ctx, start_sweep)
     out = ctx.run_dir / "structured"
     summary = run_structured(
-        ctx.data, out, model, StructuredConfig(**options), ctx.train_config, tolerance,
+        ctx.data, out, model, config, ctx.train_config, tolerance,
         progress=print if ctx.progress else None, resume=(out / "structured.json").exists(),
     )  # fmt: skip
     trimmed, _ = load_model(summary["model"])
@@ -342,17 +379,16 @@ def structured_method(ctx: RunContext) -> MethodOutput:
     )
 
 
-def start_model(ctx: RunContext, options: dict) -> tuple[nn.Module, float]:
+def start_model(ctx: RunContext, start_sweep: str | None) -> tuple[nn.Module, float]:
     """The big model a pruning or trimming run starts from, and the CPU seconds it cost
     elsewhere: a new model of the run's size, which the method trains first (0.0); or, with
-    option `start_sweep` (popped from `options`), that sweep's finished train run of this run's
-    size and seed (`finished_train_model`), not trained again (`pretrain_epochs` set to 0) and
-    charged its recorded training time."""
-    if "start_sweep" not in options:
+    option `start_sweep`, that sweep's finished train run of this run's size and seed
+    (`finished_train_model`), not trained again (`big_model_options` sets pretrain_epochs to 0)
+    and charged its recorded training time."""
+    if start_sweep is None:
         return build_model(ctx.spec, ctx.data.input_size), 0.0
-    path = finished_train_model(ctx, str(options.pop("start_sweep")), ctx.spec.size)
+    path = finished_train_model(ctx, start_sweep, ctx.spec.size)
     model, metadata = load_model(path)
-    options["pretrain_epochs"] = 0
     return model, float(recorded_training_cost(path, metadata) or 0.0)
 
 
@@ -386,15 +422,8 @@ def finished_train_model(ctx: RunContext, sweep: str, size: int) -> Path:
     return matches[0]
 
 
-def distill_method(ctx: RunContext) -> MethodOutput:
-    """Knowledge distillation (leanamp.distill) of a teacher into this run's model, the student.
-    Options: teacher_size (default 32: a teacher of the run's architecture trained here with the
-    run's recipe, or with teacher_sweep taken from that sweep's finished train run, see
-    `finished_train_model`) or teacher_model (a model file); a teacher not trained here is
-    charged its recorded training cost or teacher_cpu_seconds. alpha (weight of the recorded
-    target, default 0.5), extra_seconds (generated audio labelled by the teacher alone,
-    default 0)."""
-    options = dict(ctx.spec.method_options)
+def distill_options(options: dict, architecture: str) -> tuple[DistillConfig, int]:
+    """distill's options, checked: the distillation's settings and the teacher's size."""
     _refuse_unknown_options("distill", options, DISTILL_OPTIONS)
     if "teacher_model" in options and ({"teacher_size", "teacher_sweep"} & set(options)):
         raise LeanampError(
@@ -405,6 +434,19 @@ def distill_method(ctx: RunContext) -> MethodOutput:
     if not isinstance(teacher_size, int) or teacher_size < 1:
         raise LeanampError(f"distill option teacher_size must be a positive integer, got "
                            f"{teacher_size!r}")
+    return config, teacher_size
+
+
+def distill_method(ctx: RunContext) -> MethodOutput:
+    """Knowledge distillation (leanamp.distill) of a teacher into this run's model, the student.
+    Options: teacher_size (default 32: a teacher of the run's architecture trained here with the
+    run's recipe, or with teacher_sweep taken from that sweep's finished train run, see
+    `finished_train_model`) or teacher_model (a model file); a teacher not trained here is
+    charged its recorded training cost or teacher_cpu_seconds. alpha (weight of the recorded
+    target, default 0.5), extra_seconds (generated audio labelled by the teacher alone,
+    default 0)."""
+    options = dict(ctx.spec.method_options)
+    config, teacher_size = distill_options(options, ctx.spec.architecture)
     if "teacher_model" in options or "teacher_sweep" in options:
         path = (Path(ctx.spec.base_dir) / options["teacher_model"] if "teacher_model" in options
                 else finished_train_model(ctx, str(options["teacher_sweep"]), teacher_size))
@@ -437,6 +479,16 @@ def distill_method(ctx: RunContext) -> MethodOutput:
 
 # --- one run --------------------------------------------------------------------------------------
 
+
+# The option checks of the methods that take options (`train` takes the config's train section),
+# run when the config loads so that a bad option fails before the sweep starts.
+METHOD_OPTIONS: dict[str, Callable[[dict, str], object]] = {
+    "transfer": transfer_options,
+    "slim": slim_options,
+    "prune": prune_options,
+    "structured": structured_options,
+    "distill": distill_options,
+}
 
 # Every sweep method, by the name a config's `methods` list uses.
 METHODS: dict[str, MethodFn] = {

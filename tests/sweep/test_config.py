@@ -67,6 +67,11 @@ def test_run_id_follows_the_options_that_change_results(write_config, tmp_path):
         ({"train": {"epochs": 3}}, "unknown 'train' keys"),
         ({"train": {"validation_metric": "mse"}}, "'train': validation_metric 'mse'"),
         ({"train": {"batch_size": "many"}}, "'train': "),
+        ({"methods": ["prune"], "prune": {"prune_fraction": 2}}, "'prune': --prune-fraction"),
+        ({"methods": ["structured"], "structured": {"criterion": "astrology"}},
+         "'structured': unknown criterion"),
+        ({"methods": ["distill"], "distill": {"alpha": 2}}, "'distill': distillation alpha"),
+        ({"methods": ["slim"], "architectures": ["lstm"]}, "'slim': slimmable training is for"),
         ({"learning_rate": 0.1}, "unknown keys"),
     ],
 )

@@ -94,11 +94,10 @@ def test_structured_run_trims_whole_units(write_config, tmp_path):
     assert model.hidden_size == 2  # 4 -> 3 -> 2 units
 
 
-def test_unknown_structured_options_are_named(write_config, tmp_path):
-    spec = _runs(write_config, devices=["overdrive"], sizes=[3], methods=["structured"],
-                 structured={"criterio": "gradient"})["structured"]
+def test_unknown_structured_options_are_named_before_the_sweep_starts(write_config):
     with pytest.raises(LeanampError, match="criterio"):
-        execute_run(spec.to_dict(), str(tmp_path / "run"))
+        _runs(write_config, devices=["overdrive"], sizes=[3], methods=["structured"],
+              structured={"criterio": "gradient"})
 
 
 def test_transfer_run_starts_from_a_model_file(write_config, tmp_path):
@@ -114,11 +113,9 @@ def test_transfer_run_starts_from_a_model_file(write_config, tmp_path):
     assert result["metrics"]["start"]["path"].endswith("start.leanamp")
 
 
-def test_transfer_needs_a_start(write_config, tmp_path):
-    spec = _runs(write_config, devices=["overdrive"], sizes=[3],
-                 methods=["transfer"])["transfer"]
+def test_transfer_needs_a_start(write_config):
     with pytest.raises(LeanampError, match="init_from"):
-        execute_run(spec.to_dict(), str(tmp_path / "run"))
+        _runs(write_config, devices=["overdrive"], sizes=[3], methods=["transfer"])
 
 
 def test_slim_run_reports_test_esr_at_every_width(write_config, tmp_path):
@@ -182,10 +179,9 @@ def test_slim_run_takes_the_width_rule(write_config, tmp_path):
     assert metrics["slim_rule"] == "sandwich"
     draws = metrics["width_counts"]  # every step trains the largest and the smallest width
     assert draws["3"] == draws["1"] > 0 and draws["2"] == 2 * draws["3"]
-    bad = _runs(write_config, devices=["overdrive"], architectures=["wavenet"], sizes=[3],
-                methods=["slim"], slim={"rule": "biggest"})["slim"]
     with pytest.raises(LeanampError, match="uniform"):
-        execute_run(bad.to_dict(), str(tmp_path / "bad"))
+        _runs(write_config, devices=["overdrive"], architectures=["wavenet"], sizes=[3],
+              methods=["slim"], slim={"rule": "biggest"})
 
 
 def test_prune_run_takes_unit_aware_options_and_charges_each_phase(write_config, tmp_path):
@@ -228,10 +224,9 @@ def test_distill_run_from_a_model_file_charges_its_recorded_cost(write_config, t
                  distill={"teacher_model": "unknown.leanamp"})["distill"]
     with pytest.raises(LeanampError, match="teacher_cpu_seconds"):
         execute_run(spec.to_dict(), str(tmp_path / "run2"))
-    spec = _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
-                 distill={"teacher_size": 4, "teacher_model": "unknown.leanamp"})["distill"]
     with pytest.raises(LeanampError, match="not both"):
-        execute_run(spec.to_dict(), str(tmp_path / "run3"))
+        _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
+              distill={"teacher_size": 4, "teacher_model": "unknown.leanamp"})
 
 
 def test_distill_run_takes_its_teacher_from_a_sibling_sweeps_finished_run(write_config, tmp_path):
@@ -250,10 +245,9 @@ def test_distill_run_takes_its_teacher_from_a_sibling_sweeps_finished_run(write_
                        seeds=[1], distill=options)["distill"]
     with pytest.raises(LeanampError, match="seed 1, and it needs exactly one, found none"):
         execute_run(other_seed.to_dict(), str(tmp_path / "distill" / "runs" / "s1"))
-    both = _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
-                 distill={"teacher_model": "t.leanamp", "teacher_sweep": "x"})["distill"]
     with pytest.raises(LeanampError, match="not both"):
-        execute_run(both.to_dict(), str(tmp_path / "distill" / "runs" / "both"))
+        _runs(write_config, devices=["overdrive"], sizes=[2], methods=["distill"],
+              distill={"teacher_model": "t.leanamp", "teacher_sweep": "x"})
 
 
 @pytest.mark.parametrize("method", ["prune", "structured"])
