@@ -325,6 +325,17 @@ CASES = [  # fmt: skip
     ("prune --out naming a file",
      lambda w: ["prune", str(w.dry), str(w.wet), "--out", str(w.file("pfile.txt", "x"))],
      lambda w: "pfile.txt"),
+    # --- sweeps -------------------------------------------------------------------------------
+    ("sweep with an unknown trimming criterion",
+     lambda w: ["sweep", str(w.file("criterion.yaml", "devices: [overdrive]\nsizes: [3]\n"
+                                    "methods: [structured]\nstructured: {criterion: astrology}\n")),
+                "--out", str(w.path("sweep_criterion"))],
+     lambda w: "criterion.yaml"),
+    ("sweep with a bad train value",
+     lambda w: ["sweep", str(w.file("metric.yaml", "devices: [overdrive]\nsizes: [3]\n"
+                                    "methods: [train]\ntrain: {validation_metric: mse}\n")),
+                "--out", str(w.path("sweep_metric"))],
+     lambda w: "metric.yaml"),
 ]
 
 
