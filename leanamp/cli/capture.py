@@ -23,12 +23,19 @@ def capture_command(
         "nam", "--for", help="The plugin: nam (.nam), aidax (.aidax) or proteus (.json)."
     ),
     minutes: float = typer.Option(5.0, help="Training budget in CPU minutes."),
-    max_rtf: float = typer.Option(None, help="Budget: real-time factor (runs leanamp shrink)."),
+    max_rtf: float = typer.Option(
+        None, help="Budget: real-time factor (runs leanamp shrink; --for aidax or proteus only, "
+        "as shrink's LSTMs have a residual path that NAM's lack)."
+    ),
     rtf_mode: str = typer.Option(
         "exact", help="Kernel mode --max-rtf is timed in: exact or fast (see leanamp shrink)."
     ),
-    max_macs: int = typer.Option(None, help="Budget: multiply-adds per sample (shrink)."),
-    target: str = typer.Option(None, help="Budget: a named target, pi4 or mcu-m7 (shrink)."),
+    max_macs: int = typer.Option(
+        None, help="Budget: multiply-adds per sample (shrink; --for aidax or proteus)."
+    ),
+    target: str = typer.Option(
+        None, help="Budget: a named target, pi4 or mcu-m7 (shrink; --for aidax or proteus)."
+    ),
     hidden_size: int = typer.Option(16, help="LSTM hidden size."),
     name: str = typer.Option(None, help="Model name (default: the output file's name)."),
     modeled_by: str = typer.Option(None, help="Who made the capture."),

@@ -30,7 +30,7 @@ def polarity_option():
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("leanamp-demo"), help="Output folder."),
-    minutes: float = typer.Option(3.0, help="Training time budget in minutes."),
+    minutes: float = typer.Option(3.0, help="Training time budget in wall-clock minutes."),
     hidden_size: int = typer.Option(16, help="LSTM hidden size."),
     resume: bool = typer.Option(False, help="Continue an interrupted demo run in OUT."),
 ):
@@ -100,9 +100,9 @@ def train(
         None, help="Slimmable: the widths to train, e.g. 4,8,16 (default: every width 1..full)."
     ),
     slim_rule: str = typer.Option(
-        None, help="Slimmable: widths per step: uniform (one drawn, the paper), sandwich "
-        "(largest, smallest, 2 random) or inplace (sandwich, smaller widths learn from the "
-        "largest's output)."
+        None, help="Slimmable: widths per step: uniform (the default; one drawn, the paper), "
+        "sandwich (largest, smallest, 2 random) or inplace (sandwich, smaller widths learn from "
+        "the largest's output)."
     ),
     hidden_size: int = typer.Option(
         None, help="LSTM hidden size (default 16, or the --init-from model's)."

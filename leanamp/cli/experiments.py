@@ -24,8 +24,9 @@ def sweep_command(
         "comment): left out, for a sweep that goes on from a record on a new machine.",
     ),
 ):
-    """Run every combination of a sweep config as Ray tasks; runs already done are skipped, so
-    running it again resumes a killed sweep. Results land in <out>/results.sqlite."""
+    """Run every combination of a sweep config as Ray tasks (needs Ray: pip install -e
+    ".[sweep]"); runs already done are skipped, so running it again resumes a killed sweep.
+    Results land in <out>/results.sqlite; exits 1 if a run failed."""
     from leanamp.sweep import read_run_ids, run_sweep, sweep_table
 
     skipped = read_run_ids(skip) if skip is not None else set()

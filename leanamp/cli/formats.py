@@ -9,7 +9,8 @@ import typer
 from leanamp.cli.app import app
 
 _FORMAT_HELP = (
-    "native, nam, aidax, agm, proteus (hidden 40) or neuralpi (hidden 20); "
+    "native, nam, aidax, agm (Automated-GuitarAmpModelling JSON), proteus (hidden 40) or "
+    "neuralpi (hidden 20); "
     "default from the suffix (.leanamp, .nam, .aidax; .json needs a format)."
 )
 
@@ -21,10 +22,14 @@ def export_command(
     fmt: str = typer.Option(None, "--format", "-f", help=_FORMAT_HELP),
     name: str = typer.Option(None, help="Model name shown by the plugin."),
     modeled_by: str = typer.Option(None, help="Who made the capture."),
-    gear_type: str = typer.Option(None, help="NAM gear type: amp, pedal, pedal_amp, ..."),
+    gear_type: str = typer.Option(
+        None, help="NAM gear type: amp, pedal, pedal_amp, amp_cab, amp_pedal_cab, preamp or studio."
+    ),
     gear_make: str = typer.Option(None, help="Manufacturer of the captured gear."),
     gear_model: str = typer.Option(None, help="Model name of the captured gear."),
-    tone_type: str = typer.Option(None, help="NAM tone type: clean, overdrive, crunch, ..."),
+    tone_type: str = typer.Option(
+        None, help="NAM tone type: clean, overdrive, crunch, hi_gain or fuzz."
+    ),
     input_level_dbu: float = typer.Option(None, help="Interface input level for 0 dBFS, dBu."),
     output_level_dbu: float = typer.Option(None, help="Interface output level for 0 dBFS, dBu."),
     width: int = typer.Option(None, help="WaveNet: export truncated to this width (channels)."),

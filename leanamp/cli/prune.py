@@ -40,8 +40,9 @@ def prune(
     ),
     pretrain_epochs: int = typer.Option(200, help="FTF: maximum epochs of the unpruned model."),
     rewind_epoch: int = typer.Option(
-        None, help="Weight rewinding to this epoch of the unpruned training (default: rewind "
-        "only the learning rate)."
+        None, help="Mask search: weight rewinding to this epoch of the unpruned training "
+        "(default: rewind only the learning rate). structured with --rewind early: the epoch "
+        "rewound to (default 1)."
     ),
     include_biases: bool = typer.Option(False, help="Prune biases too."),
     unit_aware: bool = typer.Option(
@@ -96,7 +97,7 @@ def prune(
 
     Structured: --iterations trims, each followed by --max-epochs-per-iteration epochs of
     retraining, after --pretrain-epochs of training; the chosen model is the smallest whose
-    validation ESR is within --tolerance of the untrimmed one's (or --level).
+    validation loss is within --tolerance of the untrimmed one's (or --level).
     """
     from leanamp.prune.search import SearchConfig
     from leanamp.prune.structured import StructuredConfig

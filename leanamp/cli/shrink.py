@@ -22,12 +22,14 @@ def shrink(
     target_path: Path = typer.Argument(..., metavar="TARGET", help=TARGET_HELP),
     out: Path = typer.Option(..., help="Output folder (candidates, report, the chosen model)."),
     max_rtf: float = typer.Option(
-        None, help="Real-time factor budget, measured by leanamp's streaming kernel here."
+        None, help="Real-time factor budget: thread CPU time over audio time of leanamp's "
+        "streaming kernel on this machine, 256-sample blocks, --rtf-seconds of audio."
     ),
     rtf_mode: str = typer.Option(
         "exact", help="Kernel mode --max-rtf is timed in: exact (libm activations; the cost "
-        "grows with the size) or fast (leanamp's real-time default; every LSTM of 4 to 16 units "
-        "costs about the same)."
+        "grows with the size) or fast (leanamp's real-time default, and what leanamp bench times "
+        "unless --exact; it prices small LSTMs in steps that depend on the CPU, so which sizes "
+        "share a price differs between machines)."
     ),
     max_macs: int = typer.Option(None, help="Multiply-adds per sample budget."),
     target: str = typer.Option(
