@@ -50,10 +50,10 @@ TRAIN_CHANGES = {
     "overlap_segments": lambda v: "every output trained" if v else "segments back to back",
 }
 GRID_WAVENET_RECIPE = (
-    "NAM's loss, learning rate, decay and batches; unlike NAM's trainer, validated every 2 epochs "
-    "with the best model by the loss, the rate halved after 5 validations without improvement, "
-    "and the segments back to back (a third of the outputs, each segment's receptive field, "
-    "never trained)"
+    "WaveNets (\"the grid's NAM recipe\"): NAM's loss, learning rate, decay and batches, the same "
+    "cap and early stopping; unlike NAM's trainer, validated every 2 epochs with the best model "
+    "by the loss, the rate halved after 5 validations without improvement, and the segments "
+    "back to back (a third of the outputs, each segment's receptive field, never trained)."
 )
 # The front issue 16 asks for (and NAM's presets): a table is partial until each has its seeds
 PLANNED_LSTM_SIZES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96)
@@ -1208,7 +1208,7 @@ def main() -> None:
         "`benchmarks/bench_runtime.py` in the size tables, RTNeural from "
         "`benchmarks/bench_engines.py`; the CPU-priced tables take leanamp's and the engines' "
         "figures all from `bench_engines.py`, one interleaved run for LSTMs and WaveNets alike "
-        "(separate runs on this shared machine differ by up to 1.5x).",
+        f"(separate runs on this shared machine differ by up to 1.5x). {GRID_WAVENET_RECIPE}",
         "",
         f"Timing runs: {timing_runs()}. The CPU each run's CPU-seconds were spent on (runs): "
         f"{cpus_of_runs(rows)}.",
@@ -1236,7 +1236,7 @@ def main() -> None:
                     *control_lines, ""]  # fmt: skip
         wavenet_lines = wavenet_front_table(device_rows)
         if wavenet_lines:
-            out += [f"Dense WaveNet front (NAM's presets, {GRID_WAVENET_RECIPE}):", "",
+            out += ["Dense WaveNet front (NAM's presets, the grid's NAM recipe):", "",
                     *wavenet_lines, ""]  # fmt: skip
         wavenet_control_lines = wavenet_controls_table(device_rows)
         if wavenet_control_lines:
@@ -1246,11 +1246,11 @@ def main() -> None:
         fixed_lines = fixed_wavenet_table(device_rows)
         if fixed_lines:
             out += ["Fixed WaveNets of the standard preset's dilations at fewer channels "
-                    f"({GRID_WAVENET_RECIPE}), one model a width:", "",
+                    "(the grid's NAM recipe), one model a width:", "",
                     *fixed_lines, ""]  # fmt: skip
         slim_lines = slim_table(device_rows)
         if len(slim_lines) > 2:
-            out += [f"Slimmable WaveNets ({GRID_WAVENET_RECIPE}) at the widths fixed "
+            out += ["Slimmable WaveNets (the grid's NAM recipe) at the widths fixed "
                     "WaveNets were trained at (steps: optimizer steps; ≥ where a run resumed "
                     "before its checkpoint kept the widths trained, so they count its last "
                     "attempt only):", "",
