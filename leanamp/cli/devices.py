@@ -16,7 +16,8 @@ def capture_signal_command(
     sample_rate: int = typer.Option(48000, help="Sample rate in Hz."),
     seed: int = typer.Option(0, help="Seed of the generated guitar material."),
 ):
-    """Write a capture input (blips, sweep, noise, guitar) and its layout JSON beside it."""
+    """Write a capture input (blips, sweep, noise, guitar) and its layout JSON beside it; keep
+    the two together: the layout is how leanamp recognises the recording and splits it."""
     from leanamp.devices.file_tools import write_capture_file
 
     audio_path, layout_path = write_capture_file(out, seconds, sample_rate, seed)

@@ -94,6 +94,8 @@ def prune(
 ):
     """Prune a model: LSTM weight masks (iterative magnitude pruning, early-bird mask search) then
     compression, or, with --method structured, trimming whole units of an LSTM or WaveNet.
+    Training follows the paper's recipe (Adam 5e-4, batches of 40; leanamp train defaults to
+    the quick one), unless --learning-rate or --batch-size say otherwise.
 
     Structured: --iterations trims, each followed by --max-epochs-per-iteration epochs of
     retraining, after --pretrain-epochs of training; the chosen model is the smallest whose
