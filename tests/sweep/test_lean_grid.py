@@ -137,7 +137,19 @@ def test_the_status_counts_runs_done_here_recorded_started_and_waiting(tmp_path)
     (runs / started / "cpu_ledger.json").write_text(json.dumps({"attempts": [60.0, 30.0]}))
     status = status_of("od-front", tmp_path / "grid", {recorded}, tmp_path)
     assert status == {"runs": 4, "done here": 1, "recorded": 1, "started": 1, "waiting": 1,
-                      "cpu": 90.0}
+                      "cpu": 90.0, "left": 0.0, "uncapped": 2}  # train runs without a cap
+    capped = (tmp_path / "od-front.yaml").read_text().replace("od-front", "od-capped")
+    (tmp_path / "od-capped.yaml").write_text(capped + "train: {max_minutes: 30}\n")
+    done, recorded, started, _waiting = (
+        spec.run_id for spec in load_sweep_config(tmp_path / "od-capped.yaml").runs)
+    runs = tmp_path / "grid" / "od-capped" / "runs"
+    (runs / done).mkdir(parents=True)
+    (runs / done / "result.json").write_text(json.dumps({"status": "done"}))
+    (runs / started).mkdir()
+    (runs / started / "cpu_ledger.json").write_text(json.dumps({"attempts": [60.0, 30.0]}))
+    status = status_of("od-capped", tmp_path / "grid", {recorded}, tmp_path)
+    assert status["left"] == 1800.0 - 90.0 + 1800.0  # the started run's rest, the waiting one's
+    assert status["uncapped"] == 0
 
 
 @pytest.mark.parametrize("variant", ["sandwich", "inplace"])
