@@ -123,31 +123,27 @@ def test_stage_config_loads_and_is_named_after_its_file(stage):
     assert re.fullmatch(r"[a-z0-9-]+", stage)
 
 
-def test_the_status_counts_runs_done_here_recorded_started_and_waiting(tmp_path):
-    status_of = lean_script("grid_status").stage_status
-    (tmp_path / "od-front.yaml").write_text(
-        "name: od-front\ndevices: [{name: od, device: overdrive}]\narchitectures: [lstm]\n"
-        "seeds: [0]\nsizes: [4, 8, 16, 32]\nmethods: [train]\n")
+def _status_of_four_runs(tmp_path: Path, stage: str, train: str) -> dict:
+    """grid_status's count of a stage of four train runs: one done here, one recorded, one
+    started (90 CPU-s), one waiting."""
+    (tmp_path / f"{stage}.yaml").write_text(
+        f"name: {stage}\ndevices: [{{name: od, device: overdrive}}]\narchitectures: [lstm]\n"
+        f"seeds: [0]\nsizes: [4, 8, 16, 32]\nmethods: [train]\n{train}")
     done, recorded, started, _waiting = (
-        spec.run_id for spec in load_sweep_config(tmp_path / "od-front.yaml").runs)
-    runs = tmp_path / "grid" / "od-front" / "runs"
+        spec.run_id for spec in load_sweep_config(tmp_path / f"{stage}.yaml").runs)
+    runs = tmp_path / "grid" / stage / "runs"
     (runs / done).mkdir(parents=True)
     (runs / done / "result.json").write_text(json.dumps({"status": "done"}))
     (runs / started).mkdir()
     (runs / started / "cpu_ledger.json").write_text(json.dumps({"attempts": [60.0, 30.0]}))
-    status = status_of("od-front", tmp_path / "grid", {recorded}, tmp_path)
+    return lean_script("grid_status").stage_status(stage, tmp_path / "grid", {recorded}, tmp_path)
+
+
+def test_the_status_counts_runs_done_here_recorded_started_and_waiting(tmp_path):
+    status = _status_of_four_runs(tmp_path, "od-front", "")
     assert status == {"runs": 4, "done here": 1, "recorded": 1, "started": 1, "waiting": 1,
                       "cpu": 90.0, "left": 0.0, "uncapped": 2}  # train runs without a cap
-    capped = (tmp_path / "od-front.yaml").read_text().replace("od-front", "od-capped")
-    (tmp_path / "od-capped.yaml").write_text(capped + "train: {max_minutes: 30}\n")
-    done, recorded, started, _waiting = (
-        spec.run_id for spec in load_sweep_config(tmp_path / "od-capped.yaml").runs)
-    runs = tmp_path / "grid" / "od-capped" / "runs"
-    (runs / done).mkdir(parents=True)
-    (runs / done / "result.json").write_text(json.dumps({"status": "done"}))
-    (runs / started).mkdir()
-    (runs / started / "cpu_ledger.json").write_text(json.dumps({"attempts": [60.0, 30.0]}))
-    status = status_of("od-capped", tmp_path / "grid", {recorded}, tmp_path)
+    status = _status_of_four_runs(tmp_path, "od-capped", "train: {max_minutes: 30}\n")
     assert status["left"] == 1800.0 - 90.0 + 1800.0  # the started run's rest, the waiting one's
     assert status["uncapped"] == 0
 
