@@ -529,13 +529,20 @@ class Trainer:
             self._save_best(record)
         else:
             self.validations_since_best += 1
-            self.validations_since_lr_drop += 1
-            if cfg.lr_patience is not None and self.validations_since_lr_drop >= cfg.lr_patience:
-                for group in self.optimizer.param_groups:
-                    group["lr"] *= cfg.lr_factor
-                self.validations_since_lr_drop = 0
+            self.validations_since_lr_drop = self.plateau_step(self.validations_since_lr_drop)
         patience = cfg.early_stop_patience
         return patience is not None and self.validations_since_best >= patience
+
+    def plateau_step(self, validations_without_improvement: int) -> int:
+        """One more validation without improvement: after `lr_patience` of them the learning rate
+        drops by `lr_factor` and the count starts again. Returns the new count."""
+        cfg = self.config
+        count = validations_without_improvement + 1
+        if cfg.lr_patience is None or count < cfg.lr_patience:
+            return count
+        for group in self.optimizer.param_groups:
+            group["lr"] *= cfg.lr_factor
+        return 0
 
     def _restore_best(self) -> None:
         best = self.run_dir / "best.leanamp" if self.run_dir else None

@@ -344,12 +344,7 @@ class MaskSearch:
         if loss < phase["best_validation"]:
             phase["best_validation"], phase["validations_since_best"] = loss, 0
             return
-        phase["validations_since_best"] += 1
-        patience = self.train_config.lr_patience
-        if patience is not None and phase["validations_since_best"] >= patience:
-            for group in self.trainer.optimizer.param_groups:
-                group["lr"] *= self.train_config.lr_factor
-            phase["validations_since_best"] = 0
+        phase["validations_since_best"] = self.trainer.plateau_step(phase["validations_since_best"])
 
     def _next_mask(self) -> PruningMasks:
         search = self.search
