@@ -411,8 +411,7 @@ def wavenet_controls_table(rows: list[dict]) -> list[str]:
     """The controls of zendrive-wavenet-patient (4x the cap) and zendrive-wavenet-nam-recipe
     (NAM's trainer where the grid's differs, at the front's cap): WaveNets trained again, changed
     as `control_change` says, against the front's runs of their size and seed (empty before any
-    ran). If they end much
-    lower, the front is an upper bound of what the preset can do."""
+    ran). If they end much lower, the front is an upper bound of what the preset can do."""
     controls = sorted((r for r in rows if r["method"] == "train" and r["architecture"] != "lstm"
                        and not with_front_protocol(r)),
                       key=lambda r: (control_change(r), r["architecture"], r["size"]))  # fmt: skip

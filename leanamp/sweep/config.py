@@ -184,19 +184,23 @@ def load_sweep_config(path: str | os.PathLike) -> SweepConfig:
             f"{path}: sample_rate must be >= 8000 and data_seconds, render_seconds, rtf_seconds "
             "positive"
         )
+    method_options = {}
+    for method in methods:
+        options = values.get(method_options_key(method), {}) or {}
+        if not isinstance(options, dict):
+            raise LeanampError(f"{path}: '{method}' options must be a mapping")
+        for arch in architectures:  # here rather than in every run once the sweep has started
+            try:
+                if method in METHOD_OPTIONS:
+                    METHOD_OPTIONS[method](options, arch)
+            except (LeanampError, TypeError, ValueError) as e:
+                raise LeanampError(f"{path}: '{method}': {e}") from None
+        method_options[method] = options
     runs = []
     for device in devices:
         for arch in architectures:
             for size in sizes:
                 for method in methods:
-                    options = values.get(method_options_key(method), {}) or {}
-                    if not isinstance(options, dict):
-                        raise LeanampError(f"{path}: '{method}' options must be a mapping")
-                    try:  # here rather than in every run once the sweep has started
-                        if method in METHOD_OPTIONS:
-                            METHOD_OPTIONS[method](options, arch)
-                    except (LeanampError, TypeError, ValueError) as e:
-                        raise LeanampError(f"{path}: '{method}': {e}") from None
                     for seed in seeds:
                         runs.append(
                             RunSpec(
@@ -206,7 +210,7 @@ def load_sweep_config(path: str | os.PathLike) -> SweepConfig:
                                 method=method,
                                 seed=int(seed),
                                 train={**train, "seed": int(seed)},
-                                method_options=dict(options),
+                                method_options=dict(method_options[method]),
                                 sample_rate=sample_rate,
                                 data_seconds=data_seconds,
                                 render_seconds=render_seconds,
