@@ -27,8 +27,8 @@ from pathlib import Path
 
 import torch
 
-# tables.py is the sibling script that reads the grid's runs and levels.
-from tables import device_data, run_levels  # noqa: I001
+# record.py is the sibling script that reads the grid's runs and levels.
+from record import device_data, run_levels  # noqa: I001
 
 from leanamp.files import write_text_atomic
 from leanamp.formats.native import load_model

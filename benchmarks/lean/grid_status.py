@@ -15,9 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
-# The sibling scripts: the record (tables.py) and which recorded runs run_grid.sh skips.
-from recorded_runs import recorded_run_ids, stage_config  # noqa: I001
-from tables import read_record
+# The sibling scripts: the record (record.py) and which recorded runs run_grid.sh skips.
+from record import read_record  # noqa: I001
+from recorded_runs import recorded_run_ids, stage_config
 
 from leanamp.ledger import LEDGER_FILE
 from leanamp.results import RESULT_FILE

@@ -14,8 +14,8 @@ import argparse
 import functools
 from pathlib import Path
 
-# tables.py is the sibling script that reads and writes the record.
-from tables import read_record, run_name  # noqa: I001
+# record.py is the sibling script that reads the record (tables.py writes it).
+from record import read_record, run_name  # noqa: I001
 
 from leanamp.sweep import SweepConfig, load_sweep_config
 

@@ -1,16 +1,9 @@
 """Issue 16 tables: the dense front and every lean method against it, from the grid's sweep folders.
 
-Reads GRID_DIR/<stage>/runs/*/result.json (written by `leanamp sweep`, see run_grid.sh) and writes
-benchmarks/results/lean.md, lean.json and lean_<device>.png. Tables are marked partial while
-runs are missing. A pruning or trimming run keeps the model of every level: each is run on the
-test clip once (cached in the run's level_test_esr.json), so the whole path of a method, not
-only the level its validation rule chose, is set against the dense front.
-
-lean.json is the record: every run with its levels and converged levels, and every shrink. A
-grid folder lives on one machine and was once lost with it; runs of the record that the grid
-folder lacks are kept (the grid's own run of a name wins), so the grid can go on elsewhere.
-Intervals: mean over seeds +- t(0.975, n-1) * sd / sqrt(n) (Student's t), shown
-only with 2 or more seeds.
+Reads GRID_DIR/<stage>/runs/*/result.json (written by `leanamp sweep`, see run_grid.sh; read by
+`record.py`) and writes benchmarks/results/lean.md, lean.json (the record) and lean_<device>.png
+(`plots.py`). Tables are marked partial while runs are missing. Prices come from `prices.py`,
+intervals and tests from `comparisons.py`.
 
     python benchmarks/lean/tables.py [GRID_DIR]      (default /work/leangrid)
 """
@@ -18,31 +11,33 @@ only with 2 or more seeds.
 from __future__ import annotations
 
 import argparse
-import functools
-import itertools
 import json
 import math
 import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import numpy as np
-from scipy import stats
+import record  # noqa: I001  (the sibling scripts of benchmarks/lean)
+from comparisons import blocked_log_ratio, blocked_permutation_p, fmt_interval, welch_log_p
+from plots import plot_across_pedals, plot_device
+from prices import (
+    engine_text,
+    lstm_engine_rtfs,
+    rtf_cell,
+    rtf_text,
+    timing_runs,
+    wavenet_engine_rtfs,
+)
+from record import load_results, load_shrinks, read_record, shrink_name, with_recorded
 
 from leanamp.files import write_text_atomic
-from leanamp.formats.native import load_model
-from leanamp.models.wavenet import PRESET_CHANNELS, PRESETS
-from leanamp.train import evaluate
-from leanamp.workflows.recordings import load_training_data
+from leanamp.models.wavenet import PRESET_CHANNELS
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
 PLANNED_SEEDS = 3
 FRONT_PATIENCE = 10  # validations without improvement that end a front run (the stages' recipe)
 FRONT_CAP_MINUTES = 30  # the CPU-time cap of a front run (the stages' recipe)
-# TrainConfig's defaults when the grid ran, which every stage kept unless it set them (WaveNets
-# too, where NAM's trainer differs), and how a run that set them differs from the front.
-GRID_TRAIN_DEFAULTS = {"lr_patience": 5, "validate_every": 2, "validation_metric": "loss",
-                       "overlap_segments": False}  # fmt: skip
+# How a run that changed the grid's TrainConfig defaults (record.GRID_TRAIN_DEFAULTS) differs
+# from the front, in words
 TRAIN_CHANGES = {
     "lr_patience": lambda v: "no plateau halving" if v is None else f"halved after {v}",
     "validate_every": lambda v: "validated every epoch" if v == 1 else f"validated every {v}",
@@ -59,142 +54,6 @@ GRID_WAVENET_RECIPE = (
 PLANNED_LSTM_SIZES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96)
 
 
-def method_label(config: dict) -> str:
-    """The method, with the option that tells its variants apart (slimmable rule, unit-aware
-    pruning, the distillation teacher)."""
-    method, options = config["method"], config.get("method_options") or {}
-    if method == "slim":
-        return f"slim ({options.get('rule', 'uniform')})"
-    if method == "prune" and options.get("unit_aware"):
-        return "prune (unit-aware)"
-    if method == "distill":
-        teacher = "file" if "teacher_model" in options else options.get("teacher_size", 32)
-        return f"distill (from {teacher})"
-    return method
-
-
-def charged_cpu_seconds(result: dict) -> float | None:
-    """All the compute of a run: its process's CPU time with that of a front model it started
-    from (cpu_seconds_borrowed), or the phases it recorded when they say more (a distillation
-    teacher loaded from a file or a front was trained elsewhere)."""
-    own = result.get("cpu_seconds")
-    if own is None:
-        return None
-    own += result.get("cpu_seconds_borrowed", 0.0)
-    charged = result["metrics"].get("cpu_seconds_charged")
-    return own if charged is None else max(own, charged)
-
-
-def train_changes(train: dict) -> dict:
-    """The TrainConfig settings a run changed from the grid's (`GRID_TRAIN_DEFAULTS`)."""
-    return {key: train[key] for key, default in GRID_TRAIN_DEFAULTS.items()
-            if train.get(key, default) != default}  # fmt: skip
-
-
-def load_results(grid: Path, cache: dict) -> list[dict]:
-    """Every finished run of every stage, flattened to the fields the tables use, with its
-    levels (`level_test_esrs`) and the levels converge_levels.py trained on."""
-    rows = []
-    for path in sorted(grid.glob("*/runs/*/result.json")):
-        result = json.loads(path.read_text())
-        if result.get("status") != "done":
-            continue
-        config, metrics = result["config"], result["metrics"]
-        levels = level_test_esrs(path.parent, result, cache)
-        rows.append(
-            {
-                "stage": path.parents[2].name,
-                "device": config["device"]["name"],
-                "architecture": config["architecture"],
-                "size": config["size"],
-                "method": method_label(config),
-                "seed": config["seed"],
-                "test_esr": metrics["test_esr"],
-                "validation_loss": metrics.get("best_validation_loss"),
-                "hidden_size": metrics.get("effective_hidden_size") or metrics.get("hidden_size"),
-                "parameters": metrics.get("nonzero_parameters", metrics.get("parameters")),
-                "epochs": metrics.get("epochs"),
-                "patience": config["train"].get("early_stop_patience"),
-                "cap_minutes": config["train"].get("max_minutes"),
-                "train_changes": train_changes(config["train"]),
-                "stopped_because": metrics.get("stopped_because", ""),
-                "cpu_seconds": charged_cpu_seconds(result),
-                # Resumed before runs kept a CPU ledger: only the last attempt was counted
-                "undercounted": result.get("resumed", False)
-                and not result.get("cpu_seconds_complete", False),
-                "rtf": metrics.get("rtf"),
-                # slimmable runs: the test ESR and kernel RTF at every width
-                "test_esr_by_width": metrics.get("test_esr_by_width"),
-                "rtf_by_width": metrics.get("rtf_by_width"),
-                # how often each width was trained; "width_draws", its name before resumed runs
-                # kept their counts, holds a resumed run's last attempt only (partial)
-                "width_draws": metrics.get("width_counts", metrics.get("width_draws")),
-                "width_draws_partial": "width_draws" in metrics
-                and len(result.get("cpus") or []) > 1,
-                "cpus": result.get("cpus"),  # the CPU of each attempt (None: not recorded)
-                "run_dir": str(path.parent),
-                "levels": levels,
-                "converged": converged_levels(path.parent, levels),
-            }
-        )
-    return rows
-
-
-def run_name(row: dict) -> str:
-    """A run's identity across grid folders: sweep names a run by its config's hash."""
-    return Path(row["run_dir"]).name
-
-
-def shrink_name(shrink: dict) -> tuple[str, str]:
-    """A shrink's identity: its folder and pedal (GRID/<folder>/<pedal>)."""
-    return shrink["folder"], shrink["device"]
-
-
-def with_recorded(found: list[dict], recorded: list[dict], name=run_name) -> list[dict]:
-    """What the grid folder holds and the recorded records it lacks, by `name` (`lean.json`, see
-    the module docstring)."""
-    names = {name(item) for item in found}
-    return found + [item for item in recorded if name(item) not in names]
-
-
-def read_record() -> dict:
-    """The record (`lean.json`: its runs and shrinks); empty before tables.py first wrote it."""
-    path = RESULTS / "lean.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def load_shrinks(grid: Path) -> list[dict]:
-    """Every finished `leanamp shrink` of shrink_pedals.sh (GRID/<folder>/<pedal>): its plan and
-    summary."""
-    return [{"folder": path.parent.parent.name, "device": path.parent.name,
-             "plan": json.loads((path.parent / "plan.json").read_text()),
-             "summary": json.loads(path.read_text())}
-            for path in sorted(grid.glob("shrink*/*/shrink.json"))]  # fmt: skip
-
-
-def interval(values: list[float]) -> tuple[float, float | None]:
-    """(mean, half-width of the 95% t-interval; None for a single value)."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, None
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return mean, half
-
-
-def welch_log_p(a: list[float], b: list[float]) -> str:
-    """Welch's t-test of two sets of ESRs on log ESR (ESR spreads over decades across seeds, so
-    its logarithm is the scale on which seeds scatter evenly); "-" below 2 values a side."""
-    if len(a) < 2 or len(b) < 2:
-        return "-"
-    p = stats.ttest_ind(np.log(a), np.log(b), equal_var=False).pvalue
-    return f"{p:.2f}" if p >= 0.01 else f"{p:.0e}"  # "0.00" would read as no chance at all
-
-
-def fmt_interval(values: list[float]) -> str:
-    mean, half = interval(values)
-    return f"{mean:.4f}" if half is None else f"{mean:.4f} ± {half:.4f}"
-
-
 def capped(row: dict) -> bool:
     """The run stopped on its CPU-time cap rather than by early stopping (not converged)."""
     return row["stopped_because"] in ("time", "max_epochs")
@@ -207,67 +66,6 @@ def cpus_of_runs(rows: list[dict]) -> str:
     counts = Counter(" and ".join(sorted({cpu or "not recorded" for cpu in cpus}))
                      for cpus in (row.get("cpus") or [None] for row in rows))  # fmt: skip
     return "; ".join(f"{cpu} {n}" for cpu, n in sorted(counts.items()))
-
-
-def timing_runs() -> str:
-    """When and on which CPU the RTFs of the tables were taken (the results' meta)."""
-    runs = []
-    for script, name, key in (("bench_runtime.py", "runtime.json", "machine"),
-                              ("bench_engines.py", "engines.json", "cpu")):  # fmt: skip
-        path = RESULTS / name
-        if path.exists():
-            meta = json.loads(path.read_text())["meta"]
-            runs.append(f"`{script}` {meta['date']} on {meta.get(key, 'an unrecorded CPU')}")
-    return "; ".join(runs) or "none yet"
-
-
-@functools.cache
-def kernel_rtfs() -> dict[int, tuple[float, float]]:
-    """(fast, exact) real-time factor of leanamp's streaming LSTM kernel by hidden size, thread
-    CPU time, from benchmarks/bench_runtime.py's last run (runtime.json, a quiet machine): a
-    dense kernel's speed depends on its size only, so one timing serves every model of a size
-    (the grid's own timings were taken under load)."""
-    path = RESULTS / "runtime.json"
-    if not path.exists():
-        return {}
-    return {r["hidden"]: (r["cpu_fast"], r["cpu_exact"])
-            for r in json.loads(path.read_text())["hidden"]}
-
-
-@functools.cache
-def engine_rows() -> list[dict]:
-    """The rows of benchmarks/bench_engines.py's last run (engines.json): leanamp's kernels and
-    the plugin engines, LSTMs and WaveNets timed in one interleaved run; [] before any ran."""
-    path = RESULTS / "engines.json"
-    return json.loads(path.read_text())["rows"] if path.exists() else []
-
-
-def fastest_build(row: dict, engine: str) -> float | None:
-    """The lowest real-time factor (thread CPU time) among `engine`'s builds in an engines row,
-    None if that engine did not run the model."""
-    return min((v for k, v in row["rtf_cpu"].items() if k.startswith(engine)), default=None)
-
-
-def lstm_engine_rtfs() -> dict[int, tuple[float, float | None]]:
-    """(leanamp's fast kernel, RTNeural's fastest build) real-time factor by LSTM size (AIDA-X
-    and the GuitarML plugins run RTNeural): one interleaved run with the WaveNets, so their
-    prices compare."""
-    return {int(r["name"].split("H")[-1]): (r["rtf_cpu"]["leanamp fast"],
-                                             fastest_build(r, "RTNeural"))
-            for r in engine_rows() if r["kind"] == "lstm"}  # fmt: skip
-
-
-def rtf_cell(rtf: float | None) -> str:
-    return "not timed" if rtf is None else f"{rtf:.4f}"
-
-
-def engine_text(size: int) -> str:
-    return rtf_cell(lstm_engine_rtfs().get(size, (None, None))[1])
-
-
-def rtf_text(size: int) -> str:
-    rtf = kernel_rtfs().get(size)
-    return "not timed" if rtf is None else f"{rtf[0]:.4f} / {rtf[1]:.4f}"
 
 
 def kept_by_validation(runs: list[dict]) -> dict:
@@ -349,27 +147,6 @@ def front_table(rows: list[dict]) -> tuple[list[str], dict[int, list[float]]]:
             f"| {size} | {seed_columns(by_size[size])} | {rtf_text(size)} | {engine_text(size)} |"
         )
     return lines, front
-
-
-def wavenet_engine_rtfs() -> dict[tuple[str, int], tuple[float, float | None]]:
-    """(leanamp's fast kernel, NAM Core's fastest build) real-time factor, thread CPU time, from
-    `engine_rows`, by (architecture, size) as the grid names WaveNets: ("nam_preset", channels)
-    for NAM's presets ("WaveNet lite"), ("wavenet", channels) for the standard's dilations at
-    other widths ("WaveNet 8 channels"), the standard itself both ("wavenet", 16) and
-    ("nam_preset", 16): one model."""
-    rtfs = {}
-    for row in engine_rows():
-        name = row["name"].removeprefix("WaveNet ")
-        if row["kind"] != "wavenet":
-            continue
-        price = (row["rtf_cpu"]["leanamp fast"], fastest_build(row, "NAM Core"))
-        if name in PRESETS:
-            rtfs[("nam_preset", PRESET_CHANNELS[name])] = price
-            if name == "standard":
-                rtfs[("wavenet", PRESET_CHANNELS[name])] = price
-        elif name.endswith(" channels"):
-            rtfs[("wavenet", int(name.split()[0]))] = price
-    return rtfs
 
 
 PRESET_NAMES = {channels: name for name, channels in PRESET_CHANNELS.items()}
@@ -585,9 +362,6 @@ def slim_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-SLIM_COLORS = {"uniform": "C5", "sandwich": "C6", "inplace": "C8"}  # apart from the methods'
-
-
 def slim_esrs(rows: list[dict]) -> dict[tuple[str, int], list[float]]:
     """The slimmable runs' test ESRs by (rule, width), one per seed, sorted."""
     groups = defaultdict(list)
@@ -673,56 +447,6 @@ def method_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
     return lines
 
 
-def run_levels(run_dir: Path) -> list[dict]:
-    """Every level a pruning (search/iteration_*) or trimming (structured/iteration_*) run kept:
-    its model file, effective hidden size and validation ESR; empty for other runs."""
-    search, trimmed = run_dir / "search", run_dir / "structured" / "structured.json"
-    if search.is_dir():
-        paths = sorted(search.glob("iteration_*/record.json"))
-        return [{"level": r["level"], "hidden_size": r["effective_hidden_size"],
-                 "validation_esr": r["validation_esr"], "model": path.parent / "model.leanamp"}
-                for path, r in ((path, json.loads(path.read_text())) for path in paths)]
-    if trimmed.exists():
-        records = json.loads(trimmed.read_text())["records"]
-        return [{"level": r["iteration"], "hidden_size": r["units"]["lstm"],
-                 "validation_esr": r["validation_esr"],
-                 "model": trimmed.parent / f"iteration_{r['iteration']:02d}" / "model.leanamp"}
-                for r in records]
-    return []
-
-
-def device_data(result: dict, cache: dict):
-    """The run's recordings, split as it was trained (loaded once per device)."""
-    device = result["config"]["device"]
-    key = json.dumps(device, sort_keys=True)
-    if key not in cache:
-        base = Path(result["config"]["base_dir"])
-        cache[key] = load_training_data(
-            base / device["input"], base / device["target"], device.get("target_prefix", ""),
-            validation=device.get("validation"), test=device.get("test"),
-        )  # fmt: skip
-    return cache[key]
-
-
-def level_test_esrs(run_dir: Path, result: dict, cache: dict) -> list[dict]:
-    """run_levels with each level's test ESR (whole held-out clips), measured once and kept in
-    the run's level_test_esr.json: the table shows a method's whole path, the choice among the
-    levels is still the run's own (on validation). The model paths are dropped: the record
-    keeps the rest."""
-    levels = run_levels(run_dir)
-    cached_path = run_dir / "level_test_esr.json"
-    cached = json.loads(cached_path.read_text()) if cached_path.exists() else {}
-    for level in levels:
-        key, model_path = str(level["level"]), level.pop("model")
-        if key not in cached:
-            model, _ = load_model(model_path)
-            cached[key] = evaluate(model, device_data(result, cache).test).overall
-        level["test_esr"] = cached[key]
-    if levels:
-        cached_path.write_text(json.dumps(cached, indent=1))
-    return levels
-
-
 def dominating_dense(front: dict[int, list[float]], size: int, esr: float) -> int | None:
     """The smallest dense size, not above `size`, whose mean test ESR is at most `esr`."""
     return next((s for s in sorted(front) if s <= size and statistics.fmean(front[s]) <= esr),
@@ -755,15 +479,6 @@ def path_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
                 + front_columns(front, size, level["test_esr"])
             )
     return lines
-
-
-def converged_levels(run_dir: Path, levels: list[dict]) -> list[dict]:
-    """The run's levels trained on to convergence by converge_levels.py, with their test ESR
-    before that training (from `levels`); empty when it has not run."""
-    folder = run_dir.parents[2] / "converged" / run_dir.name
-    before = {str(lv["level"]): lv["test_esr"] for lv in levels}
-    records = [json.loads(p.read_text()) for p in sorted(folder.glob("level_*/result.json"))]
-    return [{**r, "test_esr_before": before[str(r["level"])]} for r in records]
 
 
 def converged_table(rows: list[dict], front: dict[int, list[float]]) -> list[str]:
@@ -853,6 +568,21 @@ def kept_level_esrs(rows: list[dict]) -> dict[tuple[str, int, str], list[float]]
     return groups
 
 
+def priced_lean_points(rows: list[dict]) -> list[dict]:
+    """The lean models at leanamp's fast-kernel RTF of their size, for the plot: each of
+    `lean_models` (students, levels trained on), and each size of the levels as kept
+    (`kept_level_esrs`) at the geometric mean of its two or more runs (`as_kept`). Sizes never
+    timed are left out."""
+    rtfs = {size: fast for size, (fast, _) in lstm_engine_rtfs().items()}
+    points = [{"run_method": m["run_method"], "rtf": rtfs[m["size"]], "esr": m["test_esr"],
+               "as_kept": False} for m in lean_models(rows) if m["size"] in rtfs]
+    points += [{"run_method": run_method, "rtf": rtfs[size],
+                "esr": statistics.geometric_mean(esrs), "as_kept": True}
+               for (_, size, run_method), esrs in kept_level_esrs(rows).items()
+               if len(esrs) > 1 and size in rtfs]  # fmt: skip
+    return points
+
+
 def priced_lean_table(rows: list[dict], points: list[dict]) -> list[str]:
     """Each lean model of at least two seeds, priced at leanamp's fast-kernel RTF of its size
     (a compressed model is a dense LSTM of its live units), against `cost_front`'s dense models:
@@ -882,72 +612,6 @@ def priced_lean_table(rows: list[dict], points: list[dict]) -> list[str]:
             + (f"{match['model']} ({match['rtf'] / rtf:.1f}x) |" if match else "none |")
         )
     return lines
-
-
-def blocked_log_ratio(pedals: dict[str, tuple[list[float], list[float]]]) -> dict | None:
-    """Lean against dense over several pedals, pedal as a block: least squares on
-        log ESR = pedal's own level + b * [lean model]
-    with one residual variance (Student's t, n - pedals - 1 degrees of freedom). exp(b) is the
-    lean / dense ratio of geometric means within a pedal, with its 95% interval; on one pedal
-    this is Student's two-sample t-test. `pedals`: name -> (lean ESRs, dense ESRs). None when
-    no degree of freedom is left."""
-    names = sorted(pedals)
-    y, design = [], []
-    for i, name in enumerate(names):
-        for is_lean, esrs in ((1.0, pedals[name][0]), (0.0, pedals[name][1])):
-            for esr in esrs:
-                y.append(math.log(esr))
-                design.append([1.0 if j == i else 0.0 for j in range(len(names))] + [is_lean])
-    x, y = np.array(design), np.array(y)
-    dof = len(y) - x.shape[1]
-    if dof < 1:
-        return None
-    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
-    residual_variance = float(np.sum((y - x @ coef) ** 2)) / dof
-    se = math.sqrt(residual_variance * np.linalg.inv(x.T @ x)[-1, -1])
-    b, t_crit = float(coef[-1]), float(stats.t.ppf(0.975, dof))
-    if se == 0:  # every group without scatter: only a made-up grid
-        p = 1.0 if b == 0 else 0.0
-    else:
-        p = float(2 * stats.t.sf(abs(b) / se, dof))
-    return {"ratio": math.exp(b), "low": math.exp(b - t_crit * se),
-            "high": math.exp(b + t_crit * se), "p": p, "dof": dof}
-
-
-def blocked_effect(pedals: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    """`blocked_log_ratio`'s b in closed form: the pedals' differences of mean log ESR (lean
-    minus dense), weighted by n_lean * n_dense / n (least squares with a level per pedal)."""
-    weights = [len(a) * len(b) / (len(a) + len(b)) for a, b in pedals]
-    diffs = [a.mean() - b.mean() for a, b in pedals]
-    return float(np.dot(weights, diffs) / sum(weights))
-
-
-def blocked_permutation_p(pedals: dict[str, tuple[list[float], list[float]]],
-                          samples: int = 20000) -> float:
-    """Two-sided p of `blocked_effect` when the lean/dense labels are shuffled within each pedal
-    (no assumption on how log ESR scatters: the seeds' two basins make it far from normal).
-    Every relabelling when there are at most `samples`, else that many drawn at random."""
-    logs = [np.log(np.array([*lean, *dense])) for lean, dense in pedals.values()]
-    sizes = [len(lean) for lean, _ in pedals.values()]
-    observed = abs(blocked_effect([(v[:n], v[n:]) for v, n in zip(logs, sizes, strict=True)]))
-    choices = [list(itertools.combinations(range(len(values)), n))
-               for values, n in zip(logs, sizes, strict=True)]  # fmt: skip
-    total = math.prod(len(c) for c in choices)
-    if total <= samples:
-        labellings = itertools.product(*choices)
-    else:
-        rng = np.random.default_rng(0)
-        labellings = ([c[rng.integers(len(c))] for c in choices] for _ in range(samples))
-    hits = count = 0
-    for labelling in labellings:
-        split = []
-        for values, lean in zip(logs, labelling, strict=True):
-            mask = np.zeros(len(values), bool)
-            mask[list(lean)] = True
-            split.append((values[mask], values[~mask]))
-        hits += abs(blocked_effect(split)) >= observed - 1e-12
-        count += 1
-    return hits / count
 
 
 def lean_and_dense_by_pedal(rows: list[dict]) -> dict[tuple[str, int], dict]:
@@ -985,41 +649,6 @@ def across_pedals_table(groups: dict[tuple[str, int], dict]) -> list[str]:
             f"{blocked_permutation_p(pedals):.2f} |"
         )
     return lines
-
-
-def plot_across_pedals(groups: dict[tuple[str, int], dict], path: Path) -> None:
-    """Forest plot: lean / dense with its 95% interval for each method and size, on each pedal
-    (Student's t on log ESR, `blocked_log_ratio` of one pedal) and pooled (filled)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    entries = []  # (label, fit, pooled)
-    for (method, size), pedals in groups.items():
-        entries.append((f"{method}, {size} units, pooled", blocked_log_ratio(pedals), True))
-        for pedal in sorted(pedals):
-            entries.append((pedal, blocked_log_ratio({pedal: pedals[pedal]}), False))
-    entries = [e for e in entries if e[1] is not None]
-    fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(entries) + 1.2))
-    for y, (_, fit, pooled) in enumerate(reversed(entries)):
-        spread = [[fit["ratio"] - fit["low"]], [fit["high"] - fit["ratio"]]]
-        ax.errorbar(fit["ratio"], y, xerr=spread, fmt="D" if pooled else "o",
-                    color="C3" if pooled else "C0", markersize=6 if pooled else 4,
-                    capsize=2)  # fmt: skip
-    ax.set_yticks(range(len(entries)), [label for label, _, _ in reversed(entries)], fontsize=7)
-    ax.axvline(1.0, color="grey", linewidth=1)
-    ax.set_xscale("log")
-    for y, (_, _, pooled) in enumerate(reversed(entries)):
-        if pooled and y < len(entries) - 1:  # a line between one method's group and the next
-            ax.axhline(y + 0.5, color="grey", linewidth=0.5, alpha=0.5)
-    ax.set_xlabel("test ESR, lean / dense of its size (95% CI; below 1: lean better)")
-    ax.set_title("Lean methods against dense models of their size, per pedal and pooled",
-                 fontsize=9)
-    ax.grid(True, axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def shrink_table(shrink: dict, rows: list[dict]) -> list[str]:
@@ -1071,128 +700,16 @@ def shrink_table(shrink: dict, rows: list[dict]) -> list[str]:
     return lines
 
 
-def plot_device(device: str, rows: list[dict], front: dict[int, list[float]],
-                points: list[dict], slim: dict[str, list[dict]], path: Path) -> None:
-    """Left: the LSTM methods against the dense front by effective size. Right: the same
-    accuracy against CPU price (`cost_front`): the dense LSTMs, NAM's presets and the fixed
-    WaveNets at their kernel's real-time factor, each lean model at the price of its
-    effective size, and each slimmable rule's model across its widths (`slim_curves`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
-
-    fig, (ax, cost_ax) = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
-    # Seeds spread over decades: each seed is a dot, the line joins geometric means (an
-    # arithmetic mean's t-interval would reach below zero on this log scale).
-    sizes = sorted(front)
-    ax.plot(sizes, [statistics.geometric_mean(front[s]) for s in sizes], marker="o",
-            color="C0", label="dense, converged (geometric mean; dots: seeds)")  # fmt: skip
-    ax.scatter([s for s in sizes for _ in front[s]], [e for s in sizes for e in front[s]],
-               color="C0", s=14, alpha=0.6, zorder=3)  # fmt: skip
-    markers = {"prune": "s", "prune (unit-aware)": "v", "structured": "^"}
-    methods = sorted({r["method"] for r in rows} - {"train"})
-    for index, method in enumerate(methods):
-        points_of = [r for r in rows if r["method"] == method]
-        ax.scatter(
-            [r["hidden_size"] or r["size"] for r in points_of],
-            [r["test_esr"] for r in points_of],
-            marker=markers.get(method, "D" if method.startswith("distill") else "o"), s=60,
-            label=method, zorder=3,
-            color=f"C{index + 1}", facecolors="none",
-        )
-    for row in rows:  # each pruning or trimming run's whole path, level by level
-        levels = [lv for lv in row["levels"] if lv["hidden_size"] > 0]
-        if levels and row["method"] != "train":
-            index = methods.index(row["method"])
-            ax.plot([lv["hidden_size"] for lv in levels], [lv["test_esr"] for lv in levels],
-                    color=f"C{index + 1}", alpha=0.4, linewidth=1, marker=".")
-            converged = row["converged"]
-            ax.scatter([lv["hidden_size"] for lv in converged],
-                       [lv["test_esr"] for lv in converged],
-                       color=f"C{index + 1}", marker="*", s=90, zorder=4)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("LSTM hidden size (effective)")
-    ax.set_ylabel("test ESR (guitar-funk2)")
-    ax.set_title(f"{device}: lean methods against the dense front", fontsize=10)
-    ax.scatter([], [], color="grey", marker="*", s=90, label="a level trained on to convergence")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-
-    for architecture, color, marker, label in (
-        ("lstm", "C0", "o", "dense LSTMs"), ("nam_preset", "C9", "s", "NAM WaveNet presets"),
-        ("wavenet", "C7", "D", "WaveNets of the standard's dilations"),
-    ):
-        family = [p for p in points if p["architecture"] == architecture]
-        if not family:  # not trained on this pedal: no legend entry either
-            continue
-        # no joining line: sizes of one price (4-16 units) would draw it up and down in place
-        cost_ax.plot([p["rtf"] for p in family], [p["esr"] for p in family], marker=marker,
-                     linestyle="none", color=color,
-                     label=f"{label} (geometric mean; dots: seeds)")  # fmt: skip
-        cost_ax.scatter([p["rtf"] for p in family for _ in p["esrs"]],
-                        [e for p in family for e in p["esrs"]], color=color, s=12, alpha=0.5)
-        for p in family:
-            # presets' labels below, fixed WaveNets' to the left: "8 ch" sits on feather's point
-            offset, align = {"lstm": ((3, 3), "left"), "nam_preset": ((3, -8), "left"),
-                             "wavenet": ((-4, 3), "right")}[architecture]  # fmt: skip
-            cost_ax.annotate(p["short"], (p["rtf"], p["esr"]), fontsize=6, xytext=offset,
-                             ha=align, textcoords="offset points")
-    on_front = [p for p in points if p["on_front"]]
-    cost_ax.step([p["rtf"] for p in on_front], [p["esr"] for p in on_front], where="post",
-                 color="black", linestyle="--", linewidth=1, label="the leanest for its ESR")
-    lean = [m for m in lean_models(rows) if m["size"] in lstm_engine_rtfs()]
-    for index, method in enumerate(methods):
-        of_method = [m for m in lean if m["run_method"] == method]
-        cost_ax.scatter([lstm_engine_rtfs()[m["size"]][0] for m in of_method],
-                        [m["test_esr"] for m in of_method], color=f"C{index + 1}", marker="*",
-                        s=60, zorder=4)  # fmt: skip
-    cost_ax.scatter([], [], color="grey", marker="*", s=60,
-                    label="lean models (students, levels trained on), by method colour")
-    kept = [(size, esrs, run_method) for (_, size, run_method), esrs
-            in kept_level_esrs(rows).items() if len(esrs) > 1 and size in lstm_engine_rtfs()]
-    for size, esrs, run_method in kept:
-        cost_ax.scatter(lstm_engine_rtfs()[size][0], statistics.geometric_mean(esrs),
-                        edgecolors=f"C{methods.index(run_method) + 1}", facecolors="none",
-                        marker="P", s=50, zorder=4)  # fmt: skip
-    if kept:
-        cost_ax.scatter([], [], edgecolors="grey", facecolors="none", marker="P", s=50,
-                        label="levels as kept (geometric mean of 2+ runs), by method colour")
-    for rule, curve in slim.items():  # one model per rule: its widths joined
-        widths, seeds = f"{curve[0]['width']}-{curve[-1]['width']}", curve[0]["seeds"]
-        cost_ax.plot([p["rtf"] for p in curve], [p["esr"] for p in curve], marker="x",
-                     linestyle=":", color=SLIM_COLORS[rule],
-                     label=f"slimmable WaveNet, {rule} rule, widths {widths} ({seeds} seeds)")
-    cost_ax.set_xscale("log")
-    # plain labels at the round prices within the data: the log axis's minor labels collided
-    low, high = cost_ax.get_xlim()
-    round_prices = (0.002, 0.003, 0.005, 0.007, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
-    ticks = [t for t in round_prices if low <= t <= high]
-    cost_ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    cost_ax.xaxis.set_minor_formatter(NullFormatter())
-    cost_ax.set_xlabel("real-time factor, leanamp's kernel (thread CPU time / audio time)")
-    cost_ax.set_title(f"{device}: accuracy against CPU price", fontsize=10)
-    cost_ax.grid(True, which="both", alpha=0.3)
-    cost_ax.legend(fontsize=7)
-    low, high = cost_ax.get_ylim()
-    cost_ax.set_ylim(low, high * 4)  # headroom (both panels): the legends above the data
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("grid", nargs="?", default="/work/leangrid", type=Path)
     args = parser.parse_args()
-    record = read_record()
-    rows = with_recorded(load_results(args.grid, {}), record.get("runs", []))
-    shrinks = with_recorded(load_shrinks(args.grid), record.get("shrinks", []), shrink_name)
+    recorded = read_record()
+    rows = with_recorded(load_results(args.grid, {}), recorded.get("runs", []))
+    shrinks = with_recorded(load_shrinks(args.grid), recorded.get("shrinks", []), shrink_name)
     if not rows:
         raise SystemExit(f"error: {args.grid}: no finished grid runs yet (run run_grid.sh)")
-    RESULTS.mkdir(exist_ok=True)
+    record.RESULTS.mkdir(exist_ok=True)
     out = [
         "# The leanest model (issue 16): dense fronts and lean methods on the MorphDrive pedals",
         "",
@@ -1292,21 +809,21 @@ def main() -> None:
                     "size, whichever level the run chose), so with this many rows an uncorrected "
                     "p below 0.05 can be chance:", "", *priced_lines, ""]  # fmt: skip
         if front:
-            plot_device(device, lstm_rows, front, points, slim_curves(device_rows),
-                        RESULTS / f"lean_{device}.png")
+            plot_device(device, lstm_rows, front, points, priced_lean_points(lstm_rows),
+                        slim_curves(device_rows), record.RESULTS / f"lean_{device}.png")
             out += [f"![{device}](lean_{device}.png)", ""]
     groups = lean_and_dense_by_pedal(rows)
     if groups:
-        plot_across_pedals(groups, RESULTS / "lean_across_pedals.png")
+        plot_across_pedals(groups, record.RESULTS / "lean_across_pedals.png")
         out += ["## Across pedals", "",
                 "Each lean method against the dense models of its size on every pedal that has "
                 "both, the pedal as a block (log ESR = the pedal's level + the method's effect, "
                 "least squares, one residual variance):", "", *across_pedals_table(groups), "",
                 "![across pedals](lean_across_pedals.png)", ""]  # fmt: skip
-    (RESULTS / "lean.md").write_text("\n".join(out))
-    record = {"runs": rows, "shrinks": shrinks}
-    write_text_atomic(RESULTS / "lean.json", json.dumps(record, indent=1))
-    print(f"wrote {RESULTS / 'lean.md'}, lean.json and lean_<device>.png ({len(rows)} runs, "
+    (record.RESULTS / "lean.md").write_text("\n".join(out))
+    write_text_atomic(record.RESULTS / "lean.json",
+                      json.dumps({"runs": rows, "shrinks": shrinks}, indent=1))
+    print(f"wrote {record.RESULTS / 'lean.md'}, lean.json and lean_<device>.png ({len(rows)} runs, "
           f"{len(shrinks)} shrinks)")
 
 

@@ -3,15 +3,14 @@ every config is a stage, so a typo cannot silently drop rows from the published 
 goes on from the record (recorded_runs.py) without dropping the models a later stage starts from."""
 
 import copy
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from lean_scripts import LEAN, lean_script
 
 from leanamp.data import Clip
 from leanamp.losses import NAMLoss
@@ -19,19 +18,6 @@ from leanamp.models.slim import make_slimmable
 from leanamp.models.wavenet import WaveNet
 from leanamp.sweep.config import load_sweep_config
 from leanamp.train import TrainConfig, Trainer
-
-LEAN = Path(__file__).resolve().parents[2] / "benchmarks" / "lean"
-
-
-def lean_script(name: str):
-    sys.path.insert(0, str(LEAN))  # the scripts import their siblings (tables.py)
-    try:
-        spec = importlib.util.spec_from_file_location(name, LEAN / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(LEAN))
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,11 @@
 """benchmarks/lean/tables.py: the verdicts the README quotes (shrink against its bar, slimmable
 models against fixed ones), on small made-up grids."""
 
-import importlib.util
-import json
-from pathlib import Path
-
-import numpy as np
 import pytest
-from scipy import stats
+from lean_scripts import lean_script
 
-LEAN = Path(__file__).resolve().parents[2] / "benchmarks" / "lean"
-
-
-@pytest.fixture(scope="module")
-def tables():
-    spec = importlib.util.spec_from_file_location("lean_tables", LEAN / "tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+tables = lean_script("tables")
+record = lean_script("record")
 
 
 def _front_run(size, seed, test_esr, validation_loss, cpu=300.0, stopped_because="patience"):
@@ -42,7 +30,7 @@ def _shrink(chosen_esr, dense_esr, size=8, cpu_seconds=1800.0):
     return {"folder": "shrink", "device": "pedal", "plan": plan, "summary": summary}
 
 
-def test_the_shrink_bar_is_the_seed_kept_by_validation_at_each_size_that_fits(tables):
+def test_the_shrink_bar_is_the_seed_kept_by_validation_at_each_size_that_fits():
     rows = [_front_run(8, 0, 0.0050, 0.02), _front_run(8, 1, 0.0030, 0.05),  # kept: seed 0
             _front_run(8, 2, 0.0100, 0.03), _front_run(16, 0, 0.0010, 0.01)]  # 16 does not fit
     lines = tables.shrink_table(_shrink(0.0045, 0.0060), rows)
@@ -53,13 +41,13 @@ def test_the_shrink_bar_is_the_seed_kept_by_validation_at_each_size_that_fits(ta
     assert lines[-2].endswith("worse than the bar.") and "no worse" not in lines[-2]
 
 
-def test_a_front_that_cost_more_than_the_shrink_is_no_bar(tables):
+def test_a_front_that_cost_more_than_the_shrink_is_no_bar():
     rows = [_front_run(8, seed, 0.001, 0.01, cpu=1000.0) for seed in range(3)]
     verdict = tables.shrink_table(_shrink(0.0045, 0.0060), rows)[-2]
     assert "grid" not in verdict and "its own dense-lstm8: 0.0060" in verdict
 
 
-def test_a_dense_leader_trained_on_is_one_of_shrinks_own_dense_models(tables):
+def test_a_dense_leader_trained_on_is_one_of_shrinks_own_dense_models():
     def with_trained_on(shrink, leader, test_esr):
         shrink["summary"]["candidates"].append(
             {"name": "trained-on-lstm8", "method": "train_on", "leader": leader,
@@ -77,7 +65,7 @@ def test_a_dense_leader_trained_on_is_one_of_shrinks_own_dense_models(tables):
     assert "trained-on" not in tables.shrink_table(shrink, [])[-2]  # a distilled leader
 
 
-def test_slimmable_widths_are_set_against_fixed_wavenets_of_the_width(tables, monkeypatch):
+def test_slimmable_widths_are_set_against_fixed_wavenets_of_the_width(monkeypatch):
     # priced as the fixed WaveNet of the width in bench_engines' run, not as timed in the run
     monkeypatch.setattr(tables, "wavenet_engine_rtfs", lambda: {("wavenet", 4): (0.006, 0.03)})
     slim = {"method": "slim (sandwich)", "architecture": "wavenet", "size": 16, "seed": 0,
@@ -101,29 +89,7 @@ def test_slimmable_widths_are_set_against_fixed_wavenets_of_the_width(tables, mo
     assert tables.slim_table([resumed, *fixed])[2].endswith("| 22 | ≥50 |")
 
 
-def test_on_one_pedal_the_blocked_ratio_is_students_t_test_on_log_esr(tables):
-    lean, dense = [0.004, 0.009, 0.006], [0.010, 0.030, 0.012, 0.020]
-    fit = tables.blocked_log_ratio({"pedal": (lean, dense)})
-    student = stats.ttest_ind(np.log(lean), np.log(dense), equal_var=True)
-    assert fit["p"] == pytest.approx(student.pvalue)
-    geometric = stats.gmean(lean) / stats.gmean(dense)
-    assert fit["ratio"] == pytest.approx(geometric)
-    assert fit["low"] < geometric < fit["high"] and fit["dof"] == 5
-
-
-def test_pedals_at_different_levels_share_one_lean_effect(tables):
-    scatter = [1.0, 1.3, 0.8]  # the same seed scatter on every pedal, a 100x gap between pedals
-    pedals = {"a": ([0.001 * 0.5 * s for s in scatter], [0.001 * s for s in scatter]),
-              "b": ([0.1 * 0.5 * s for s in scatter], [0.1 * s for s in scatter])}
-    fit = tables.blocked_log_ratio(pedals)
-    assert fit["ratio"] == pytest.approx(0.5) and fit["high"] < 1 and fit["p"] < 0.01
-    # pooled without the block, the pedals' gap would swamp the effect
-    mixed = stats.ttest_ind(np.log([e for v in pedals.values() for e in v[0]]),
-                            np.log([e for v in pedals.values() for e in v[1]]))
-    assert mixed.pvalue > 0.5
-
-
-def test_the_across_pedals_table_sets_each_method_against_the_dense_models_of_its_pedal(tables):
+def test_the_across_pedals_table_sets_each_method_against_the_dense_models_of_its_pedal():
     rows = []
     for device, level in (("a", 0.001), ("b", 0.1)):
         for seed, s in enumerate([1.0, 1.3, 0.8]):
@@ -138,7 +104,7 @@ def test_the_across_pedals_table_sets_each_method_against_the_dense_models_of_it
     assert lines[2].startswith("| distill (from 32) | 8 | a, b | 6 / 6 | 0.50 (")
 
 
-def test_each_slimmable_rule_is_set_against_fixed_wavenets_over_its_seeds(tables):
+def test_each_slimmable_rule_is_set_against_fixed_wavenets_over_its_seeds():
     slim = [{"method": "slim (uniform)", "architecture": "wavenet", "size": 16, "seed": seed,
              "test_esr_by_width": {"4": esr, "2": 0.5}} for seed, esr in enumerate([0.02, 0.04])]
     fixed = [{"method": "train", "architecture": "wavenet", "size": 4, "seed": seed,
@@ -149,26 +115,7 @@ def test_each_slimmable_rule_is_set_against_fixed_wavenets_over_its_seeds(tables
     assert "| 0.0150 ± " in lines[2] and "(2) | 2.00 | " in lines[2]
 
 
-def test_the_closed_form_blocked_effect_is_the_least_squares_one(tables):
-    pedals = {"a": ([0.004, 0.009], [0.010, 0.030, 0.012]), "b": ([0.2, 0.1, 0.3], [0.5])}
-    fit = tables.blocked_log_ratio(pedals)
-    closed = tables.blocked_effect([(np.log(a), np.log(b)) for a, b in pedals.values()])
-    assert np.exp(closed) == pytest.approx(fit["ratio"])
-
-
-def test_the_permutation_p_counts_relabellings_within_pedals(tables):
-    # 3 against 3 on each of two pedals, lean always lower: of the 20 x 20 relabellings only the
-    # observed one and its mirror image are as extreme
-    pedals = {"a": ([1.0, 1.1, 1.2], [2.0, 2.1, 2.2]),
-              "b": ([10.0, 11.0, 12.0], [20.0, 21.0, 22.0])}
-    assert tables.blocked_permutation_p(pedals) == pytest.approx(2 / 400)
-    assert tables.blocked_permutation_p(pedals, samples=100) < 0.05  # drawn at random
-    same = {"a": ([1.0, 2.0], [1.0, 2.0])}
-    assert tables.blocked_permutation_p(same) == 1.0
-
-
-def test_the_cost_front_keeps_a_model_only_if_every_cheaper_one_is_less_accurate(tables,
-                                                                                 monkeypatch):
+def test_the_cost_front_keeps_a_model_only_if_every_cheaper_one_is_less_accurate(monkeypatch):
     monkeypatch.setattr(tables, "lstm_engine_rtfs", lambda: {8: (0.005, 0.0065),
                                                              16: (0.006, None),
                                                              32: (0.013, 0.02), 48: (0.03, 0.04)})
@@ -198,114 +145,7 @@ def test_the_cost_front_keeps_a_model_only_if_every_cheaper_one_is_less_accurate
     assert "| LSTM-16 | 0.0060 | not timed |" in lines[4]  # no engine runs it
 
 
-def test_prices_come_from_one_engines_run_and_a_missing_engine_is_not_timed(tables, tmp_path,
-                                                                            monkeypatch):
-    rows = [{"name": "LSTM H8", "kind": "lstm",
-             "rtf_cpu": {"RTNeural run-time -O3": 0.012, "RTNeural compile-time native": 0.0062,
-                         "leanamp fast": 0.0053}},
-            {"name": "LSTM H18", "kind": "lstm", "rtf_cpu": {"leanamp fast": 0.008}},  # no C++
-            {"name": "WaveNet nano", "kind": "wavenet",
-             "rtf_cpu": {"NAM Core -O3": 0.047, "NAM Core native": 0.041, "leanamp fast": 0.0065}},
-            {"name": "WaveNet standard", "kind": "wavenet",
-             "rtf_cpu": {"NAM Core native": 0.06, "leanamp fast": 0.05}},
-            {"name": "WaveNet 8 channels", "kind": "wavenet", "rtf_cpu": {"leanamp fast": 0.011}},
-            {"name": "NAM A2 (reference file)", "kind": "wavenet",
-             "rtf_cpu": {"NAM Core native": 0.089, "leanamp fast": 0.028}}]
-    (tmp_path / "engines.json").write_text(json.dumps({"meta": {}, "rows": rows}))
-    monkeypatch.setattr(tables, "RESULTS", tmp_path)
-    tables.engine_rows.cache_clear()
-    try:
-        assert tables.lstm_engine_rtfs() == {8: (0.0053, 0.0062), 18: (0.008, None)}
-        assert tables.wavenet_engine_rtfs() == {  # A2 is neither a preset nor of a width
-            ("nam_preset", 4): (0.0065, 0.041), ("nam_preset", 16): (0.05, 0.06),
-            ("wavenet", 16): (0.05, 0.06), ("wavenet", 8): (0.011, None)}
-        assert tables.engine_text(18) == "not timed" and tables.engine_text(8) == "0.0062"
-    finally:
-        tables.engine_rows.cache_clear()
-
-
-def _grid_run(grid, stage, name, method, size, seed, test_esr, patience=10):
-    run_dir = grid / stage / "runs" / name
-    run_dir.mkdir(parents=True)
-    result = {"status": "done", "cpu_seconds": 600.0,
-              "config": {"device": {"name": "pedal"}, "architecture": "lstm", "size": size,
-                         "method": method, "seed": seed, "method_options": {},
-                         "train": {"early_stop_patience": patience}},
-              "metrics": {"test_esr": test_esr, "best_validation_loss": test_esr / 2,
-                          "hidden_size": size, "epochs": 50, "stopped_because": "patience"}}
-    (run_dir / "result.json").write_text(json.dumps(result))
-    return run_dir
-
-
-def _made_up_grid(grid):
-    for seed in range(3):
-        _grid_run(grid, "front", f"pedal-lstm8-train-s{seed}", "train", 8, seed, 0.004 + seed / 1e3)
-    trimmed = _grid_run(grid, "methods", "pedal-lstm16-structured-s0", "structured", 16, 0, 0.003)
-    (trimmed / "structured").mkdir()
-    records = [{"iteration": i, "units": {"lstm": units}, "validation_esr": 0.002 * (i + 1)}
-               for i, units in enumerate([16, 12, 8])]
-    (trimmed / "structured" / "structured.json").write_text(json.dumps({"records": records}))
-    # measured once on the test clip and kept: no model file needed
-    (trimmed / "level_test_esr.json").write_text(json.dumps({"0": 0.003, "1": 0.0035, "2": 0.006}))
-    converged = grid / "converged" / trimmed.name / "level_02"
-    converged.mkdir(parents=True)
-    (converged / "result.json").write_text(json.dumps(
-        {"level": 2, "hidden_size": 8, "test_esr": 0.0045, "cpu_seconds": 300.0}))
-
-
-def test_a_run_carries_its_levels_and_its_converged_levels(tables, tmp_path):
-    _made_up_grid(tmp_path)
-    rows = {row["method"]: row for row in tables.load_results(tmp_path, {})}
-    assert [lv["test_esr"] for lv in rows["structured"]["levels"]] == [0.003, 0.0035, 0.006]
-    assert [lv["hidden_size"] for lv in rows["structured"]["levels"]] == [16, 12, 8]
-    assert rows["structured"]["converged"] == [{"level": 2, "hidden_size": 8, "test_esr": 0.0045,
-                                                "cpu_seconds": 300.0, "test_esr_before": 0.006}]
-    assert rows["train"]["levels"] == [] and rows["train"]["converged"] == []
-
-
-def test_the_record_keeps_the_tables_when_the_grid_folder_is_lost(tables, tmp_path, monkeypatch):
-    grid, results = tmp_path / "grid", tmp_path / "results"
-    _made_up_grid(grid)
-    results.mkdir()
-    engines = [{"name": f"LSTM H{h}", "kind": "lstm", "rtf_cpu": {"leanamp fast": h / 1000}}
-               for h in (8, 16)]  # the prices the CPU table and plot need
-    (results / "engines.json").write_text(json.dumps({"meta": {"date": "today", "cpu": "a CPU"},
-                                                     "rows": engines}))
-    monkeypatch.setattr(tables, "RESULTS", results)
-
-    def tables_of(grid_dir):
-        monkeypatch.setattr("sys.argv", ["tables.py", str(grid_dir)])
-        tables.engine_rows.cache_clear()
-        try:
-            tables.main()
-        finally:
-            tables.engine_rows.cache_clear()
-        return (results / "lean.md").read_text()
-
-    first = tables_of(grid)
-    assert "| structured from 16 | 0 | 2 | 8 | 0.0060 | 0.0060 |" in first
-    assert "| structured + converge | 0 | 2 | 8 | 0.0060 | 0.0045 | 900 |" in first
-    assert tables_of(tmp_path / "a new machine's empty grid") == first
-    record = json.loads((results / "lean.json").read_text())
-    assert len(record["runs"]) == 4 and record["shrinks"] == []
-
-
-def test_the_grids_own_run_of_a_name_wins_over_the_record(tables):
-    def row(stage, name, esr):
-        return {"run_dir": f"/grid/{stage}/runs/{name}", "test_esr": esr}
-
-    grid = [row("front-big", "pedal-lstm64-train-s0-ab12", 0.002)]
-    recorded = [row("front-more", "pedal-lstm64-train-s0-ab12", 0.003),
-                row("front-more", "pedal-lstm64-train-s1-cd34", 0.004)]
-    assert [r["test_esr"] for r in tables.with_recorded(grid, recorded)] == [0.002, 0.004]
-    shrink = {"folder": "shrink", "device": "pedal"}
-    merged = tables.with_recorded([{**shrink, "new": True}],
-                                  [shrink, {"folder": "shrink-v1", "device": "pedal"}],
-                                  tables.shrink_name)
-    assert merged == [{**shrink, "new": True}, {"folder": "shrink-v1", "device": "pedal"}]
-
-
-def test_fixed_wavenets_are_tabled_by_width_with_their_seeds(tables, monkeypatch):
+def test_fixed_wavenets_are_tabled_by_width_with_their_seeds(monkeypatch):
     monkeypatch.setattr(tables, "wavenet_engine_rtfs", lambda: {("wavenet", 4): (0.005, 0.03)})
     rows = [{**_front_run(size, seed, esr, 0.01), "architecture": "wavenet", "epochs": 70}
             for size, seed, esr in [(4, 0, 0.010), (4, 1, 0.020), (8, 0, 0.006)]]
@@ -318,19 +158,14 @@ def test_fixed_wavenets_are_tabled_by_width_with_their_seeds(tables, monkeypatch
     assert tables.fixed_wavenet_table(rows[3:]) == []
 
 
-def test_runs_are_counted_by_the_cpus_their_attempts_ran_on(tables, tmp_path, monkeypatch):
+def test_runs_are_counted_by_the_cpus_their_attempts_ran_on():
     rows = [{"cpus": ["AMD EPYC"]}, {"cpus": ["AMD EPYC", "AMD EPYC"]},
             {"cpus": [None, "AMD EPYC"]},  # resumed on a machine that records it
             {"cpus": None}, {}]  # before the ledger kept the CPU
     assert tables.cpus_of_runs(rows) == "AMD EPYC 2; AMD EPYC and not recorded 1; not recorded 2"
-    monkeypatch.setattr(tables, "RESULTS", tmp_path)
-    assert tables.timing_runs() == "none yet"
-    meta = {"date": "2026-12-02 05:03 UTC", "cpu": "AMD EPYC"}
-    (tmp_path / "engines.json").write_text(json.dumps({"meta": meta, "rows": []}))
-    assert tables.timing_runs() == "`bench_engines.py` 2026-12-02 05:03 UTC on AMD EPYC"
 
 
-def test_wavenets_trained_another_way_are_controls_not_part_of_the_front(tables):
+def test_wavenets_trained_another_way_are_controls_not_part_of_the_front():
     def preset(size, seed, esr, cap=None, stopped="time", epochs=70, **more):
         return {**_front_run(size, seed, esr, 0.01, stopped_because=stopped),
                 "architecture": "nam_preset", "cap_minutes": cap, "epochs": epochs, **more}
@@ -340,10 +175,10 @@ def test_wavenets_trained_another_way_are_controls_not_part_of_the_front(tables)
             preset(16, 0, 0.0017, cap=120, stopped="patience", epochs=260),
             preset(12, 0, 0.0040, cap=120),  # no front run of its seed: nothing to set it against
             preset(16, 0, 0.0030, cap=30, epochs=72, patience=None,  # NAM's trainer
-                   train_changes=tables.train_changes({
+                   train_changes=record.train_changes({
                        "lr_patience": None, "validate_every": 1, "validation_metric": "esr",
                        "overlap_segments": True, "batch_size": 16})),
-            preset(12, 1, 0.0041, cap=30, train_changes=tables.train_changes({"lr_patience": 5}))]
+            preset(12, 1, 0.0041, cap=30, train_changes=record.train_changes({"lr_patience": 5}))]
     assert [r["test_esr"] for r in tables.train_runs_by_size(rows, "nam_preset")[16]] == [
         0.0034, 0.0039]
     assert tables.fixed_wavenet_esrs(rows, 16) == [0.0034, 0.0039]  # the slimmable rules' baseline
@@ -358,32 +193,7 @@ def test_wavenets_trained_another_way_are_controls_not_part_of_the_front(tables)
     assert tables.wavenet_controls_table(rows[:2]) == []
 
 
-def test_every_wavenet_bench_engines_times_is_priced_under_the_grids_name(tables, tmp_path,
-                                                                         monkeypatch):
-    """The row names bench_engines.py writes are the ones tables.py reads prices by."""
-    path = LEAN.parent / "bench_engines.py"
-    monkeypatch.syspath_prepend(str(LEAN.parent))  # it imports its sibling common.py
-    spec = importlib.util.spec_from_file_location("bench_engines", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    monkeypatch.setattr(bench, "A2", tmp_path / "absent.nam")  # the reference file is no size
-    monkeypatch.setattr(bench, "HIDDEN_SIZES", [8])  # the LSTMs are not what this is about
-    monkeypatch.setattr(bench, "export_model", lambda model, path, metadata: path)  # names only
-    rows = [{"name": row["name"], "kind": row["kind"], "rtf_cpu": {"leanamp fast": 0.01}}
-            for row in bench.write_models(tmp_path)]
-    monkeypatch.setattr(tables, "engine_rows", lambda: rows)
-    presets = {("nam_preset", channels) for channels in (4, 8, 12, 16)}
-    widths = {("wavenet", channels) for channels in (*bench.WAVENET_WIDTHS, 16)}
-    assert set(tables.wavenet_engine_rtfs()) == presets | widths
-
-
-def test_a_small_p_is_written_with_its_order_of_magnitude(tables):
-    assert tables.welch_log_p([0.0230, 0.0240], [0.0059, 0.0072, 0.0054]) == "3e-03"
-    assert tables.welch_log_p([0.004, 0.009, 0.006], [0.010, 0.030, 0.012]) == "0.09"
-    assert tables.welch_log_p([0.01], [0.02, 0.03]) == "-"
-
-
-def test_each_slimmable_rule_is_one_curve_over_its_priced_widths(tables, monkeypatch):
+def test_each_slimmable_rule_is_one_curve_over_its_priced_widths(monkeypatch):
     prices = {("wavenet", 4): (0.005, 0.02), ("wavenet", 16): (0.03, 0.04)}
     monkeypatch.setattr(tables, "wavenet_engine_rtfs", lambda: prices)
     slim = [{"method": f"slim ({rule})", "architecture": "wavenet", "size": 16, "seed": seed,
@@ -398,8 +208,7 @@ def test_each_slimmable_rule_is_one_curve_over_its_priced_widths(tables, monkeyp
     assert [p["seeds"] for p in curves["sandwich"]] == [1, 1]
 
 
-def test_lean_models_are_priced_against_the_best_dense_model_costing_no_more(tables,
-                                                                             monkeypatch):
+def test_lean_models_are_priced_against_the_best_dense_model_costing_no_more(monkeypatch):
     monkeypatch.setattr(tables, "lstm_engine_rtfs", lambda: {8: (0.005, None), 16: (0.006, None),
                                                              32: (0.013, None)})
     monkeypatch.setattr(tables, "wavenet_engine_rtfs", lambda: {})
