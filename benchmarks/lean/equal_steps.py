@@ -28,6 +28,7 @@ from record import RESULTS, device_data
 from leanamp.files import write_text_atomic
 from leanamp.formats.native import load_model
 from leanamp.train import TrainConfig, Trainer
+from leanamp.transfer import load_history
 
 
 def steps_per_epoch(run_dir: Path, result: dict, cache: dict) -> int:
@@ -52,14 +53,14 @@ def best_validation_esr(history: list[dict], epochs: int) -> tuple[float, int]:
     return min(validations)
 
 
-def stage_runs(grid: Path, stage: str) -> dict[str, Path]:
-    """The stage's run folders by run name."""
+def stage_runs(grid: Path, stage: str) -> dict[str, tuple[Path, dict]]:
+    """The stage's finished runs with a history, by run name: (run folder, result)."""
     runs = {}
     for result_path in sorted((grid / stage / "runs").glob("*/result.json")):
         result = json.loads(result_path.read_text())
         has_history = (result_path.parent / "train" / "history.json").exists()
         if result.get("status") == "done" and has_history:
-            runs[result["name"]] = result_path.parent
+            runs[result["name"]] = (result_path.parent, result)
     return runs
 
 
@@ -75,12 +76,10 @@ def compare(grid: Path, stage_a: str, stage_b: str) -> list[dict]:
     """One row per run name the two stages share: A's whole run, B within A's steps."""
     a_runs, b_runs, cache, rows = stage_runs(grid, stage_a), stage_runs(grid, stage_b), {}, []
     for name in sorted(a_runs.keys() & b_runs.keys()):
-        runs = []
-        for run_dir in (a_runs[name], b_runs[name]):
-            result = json.loads((run_dir / "result.json").read_text())
-            history = json.loads((run_dir / "train" / "history.json").read_text())
-            runs.append((history, steps_per_epoch(run_dir, result, cache)))
-        (a_history, a_steps), (b_history, b_steps) = runs
+        (a_history, a_steps), (b_history, b_steps) = [
+            (load_history(run_dir / "train"), steps_per_epoch(run_dir, result, cache))
+            for run_dir, result in (a_runs[name], b_runs[name])
+        ]
         steps = max(r["epoch"] for r in a_history) * a_steps
         a = read_side(a_history, a_steps, steps // a_steps)
         b = read_side(b_history, b_steps, steps // b_steps)

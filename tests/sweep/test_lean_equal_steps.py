@@ -55,9 +55,10 @@ def _segments(samples, segment, hop):
 
 def test_overlapping_windows_are_more_steps_an_epoch_than_back_to_back_segments(grid):
     cache = {}
-    overlapping = equal_steps.steps_per_epoch(*_run(grid, "a", True, [0.1]), cache)
+    run_dir, result = _run(grid, "a", True, [0.1])
+    overlapping = equal_steps.steps_per_epoch(run_dir, result, cache)
     back_to_back = equal_steps.steps_per_epoch(*_run(grid, "b", False, [0.1]), cache)
-    train = record.device_data(_run(grid, "c", False, [0.1])[1], cache).train
+    train = record.device_data(result, cache).train  # both runs' clips: one device
     segment, warmup = int(SEGMENT * RATE), WaveNet(preset("nano", 1)).receptive_field - 1
     counts = [
         sum(_segments(len(c.target), segment, hop) for c in train)
