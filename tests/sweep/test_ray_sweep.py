@@ -49,9 +49,11 @@ def test_a_failing_run_does_not_stop_the_sweep(write_config, tmp_path, ray_addre
 
 def test_killed_sweep_resumes_without_redoing_finished_runs(write_config, tmp_path, ray_address):
     # Two CPUs per run on a two-CPU Ray: the runs go one after another, so the driver can be
-    # killed with one run finished and the other one still training.
+    # killed with one run finished and the other one still training. 40 s of audio make a run
+    # last about 3 s: with TINY's 2 s one took 0.2-0.4 s in a warm worker, about the poll's
+    # 0.3 s, and the second run could finish before the kill (it did once in CI).
     config = write_config(
-        devices=["overdrive"], sizes=[3, 4], methods=["train"],
+        devices=["overdrive"], sizes=[3, 4], methods=["train"], data_seconds=40,
         resources={"cpus_per_run": 2},
         train={"max_epochs": 4, "segment_seconds": 0.2, "batch_size": 4, "validate_every": 1,
                "warmup_samples": 200, "tbptt_samples": 400, "learning_rate": 0.004},
